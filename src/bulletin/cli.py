@@ -1,0 +1,239 @@
+"""The command line: each command parses options, calls the library and reports.
+
+Results go to stdout, diagnostics to stderr. Exit codes: 0 done; 1 done but something was
+skipped; 2 usage or configuration error, nothing done; 3 refused or aborted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .build import Site, Written, read_site, refuse_if_strict, write_feeds
+from .config import Config, load_config
+from .errors import BulletinError, ConfigError
+from .reader import parse_date
+from .report import Report
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Options:
+    """The global options, given before or after the command name."""
+
+    site: Path = Path(".")
+    now: str | None = None
+    verbose: int = 0
+    quiet: bool = False
+
+
+class BarProgress:
+    """A progress bar on stderr, only when stderr is a terminal and -q is not given."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def start(self, label: str, total: int) -> None:
+        if self.enabled and total > 1:
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            self.bar.__enter__()
+
+    def advance(self, count: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _set_option(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        options = ctx.find_object(Options)
+        if options is None:
+            options = ctx.ensure_object(Options)
+        if value not in (None, False, 0, ()):
+            setattr(options, name, value)
+        return value
+
+    return callback
+
+
+def global_options(func: F) -> F:
+    """--site, --now, -v, -q: accepted on the group and on every command."""
+    for decorator in reversed(
+        [
+            click.option("--site", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+                         callback=_set_option("site"), help="The site folder (default: the current one)."),
+            click.option("--now", metavar="DATETIME", expose_value=False, callback=_set_option("now"),
+                         help="Fix the clock, e.g. 2026-11-25T08:00 (naive = the site's time zone)."),
+            click.option("-v", "--verbose", count=True, expose_value=False,
+                         callback=_set_option("verbose"), help="Say more: held-back items, clamped dates."),
+            click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_option("quiet"),
+                         help="Print only errors."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+class Run:
+    """One command's run: options, configuration, clock and report, and how it ends."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.report = Report()
+        self.config: Config = load_config(options.site)
+        self.now = self._now()
+        self.progress = BarProgress(enabled=not options.quiet and sys.stderr.isatty())
+
+    def _now(self) -> datetime:
+        if self.options.now is None:
+            return datetime.now(UTC)
+        parsed = parse_date(self.options.now, self.config.timezone)
+        if parsed is None:
+            raise click.BadParameter(
+                f"'{self.options.now}' is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
+                param_hint="--now",
+            )
+        return parsed
+
+    def read(self) -> Site:
+        return read_site(self.config, self.report, self.now, self.progress)
+
+    def say(self, message: str) -> None:
+        """A result, on stdout (unless -q)."""
+        if not self.options.quiet:
+            click.echo(message)
+
+    def diagnose(self) -> None:
+        """Print the report's problems to stderr: errors always, warnings unless -q."""
+        for problem in self.report.sorted():
+            if problem.level == "error" or not self.options.quiet:
+                click.echo(str(problem), err=True)
+        if self.options.verbose:
+            for note in self.report.notes:
+                click.echo(f"note: {note}", err=True)
+
+    def exit_code(self) -> int:
+        return 1 if self.report.errors else 0
+
+
+@contextmanager
+def _running(ctx: click.Context) -> Iterator[Run]:
+    """Create the run; turn bulletin's exceptions into messages and exit codes, in one place."""
+    options = ctx.find_object(Options) or Options()
+    run: Run | None = None
+    try:
+        run = Run(options)
+        yield run
+    except ConfigError as exc:
+        if run is not None:
+            run.diagnose()
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        ctx.exit(exc.exit_code)
+    except BulletinError as exc:
+        if run is not None:
+            run.diagnose()
+        click.echo(f"bulletin: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+    if run is not None:
+        run.diagnose()
+        ctx.exit(run.exit_code())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="bulletin")
+@global_options
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Turn a folder of curated news items into feeds and weekly email digests.
+
+    Run the commands in a site folder (one with bulletin.toml and content/), or pass --site.
+    """
+    ctx.ensure_object(Options)
+
+
+def _summary(site: Site) -> str:
+    collection = site.collection
+    held = []
+    if collection.drafts:
+        held.append(f"{collection.drafts} draft(s)")
+    if collection.scheduled:
+        held.append(f"{len(collection.scheduled)} scheduled")
+    extra = f" ({', '.join(held)} held back)" if held else ""
+    return f"{len(site.items)} items in {len(site.topics.by_key)} topics from {collection.files} files{extra}"
+
+
+def _written(label: str, written: Written) -> str:
+    return f"{label}: {len(written.changed)} written, {written.unchanged} unchanged"
+
+
+@main.command()
+@global_options
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Read every item and report problems; write no output."""
+    with _running(ctx) as run:
+        site = run.read()
+        problems = f"{len(run.report.errors)} error(s), {len(run.report.warnings)} warning(s)"
+        run.say(f"{_summary(site)}; {problems}")
+
+
+@main.command()
+@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
+@global_options
+@click.pass_context
+def feeds(ctx: click.Context, strict: bool) -> None:
+    """Write the RSS, Atom and JSON feeds, topic pages, index and OPML under feeds/."""
+    with _running(ctx) as run:
+        site = run.read()
+        refuse_if_strict(run.report, strict)
+        written = write_feeds(site, run.progress)
+        run.say(f"{_summary(site)}\n{_written('feeds', written)}")
+
+
+@main.command()
+@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
+@global_options
+@click.pass_context
+def build(ctx: click.Context, strict: bool) -> None:
+    """Check the items, then write the feeds and the recent digests."""
+    with _running(ctx) as run:
+        site = run.read()
+        refuse_if_strict(run.report, strict)
+        written = write_feeds(site, run.progress)
+        run.say(f"{_summary(site)}\n{_written('feeds', written)}")
+
+
+@main.command()
+@global_options
+@click.pass_context
+def topics(ctx: click.Context) -> None:
+    """List topics: name, slug, item count, newest item and feed URL."""
+    with _running(ctx) as run:
+        site = run.read()
+        newest: dict[str, str] = {}
+        for item in site.items:  # newest first
+            for topic in site.topics.of(item):
+                newest.setdefault(topic.key, item.published.date().isoformat())
+        rows = [("TOPIC", "SLUG", "ITEMS", "NEWEST", "FEED")]
+        for topic in site.topics.sorted():
+            url = f"{run.config.base_url}feeds/topic/{topic.slug}/rss.xml"
+            rows.append((topic.name, topic.slug, str(topic.count), newest.get(topic.key, ""), url))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            cells = [row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)]
+            run.say("  ".join([*cells, row[4]]).rstrip())

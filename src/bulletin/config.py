@@ -1,0 +1,388 @@
+"""The site configuration, bulletin.toml: typed, with defaults, every problem reported at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import __version__
+from .errors import ConfigError
+
+CONFIG_NAME = "bulletin.toml"
+_TAG_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class DigestConfig:
+    """The `[digest]` table: how weekly digests look and where replies go."""
+
+    sender: str | None = None
+    reply_to: str | None = None
+    address: str | None = None
+    subject: str = "{title} — {week}"
+    section_items: int = 10
+    archive_weeks: int = 12
+    late_days: int = 28
+    topics: tuple[str, ...] = ()
+    list_id: str = ""
+    manage_url: str = ""
+    unsubscribe_url: str | None = None
+    unsubscribe_mailto: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """The `[smtp]` table; the password only ever comes from BULLETIN_SMTP_PASSWORD."""
+
+    host: str = "localhost"
+    port: int = 25
+    security: str = "none"
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DkimConfig:
+    """The optional `[dkim]` table: sign every message with this key."""
+
+    selector: str
+    domain: str
+    key_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A site: its folder and every setting of bulletin.toml, defaults applied."""
+
+    site: Path
+    title: str
+    description: str
+    base_url: str
+    site_url: str
+    language: str
+    timezone: ZoneInfo
+    author: str
+    links: str
+    feed_items: int
+    feed_content_kb: int
+    id_host: str
+    id_date: str
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    dkim: DkimConfig | None = None
+    fingerprint: str = ""
+
+    @property
+    def content_dir(self) -> Path:
+        return self.site / "content"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.site / "templates"
+
+    @property
+    def feeds_dir(self) -> Path:
+        return self.site / "feeds"
+
+    @property
+    def emails_dir(self) -> Path:
+        return self.site / "emails"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.site / ".bulletin"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.site / ".bulletin" / "cache"
+
+    def require_mail(self, *, send: bool = False) -> None:
+        """Raise ConfigError unless the keys that mail commands need are set."""
+        missing = []
+        if not self.digest.sender:
+            missing.append(
+                "digest.from: required to build digests; write from = \"Name <news@example.org>\""
+            )
+        if not self.digest.address:
+            missing.append(
+                "digest.address: required to build digests; write the sender's postal address"
+            )
+        if send and not self.digest.unsubscribe_url:
+            missing.append(
+                "digest.unsubscribe_url: required by send; write an https URL with {token}"
+            )
+        if missing:
+            raise ConfigError([f"{CONFIG_NAME}: error: {m}" for m in missing])
+
+
+class _Checker:
+    """Reads one TOML table, remembering every problem instead of stopping at the first."""
+
+    def __init__(self, problems: list[str], table: dict[str, Any], prefix: str) -> None:
+        self.problems = problems
+        self.table = table
+        self.prefix = prefix
+        self.seen: set[str] = set()
+
+    def _fail(self, key: str, message: str) -> None:
+        self.problems.append(f"{CONFIG_NAME}: error: {self.prefix}{key}: {message}")
+
+    def get(self, key: str, kind: type, default: Any, fix: str) -> Any:
+        self.seen.add(key)
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if kind is int and isinstance(value, bool):
+            value = None  # TOML true is not a number
+        if not isinstance(value, kind):
+            self._fail(key, f"{value!r} is not {_KIND_NAMES[kind]}; {fix}")
+            return default
+        return value
+
+    def text(self, key: str, default: str | None = None, fix: str = "write a quoted string") -> Any:
+        value = self.get(key, str, default, fix)
+        if isinstance(value, str) and not value.strip() and key in self.table:
+            self._fail(key, f"is empty; {fix}")
+            return default
+        return value
+
+    def number(self, key: str, default: int, low: int, high: int | None = None) -> int:
+        fix = f"write a whole number from {low}" + (f" to {high}" if high else " up")
+        value: int = self.get(key, int, default, fix)
+        if value < low or (high is not None and value > high):
+            self._fail(key, f"{value} is out of range; {fix}")
+            return default
+        return value
+
+    def url(self, key: str, default: str | None, fix: str) -> str | None:
+        value = self.text(key, default, fix)
+        if value is None or key not in self.table:
+            return value  # type: ignore[no-any-return]
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self._fail(key, f"{value!r} is not an absolute http(s) URL; {fix}")
+            return default
+        return value  # type: ignore[no-any-return]
+
+    def fail(self, key: str, message: str) -> None:
+        self.seen.add(key)
+        self._fail(key, message)
+
+    def unknown(self, nested: tuple[str, ...] = ()) -> None:
+        for key in sorted(set(self.table) - self.seen - set(nested)):
+            self._fail(key, "unknown key; remove it or check its spelling (see README, Configuration)")
+
+
+_KIND_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
+
+
+def slugify_ascii(text: str) -> str:
+    """Lower-case ASCII letters and digits joined by '-' (for list ids and file names)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def load_config(site: Path) -> Config:
+    """Read `site/bulletin.toml`; raise ConfigError listing every problem found."""
+    site = Path(site)
+    path = site / CONFIG_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: error: no {CONFIG_NAME} here; run bulletin in a site folder or pass --site DIR"]
+        ) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: error: cannot read it: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{CONFIG_NAME}: error: is not UTF-8; save it as UTF-8"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{CONFIG_NAME}: error: not valid TOML: {exc}"]) from None
+    return parse_config(site, data)
+
+
+def parse_config(site: Path, data: dict[str, Any]) -> Config:
+    """Turn parsed TOML into a Config; raise ConfigError listing every problem found."""
+    problems: list[str] = []
+    top = _Checker(problems, data, "")
+    title = top.text("title", site.resolve().name or "bulletin")
+    description = top.text("description", title)
+    base_url = top.url("base_url", None, "write the https URL where feeds/ and emails/ are published")
+    if "base_url" not in data:
+        top.fail("base_url", "required; write base_url = \"https://news.example.org/\"")
+    base_url = _with_slash(base_url or "https://invalid.example/")
+    site_url = _with_slash(
+        top.url("site_url", base_url, "write the https URL of the site's item pages") or base_url
+    )
+    language = top.text("language", "en")
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language):
+        top.fail("language", f"{language!r} is not a language tag; write e.g. \"en\" or \"en-GB\"")
+    tz_name = top.text("timezone", "UTC")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        top.fail("timezone", f"{tz_name!r} is not an IANA time zone; write e.g. \"Europe/Berlin\"")
+        timezone = ZoneInfo("UTC")
+    author = top.text("author", title)
+    links = top.text("links", "source")
+    if links not in ("source", "site"):
+        top.fail("links", f"{links!r} is not allowed; write \"source\" or \"site\"")
+        links = "source"
+    feed_items = top.number("feed_items", 50, 1, 10_000)
+    feed_content_kb = top.number("feed_content_kb", 100, 1, 100_000)
+    id_host = top.text("id_host", urlsplit(base_url).hostname or "invalid.example")
+    if not re.fullmatch(r"[A-Za-z0-9.-]+", id_host):
+        top.fail("id_host", f"{id_host!r} is not a host name; write e.g. \"news.example.org\"")
+    id_date = top.get("id_date", str, "2000", 'write a quoted date such as "2000" or "2024-01-31"')
+    if not _TAG_DATE.match(id_date):
+        top.fail("id_date", f"{id_date!r} is not YYYY, YYYY-MM or YYYY-MM-DD; set it once, never change it")
+
+    digest = _parse_digest(problems, top, title, base_url)
+    smtp = _parse_smtp(problems, top)
+    dkim = _parse_dkim(problems, top, site)
+    top.unknown(nested=("digest", "smtp", "dkim"))
+    if problems:
+        raise ConfigError(problems)
+    # Comments and layout of the file do not matter; every value does.
+    canonical = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+    fingerprint = hashlib.sha256(f"{__version__}\n{canonical}".encode()).hexdigest()
+    return Config(
+        site=site,
+        title=title,
+        description=description,
+        base_url=base_url,
+        site_url=site_url,
+        language=language,
+        timezone=timezone,
+        author=author,
+        links=links,
+        feed_items=feed_items,
+        feed_content_kb=feed_content_kb,
+        id_host=id_host,
+        id_date=id_date,
+        digest=digest,
+        smtp=smtp,
+        dkim=dkim,
+        fingerprint=fingerprint,
+    )
+
+
+def _table(top: _Checker, name: str) -> dict[str, Any]:
+    table = top.get(name, dict, {}, f"write it as a [{name}] table")
+    return table if isinstance(table, dict) else {}
+
+
+def _check_address(check: _Checker, key: str, value: str | None) -> None:
+    if value is None:
+        return
+    _name, addr = parseaddr(value)
+    if "@" not in addr or any(c in value for c in "\r\n"):
+        check.fail(key, f"{value!r} is not an email address; write \"Name <news@example.org>\"")
+        return
+    try:
+        Address(addr_spec=addr)
+    except (ValueError, IndexError):
+        check.fail(key, f"{value!r} is not an email address; write \"Name <news@example.org>\"")
+
+
+def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str) -> DigestConfig:
+    check = _Checker(problems, _table(top, "digest"), "digest.")
+    sender = check.text("from", None, 'write from = "Name <news@example.org>"')
+    _check_address(check, "from", sender)
+    reply_to = check.text("reply_to", None, 'write reply_to = "editors@example.org"')
+    _check_address(check, "reply_to", reply_to)
+    address = check.text("address", None, "write the sender's postal address")
+    subject = check.text("subject", "{title} — {week}")
+    try:
+        subject.format(title="", week="", count=0)
+    except (KeyError, IndexError, ValueError):
+        check.fail("subject", f"{subject!r} uses an unknown field; use {{title}}, {{week}}, {{count}}")
+    section_items = check.number("section_items", 10, 1, 1000)
+    archive_weeks = check.number("archive_weeks", 12, 0, 1000)
+    late_days = check.number("late_days", 28, 0, 366)
+    topics = check.get("topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]')
+    if not all(isinstance(t, str) and _SLUG.match(t) for t in topics):
+        check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
+        topics = []
+    host = urlsplit(base_url).hostname or "invalid.example"
+    list_id = check.text("list_id", f"{slugify_ascii(title) or 'bulletin'}.{host}")
+    if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", list_id):
+        check.fail("list_id", f"{list_id!r} is not a list id; write e.g. \"weekly.news.example.org\"")
+    manage_url = check.url("manage_url", base_url + "emails/", "write an absolute https URL")
+    unsubscribe_url = check.url(
+        "unsubscribe_url", None, "write an https URL containing {token}, e.g. https://…/u/{token}"
+    )
+    if unsubscribe_url is not None and "{token}" not in unsubscribe_url and "{email}" not in unsubscribe_url:
+        check.fail("unsubscribe_url", "must contain {token} (or {email}) so each subscriber gets their own link")
+    mailto = check.text("unsubscribe_mailto", None, 'write e.g. "unsubscribe@example.org"')
+    if mailto is not None:
+        mailto = mailto.removeprefix("mailto:")
+        if "@" not in mailto or any(c in mailto for c in " <>\r\n"):
+            check.fail("unsubscribe_mailto", f"{mailto!r} is not an address; write e.g. \"unsubscribe@example.org\"")
+    check.unknown()
+    return DigestConfig(
+        sender=sender,
+        reply_to=reply_to,
+        address=address,
+        subject=subject,
+        section_items=section_items,
+        archive_weeks=archive_weeks,
+        late_days=late_days,
+        topics=tuple(topics),
+        list_id=list_id,
+        manage_url=manage_url or base_url + "emails/",
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=mailto,
+    )
+
+
+_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+
+
+def _parse_smtp(problems: list[str], top: _Checker) -> SmtpConfig:
+    table = _table(top, "smtp")
+    check = _Checker(problems, table, "smtp.")
+    host = check.text("host", "localhost")
+    security = check.text("security", "none")
+    if security not in _PORTS:
+        check.fail("security", f"{security!r} is not allowed; write \"none\", \"starttls\" or \"ssl\"")
+        security = "none"
+    port = check.number("port", _PORTS[security], 1, 65535)
+    username = check.text("username", None)
+    if "password" in table:
+        check.fail("password", "passwords never go in a file; set BULLETIN_SMTP_PASSWORD instead")
+    check.unknown()
+    return SmtpConfig(host=host, port=port, security=security, username=username)
+
+
+def _parse_dkim(problems: list[str], top: _Checker, site: Path) -> DkimConfig | None:
+    table = _table(top, "dkim")
+    if not table:
+        return None
+    check = _Checker(problems, table, "dkim.")
+    selector = check.text("selector", None, 'write the DNS selector, e.g. "bulletin"')
+    domain = check.text("domain", None, 'write the signing domain, e.g. "example.org"')
+    key_file = check.text("key_file", None, "write the path of the PEM private key")
+    for key, value in (("selector", selector), ("domain", domain), ("key_file", key_file)):
+        if value is None:
+            check.fail(key, "required in [dkim]; remove the table to send unsigned mail")
+    check.unknown()
+    if selector is None or domain is None or key_file is None:
+        return None
+    return DkimConfig(selector=selector, domain=domain, key_file=site / key_file)

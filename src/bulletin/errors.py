@@ -1,0 +1,27 @@
+"""The exceptions bulletin raises; the command line maps each to an exit code."""
+
+from __future__ import annotations
+
+
+class BulletinError(Exception):
+    """Something stopped bulletin; the message says what and how to fix it."""
+
+    exit_code = 2
+
+
+class ConfigError(BulletinError):
+    """bulletin.toml is missing, unreadable or has bad values; nothing was built."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class UsageError(BulletinError):
+    """A command was given options that do not fit together."""
+
+
+class RefusedError(BulletinError):
+    """bulletin refused to go on (strict mode, stale window, lock held, too many failures)."""
+
+    exit_code = 3

@@ -1,0 +1,681 @@
+"""Read curated files from `content/` into Items; report every file that cannot become one."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import BaseResolver
+
+from . import bodies
+from .config import Config
+from .cache import Cache, Stamp
+from .items import Image, Item
+from .report import Problem, Report
+
+if TYPE_CHECKING:
+    from .build import Progress
+
+CONTENT_SUFFIXES = (".md", ".markdown", ".html")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+try:
+    from yaml.cyaml import CParser as _Parser
+
+    LIBYAML = True
+except ImportError:  # PyYAML built without libyaml: correct, 11-14 times slower
+    from yaml.parser import Parser as _Parser  # type: ignore[assignment]
+
+    LIBYAML = False
+
+if not LIBYAML:
+    from yaml.composer import Composer
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Loader(Reader, Scanner, _Parser, Composer, BaseResolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            _Parser.__init__(self)
+            Composer.__init__(self)
+            BaseResolver.__init__(self)
+
+else:
+
+    class _Loader(_Parser, BaseResolver):  # type: ignore[no-redef]
+        """libyaml's parser and composer; BaseResolver has no implicit types, so every scalar
+        is the text the author wrote (no YAML 1.1 booleans, octals or sexagesimals)."""
+
+        def __init__(self, stream: str) -> None:
+            _Parser.__init__(self, stream)
+            BaseResolver.__init__(self)
+
+
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+# C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
+_CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+_OPENING = re.compile(r"---[ \t]*\n")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r" ?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?"
+)
+_MIME = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png", "gif": "image/gif",
+         "webp": "image/webp"}
+_TRUE = frozenset(("true", "yes", "on", "1"))
+_FALSE = frozenset(("false", "no", "off", "0"))
+
+
+class FieldError(Exception):
+    """A field's value cannot be used; the item is skipped."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _Fields(dict[str, Any]):
+    """A YAML mapping with lower-cased keys, remembering each key's spelling and line."""
+
+    __slots__ = ("lines", "names")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+
+
+def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:
+    """Plain Python data from a composed node: text, lists and _Fields, nothing else."""
+    if isinstance(node, ScalarNode):
+        if node.tag != _STR:
+            raise _tag_error(node, first_line)
+        if not node.style and node.value in _NULLS:  # plain style: None, or "" from libyaml
+            return None
+        return node.value
+    # An alias is the same node object: build it once (no "billion laughs").
+    done = memo.get(id(node))
+    if done is not None:
+        return done
+    if isinstance(node, SequenceNode):
+        if node.tag != _SEQ:
+            raise _tag_error(node, first_line)
+        seq: list[Any] = []
+        memo[id(node)] = seq
+        seq.extend(_build(child, memo, first_line) for child in node.value)
+        return seq
+    assert isinstance(node, MappingNode)
+    if node.tag != _MAP:
+        raise _tag_error(node, first_line)
+    fields = _Fields()
+    memo[id(node)] = fields
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + first_line
+        if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
+            raise FieldError(line, "a key is not text; write keys as plain words")
+        key = key_node.value
+        folded = key.lower()
+        if folded in fields.lines:
+            earlier = fields.names[folded]
+            raise FieldError(
+                line,
+                f"key '{key}' repeats '{earlier}' (line {fields.lines[folded]}); keys differing "
+                "only in case are the same field: keep one",
+            )
+        fields.lines[folded] = line
+        fields.names[folded] = key
+        fields[folded] = _build(value_node, memo, first_line)
+    return fields
+
+
+def _tag_error(node: Node, first_line: int) -> FieldError:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    return FieldError(
+        node.start_mark.line + first_line,
+        f"YAML tag '{tag}' is not allowed in front matter; remove it (values are plain text)",
+    )
+
+
+def _yaml_fix(problem: str) -> str:
+    if "mapping values are not allowed" in problem:
+        return "quote the value in single quotes; it contains ': '"
+    if "'\\t'" in problem or "tab" in problem:
+        return "indent with spaces, not tabs"
+    if "could not find expected ':'" in problem:
+        return "a line is missing ':' or a quoted value is not closed"
+    if "found undefined alias" in problem:
+        return "define the &anchor before using *alias, or quote the '*'"
+    return "check the quoting and indentation around it"
+
+
+def parse_front_matter(text: str, first_line: int) -> Any:
+    """Parse YAML front matter to plain data; raise FieldError with the line on any problem."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _build(node, {}, first_line)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + first_line if mark is not None else None
+        problem = exc.problem or exc.context or "cannot be read"
+        raise FieldError(line, f"front matter is not valid YAML: {problem}; {_yaml_fix(problem)}") from None
+    except yaml.YAMLError as exc:
+        raise FieldError(first_line, f"front matter is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise FieldError(first_line, "front matter is nested too deeply; flatten it") from None
+    finally:
+        loader.dispose()
+
+
+# -- looking fields up ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    name: str  # the dotted name as the author spelled it
+    value: Any
+    line: int | None
+
+
+def _empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, dict)):
+        return not value
+    return False
+
+
+def _lookup(fields: _Fields, dotted: str) -> _Found | None:
+    node: Any = fields
+    spelled: list[str] = []
+    line = None
+    for part in dotted.lower().split("."):
+        if not isinstance(node, _Fields) or part not in node:
+            return None
+        spelled.append(node.names[part])
+        line = node.lines[part]
+        node = node[part]
+    if _empty(node):
+        return None
+    return _Found(".".join(spelled), node, line)
+
+
+def _first(fields: _Fields, *names: str) -> _Found | None:
+    """The first of `names` with a non-empty value."""
+    for name in names:
+        found = _lookup(fields, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "text"
+
+
+def _text(found: _Found, fix: str = "write it as one line of text") -> str:
+    if not isinstance(found.value, str):
+        raise FieldError(found.line, f"{found.name} is {_kind(found.value)}; {fix}")
+    return " ".join(bodies.strip_forbidden(found.value).split())
+
+
+def _texts(found: _Found, fix: str) -> list[str | None]:
+    """A string or a list of strings, as a list; empty entries kept as None (for pairing)."""
+    values = found.value if isinstance(found.value, list) else [found.value]
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif isinstance(value, str):
+            out.append(" ".join(bodies.strip_forbidden(value).split()) or None)
+        else:
+            raise FieldError(found.line, f"{found.name} contains {_kind(value)}; {fix}")
+    return out
+
+
+def _flag(found: _Found | None) -> bool:
+    if found is None:
+        return False
+    value = _text(found, "write true or false").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise FieldError(found.line, f"{found.name} '{found.value}' is not true or false; write true or false")
+
+
+# -- dates -----------------------------------------------------------------------------------
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of `day` in `tz`; when midnight does not exist, the end of the gap."""
+    moment = datetime.combine(day, time(0), tzinfo=tz)
+    utc = moment.astimezone(UTC)
+    if utc.astimezone(tz).date() == day and utc.astimezone(tz).time() == time(0):
+        return moment
+    # Midnight falls in a gap: search the whole seconds for the first one on `day`.
+    low = int(datetime.combine(day, time(0), tzinfo=UTC).timestamp()) - 86400
+    high = low + 2 * 86400
+    while high - low > 1:
+        mid = (low + high) // 2
+        if datetime.fromtimestamp(mid, tz).date() >= day:
+            high = mid
+        else:
+            low = mid
+    return datetime.fromtimestamp(high, tz)
+
+
+def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
+    """An aware datetime from the accepted forms, naive ones in `tz`; None if not a date."""
+    value = value.strip()
+    try:
+        match = _DATE.fullmatch(value)
+        if match:
+            return local_midnight(date(*map(int, match.groups())), tz)
+        match = _DATETIME.fullmatch(value)
+        if not match:
+            return None
+        year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        if zulu:
+            zone: Any = UTC
+        elif sign:
+            hours, minutes = int(off_h), int(off_m or 0)
+            if hours > 23 or minutes > 59:
+                return None
+            delta = timedelta(hours=hours, minutes=minutes)
+            zone = timezone(delta if sign == "+" else -delta)
+        else:
+            zone = tz
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro,
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None
+
+
+def _date(found: _Found, tz: ZoneInfo) -> datetime:
+    text = _text(found, "write YYYY-MM-DD or an ISO 8601 date-time")
+    parsed = parse_date(text, tz)
+    if parsed is None:
+        raise FieldError(
+            found.line,
+            f"{found.name} '{text}' is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
+        )
+    return parsed
+
+
+# -- one file ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What one file gave: an item (None when skipped), its problems, and counters."""
+
+    item: Item | None
+    problems: tuple[Problem, ...]
+    clamped: bool = False
+
+
+def decode(raw: bytes) -> str:
+    """The file's text, LF line endings, BOM removed; raise FieldError when not UTF-8 (or UTF-16)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise FieldError(
+                line,
+                f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
+            ) from None
+    text = text.removeprefix("\ufeff")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def parse_item(raw: bytes, relpath: str, config: Config) -> Parsed:
+    """Turn one file's bytes into an Item, or into problems saying why it cannot be one."""
+    problems: list[Problem] = []
+    fingerprint = _digest(raw)
+    try:
+        item, clamped = _parse(raw, relpath, config, fingerprint, problems)
+    except FieldError as exc:
+        problems.append(Problem(relpath, exc.line, "error", exc.message))
+        return Parsed(None, tuple(problems))
+    return Parsed(item, tuple(problems), clamped)
+
+
+def _parse(
+    raw: bytes, relpath: str, config: Config, fingerprint: str, problems: list[Problem]
+) -> tuple[Item, bool]:
+    if len(raw) > MAX_FILE_BYTES:
+        raise FieldError(
+            None,
+            f"is {len(raw) / 1e6:.1f} MB; items are limited to {MAX_FILE_BYTES // 2**20} MB: "
+            "shorten the body or link to the article",
+        )
+    if not raw.strip():
+        raise FieldError(None, "is empty; an item starts with a '---' line, YAML fields, then '---'")
+    text = decode(raw)
+    opening = _OPENING.match(text)
+    if not opening:
+        raise FieldError(
+            1, "has no front matter; start the file with a '---' line, then YAML fields, then '---'"
+        )
+    closing = _CLOSING.search(text, opening.end())
+    if not closing:
+        raise FieldError(1, "front matter is not closed; add a '---' line after the last field")
+    front = text[opening.end() : closing.start()]
+    body_offset = closing.end() + 1
+    if _CONTROL.search(front):
+        for number, line in enumerate(front.split("\n"), start=2):
+            if _CONTROL.search(line):
+                codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in _CONTROL.findall(line)}))
+                problems.append(
+                    Problem(relpath, number, "warning",
+                            f"control character {codes} removed; delete it from the file")
+                )
+        front = _CONTROL.sub("", front)
+    fields = parse_front_matter(front, first_line=2)
+    if fields is None:
+        fields = _Fields()
+    if not isinstance(fields, _Fields):
+        raise FieldError(2, f"front matter is {_kind(fields)}, not fields; write 'name: value' lines")
+    return _item_from(fields, text, body_offset, relpath, config, fingerprint)
+
+
+def _item_from(
+    fields: _Fields, text: str, body_offset: int, relpath: str, config: Config, fingerprint: str
+) -> tuple[Item, bool]:
+    tz = config.timezone
+    stem = relpath.removeprefix("content/").rsplit(".", 1)[0]
+    found = _lookup(fields, "id")
+    item_id = _text(found, "write the id as text") if found else unicodedata.normalize("NFC", stem)
+
+    found = _first(fields, "title", "openGraphMetaData.ogtitle", "twitterMetaData.twittertitle")
+    if found is None:
+        raise FieldError(None, "title is missing; add a line title: 'The article title'")
+    title = _text(found)
+    if not title:
+        raise FieldError(found.line, f"{found.name} has no visible text; write the article's title")
+
+    found = _first(fields, "date", "publishDate")
+    if found is None:
+        raise FieldError(None, "date is missing; add a line date: 'YYYY-MM-DD'")
+    published = _date(found, tz)
+    found = _first(fields, "lastMod", "updated")
+    updated = _date(found, tz) if found else published
+    clamped = updated < published
+    if clamped:
+        updated = published
+
+    found = _first(fields, "link.href", "href", "original", "openProjectCustomFields.sourceUrl")
+    link = None
+    if found is not None:
+        link = _text(found, "write the article's full https:// address")
+        parts = urlsplit(link)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise FieldError(
+                found.line,
+                f"{found.name} '{link}' is not an absolute http(s) URL; "
+                "write the article's full https:// address",
+            )
+    found = _lookup(fields, "link.brand")
+    if found is not None:
+        source_name: str | None = _text(found)
+    elif link:
+        source_name = (urlsplit(link).hostname or "").removeprefix("www.") or None
+    else:
+        source_name = None
+
+    page = _page(fields, config)
+    found = _first(
+        fields, "summary", "openGraphMetaData.ogdescription", "twitterMetaData.twitterdescription",
+        "description",
+    )
+    if found is not None:
+        summary = bodies.summarize(_text(found, "write the summary as text"))
+    else:
+        body = text[body_offset:]
+        summary = bodies.summarize(bodies.plain_text(bodies.to_html(body, relpath)))
+
+    found = _lookup(fields, "author")
+    authors = tuple(a for a in _texts(found, "write names as text") if a) if found else ()
+
+    topics, topic_urls = _topics(fields)
+    image = _image(fields, page or config.site_url)
+    draft = _flag(_lookup(fields, "draft"))
+    status = _lookup(fields, "status")
+    if status is not None and isinstance(status.value, str) and status.value.strip().lower() == "draft":
+        draft = True
+    item = Item(
+        id=item_id,
+        path=relpath,
+        title=title,
+        published=published,
+        updated=updated,
+        link=link,
+        source_name=source_name,
+        summary=summary,
+        authors=authors,
+        topics=topics,
+        topic_urls=topic_urls,
+        image=image,
+        page=page,
+        draft=draft,
+        body_offset=body_offset,
+        fingerprint=fingerprint,
+    )
+    return item, clamped
+
+
+def _page(fields: _Fields, config: Config) -> str | None:
+    found = _lookup(fields, "slug")
+    if found is None:
+        return None
+    slug = _text(found, "write the slug as text").strip("/")
+    base = _lookup(fields, "basePath")
+    base_path = _text(base, "write the base path as text").strip("/") if base else ""
+    path = "/".join(part for part in (base_path, slug) if part)
+    return urljoin(config.site_url, quote(path, safe="/-._~") + "/")
+
+
+def _topics(fields: _Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    fix = "write topic names as text"
+    found = _lookup(fields, "categories")
+    if found is not None:
+        names = _texts(found, fix)
+        urls_found = _lookup(fields, "categoryUrl")
+        urls = _texts(urls_found, "write topic URLs as text") if urls_found else []
+        pairs = [
+            (name, (urls[i] or "").rstrip("/").rsplit("/", 1)[-1] if i < len(urls) and urls[i] else None)
+            for i, name in enumerate(names)
+        ]
+    else:
+        found = _first(fields, "openProjectCustomFields.medigyTopics", "topics")
+        pairs = [(name, None) for name in _texts(found, fix)] if found else []
+    kept = [(name, url) for name, url in pairs if name]
+    return tuple(n for n, _ in kept), tuple(u for _, u in kept)
+
+
+def _image(fields: _Fields, base: str) -> Image | None:
+    image = _lookup(fields, "featuredImage")
+    if image is None:
+        return None
+    if not isinstance(image.value, _Fields):
+        raise FieldError(image.line, f"{image.name} is {_kind(image.value)}; write href, alt, size under it")
+    sub = image.value
+    valid = _lookup(sub, "valid")
+    if valid is not None and not _flag(_Found(f"{image.name}.{valid.name}", valid.value, valid.line)):
+        return None
+    href = _lookup(sub, "href")
+    if href is None:
+        return None
+    where = f"{image.name}."
+    url = urljoin(base, _text(_Found(where + href.name, href.value, href.line)).replace(" ", "%20"))
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise FieldError(href.line, f"{where}{href.name} '{href.value}' is not an http(s) image URL; "
+                                    "write a file name or an https:// address")
+    alt = _lookup(sub, "alt")
+    alt_text = _text(_Found(where + alt.name, alt.value, alt.line)) if alt else None
+    width = height = None
+    size = _lookup(sub, "size")
+    if size is not None:
+        values = size.value
+        try:
+            if not isinstance(values, list) or len(values) != 2:
+                raise ValueError
+            width, height = (int(str(v)) for v in values)
+            if width <= 0 or height <= 0:
+                raise ValueError
+        except (ValueError, TypeError):
+            raise FieldError(
+                size.line, f"{where}{size.name} is not [width, height]; write two whole numbers of pixels"
+            ) from None
+    mime = None
+    fmt = _lookup(sub, "format")
+    if fmt is not None:
+        mime = _MIME.get(_text(_Found(where + fmt.name, fmt.value, fmt.line)).lower())
+    if mime is None:
+        mime = _MIME.get(urlsplit(url).path.rsplit(".", 1)[-1].lower())
+    return Image(url=url, alt=alt_text, width=width, height=height, mime_type=mime)
+
+
+# -- the whole folder ----------------------------------------------------------------------
+
+
+def find_item_files(content_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Every item file under content/, any depth, hidden files skipped, in a stable order."""
+    site = content_dir.parent
+    for folder, dirs, files in os.walk(content_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(files):
+            if name.startswith(".") or not name.endswith(CONTENT_SUFFIXES):
+                continue
+            path = Path(folder, name)
+            yield path.relative_to(site).as_posix(), path
+
+
+def read_body(item: Item, config: Config) -> str:
+    """The item's body as sanitised HTML, URLs absolute, ready for a feed or a digest."""
+    raw = (config.site / item.path).read_bytes()
+    text = decode(raw)
+    body_html = bodies.to_html(bodies.strip_forbidden(text[item.body_offset :]), item.path)
+    return bodies.sanitize(body_html, item.link or item.page or config.site_url)
+
+
+def warn_without_libyaml(warn: Callable[[str], None]) -> None:
+    """Say once that the pure-Python YAML parser is in use."""
+    if not LIBYAML:
+        warn("PyYAML has no libyaml here: reading items is 11-14 times slower; "
+             "install PyYAML with libyaml (pip install --force-reinstall pyyaml)")
+
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """The items a build publishes, newest first, with what was held back and why."""
+
+    items: tuple[Item, ...]
+    drafts: int
+    scheduled: tuple[Item, ...]
+    files: int
+
+
+def read_items(
+    config: Config,
+    report: Report,
+    now: datetime,
+    progress: Progress | None = None,
+) -> Collection:
+    """Read every item file (through the parse cache), report problems, drop duplicates."""
+    warn_without_libyaml(lambda message: report.warning("bulletin", None, message))
+    cache = Cache(config.cache_dir / "items.pickle", config.fingerprint)
+    files = list(find_item_files(config.content_dir))
+    if progress is not None:
+        progress.start("Reading items", len(files))
+    parsed: list[Parsed] = []
+    for relpath, path in files:
+        parsed.append(_read_one(relpath, path, config, cache))
+        if progress is not None:
+            progress.advance()
+    if progress is not None:
+        progress.finish()
+    cache.keep_only({relpath for relpath, _ in files})
+    cache.save()
+
+    by_id: dict[str, Item] = {}
+    clamped = 0
+    for result in parsed:
+        report.extend(list(result.problems))
+        clamped += result.clamped
+        item = result.item
+        if item is None:
+            continue
+        other = by_id.get(item.id)
+        if other is None:
+            by_id[item.id] = item
+            continue
+        keep, drop = (item, other) if (item.updated, item.path) > (other.updated, other.path) else (other, item)
+        by_id[item.id] = keep
+        report.warning(drop.path, None, f"id '{item.id}' is also used by {keep.path}, which is newer "
+                       "and wins; give this item its own id or delete it")
+    if clamped:
+        report.note(f"{clamped} item(s) had lastMod before date; updated was set to the date")
+    drafts = sum(1 for item in by_id.values() if item.draft)
+    scheduled = tuple(sorted((i for i in by_id.values() if not i.draft and i.published > now),
+                             key=lambda i: i.sort_key))
+    for item in scheduled:
+        report.note(f"{item.path}: scheduled for {item.published.isoformat()}, held back")
+    items = tuple(sorted((i for i in by_id.values() if not i.draft and i.published <= now),
+                         key=lambda i: i.sort_key, reverse=True))
+    return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(parsed))
+
+
+def _read_one(relpath: str, path: Path, config: Config, cache: Cache) -> Parsed:
+    try:
+        stamp = Stamp.of(path.stat())
+        hit = cache.get(relpath)
+        if hit is not None and hit[0] == stamp:
+            return hit[2]  # type: ignore[no-any-return]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return Parsed(None, (Problem(relpath, None, "error", f"cannot be read: {exc.strerror}"),))
+    # The stamp moved (touched, copied, checked out): re-parse only if the bytes changed.
+    if hit is not None and hit[1] == _digest(raw):
+        result: Parsed = hit[2]
+    else:
+        result = parse_item(raw, relpath, config)
+    cache.set(relpath, (stamp, result.item.fingerprint if result.item else _digest(raw), result))
+    return result
+
+
+def _digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()

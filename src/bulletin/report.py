@@ -1,0 +1,60 @@
+"""Problems found while reading a site, collected for the person running bulletin."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+Level = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """One finding about one file: where it is, how bad it is and what to do."""
+
+    path: str
+    line: int | None
+    level: Level
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.level}: {self.message}"
+
+
+@dataclass
+class Report:
+    """Problems and counts gathered by one run; errors mean something was skipped."""
+
+    problems: list[Problem] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def error(self, path: str, line: int | None, message: str) -> None:
+        """Record a problem that made bulletin skip something."""
+        self.problems.append(Problem(path, line, "error", message))
+
+    def warning(self, path: str, line: int | None, message: str) -> None:
+        """Record a problem that bulletin worked around."""
+        self.problems.append(Problem(path, line, "warning", message))
+
+    def extend(self, problems: list[Problem]) -> None:
+        """Add problems found earlier (for example, kept in the parse cache)."""
+        self.problems.extend(problems)
+
+    def note(self, message: str) -> None:
+        """Record a detail shown under -v (held-back items, clamped dates)."""
+        self.notes.append(message)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+    def sorted(self) -> list[Problem]:
+        """Problems in a stable order: by file, then line."""
+        return sorted(self.problems, key=lambda p: (p.path, p.line or 0, p.level, p.message))

@@ -1,0 +1,118 @@
+"""Topics: which category names are one topic, its display name and its slug."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .items import Item
+from .report import Report
+
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "þ": "th",
+                          "Æ": "ae", "Ø": "o", "Œ": "oe", "Ł": "l", "Đ": "d", "Þ": "th"})
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A topic: every spelling of one category name, shown by its most common spelling."""
+
+    key: str
+    name: str
+    slug: str
+    count: int
+
+
+def topic_key(name: str) -> str:
+    """Names equal after NFKC, case-folding and removing all whitespace are one topic."""
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def transliterate(name: str) -> str:
+    """A slug from a name: ASCII letters and digits joined by '-' (may be empty)."""
+    text = unicodedata.normalize("NFKD", name.translate(_LETTERS))
+    text = "".join(c for c in text if not unicodedata.combining(c)).translate(_LETTERS)
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Every topic of a build, and which topics each item belongs to."""
+
+    by_key: dict[str, Topic]
+
+    def of(self, item: Item) -> tuple[Topic, ...]:
+        """The item's topics in the order it lists them, each once."""
+        seen: dict[str, Topic] = {}
+        for name in item.topics:
+            key = topic_key(name)
+            if key and key not in seen:
+                seen[key] = self.by_key[key]
+        return tuple(seen.values())
+
+    def by_slug(self) -> dict[str, Topic]:
+        return {topic.slug: topic for topic in self.by_key.values()}
+
+    def sorted(self) -> list[Topic]:
+        """By name, case-insensitively; ties by slug."""
+        return sorted(self.by_key.values(), key=lambda t: (t.name.casefold(), t.slug))
+
+
+def assign_topics(items: Iterable[Item], report: Report) -> Topics:
+    """Decide each topic's name and slug once for this build; report slug collisions."""
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    url_slugs: dict[str, Counter[str]] = defaultdict(Counter)
+    counts: Counter[str] = Counter()
+    earliest: dict[str, tuple[object, str]] = {}
+    for item in items:
+        keys_seen: set[str] = set()
+        for name, url in zip(item.topics, item.topic_urls or (None,) * len(item.topics), strict=False):
+            key = topic_key(name)
+            if not key:
+                continue
+            spellings[key][name] += 1
+            if url and _SLUG.match(url):
+                url_slugs[key][url] += 1
+            if key not in keys_seen:
+                counts[key] += 1
+                keys_seen.add(key)
+                first = (item.published, item.id)
+                if key not in earliest or first < earliest[key]:  # type: ignore[operator]
+                    earliest[key] = first
+
+    chosen: dict[str, tuple[str, str]] = {}
+    for key, names in spellings.items():
+        name = min(names, key=lambda n: (-names[n], n))
+        urls = url_slugs.get(key)
+        if urls:
+            slug = min(urls, key=lambda s: (-urls[s], s))
+        else:
+            slug = transliterate(name) or "topic-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+        chosen[key] = (name, slug)
+
+    # Same slug for different topics: the earliest keeps it, the others get -2, -3...
+    by_slug: dict[str, list[str]] = defaultdict(list)
+    for key, (_, slug) in chosen.items():
+        by_slug[slug].append(key)
+    taken = set(by_slug)
+    topics: dict[str, Topic] = {}
+    for slug in sorted(by_slug):
+        keys = sorted(by_slug[slug], key=lambda k: (earliest[k], chosen[k][0]))  # type: ignore[arg-type, return-value]
+        topics[keys[0]] = Topic(keys[0], chosen[keys[0]][0], slug, counts[keys[0]])
+        number = 2
+        for key in keys[1:]:
+            while f"{slug}-{number}" in taken:
+                number += 1
+            new = f"{slug}-{number}"
+            taken.add(new)
+            topics[key] = Topic(key, chosen[key][0], new, counts[key])
+            report.warning(
+                "content", None,
+                f"topics '{chosen[keys[0]][0]}' and '{chosen[key][0]}' share the slug '{slug}'; "
+                f"'{chosen[key][0]}' uses '{new}': rename one of them or fix its categoryUrl",
+            )
+    return Topics(dict(sorted(topics.items())))

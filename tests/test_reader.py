@@ -1,0 +1,534 @@
+"""SPEC §2: reading items — YAML rules, every field's precedence, hostile input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bulletin.reader import Parsed, local_midnight, parse_date, parse_item, read_body, read_items
+from bulletin.report import Report
+
+from .conftest import SiteMaker, front_matter
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def parse(site: SiteMaker, text: str | bytes, name: str = "news/a.md") -> Parsed:
+    path = site.raw(name, text)
+    return parse_item(path.read_bytes(), f"content/{name}", site.config())
+
+
+def messages(parsed: Parsed) -> list[str]:
+    return [str(p) for p in parsed.problems]
+
+
+def item_of(site: SiteMaker, body: str = "<p>Body.</p>", **fields: object):
+    fields.setdefault("title", "A title")
+    fields.setdefault("date", "2026-11-18")
+    parsed = parse(site, front_matter(fields, body))
+    assert parsed.item is not None, messages(parsed)
+    return parsed.item
+
+
+# -- YAML -------------------------------------------------------------------------------------
+
+
+def test_scalars_stay_as_written(site: SiteMaker) -> None:
+    text = "---\nid: 0123\ntitle: no\ndate: 2026-11-18\nauthor: 12:30\n---\nBody\n"
+    item = parse(site, text).item
+    assert item is not None
+    assert item.id == "0123"
+    assert item.title == "no"
+    assert item.authors == ("12:30",)
+    assert item.published == datetime(2026, 11, 18, tzinfo=ZoneInfo("UTC"))
+
+
+def test_null_tilde_and_empty_mean_absent_but_quoted_null_is_text(site: SiteMaker) -> None:
+    text = "---\ntitle: ~\nopenGraphMetaData:\n  ogtitle: 'null'\ndate: '2026-11-18'\nsummary:\n---\nBody text.\n"
+    item = parse(site, text).item
+    assert item is not None
+    assert item.title == "null"
+    assert item.summary == "Body text."
+
+
+def test_python_tags_construct_nothing(site: SiteMaker) -> None:
+    text = "---\ntitle: !!python/object/apply:os.system ['echo pwned']\ndate: '2026-11-18'\n---\nx\n"
+    parsed = parse(site, text)
+    assert parsed.item is None
+    assert messages(parsed) == [
+        "content/news/a.md:2: error: YAML tag '!!python/object/apply:os.system' is not allowed "
+        "in front matter; remove it (values are plain text)"
+    ]
+
+
+def test_other_tags_are_refused_too(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ntitle: !!int 5\ndate: '2026-11-18'\n---\nx\n")
+    assert parsed.item is None
+    assert "YAML tag '!!int'" in messages(parsed)[0]
+
+
+def test_broken_yaml_names_the_line_and_the_fix(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ndate: '2026-11-18'\ntitle: Stem cells: the safety\n---\nx\n")
+    assert parsed.item is None
+    assert messages(parsed) == [
+        "content/news/a.md:3: error: front matter is not valid YAML: mapping values are not "
+        "allowed in this context; quote the value in single quotes; it contains ': '"
+    ]
+
+
+def test_front_matter_that_is_not_a_mapping(site: SiteMaker) -> None:
+    parsed = parse(site, "---\n- a\n- b\n---\nx\n")
+    assert messages(parsed) == [
+        "content/news/a.md:2: error: front matter is a list, not fields; write 'name: value' lines"
+    ]
+
+
+def test_keys_differing_only_in_case_are_an_error(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ntitle: A\ndate: '2026-11-18'\nTitle: B\n---\nx\n")
+    assert messages(parsed) == [
+        "content/news/a.md:4: error: key 'Title' repeats 'title' (line 2); keys differing only "
+        "in case are the same field: keep one"
+    ]
+
+
+def test_field_names_are_case_insensitive(site: SiteMaker) -> None:
+    item = parse(site, "---\nTITLE: Loud\nDate: '2026-11-18'\nLINK:\n  HREF: https://a.example/x\n---\nx\n").item
+    assert item is not None
+    assert (item.title, item.link) == ("Loud", "https://a.example/x")
+
+
+def test_aliases_are_built_once(site: SiteMaker) -> None:
+    # A "billion laughs" document would take forever if aliases were expanded.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for n in range(1, 30):
+        lines.append(f"a{n}: &a{n} [*a{n-1}, *a{n-1}, *a{n-1}, *a{n-1}, *a{n-1}, *a{n-1}]")
+    text = "---\ntitle: T\ndate: '2026-11-18'\n" + "\n".join(lines) + "\n---\nx\n"
+    assert parse(site, text).item is not None
+
+
+def test_raw_control_characters_are_removed_with_a_warning(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ntitle: Bell\x07 here\ndate: '2026-11-18'\n---\nx\n")
+    assert parsed.item is not None and parsed.item.title == "Bell here"
+    assert messages(parsed) == [
+        "content/news/a.md:2: warning: control character U+0007 removed; delete it from the file"
+    ]
+
+
+def test_escaped_control_characters_are_removed_from_text(site: SiteMaker) -> None:
+    item = parse(site, '---\ntitle: "Esc\\x01aped\\x1b"\ndate: \'2026-11-18\'\n---\nx\n').item
+    assert item is not None and item.title == "Escaped"
+
+
+def test_bom_and_crlf(site: SiteMaker) -> None:
+    text = "\ufeff---\r\ntitle: Windows\r\ndate: '2026-11-18'\r\n---\r\n<p>Body</p>\r\n"
+    item = parse(site, text.encode("utf-8")).item
+    assert item is not None and item.title == "Windows"
+
+
+def test_utf16_with_bom_is_read(site: SiteMaker) -> None:
+    text = "---\ntitle: Wide\ndate: '2026-11-18'\n---\n<p>Body</p>\n"
+    item = parse(site, text.encode("utf-16")).item
+    assert item is not None and item.title == "Wide"
+
+
+def test_non_utf8_bytes_name_the_line(site: SiteMaker) -> None:
+    raw = "---\ntitle: ok\ndate: '2026-11-18'\nauthor: Jos\xe9\n---\nx\n".encode("latin-1")
+    parsed = parse(site, raw)
+    assert messages(parsed) == [
+        "content/news/a.md:4: error: byte 0xe9 is not UTF-8; save the file as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "content/news/a.md: error: is empty; an item starts with a '---' line, YAML fields, then '---'"),
+        ("<p>Just a body</p>\n",
+         "content/news/a.md:1: error: has no front matter; start the file with a '---' line, then "
+         "YAML fields, then '---'"),
+        ("---\ntitle: x\n", "content/news/a.md:1: error: front matter is not closed; add a '---' line "
+         "after the last field"),
+    ],
+)
+def test_files_that_are_not_items(site: SiteMaker, text: str, message: str) -> None:
+    assert messages(parse(site, text)) == [message]
+
+
+def test_a_huge_body_is_fine(site: SiteMaker) -> None:
+    body = "<p>" + "word " * 1_000_000 + "</p>"  # 5 MB
+    item = item_of(site, body=body)
+    assert len(read_body(item, site.config())) > 5_000_000
+
+
+# -- fields -----------------------------------------------------------------------------------
+
+
+def test_id_defaults_to_the_path_without_extension(site: SiteMaker) -> None:
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}), name="news/2026/Café.md")
+    assert parsed.item is not None and parsed.item.id == "news/2026/Café"
+
+
+def test_title_precedence_first_non_empty_wins(site: SiteMaker) -> None:
+    item = item_of(site, title="  ", openGraphMetaData={"ogtitle": "OG"},
+                   twitterMetaData={"twittertitle": "TW"})
+    assert item.title == "OG"
+    item = item_of(site, title=None, twitterMetaData={"twittertitle": "TW"})
+    assert item.title == "TW"
+
+
+def test_title_is_plain_text_never_html(site: SiteMaker) -> None:
+    item = item_of(site, title="<script>alert(1)</script> &amp;   spaced\n out")
+    assert item.title == "<script>alert(1)</script> &amp; spaced out"
+
+
+def test_a_title_that_is_a_list_is_an_error(site: SiteMaker) -> None:
+    parsed = parse(site, front_matter({"title": ["a", "b"], "date": "2026-11-18"}))
+    assert messages(parsed) == [
+        "content/news/a.md:2: error: title is a list; write it as one line of text"
+    ]
+
+
+def test_missing_title_and_date(site: SiteMaker) -> None:
+    assert messages(parse(site, front_matter({"date": "2026-11-18"}))) == [
+        "content/news/a.md: error: title is missing; add a line title: 'The article title'"
+    ]
+    assert messages(parse(site, front_matter({"title": "T"}))) == [
+        "content/news/a.md: error: date is missing; add a line date: 'YYYY-MM-DD'"
+    ]
+
+
+def test_bad_date_message(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ntitle: T\n\ndate: '2022-13-45'\n---\nx\n")
+    assert messages(parsed) == [
+        "content/news/a.md:4: error: date '2022-13-45' is not a date; write YYYY-MM-DD or an "
+        "ISO 8601 date-time"
+    ]
+
+
+def test_publish_date_is_the_fallback(site: SiteMaker) -> None:
+    item = item_of(site, date=None, publishDate="2026-11-10")
+    assert item.published.date().isoformat() == "2026-11-10"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-18", datetime(2026, 11, 18, tzinfo=ZoneInfo("America/New_York"))),
+        ("2026-11-18T09:30", datetime(2026, 11, 18, 9, 30, tzinfo=ZoneInfo("America/New_York"))),
+        ("2026-11-18 09:30:15", datetime(2026, 11, 18, 9, 30, 15, tzinfo=ZoneInfo("America/New_York"))),
+        ("2026-11-18T09:30:15.123456789Z", datetime(2026, 11, 18, 9, 30, 15, 123456, tzinfo=UTC)),
+        ("2026-11-18T09:30:15+05:30", datetime(2026, 11, 18, 4, 0, 15, tzinfo=UTC)),
+        ("2026-11-18T09:30:15-0500", datetime(2026, 11, 18, 14, 30, 15, tzinfo=UTC)),
+        ("2026-11-18T09:30:15,5+01", datetime(2026, 11, 18, 8, 30, 15, 500000, tzinfo=UTC)),
+    ],
+)
+def test_accepted_dates(value: str, expected: datetime) -> None:
+    parsed = parse_date(value, ZoneInfo("America/New_York"))
+    assert parsed == expected
+    assert parsed is not None and parsed.utcoffset() is not None
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "18/11/2026", "2026-11-18T25:00", "2026W47", "yesterday",
+                                   "2026-11-18T09:30+24:00"])
+def test_rejected_dates(value: str) -> None:
+    assert parse_date(value, ZoneInfo("UTC")) is None
+
+
+def test_midnight_that_does_not_exist_is_the_first_instant_of_the_day() -> None:
+    # Chile moved its clocks from 00:00 to 01:00 on 2026-09-06.
+    tz = ZoneInfo("America/Santiago")
+    start = local_midnight(datetime(2026, 9, 6).date(), tz)
+    assert start.astimezone(tz).date().isoformat() == "2026-09-06"
+    before = start.astimezone(UTC) - timedelta(seconds=1)
+    assert before.astimezone(tz).date().isoformat() == "2026-09-05"
+    assert start.astimezone(UTC) == datetime(2026, 9, 6, 4, tzinfo=UTC)
+
+
+def test_naive_dates_are_in_the_site_time_zone(site: SiteMaker) -> None:
+    site.write_config(timezone="Asia/Tokyo")
+    item = item_of(site, date="2026-11-18T09:00")
+    assert item.published == datetime(2026, 11, 18, 0, 0, tzinfo=UTC)
+
+
+def test_updated_defaults_to_published_and_is_clamped(site: SiteMaker) -> None:
+    item = item_of(site, date="2026-11-18")
+    assert item.updated == item.published
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", "lastMod": "2026-11-01"}))
+    assert parsed.item is not None and parsed.item.updated == parsed.item.published
+    assert parsed.clamped and not parsed.problems
+    item = item_of(site, lastMod=None, updated="2026-11-20T10:00:00Z")
+    assert item.updated == datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def test_source_link_precedence_and_name(site: SiteMaker) -> None:
+    item = item_of(site, link={"href": "", "brand": "Brand"}, href="https://www.a.example/1",
+                   original="https://b.example/2")
+    assert (item.link, item.source_name) == ("https://www.a.example/1", "Brand")
+    item = item_of(site, openProjectCustomFields={"sourceUrl": "https://www.c.example/3"})
+    assert (item.link, item.source_name) == ("https://www.c.example/3", "c.example")
+
+
+def test_a_source_link_must_be_absolute_http(site: SiteMaker) -> None:
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", "href": "javascript:alert(1)"}))
+    assert messages(parsed) == [
+        "content/news/a.md:4: error: href 'javascript:alert(1)' is not an absolute http(s) URL; "
+        "write the article's full https:// address"
+    ]
+
+
+def test_summary_precedence(site: SiteMaker) -> None:
+    fields = {
+        "summary": "",
+        "openGraphMetaData": {"ogdescription": "From OG."},
+        "twitterMetaData": {"twitterdescription": "From Twitter."},
+        "description": "From description.",
+        "htmlMetaData": {"description": "Never read."},
+    }
+    assert item_of(site, **fields).summary == "From OG."
+    del fields["openGraphMetaData"]
+    assert item_of(site, **fields).summary == "From Twitter."
+    del fields["twitterMetaData"]
+    assert item_of(site, **fields).summary == "From description."
+    del fields["description"]
+    assert item_of(site, body="<p>From the <b>body</b> &amp; more.</p>", **fields).summary == (
+        "From the body & more."
+    )
+
+
+def test_summary_is_cut_at_a_word_and_marked(site: SiteMaker) -> None:
+    assert item_of(site, description="Cut mid sentence, like the seed").summary == (
+        "Cut mid sentence, like the seed…"
+    )
+    long = ("word " * 100).strip() + "."
+    summary = item_of(site, description=long).summary
+    assert len(summary) <= 300 and summary.endswith("word…")
+    assert item_of(site, description="Complete sentence.").summary == "Complete sentence."
+
+
+def test_authors(site: SiteMaker) -> None:
+    assert item_of(site, author="Solo").authors == ("Solo",)
+    assert item_of(site, author=["A", "", "B"]).authors == ("A", "B")
+    assert item_of(site).authors == ()
+
+
+def test_topics_precedence_and_pairing(site: SiteMaker) -> None:
+    item = item_of(site, categories=["A: One", "", "B"], categoryUrl=["topic/a-one", "x", "topic/b"])
+    assert item.topics == ("A: One", "B")
+    assert item.topic_urls == ("a-one", "b")
+    item = item_of(site, categories="Single")
+    assert item.topics == ("Single",)
+    item = item_of(site, openProjectCustomFields={"medigyTopics": ["M"]}, topics=["T"], categoryUrl=["topic/z"])
+    assert item.topics == ("M",) and item.topic_urls == (None,)
+    assert item_of(site, topics="T").topics == ("T",)
+
+
+def test_image_fields(site: SiteMaker) -> None:
+    item = item_of(
+        site, basePath="/news/", slug="my-item",
+        featuredImage={"href": "pic one.webp", "alt": "Alt", "size": [549, 732], "format": "WEBP",
+                       "valid": True, "wpAttachment": {"link": "/api/never"}},
+    )
+    assert item.image is not None
+    assert item.image.url == "https://news.example.org/news/my-item/pic%20one.webp"
+    assert (item.image.alt, item.image.width, item.image.height) == ("Alt", 549, 732)
+    assert item.image.mime_type == "image/webp"
+    assert item_of(site, featuredImage={"href": "x.png", "valid": "false"}).image is None
+
+
+def test_image_with_a_bad_size(site: SiteMaker) -> None:
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18",
+                                       "featuredImage": {"href": "x.png", "size": ["wide"]}}))
+    assert messages(parsed) == [
+        "content/news/a.md:6: error: featuredImage.size is not [width, height]; write two whole "
+        "numbers of pixels"
+    ]
+
+
+def test_page_url(site: SiteMaker) -> None:
+    site.write_config(site_url="https://www.example.org/base")
+    item = item_of(site, basePath="/news/", slug="story")
+    assert item.page == "https://www.example.org/base/news/story/"
+
+
+@pytest.mark.parametrize(("fields", "draft"), [({"draft": True}, True), ({"draft": "no"}, False),
+                                               ({"status": "Draft"}, True), ({"status": ""}, False)])
+def test_drafts(site: SiteMaker, fields: dict[str, object], draft: bool) -> None:
+    assert item_of(site, **fields).draft is draft
+
+
+def test_never_read_fields(site: SiteMaker) -> None:
+    item = item_of(
+        site,
+        title=None,
+        htmlMetaData={"ogtitle": "Wrong", "author": "Wrong"},
+        twitterMetaData={"twittertitle": "Right", "twitterimage": "https://wrong.example/x.png"},
+        categorySlug=["wrong"], categoryLabel=["Wrong"],
+        relatedOfferings=[{"label": "x", "categories": ["Wrong"]}],
+    )
+    assert item.title == "Right"
+    assert item.topics == () and item.image is None and item.authors == ()
+
+
+# -- bodies -----------------------------------------------------------------------------------
+
+
+def test_html_body_is_sanitised_and_made_absolute(site: SiteMaker) -> None:
+    body = (
+        '<p onclick="x()" style="color:red">Hi <a href="/articles/1" onmouseover="y">rel</a>'
+        '<a href="javascript:alert(1)">js</a><img src="pic.png" alt="p">'
+        '<img src="data:image/png;base64,AAAA" alt="inline"><a href="data:text/html,x">d</a></p>'
+        "<script>alert(1)</script><style>p{}</style><iframe src='https://e.example'></iframe>"
+        "<form><input></form><mark>m</mark><ruby>r</ruby><details><summary>s</summary></details>"
+    )
+    item = item_of(site, body=body, href="https://src.example/a/b")
+    html = read_body(item, site.config())
+    assert html == (
+        '<p>Hi <a href="https://src.example/articles/1">rel</a><a>js</a>'
+        '<img src="https://src.example/a/pic.png" alt="p">'
+        '<img src="data:image/png;base64,AAAA" alt="inline"><a>d</a></p>mrs'
+    )
+
+
+def test_markdown_body(site: SiteMaker) -> None:
+    item = item_of(site, body="## Heading\n\nSome *text* and [a link](/x).\n\n<b>raw</b>",
+                   href="https://src.example/a")
+    assert read_body(item, site.config()) == (
+        '<h2>Heading</h2>\n<p>Some <em>text</em> and <a href="https://src.example/x">a link</a>.</p>\n'
+        "<p><b>raw</b></p>"
+    )
+
+
+def test_html_file_extension_means_html(site: SiteMaker) -> None:
+    path = site.raw("page.html", front_matter({"title": "T", "date": "2026-11-18"}, "Plain *text*"))
+    parsed = parse_item(path.read_bytes(), "content/page.html", site.config())
+    assert parsed.item is not None
+    assert read_body(parsed.item, site.config()) == "Plain *text*"
+
+
+def test_xml_forbidden_characters_leave_bodies(site: SiteMaker) -> None:
+    item = item_of(site, body="<p>a\x00b\x0bc\ufffed\x85</p>")
+    assert read_body(item, site.config()) == "<p>abcd\x85</p>"
+
+
+# -- the folder -------------------------------------------------------------------------------
+
+
+def test_bad_files_are_skipped_and_the_rest_read(site: SiteMaker) -> None:
+    site.item("good.md", title="Good")
+    site.raw("bad.md", "---\ntitle: [unclosed\n---\n")
+    site.raw("notes.txt", "not an item")
+    site.raw(".hidden.md", "---\n: bad\n---\n")
+    report = Report()
+    collection = read_items(site.config(), report, NOW)
+    assert [i.title for i in collection.items] == ["Good"]
+    assert [p.path for p in report.errors] == ["content/bad.md"]
+
+
+def test_duplicate_ids_newer_wins(site: SiteMaker) -> None:
+    site.item("a.md", id="same", title="Old", lastMod="2026-11-18T10:00:00Z")
+    site.item("b.md", id="same", title="New", lastMod="2026-11-19T10:00:00Z")
+    site.item("c.md", id="tie", title="First")
+    site.item("d.md", id="tie", title="Later path")
+    report = Report()
+    items = read_items(site.config(), report, NOW).items
+    assert sorted(i.title for i in items) == ["Later path", "New"]
+    assert [str(p) for p in report.sorted()] == [
+        "content/a.md: warning: id 'same' is also used by content/b.md, which is newer and wins; "
+        "give this item its own id or delete it",
+        "content/c.md: warning: id 'tie' is also used by content/d.md, which is newer and wins; "
+        "give this item its own id or delete it",
+    ]
+
+
+def test_drafts_and_scheduled_items_are_held_back(site: SiteMaker) -> None:
+    site.item("draft.md", draft=True)
+    site.item("future.md", date="2026-11-26")
+    site.item("now.md", date="2026-11-25T12:00:00Z")
+    report = Report()
+    collection = read_items(site.config(), report, NOW)
+    assert [i.path for i in collection.items] == ["content/now.md"]
+    assert collection.drafts == 1
+    assert [i.path for i in collection.scheduled] == ["content/future.md"]
+    assert report.notes == ["content/future.md: scheduled for 2026-11-26T00:00:00+00:00, held back"]
+
+
+def test_items_are_sorted_newest_first_totally(site: SiteMaker) -> None:
+    site.item("a.md", id="a", date="2026-11-18")
+    site.item("b.md", id="b", date="2026-11-18")
+    site.item("c.md", id="c", date="2026-11-18", lastMod="2026-11-19")
+    site.item("d.md", id="d", date="2026-11-19")
+    items = read_items(site.config(), Report(), NOW).items
+    assert [i.id for i in items] == ["d", "c", "b", "a"]
+
+
+def test_cache_sees_an_edit_that_keeps_size_and_mtime(site: SiteMaker) -> None:
+    path = site.item("a.md", title="Alpha")
+    config = site.config()
+    assert read_items(config, Report(), NOW).items[0].title == "Alpha"
+    stat = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"Alpha", b"Omega"))
+    import os
+
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert read_items(config, Report(), NOW).items[0].title == "Omega"
+
+
+def test_cache_is_keyed_by_configuration(site: SiteMaker) -> None:
+    site.item("a.md", date="2026-11-18T09:00")
+    first = read_items(site.config(), Report(), NOW).items[0]
+    site.write_config(timezone="Asia/Tokyo")
+    second = read_items(site.config(), Report(), NOW).items[0]
+    assert first.published - second.published == timedelta(hours=9)
+
+
+def test_cache_keeps_problems(site: SiteMaker) -> None:
+    site.raw("bad.md", "---\ntitle: T\ndate: nope\n---\n")
+    for _ in range(2):
+        report = Report()
+        read_items(site.config(), report, NOW)
+        assert [str(p) for p in report.errors] == [
+            "content/bad.md:3: error: date 'nope' is not a date; write YYYY-MM-DD or an ISO 8601 date-time"
+        ]
+
+
+def test_fixed_offsets_survive(site: SiteMaker) -> None:
+    item = item_of(site, date="2026-11-18T09:30:00-05:00")
+    assert item.published.utcoffset() == timezone(timedelta(hours=-5)).utcoffset(None)
+
+
+def test_seed_item_is_read_field_by_field(site: SiteMaker) -> None:
+    seed = Path(__file__).parent / "data" / "seed.md"
+    site.write_config(site_url="https://www.medigy.com/")
+    parsed = parse(site, seed.read_bytes(), name="news/seed.md")
+    item = parsed.item
+    assert parsed.problems == ()
+    assert item is not None
+    assert item.id == "11904"
+    assert item.title == "Stem cell therapy for multiple sclerosis: Explanation and safety"
+    assert item.published == datetime(2022, 3, 12, tzinfo=UTC)
+    assert item.updated == datetime(2022, 3, 12, 20, 33, 57, 639377, tzinfo=UTC)
+    assert item.link == "https://www.medicalnewstoday.com/articles/stem-cell-multiple-sclerosis"
+    assert item.source_name == "medicalnewstoday.com"
+    # summary: openGraphMetaData.ogdescription comes before description (which is cut).
+    assert item.summary == (
+        "Stem cell therapy is proving to be promising as a treatment for people with multiple "
+        "sclerosis. Learn more."
+    )
+    assert item.authors == ("Radhika Narayanan",)
+    assert item.topics == ("Gartner: Healthcare",)
+    assert item.topic_urls == ("gartner-healthcare",)
+    page = ("https://www.medigy.com/news/"
+            "medicalnewstoday-stem-cell-therapy-for-multiple-sclerosis-explanation-and-safety/")
+    assert item.page == page
+    assert item.image is not None
+    assert item.image.url == page + "82979524-fe34-599e-a868-72a6cc4e38d3-featuredImage.jpeg"
+    assert item.image.alt == "Stem cell therapy for multiple sclerosis: Explanation and safety"
+    assert (item.image.width, item.image.height, item.image.mime_type) == (549, 732, "image/jpeg")
+    assert item.draft is False
+    body = read_body(item, site.config())
+    assert body.startswith("<p>Multiple sclerosis (MS) is an autoimmune disease")
+    assert body.endswith("<p><strong>What are stem cells? Why are they important?</strong></p>")
