@@ -55,7 +55,9 @@ def test_null_tilde_and_empty_mean_absent_but_quoted_null_is_text(site: SiteMake
 
 
 def test_python_tags_construct_nothing(site: SiteMaker) -> None:
-    text = "---\ntitle: !!python/object/apply:os.system ['echo pwned']\ndate: '2026-11-18'\n---\nx\n"
+    text = (
+        "---\ntitle: !!python/object/apply:os.system ['echo pwned']\ndate: '2026-11-18'\n---\nx\n"
+    )
     parsed = parse(site, text)
     assert parsed.item is None
     assert messages(parsed) == [
@@ -95,7 +97,9 @@ def test_keys_differing_only_in_case_are_an_error(site: SiteMaker) -> None:
 
 
 def test_field_names_are_case_insensitive(site: SiteMaker) -> None:
-    item = parse(site, "---\nTITLE: Loud\nDate: '2026-11-18'\nLINK:\n  HREF: https://a.example/x\n---\nx\n").item
+    item = parse(
+        site, "---\nTITLE: Loud\nDate: '2026-11-18'\nLINK:\n  HREF: https://a.example/x\n---\nx\n"
+    ).item
     assert item is not None
     assert (item.title, item.link) == ("Loud", "https://a.example/x")
 
@@ -104,7 +108,9 @@ def test_aliases_are_built_once(site: SiteMaker) -> None:
     # A "billion laughs" document would take forever if aliases were expanded.
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
     for n in range(1, 30):
-        lines.append(f"a{n}: &a{n} [*a{n-1}, *a{n-1}, *a{n-1}, *a{n-1}, *a{n-1}, *a{n-1}]")
+        lines.append(
+            f"a{n}: &a{n} [*a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}]"
+        )
     text = "---\ntitle: T\ndate: '2026-11-18'\n" + "\n".join(lines) + "\n---\nx\n"
     assert parse(site, text).item is not None
 
@@ -118,7 +124,7 @@ def test_raw_control_characters_are_removed_with_a_warning(site: SiteMaker) -> N
 
 
 def test_escaped_control_characters_are_removed_from_text(site: SiteMaker) -> None:
-    item = parse(site, '---\ntitle: "Esc\\x01aped\\x1b"\ndate: \'2026-11-18\'\n---\nx\n').item
+    item = parse(site, "---\ntitle: \"Esc\\x01aped\\x1b\"\ndate: '2026-11-18'\n---\nx\n").item
     assert item is not None and item.title == "Escaped"
 
 
@@ -145,12 +151,20 @@ def test_non_utf8_bytes_name_the_line(site: SiteMaker) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "content/news/a.md: error: is empty; an item starts with a '---' line, YAML fields, then '---'"),
-        ("<p>Just a body</p>\n",
-         "content/news/a.md:1: error: has no front matter; start the file with a '---' line, then "
-         "YAML fields, then '---'"),
-        ("---\ntitle: x\n", "content/news/a.md:1: error: front matter is not closed; add a '---' line "
-         "after the last field"),
+        (
+            "",
+            "content/news/a.md: error: is empty; an item starts with a '---' line, YAML fields, then '---'",
+        ),
+        (
+            "<p>Just a body</p>\n",
+            "content/news/a.md:1: error: has no front matter; start the file with a '---' line, then "
+            "YAML fields, then '---'",
+        ),
+        (
+            "---\ntitle: x\n",
+            "content/news/a.md:1: error: front matter is not closed; add a '---' line "
+            "after the last field",
+        ),
     ],
 )
 def test_files_that_are_not_items(site: SiteMaker, text: str, message: str) -> None:
@@ -167,13 +181,19 @@ def test_a_huge_body_is_fine(site: SiteMaker) -> None:
 
 
 def test_id_defaults_to_the_path_without_extension(site: SiteMaker) -> None:
-    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}), name="news/2026/Café.md")
+    parsed = parse(
+        site, front_matter({"title": "T", "date": "2026-11-18"}), name="news/2026/Café.md"
+    )
     assert parsed.item is not None and parsed.item.id == "news/2026/Café"
 
 
 def test_title_precedence_first_non_empty_wins(site: SiteMaker) -> None:
-    item = item_of(site, title="  ", openGraphMetaData={"ogtitle": "OG"},
-                   twitterMetaData={"twittertitle": "TW"})
+    item = item_of(
+        site,
+        title="  ",
+        openGraphMetaData={"ogtitle": "OG"},
+        twitterMetaData={"twittertitle": "TW"},
+    )
     assert item.title == "OG"
     item = item_of(site, title=None, twitterMetaData={"twittertitle": "TW"})
     assert item.title == "TW"
@@ -218,7 +238,10 @@ def test_publish_date_is_the_fallback(site: SiteMaker) -> None:
     [
         ("2026-11-18", datetime(2026, 11, 18, tzinfo=ZoneInfo("America/New_York"))),
         ("2026-11-18T09:30", datetime(2026, 11, 18, 9, 30, tzinfo=ZoneInfo("America/New_York"))),
-        ("2026-11-18 09:30:15", datetime(2026, 11, 18, 9, 30, 15, tzinfo=ZoneInfo("America/New_York"))),
+        (
+            "2026-11-18 09:30:15",
+            datetime(2026, 11, 18, 9, 30, 15, tzinfo=ZoneInfo("America/New_York")),
+        ),
         ("2026-11-18T09:30:15.123456789Z", datetime(2026, 11, 18, 9, 30, 15, 123456, tzinfo=UTC)),
         ("2026-11-18T09:30:15+05:30", datetime(2026, 11, 18, 4, 0, 15, tzinfo=UTC)),
         ("2026-11-18T09:30:15-0500", datetime(2026, 11, 18, 14, 30, 15, tzinfo=UTC)),
@@ -231,8 +254,17 @@ def test_accepted_dates(value: str, expected: datetime) -> None:
     assert parsed is not None and parsed.utcoffset() is not None
 
 
-@pytest.mark.parametrize("value", ["2026-02-30", "18/11/2026", "2026-11-18T25:00", "2026W47", "yesterday",
-                                   "2026-11-18T09:30+24:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-02-30",
+        "18/11/2026",
+        "2026-11-18T25:00",
+        "2026W47",
+        "yesterday",
+        "2026-11-18T09:30+24:00",
+    ],
+)
 def test_rejected_dates(value: str) -> None:
     assert parse_date(value, ZoneInfo("UTC")) is None
 
@@ -256,7 +288,9 @@ def test_naive_dates_are_in_the_site_time_zone(site: SiteMaker) -> None:
 def test_updated_defaults_to_published_and_is_clamped(site: SiteMaker) -> None:
     item = item_of(site, date="2026-11-18")
     assert item.updated == item.published
-    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", "lastMod": "2026-11-01"}))
+    parsed = parse(
+        site, front_matter({"title": "T", "date": "2026-11-18", "lastMod": "2026-11-01"})
+    )
     assert parsed.item is not None and parsed.item.updated == parsed.item.published
     assert parsed.clamped and not parsed.problems
     item = item_of(site, lastMod=None, updated="2026-11-20T10:00:00Z")
@@ -264,15 +298,21 @@ def test_updated_defaults_to_published_and_is_clamped(site: SiteMaker) -> None:
 
 
 def test_source_link_precedence_and_name(site: SiteMaker) -> None:
-    item = item_of(site, link={"href": "", "brand": "Brand"}, href="https://www.a.example/1",
-                   original="https://b.example/2")
+    item = item_of(
+        site,
+        link={"href": "", "brand": "Brand"},
+        href="https://www.a.example/1",
+        original="https://b.example/2",
+    )
     assert (item.link, item.source_name) == ("https://www.a.example/1", "Brand")
     item = item_of(site, openProjectCustomFields={"sourceUrl": "https://www.c.example/3"})
     assert (item.link, item.source_name) == ("https://www.c.example/3", "c.example")
 
 
 def test_a_source_link_must_be_absolute_http(site: SiteMaker) -> None:
-    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", "href": "javascript:alert(1)"}))
+    parsed = parse(
+        site, front_matter({"title": "T", "date": "2026-11-18", "href": "javascript:alert(1)"})
+    )
     assert messages(parsed) == [
         "content/news/a.md:4: error: href 'javascript:alert(1)' is not an absolute http(s) URL; "
         "write the article's full https:// address"
@@ -315,21 +355,33 @@ def test_authors(site: SiteMaker) -> None:
 
 
 def test_topics_precedence_and_pairing(site: SiteMaker) -> None:
-    item = item_of(site, categories=["A: One", "", "B"], categoryUrl=["topic/a-one", "x", "topic/b"])
+    item = item_of(
+        site, categories=["A: One", "", "B"], categoryUrl=["topic/a-one", "x", "topic/b"]
+    )
     assert item.topics == ("A: One", "B")
     assert item.topic_urls == ("a-one", "b")
     item = item_of(site, categories="Single")
     assert item.topics == ("Single",)
-    item = item_of(site, openProjectCustomFields={"medigyTopics": ["M"]}, topics=["T"], categoryUrl=["topic/z"])
+    item = item_of(
+        site, openProjectCustomFields={"medigyTopics": ["M"]}, topics=["T"], categoryUrl=["topic/z"]
+    )
     assert item.topics == ("M",) and item.topic_urls == (None,)
     assert item_of(site, topics="T").topics == ("T",)
 
 
 def test_image_fields(site: SiteMaker) -> None:
     item = item_of(
-        site, basePath="/news/", slug="my-item",
-        featuredImage={"href": "pic one.webp", "alt": "Alt", "size": [549, 732], "format": "WEBP",
-                       "valid": True, "wpAttachment": {"link": "/api/never"}},
+        site,
+        basePath="/news/",
+        slug="my-item",
+        featuredImage={
+            "href": "pic one.webp",
+            "alt": "Alt",
+            "size": [549, 732],
+            "format": "WEBP",
+            "valid": True,
+            "wpAttachment": {"link": "/api/never"},
+        },
     )
     assert item.image is not None
     assert item.image.url == "https://news.example.org/news/my-item/pic%20one.webp"
@@ -339,8 +391,16 @@ def test_image_fields(site: SiteMaker) -> None:
 
 
 def test_image_with_a_bad_size(site: SiteMaker) -> None:
-    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18",
-                                       "featuredImage": {"href": "x.png", "size": ["wide"]}}))
+    parsed = parse(
+        site,
+        front_matter(
+            {
+                "title": "T",
+                "date": "2026-11-18",
+                "featuredImage": {"href": "x.png", "size": ["wide"]},
+            }
+        ),
+    )
     assert messages(parsed) == [
         "content/news/a.md:6: error: featuredImage.size is not [width, height]; write two whole "
         "numbers of pixels"
@@ -353,8 +413,15 @@ def test_page_url(site: SiteMaker) -> None:
     assert item.page == "https://www.example.org/base/news/story/"
 
 
-@pytest.mark.parametrize(("fields", "draft"), [({"draft": True}, True), ({"draft": "no"}, False),
-                                               ({"status": "Draft"}, True), ({"status": ""}, False)])
+@pytest.mark.parametrize(
+    ("fields", "draft"),
+    [
+        ({"draft": True}, True),
+        ({"draft": "no"}, False),
+        ({"status": "Draft"}, True),
+        ({"status": ""}, False),
+    ],
+)
 def test_drafts(site: SiteMaker, fields: dict[str, object], draft: bool) -> None:
     assert item_of(site, **fields).draft is draft
 
@@ -365,7 +432,8 @@ def test_never_read_fields(site: SiteMaker) -> None:
         title=None,
         htmlMetaData={"ogtitle": "Wrong", "author": "Wrong"},
         twitterMetaData={"twittertitle": "Right", "twitterimage": "https://wrong.example/x.png"},
-        categorySlug=["wrong"], categoryLabel=["Wrong"],
+        categorySlug=["wrong"],
+        categoryLabel=["Wrong"],
         relatedOfferings=[{"label": "x", "categories": ["Wrong"]}],
     )
     assert item.title == "Right"
@@ -393,8 +461,11 @@ def test_html_body_is_sanitised_and_made_absolute(site: SiteMaker) -> None:
 
 
 def test_markdown_body(site: SiteMaker) -> None:
-    item = item_of(site, body="## Heading\n\nSome *text* and [a link](/x).\n\n<b>raw</b>",
-                   href="https://src.example/a")
+    item = item_of(
+        site,
+        body="## Heading\n\nSome *text* and [a link](/x).\n\n<b>raw</b>",
+        href="https://src.example/a",
+    )
     assert read_body(item, site.config()) == (
         '<h2>Heading</h2>\n<p>Some <em>text</em> and <a href="https://src.example/x">a link</a>.</p>\n'
         "<p><b>raw</b></p>"
@@ -521,8 +592,10 @@ def test_seed_item_is_read_field_by_field(site: SiteMaker) -> None:
     assert item.authors == ("Radhika Narayanan",)
     assert item.topics == ("Gartner: Healthcare",)
     assert item.topic_urls == ("gartner-healthcare",)
-    page = ("https://www.medigy.com/news/"
-            "medicalnewstoday-stem-cell-therapy-for-multiple-sclerosis-explanation-and-safety/")
+    page = (
+        "https://www.medigy.com/news/"
+        "medicalnewstoday-stem-cell-therapy-for-multiple-sclerosis-explanation-and-safety/"
+    )
     assert item.page == page
     assert item.image is not None
     assert item.image.url == page + "82979524-fe34-599e-a868-72a6cc4e38d3-featuredImage.jpeg"

@@ -17,10 +17,76 @@ _XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffc\U0001
 # practice (form controls, HTML5 novelties such as mark, ruby, summary, data),
 # which nh3's defaults would let through.
 ALLOWED_TAGS = frozenset(
-    """a abbr acronym address area article aside b big blockquote br caption center cite code col
-    colgroup dd del dfn dir div dl dt em figcaption figure font footer h1 h2 h3 h4 h5 h6 header hr
-    i img ins kbd li map ol p pre q s samp section small span strike strong sub sup table tbody td
-    tfoot th thead time tr tt u ul var""".split()
+    {
+        "a",
+        "abbr",
+        "acronym",
+        "address",
+        "area",
+        "article",
+        "aside",
+        "b",
+        "big",
+        "blockquote",
+        "br",
+        "caption",
+        "center",
+        "cite",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "del",
+        "dfn",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "figcaption",
+        "figure",
+        "font",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "map",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "samp",
+        "section",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "time",
+        "tr",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    }
 )
 _COMMON = {"title", "lang", "dir"}
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
@@ -44,8 +110,24 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "time": {"datetime"},
 }
 # Removed with everything inside them, not just unwrapped.
-_DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "form", "template", "noscript",
-                      "textarea", "select", "button", "svg", "math", "title", "noembed", "noframes"}
+_DROP_WITH_CONTENT = {
+    "script",
+    "style",
+    "iframe",
+    "object",
+    "embed",
+    "form",
+    "template",
+    "noscript",
+    "textarea",
+    "select",
+    "button",
+    "svg",
+    "math",
+    "title",
+    "noembed",
+    "noframes",
+}
 _URL_SCHEMES = {"http", "https", "mailto", "data"}
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);", re.IGNORECASE)
 
@@ -109,7 +191,7 @@ _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
 def summarize(text: str, limit: int = 300) -> str:
-    """Plain text of at most `limit` characters, cut at a word; a cut or unfinished text ends with …."""
+    """Plain text of at most `limit` characters, cut at a word; cut or unfinished text ends in …"""
     text = " ".join(text.split())
     if not text or (len(text) <= limit and _SENTENCE_END.search(text)):
         return text
@@ -130,7 +212,7 @@ _VOID = {b"area", b"br", b"col", b"hr", b"img", b"wbr"}
 
 
 def cap(body_html: str, limit_bytes: int, source: str | None, source_name: str | None) -> str:
-    """Cut sanitised HTML longer than limit_bytes at an element boundary, then link to the source."""
+    """Cut sanitised HTML longer than limit_bytes at an element boundary; link to the source."""
     data = body_html.encode()
     if len(data) <= limit_bytes:
         return body_html

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from typing import Protocol
 
 from . import __version__, feeds
 from .bodies import cap
@@ -19,7 +19,6 @@ from .reader import Collection, read_body, read_items
 from .report import Report
 from .templates import environment, templates_fingerprint
 from .topics import Topic, Topics, assign_topics
-
 
 
 class Progress(Protocol):
@@ -58,7 +57,9 @@ class Written:
         self.unchanged += other.unchanged
 
 
-def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
+def read_site(
+    config: Config, report: Report, now: datetime, progress: Progress | None = None
+) -> Site:
     """Read every item (through the cache) and decide the topics."""
     collection = read_items(config, report, now, progress)
     topics = assign_topics(collection.items, report)
@@ -94,7 +95,9 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
 
     def entries_of(feed: feeds.Feed) -> list[feeds.Entry]:
         return [
-            feeds.make_entry(item, config, tuple(t.name for t in site.topics.of(item)), content_of(item))
+            feeds.make_entry(
+                item, config, tuple(t.name for t in site.topics.of(item)), content_of(item)
+            )
             for item in feed.entries
         ]
 
@@ -105,23 +108,23 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
     for feed in all_feeds:
         fingerprint = _fingerprint(config, feed, site.topics)
         missing = [
-            name for name in feeds.RENDERERS
+            name
+            for name in feeds.FILE_NAMES
             if renders.get(feed.path + name) != fingerprint
             or not (config.feeds_dir / feed.path / name).exists()
         ]
         if missing:
             entries = entries_of(feed)
             for name in missing:
-                data = feeds.RENDERERS[name](feed, entries, config, feed_url(config, feed.path, name))
+                data = feeds.render(name, feed, entries, config, feed_url(config, feed.path, name))
                 _record(written, config, feed.path + name, data)
-                renders.set(feed.path + name, fingerprint)
-        written.unchanged += len(feeds.RENDERERS) - len(missing)
+                renders.put(feed.path + name, fingerprint)
+        written.unchanged += len(feeds.FILE_NAMES) - len(missing)
         if progress is not None:
             progress.advance()
     if progress is not None:
         progress.finish()
 
-    env = environment(config)
     pages_fp = hashlib.sha256(
         (templates_fp + "".join(_fingerprint(config, f, site.topics) for f in all_feeds)).encode()
     ).hexdigest()
@@ -132,32 +135,43 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
         if renders.get(relpath) == fingerprint and (config.feeds_dir / relpath).exists():
             written.unchanged += 1
             continue
-        page = env.get_template("topic.html.j2").render(
-            site=config,
-            version=__version__,
-            topic=topic,
-            urls=_urls(config, feed.path),
-            index_url=f"{config.base_url}feeds/index.html",
-            entries=[_page_entry(item, config, site.topics) for item in feed.entries],
+        page = (
+            environment(config)
+            .get_template("topic.html.j2")
+            .render(
+                site=config,
+                version=__version__,
+                topic=topic,
+                urls=_urls(config, feed.path),
+                index_url=f"{config.base_url}feeds/index.html",
+                entries=[_page_entry(item, config, site.topics) for item in feed.entries],
+            )
         )
         _record(written, config, relpath, page.encode())
-        renders.set(relpath, fingerprint)
+        renders.put(relpath, fingerprint)
 
-    for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
+    for relpath, template in (
+        ("index.html", "feeds_index.html.j2"),
+        ("feeds.opml", "feeds.opml.j2"),
+    ):
         if renders.get(relpath) == pages_fp and (config.feeds_dir / relpath).exists():
             written.unchanged += 1
             continue
         listing = [_listing(config, feed, site) for feed in all_feeds]
         newest = max((f.entries[0].updated for f in all_feeds if f.entries), default=None)
-        page = env.get_template(template).render(
-            site=config,
-            version=__version__,
-            feeds=listing,
-            opml_url=f"{config.base_url}feeds/feeds.opml",
-            date_modified=format_datetime(newest) if newest else "",
+        page = (
+            environment(config)
+            .get_template(template)
+            .render(
+                site=config,
+                version=__version__,
+                feeds=listing,
+                opml_url=f"{config.base_url}feeds/feeds.opml",
+                date_modified=format_datetime(newest) if newest else "",
+            )
         )
         _record(written, config, relpath, page.encode())
-        renders.set(relpath, pages_fp)
+        renders.put(relpath, pages_fp)
     renders.save()
     return written
 
@@ -188,7 +202,9 @@ def _feeds(site: Site) -> list[feeds.Feed]:
 def _fingerprint(config: Config, feed: feeds.Feed, topics: Topics) -> str:
     """Everything a feed's bytes depend on, hashed: a rebuild with the same hash renders nothing."""
     digest = hashlib.sha256()
-    digest.update(f"{__version__}\0{config.fingerprint}\0{feed.title}\0{feed.description}\0{feed.path}".encode())
+    digest.update(
+        f"{__version__}\0{config.fingerprint}\0{feed.title}\0{feed.description}\0{feed.path}".encode()
+    )
     for item in feed.entries:
         names = "\x1f".join(t.name for t in topics.of(item))
         digest.update(f"\0{item.id}\0{item.fingerprint}\0{item.path}\0{names}".encode())
@@ -242,4 +258,3 @@ def _listing(config: Config, feed: feeds.Feed, site: Site) -> dict[str, object]:
         "urls": _urls(config, feed.path),
         "page": page,
     }
-

@@ -74,14 +74,36 @@ def global_options(func: F) -> F:
     """--site, --now, -v, -q: accepted on the group and on every command."""
     for decorator in reversed(
         [
-            click.option("--site", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
-                         callback=_set_option("site"), help="The site folder (default: the current one)."),
-            click.option("--now", metavar="DATETIME", expose_value=False, callback=_set_option("now"),
-                         help="Fix the clock, e.g. 2026-11-25T08:00 (naive = the site's time zone)."),
-            click.option("-v", "--verbose", count=True, expose_value=False,
-                         callback=_set_option("verbose"), help="Say more: held-back items, clamped dates."),
-            click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_option("quiet"),
-                         help="Print only errors."),
+            click.option(
+                "--site",
+                type=click.Path(file_okay=False, path_type=Path),
+                expose_value=False,
+                callback=_set_option("site"),
+                help="The site folder (default: the current one).",
+            ),
+            click.option(
+                "--now",
+                metavar="DATETIME",
+                expose_value=False,
+                callback=_set_option("now"),
+                help="Fix the clock, e.g. 2026-11-25T08:00 (naive = the site's time zone).",
+            ),
+            click.option(
+                "-v",
+                "--verbose",
+                count=True,
+                expose_value=False,
+                callback=_set_option("verbose"),
+                help="Say more: held-back items, clamped dates.",
+            ),
+            click.option(
+                "-q",
+                "--quiet",
+                is_flag=True,
+                expose_value=False,
+                callback=_set_option("quiet"),
+                help="Print only errors.",
+            ),
         ]
     ):
         func = decorator(func)
@@ -174,7 +196,8 @@ def _summary(site: Site) -> str:
     if collection.scheduled:
         held.append(f"{len(collection.scheduled)} scheduled")
     extra = f" ({', '.join(held)} held back)" if held else ""
-    return f"{len(site.items)} items in {len(site.topics.by_key)} topics from {collection.files} files{extra}"
+    topics = len(site.topics.by_key)
+    return f"{len(site.items)} items in {topics} topics from {collection.files} files{extra}"
 
 
 def _written(label: str, written: Written) -> str:
@@ -193,7 +216,9 @@ def check(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
+@click.option(
+    "--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3)."
+)
 @global_options
 @click.pass_context
 def feeds(ctx: click.Context, strict: bool) -> None:
@@ -206,7 +231,9 @@ def feeds(ctx: click.Context, strict: bool) -> None:
 
 
 @main.command()
-@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
+@click.option(
+    "--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3)."
+)
 @global_options
 @click.pass_context
 def build(ctx: click.Context, strict: bool) -> None:
@@ -235,5 +262,7 @@ def topics(ctx: click.Context) -> None:
             rows.append((topic.name, topic.slug, str(topic.count), newest.get(topic.key, ""), url))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
-            cells = [row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)]
+            cells = [
+                row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)
+            ]
             run.say("  ".join([*cells, row[4]]).rstrip())

@@ -111,7 +111,7 @@ class Config:
         missing = []
         if not self.digest.sender:
             missing.append(
-                "digest.from: required to build digests; write from = \"Name <news@example.org>\""
+                'digest.from: required to build digests; write from = "Name <news@example.org>"'
             )
         if not self.digest.address:
             missing.append(
@@ -165,14 +165,14 @@ class _Checker:
         return value
 
     def url(self, key: str, default: str | None, fix: str) -> str | None:
-        value = self.text(key, default, fix)
+        value: str | None = self.text(key, default, fix)
         if value is None or key not in self.table:
-            return value  # type: ignore[no-any-return]
+            return value
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             self._fail(key, f"{value!r} is not an absolute http(s) URL; {fix}")
             return default
-        return value  # type: ignore[no-any-return]
+        return value
 
     def fail(self, key: str, message: str) -> None:
         self.seen.add(key)
@@ -180,7 +180,9 @@ class _Checker:
 
     def unknown(self, nested: tuple[str, ...] = ()) -> None:
         for key in sorted(set(self.table) - self.seen - set(nested)):
-            self._fail(key, "unknown key; remove it or check its spelling (see README, Configuration)")
+            self._fail(
+                key, "unknown key; remove it or check its spelling (see README, Configuration)"
+            )
 
 
 _KIND_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
@@ -203,9 +205,8 @@ def load_config(site: Path) -> Config:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(
-            [f"{path}: error: no {CONFIG_NAME} here; run bulletin in a site folder or pass --site DIR"]
-        ) from None
+        fix = "run bulletin in a site folder or pass --site DIR"
+        raise ConfigError([f"{path}: error: no {CONFIG_NAME} here; {fix}"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: error: cannot read it: {exc.strerror}"]) from None
     try:
@@ -223,35 +224,40 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     top = _Checker(problems, data, "")
     title = top.text("title", site.resolve().name or "bulletin")
     description = top.text("description", title)
-    base_url = top.url("base_url", None, "write the https URL where feeds/ and emails/ are published")
+    base_url = top.url(
+        "base_url", None, "write the https URL where feeds/ and emails/ are published"
+    )
     if "base_url" not in data:
-        top.fail("base_url", "required; write base_url = \"https://news.example.org/\"")
+        top.fail("base_url", 'required; write base_url = "https://news.example.org/"')
     base_url = _with_slash(base_url or "https://invalid.example/")
     site_url = _with_slash(
         top.url("site_url", base_url, "write the https URL of the site's item pages") or base_url
     )
     language = top.text("language", "en")
     if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language):
-        top.fail("language", f"{language!r} is not a language tag; write e.g. \"en\" or \"en-GB\"")
+        top.fail("language", f'{language!r} is not a language tag; write e.g. "en" or "en-GB"')
     tz_name = top.text("timezone", "UTC")
     try:
         timezone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        top.fail("timezone", f"{tz_name!r} is not an IANA time zone; write e.g. \"Europe/Berlin\"")
+        top.fail("timezone", f'{tz_name!r} is not an IANA time zone; write e.g. "Europe/Berlin"')
         timezone = ZoneInfo("UTC")
     author = top.text("author", title)
     links = top.text("links", "source")
     if links not in ("source", "site"):
-        top.fail("links", f"{links!r} is not allowed; write \"source\" or \"site\"")
+        top.fail("links", f'{links!r} is not allowed; write "source" or "site"')
         links = "source"
     feed_items = top.number("feed_items", 50, 1, 10_000)
     feed_content_kb = top.number("feed_content_kb", 100, 1, 100_000)
     id_host = top.text("id_host", urlsplit(base_url).hostname or "invalid.example")
     if not re.fullmatch(r"[A-Za-z0-9.-]+", id_host):
-        top.fail("id_host", f"{id_host!r} is not a host name; write e.g. \"news.example.org\"")
+        top.fail("id_host", f'{id_host!r} is not a host name; write e.g. "news.example.org"')
     id_date = top.get("id_date", str, "2000", 'write a quoted date such as "2000" or "2024-01-31"')
     if not _TAG_DATE.match(id_date):
-        top.fail("id_date", f"{id_date!r} is not YYYY, YYYY-MM or YYYY-MM-DD; set it once, never change it")
+        top.fail(
+            "id_date",
+            f"{id_date!r} is not YYYY, YYYY-MM or YYYY-MM-DD; set it once, never change it",
+        )
 
     digest = _parse_digest(problems, top, title, base_url)
     smtp = _parse_smtp(problems, top)
@@ -293,12 +299,12 @@ def _check_address(check: _Checker, key: str, value: str | None) -> None:
         return
     _name, addr = parseaddr(value)
     if "@" not in addr or any(c in value for c in "\r\n"):
-        check.fail(key, f"{value!r} is not an email address; write \"Name <news@example.org>\"")
+        check.fail(key, f'{value!r} is not an email address; write "Name <news@example.org>"')
         return
     try:
         Address(addr_spec=addr)
     except (ValueError, IndexError):
-        check.fail(key, f"{value!r} is not an email address; write \"Name <news@example.org>\"")
+        check.fail(key, f'{value!r} is not an email address; write "Name <news@example.org>"')
 
 
 def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str) -> DigestConfig:
@@ -312,29 +318,43 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     try:
         subject.format(title="", week="", count=0)
     except (KeyError, IndexError, ValueError):
-        check.fail("subject", f"{subject!r} uses an unknown field; use {{title}}, {{week}}, {{count}}")
+        check.fail(
+            "subject", f"{subject!r} uses an unknown field; use {{title}}, {{week}}, {{count}}"
+        )
     section_items = check.number("section_items", 10, 1, 1000)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
     late_days = check.number("late_days", 28, 0, 366)
-    topics = check.get("topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]')
+    topics = check.get(
+        "topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]'
+    )
     if not all(isinstance(t, str) and _SLUG.match(t) for t in topics):
         check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
         topics = []
     host = urlsplit(base_url).hostname or "invalid.example"
     list_id = check.text("list_id", f"{slugify_ascii(title) or 'bulletin'}.{host}")
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", list_id):
-        check.fail("list_id", f"{list_id!r} is not a list id; write e.g. \"weekly.news.example.org\"")
+        check.fail("list_id", f'{list_id!r} is not a list id; write e.g. "weekly.news.example.org"')
     manage_url = check.url("manage_url", base_url + "emails/", "write an absolute https URL")
     unsubscribe_url = check.url(
         "unsubscribe_url", None, "write an https URL containing {token}, e.g. https://…/u/{token}"
     )
-    if unsubscribe_url is not None and "{token}" not in unsubscribe_url and "{email}" not in unsubscribe_url:
-        check.fail("unsubscribe_url", "must contain {token} (or {email}) so each subscriber gets their own link")
+    if (
+        unsubscribe_url is not None
+        and "{token}" not in unsubscribe_url
+        and "{email}" not in unsubscribe_url
+    ):
+        check.fail(
+            "unsubscribe_url",
+            "must contain {token} (or {email}) so each subscriber gets their own link",
+        )
     mailto = check.text("unsubscribe_mailto", None, 'write e.g. "unsubscribe@example.org"')
     if mailto is not None:
         mailto = mailto.removeprefix("mailto:")
         if "@" not in mailto or any(c in mailto for c in " <>\r\n"):
-            check.fail("unsubscribe_mailto", f"{mailto!r} is not an address; write e.g. \"unsubscribe@example.org\"")
+            check.fail(
+                "unsubscribe_mailto",
+                f'{mailto!r} is not an address; write e.g. "unsubscribe@example.org"',
+            )
     check.unknown()
     return DigestConfig(
         sender=sender,
@@ -361,7 +381,7 @@ def _parse_smtp(problems: list[str], top: _Checker) -> SmtpConfig:
     host = check.text("host", "localhost")
     security = check.text("security", "none")
     if security not in _PORTS:
-        check.fail("security", f"{security!r} is not allowed; write \"none\", \"starttls\" or \"ssl\"")
+        check.fail("security", f'{security!r} is not allowed; write "none", "starttls" or "ssl"')
         security = "none"
     port = check.number("port", _PORTS[security], 1, 65535)
     username = check.text("username", None)

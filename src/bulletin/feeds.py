@@ -1,36 +1,24 @@
-"""Write RSS 2.0, Atom 1.0 (with feedgen) and JSON Feed 1.1 files for a set of items.
+"""Feeds: which items each feed shows, their permanent ids, and JSON Feed 1.1.
 
-feedgen 1.0.0 is used for RSS and Atom, with its defects worked around here rather than
-inherited: Atom entry links lose their rel and type, so bulletin writes the entry links
-itself; dates default to now(), so every date is set; enclosures need a length; its media
-extension wraps one image in media:group, so bulletin writes media:content itself;
-control characters raise, so text is cleaned first; the generator names feedgen.
+RSS and Atom are rendered by atom_rss (feedgen); this module decides what goes in them.
 """
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from feedgen.feed import FeedGenerator
-from feedgen.util import xml_elem
-
-from . import __version__
 from .config import Config
 from .items import Item
 
-MEDIA_NS = "http://search.yahoo.com/mrss/"
-ATOM_NS = "http://www.w3.org/2005/Atom"
-GENERATOR_URI = "https://pypi.org/project/bulletin/"
 # The tag URI grammar (RFC 4151) allows pchar, "/" and "?" in the specific part.
 _TAG_SAFE = "-._~!$&'()*+,;=:@/?"
 
+FILE_NAMES = ("rss.xml", "atom.xml", "feed.json")
 MEDIA_TYPES = {
     "rss.xml": "application/rss+xml",
     "atom.xml": "application/atom+xml",
@@ -68,6 +56,7 @@ def tag_uri(config: Config, item_id: str) -> str:
 
 def make_entry(item: Item, config: Config, categories: tuple[str, ...], content_html: str) -> Entry:
     """Decide links, authors and id for one item, following `links = source | site`."""
+    alternate: str | None
     if config.links == "site" and item.page:
         alternate, via = item.page, item.link
     else:
@@ -89,112 +78,6 @@ def feed_date(entries: Sequence[Entry], config: Config) -> datetime:
         return max(entry.item.updated for entry in entries)
     year = int(config.id_date[:4])
     return datetime(year, 1, 1, tzinfo=UTC)
-
-
-# -- feedgen ----------------------------------------------------------------------------------
-
-
-class _BulletinFeed(BaseExtension):
-    def extend_ns(self) -> dict[str, str]:
-        return {"media": MEDIA_NS}
-
-
-class _BulletinEntry(BaseEntryExtension):
-    """Writes what feedgen 1.0.0 gets wrong: Atom entry links, media:content, RSS description."""
-
-    def __init__(self) -> None:
-        self.entry: Entry | None = None
-
-    def extend_atom(self, element: Any) -> Any:
-        assert self.entry is not None
-        for link in element.findall(f"{{{ATOM_NS}}}link") + element.findall("link"):
-            element.remove(link)
-        entry = self.entry
-        if entry.alternate:
-            xml_elem("link", element, rel="alternate", type="text/html", href=entry.alternate)
-        if entry.via:
-            xml_elem("link", element, rel="via", type="text/html", href=entry.via)
-        image = entry.item.image
-        if image is not None and image.mime_type:
-            xml_elem("link", element, rel="enclosure", type=image.mime_type, length="0",
-                     href=image.url)
-        self._media(element)
-        return element
-
-    def extend_rss(self, element: Any) -> Any:
-        assert self.entry is not None
-        # RSS description is entity-encoded HTML: plain text must be escaped once more
-        # or a reader would interpret "<b>" in a summary as markup.
-        description = element.find("description")
-        if description is not None:
-            description.text = html.escape(self.entry.item.summary, quote=False)
-        self._media(element)
-        return element
-
-    def _media(self, element: Any) -> None:
-        assert self.entry is not None
-        image = self.entry.item.image
-        if image is None:
-            return
-        media = xml_elem(f"{{{MEDIA_NS}}}content", element, url=image.url, medium="image")
-        if image.mime_type:
-            media.set("type", image.mime_type)
-        if image.width and image.height:
-            media.set("width", str(image.width))
-            media.set("height", str(image.height))
-
-
-def _generator(feed: Feed, entries: Sequence[Entry], config: Config) -> FeedGenerator:
-    fg = FeedGenerator()
-    fg.register_extension("bulletin", _BulletinFeed, _BulletinEntry, atom=True, rss=True)
-    fg.load_extension("dc", atom=False, rss=True)
-    fg.title(feed.title)
-    fg.description(feed.description)
-    fg.language(config.language)
-    fg.author({"name": config.author})
-    fg.dc.dc_creator(config.author)
-    fg.generator("bulletin", version=__version__, uri=GENERATOR_URI)
-    fg.updated(feed_date(entries, config))
-    for entry in entries:  # newest first, and feedgen must not reverse them
-        item = entry.item
-        fe = fg.add_entry(order="append")
-        fe.bulletin.entry = entry
-        fe.id(entry.id)
-        fe.guid(entry.id, permalink=False)
-        fe.title(item.title)
-        if entry.alternate:
-            fe.link(href=entry.alternate, rel="alternate")
-        fe.published(item.published)
-        fe.updated(item.updated)
-        for name in entry.authors:
-            fe.author({"name": name})
-        fe.dc.dc_creator(list(entry.authors))
-        for name in entry.categories:
-            fe.category(term=name)
-        fe.content(entry.content_html, type="html")
-        fe.summary(item.summary or item.title)
-        image = item.image
-        if image is not None and image.mime_type:
-            fe.enclosure(image.url, "0", image.mime_type)
-    return fg
-
-
-def render_rss(feed: Feed, entries: Sequence[Entry], config: Config, self_url: str) -> bytes:
-    """The feed as RSS 2.0; the channel link is the site, atom:link rel=self the feed."""
-    fg = _generator(feed, entries, config)
-    # feedgen takes the RSS <link> from the last link added: add the site last.
-    fg.link(href=self_url, rel="self", type=MEDIA_TYPES["rss.xml"])
-    fg.link(href=config.site_url, rel="alternate", type="text/html")
-    return bytes(fg.rss_str(pretty=True))
-
-
-def render_atom(feed: Feed, entries: Sequence[Entry], config: Config, self_url: str) -> bytes:
-    """The feed as Atom 1.0 (RFC 4287); its id is its own URL."""
-    fg = _generator(feed, entries, config)
-    fg.id(self_url)
-    fg.link(href=self_url, rel="self", type=MEDIA_TYPES["atom.xml"])
-    fg.link(href=config.site_url, rel="alternate", type="text/html")
-    return bytes(fg.atom_str(pretty=True))
 
 
 def render_json(feed: Feed, entries: Sequence[Entry], config: Config, self_url: str) -> bytes:
@@ -229,11 +112,16 @@ def render_json(feed: Feed, entries: Sequence[Entry], config: Config, self_url: 
         "authors": [{"name": config.author}],
         "items": items,
     }
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+    # Compact: json's C encoder only runs without indent, and feed readers do not care.
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-RENDERERS: dict[str, Callable[[Feed, Sequence[Entry], Config, str], bytes]] = {
-    "rss.xml": render_rss,
-    "atom.xml": render_atom,
-    "feed.json": render_json,
-}
+def render(name: str, feed: Feed, entries: Sequence[Entry], config: Config, self_url: str) -> bytes:
+    """One feed file by its name: rss.xml, atom.xml or feed.json."""
+    if name == "feed.json":
+        return render_json(feed, entries, config, self_url)
+    # feedgen (and lxml, dateutil) load only when an RSS or Atom file must be rendered.
+    from . import atom_rss
+
+    renderer = atom_rss.render_rss if name == "rss.xml" else atom_rss.render_atom
+    return renderer(feed, entries, config, self_url)

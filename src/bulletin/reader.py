@@ -19,8 +19,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
 from . import bodies
-from .config import Config
 from .cache import Cache, Stamp
+from .config import Config
 from .items import Image, Item
 from .report import Problem, Report
 
@@ -31,7 +31,7 @@ CONTENT_SUFFIXES = (".md", ".markdown", ".html")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 try:
-    from yaml.cyaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
 
     LIBYAML = True
 except ImportError:  # PyYAML built without libyaml: correct, 11-14 times slower
@@ -39,33 +39,50 @@ except ImportError:  # PyYAML built without libyaml: correct, 11-14 times slower
 
     LIBYAML = False
 
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+
+
+class _PlainResolver(BaseResolver):
+    """No implicit types: every untagged scalar is the text the author wrote (no YAML 1.1
+    booleans, octals or sexagesimals). Written out because the composer calls it per node."""
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            return _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
 if not LIBYAML:
     from yaml.composer import Composer
     from yaml.reader import Reader
     from yaml.scanner import Scanner
 
-    class _Loader(Reader, Scanner, _Parser, Composer, BaseResolver):  # type: ignore[misc]
+    class _Loader(Reader, Scanner, _Parser, Composer, _PlainResolver):
         def __init__(self, stream: str) -> None:
             Reader.__init__(self, stream)
             Scanner.__init__(self)
-            _Parser.__init__(self)
+            _Parser.__init__(self)  # type: ignore[call-arg]
             Composer.__init__(self)
-            BaseResolver.__init__(self)
+            _PlainResolver.__init__(self)
 
 else:
 
-    class _Loader(_Parser, BaseResolver):  # type: ignore[no-redef]
-        """libyaml's parser and composer; BaseResolver has no implicit types, so every scalar
-        is the text the author wrote (no YAML 1.1 booleans, octals or sexagesimals)."""
+    class _Loader(_Parser, _PlainResolver):  # type: ignore[no-redef]
+        """libyaml's parser and composer with the plain resolver."""
 
         def __init__(self, stream: str) -> None:
             _Parser.__init__(self, stream)
-            BaseResolver.__init__(self)
+            _PlainResolver.__init__(self)
 
 
-_STR = "tag:yaml.org,2002:str"
-_SEQ = "tag:yaml.org,2002:seq"
-_MAP = "tag:yaml.org,2002:map"
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 # C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
@@ -76,8 +93,13 @@ _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
     r" ?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?"
 )
-_MIME = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png", "gif": "image/gif",
-         "webp": "image/webp"}
+_MIME = {
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+}
 _TRUE = frozenset(("true", "yes", "on", "1"))
 _FALSE = frozenset(("false", "no", "off", "0"))
 
@@ -175,7 +197,9 @@ def parse_front_matter(text: str, first_line: int) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + first_line if mark is not None else None
         problem = exc.problem or exc.context or "cannot be read"
-        raise FieldError(line, f"front matter is not valid YAML: {problem}; {_yaml_fix(problem)}") from None
+        raise FieldError(
+            line, f"front matter is not valid YAML: {problem}; {_yaml_fix(problem)}"
+        ) from None
     except yaml.YAMLError as exc:
         raise FieldError(first_line, f"front matter is not valid YAML: {exc}") from None
     except RecursionError:
@@ -264,7 +288,9 @@ def _flag(found: _Found | None) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise FieldError(found.line, f"{found.name} '{found.value}' is not true or false; write true or false")
+    raise FieldError(
+        found.line, f"{found.name} '{found.value}' is not true or false; write true or false"
+    )
 
 
 # -- dates -----------------------------------------------------------------------------------
@@ -311,7 +337,13 @@ def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
         else:
             zone = tz
         return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro,
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            micro,
             tzinfo=zone,
         )
     except ValueError:
@@ -342,7 +374,7 @@ class Parsed:
 
 
 def decode(raw: bytes) -> str:
-    """The file's text, LF line endings, BOM removed; raise FieldError when not UTF-8 (or UTF-16)."""
+    """The file's text with LF line endings and no BOM; FieldError unless UTF-8 or UTF-16."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = raw.decode("utf-16")
     else:
@@ -382,7 +414,9 @@ def _parse(
             "shorten the body or link to the article",
         )
     if not raw.strip():
-        raise FieldError(None, "is empty; an item starts with a '---' line, YAML fields, then '---'")
+        raise FieldError(
+            None, "is empty; an item starts with a '---' line, YAML fields, then '---'"
+        )
     text = decode(raw)
     opening = _OPENING.match(text)
     if not opening:
@@ -399,15 +433,21 @@ def _parse(
             if _CONTROL.search(line):
                 codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in _CONTROL.findall(line)}))
                 problems.append(
-                    Problem(relpath, number, "warning",
-                            f"control character {codes} removed; delete it from the file")
+                    Problem(
+                        relpath,
+                        number,
+                        "warning",
+                        f"control character {codes} removed; delete it from the file",
+                    )
                 )
         front = _CONTROL.sub("", front)
     fields = parse_front_matter(front, first_line=2)
     if fields is None:
         fields = _Fields()
     if not isinstance(fields, _Fields):
-        raise FieldError(2, f"front matter is {_kind(fields)}, not fields; write 'name: value' lines")
+        raise FieldError(
+            2, f"front matter is {_kind(fields)}, not fields; write 'name: value' lines"
+        )
     return _item_from(fields, text, body_offset, relpath, config, fingerprint)
 
 
@@ -457,7 +497,10 @@ def _item_from(
 
     page = _page(fields, config)
     found = _first(
-        fields, "summary", "openGraphMetaData.ogdescription", "twitterMetaData.twitterdescription",
+        fields,
+        "summary",
+        "openGraphMetaData.ogdescription",
+        "twitterMetaData.twitterdescription",
         "description",
     )
     if found is not None:
@@ -473,7 +516,11 @@ def _item_from(
     image = _image(fields, page or config.site_url)
     draft = _flag(_lookup(fields, "draft"))
     status = _lookup(fields, "status")
-    if status is not None and isinstance(status.value, str) and status.value.strip().lower() == "draft":
+    if (
+        status is not None
+        and isinstance(status.value, str)
+        and status.value.strip().lower() == "draft"
+    ):
         draft = True
     item = Item(
         id=item_id,
@@ -515,7 +562,12 @@ def _topics(fields: _Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
         urls_found = _lookup(fields, "categoryUrl")
         urls = _texts(urls_found, "write topic URLs as text") if urls_found else []
         pairs = [
-            (name, (urls[i] or "").rstrip("/").rsplit("/", 1)[-1] if i < len(urls) and urls[i] else None)
+            (
+                name,
+                (urls[i] or "").rstrip("/").rsplit("/", 1)[-1]
+                if i < len(urls) and urls[i]
+                else None,
+            )
             for i, name in enumerate(names)
         ]
     else:
@@ -530,10 +582,14 @@ def _image(fields: _Fields, base: str) -> Image | None:
     if image is None:
         return None
     if not isinstance(image.value, _Fields):
-        raise FieldError(image.line, f"{image.name} is {_kind(image.value)}; write href, alt, size under it")
+        raise FieldError(
+            image.line, f"{image.name} is {_kind(image.value)}; write href, alt, size under it"
+        )
     sub = image.value
     valid = _lookup(sub, "valid")
-    if valid is not None and not _flag(_Found(f"{image.name}.{valid.name}", valid.value, valid.line)):
+    if valid is not None and not _flag(
+        _Found(f"{image.name}.{valid.name}", valid.value, valid.line)
+    ):
         return None
     href = _lookup(sub, "href")
     if href is None:
@@ -541,8 +597,11 @@ def _image(fields: _Fields, base: str) -> Image | None:
     where = f"{image.name}."
     url = urljoin(base, _text(_Found(where + href.name, href.value, href.line)).replace(" ", "%20"))
     if urlsplit(url).scheme not in ("http", "https"):
-        raise FieldError(href.line, f"{where}{href.name} '{href.value}' is not an http(s) image URL; "
-                                    "write a file name or an https:// address")
+        raise FieldError(
+            href.line,
+            f"{where}{href.name} '{href.value}' is not an http(s) image URL; "
+            "write a file name or an https:// address",
+        )
     alt = _lookup(sub, "alt")
     alt_text = _text(_Found(where + alt.name, alt.value, alt.line)) if alt else None
     width = height = None
@@ -557,7 +616,8 @@ def _image(fields: _Fields, base: str) -> Image | None:
                 raise ValueError
         except (ValueError, TypeError):
             raise FieldError(
-                size.line, f"{where}{size.name} is not [width, height]; write two whole numbers of pixels"
+                size.line,
+                f"{where}{size.name} is not [width, height]; write two whole numbers of pixels",
             ) from None
     mime = None
     fmt = _lookup(sub, "format")
@@ -571,16 +631,30 @@ def _image(fields: _Fields, base: str) -> Image | None:
 # -- the whole folder ----------------------------------------------------------------------
 
 
-def find_item_files(content_dir: Path) -> Iterator[tuple[str, Path]]:
-    """Every item file under content/, any depth, hidden files skipped, in a stable order."""
-    site = content_dir.parent
-    for folder, dirs, files in os.walk(content_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        for name in sorted(files):
-            if name.startswith(".") or not name.endswith(CONTENT_SUFFIXES):
+def find_item_files(content_dir: Path) -> Iterator[tuple[str, str]]:
+    """Every item file under content/ as (path relative to the site, path to open), any
+    depth, hidden files and folders skipped, in a stable order. Strings, not Paths: this
+    runs for every file on every build."""
+    root = os.fspath(content_dir)
+    prefix = content_dir.name
+    stack = [("", root)]
+    while stack:
+        relative, folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        folders = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = Path(folder, name)
-            yield path.relative_to(site).as_posix(), path
+            if entry.is_dir():
+                if not name.startswith("_"):
+                    folders.append((f"{relative}{name}/", entry.path))
+            elif name.endswith(CONTENT_SUFFIXES):
+                yield f"{prefix}/{relative}{name}", entry.path
+        stack.extend(reversed(folders))
 
 
 def read_body(item: Item, config: Config) -> str:
@@ -594,9 +668,10 @@ def read_body(item: Item, config: Config) -> str:
 def warn_without_libyaml(warn: Callable[[str], None]) -> None:
     """Say once that the pure-Python YAML parser is in use."""
     if not LIBYAML:
-        warn("PyYAML has no libyaml here: reading items is 11-14 times slower; "
-             "install PyYAML with libyaml (pip install --force-reinstall pyyaml)")
-
+        warn(
+            "PyYAML has no libyaml here: reading items is 11-14 times slower; "
+            "install PyYAML with libyaml (pip install --force-reinstall pyyaml)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,26 +689,42 @@ def read_items(
     report: Report,
     now: datetime,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> Collection:
-    """Read every item file (through the parse cache), report problems, drop duplicates."""
+    """Read every item file (through the parse cache), report problems, drop duplicates.
+
+    Files the cache cannot answer for are parsed in `jobs` processes (default: one per CPU)
+    when there are enough of them to pay for starting the processes.
+    """
     warn_without_libyaml(lambda message: report.warning("bulletin", None, message))
     cache = Cache(config.cache_dir / "items.pickle", config.fingerprint)
     files = list(find_item_files(config.content_dir))
     if progress is not None:
         progress.start("Reading items", len(files))
-    parsed: list[Parsed] = []
+    results: dict[str, Parsed] = {}
+    stale: list[_Stale] = []
     for relpath, path in files:
-        parsed.append(_read_one(relpath, path, config, cache))
+        hit = _cached(relpath, path, cache)
+        if isinstance(hit, Parsed):
+            results[relpath] = hit
+            if progress is not None:
+                progress.advance()
+        else:
+            stale.append(hit)
+    for relpath, stamp, digest, result in _parse_all(stale, config, _jobs(jobs, len(stale))):
+        results[relpath] = result
+        cache.put(relpath, _to_row(stamp, digest, result))
         if progress is not None:
             progress.advance()
     if progress is not None:
         progress.finish()
-    cache.keep_only({relpath for relpath, _ in files})
+    cache.keep_only(set(results))
     cache.save()
 
     by_id: dict[str, Item] = {}
     clamped = 0
-    for result in parsed:
+    for relpath, _ in files:
+        result = results[relpath]
         report.extend(list(result.problems))
         clamped += result.clamped
         item = result.item
@@ -643,38 +734,148 @@ def read_items(
         if other is None:
             by_id[item.id] = item
             continue
-        keep, drop = (item, other) if (item.updated, item.path) > (other.updated, other.path) else (other, item)
+        keep, drop = (
+            (item, other)
+            if (item.updated, item.path) > (other.updated, other.path)
+            else (other, item)
+        )
         by_id[item.id] = keep
-        report.warning(drop.path, None, f"id '{item.id}' is also used by {keep.path}, which is newer "
-                       "and wins; give this item its own id or delete it")
+        report.warning(
+            drop.path,
+            None,
+            f"id '{item.id}' is also used by {keep.path}, which is newer "
+            "and wins; give this item its own id or delete it",
+        )
     if clamped:
         report.note(f"{clamped} item(s) had lastMod before date; updated was set to the date")
     drafts = sum(1 for item in by_id.values() if item.draft)
-    scheduled = tuple(sorted((i for i in by_id.values() if not i.draft and i.published > now),
-                             key=lambda i: i.sort_key))
+    scheduled = tuple(
+        sorted(
+            (i for i in by_id.values() if not i.draft and i.published > now),
+            key=lambda i: i.sort_key,
+        )
+    )
     for item in scheduled:
         report.note(f"{item.path}: scheduled for {item.published.isoformat()}, held back")
-    items = tuple(sorted((i for i in by_id.values() if not i.draft and i.published <= now),
-                         key=lambda i: i.sort_key, reverse=True))
-    return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(parsed))
+    items = tuple(
+        sorted(
+            (i for i in by_id.values() if not i.draft and i.published <= now),
+            key=lambda i: i.sort_key,
+            reverse=True,
+        )
+    )
+    return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(files))
 
 
-def _read_one(relpath: str, path: Path, config: Config, cache: Cache) -> Parsed:
+_PARALLEL_MIN = 400  # below this, starting processes costs more than it saves
+
+
+def _jobs(jobs: int | None, stale: int) -> int:
+    if jobs is None:
+        env = os.environ.get("BULLETIN_JOBS", "")
+        jobs = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    return 1 if stale < _PARALLEL_MIN else max(1, min(jobs, 8))
+
+
+@dataclass(frozen=True, slots=True)
+class _Stale:
+    """A file the cache cannot vouch for: new, or its stamp moved."""
+
+    relpath: str
+    path: str
+    stamp: Stamp
+    digest: str | None = None  # of the bytes the cached result was parsed from
+    result: Parsed | None = None
+
+
+def _to_row(stamp: Stamp, digest: str, parsed: Parsed) -> tuple[object, ...]:
+    """A cache entry: plain tuples only, which load several times faster than objects."""
+    item = None if parsed.item is None else parsed.item.to_row()
+    problems = tuple((p.path, p.line, p.level, p.message) for p in parsed.problems)
+    return (
+        stamp.size,
+        stamp.mtime_ns,
+        stamp.ctime_ns,
+        stamp.inode,
+        digest,
+        item,
+        problems,
+        parsed.clamped,
+    )
+
+
+def _from_row(row: tuple[Any, ...]) -> Parsed:
+    item = None if row[5] is None else Item.from_row(row[5])
+    return Parsed(item, tuple(Problem(*p) for p in row[6]), row[7])
+
+
+def _cached(relpath: str, path: str, cache: Cache) -> Parsed | _Stale:
+    """The cached result when the file's stamp is unchanged; else a _Stale to parse."""
     try:
-        stamp = Stamp.of(path.stat())
-        hit = cache.get(relpath)
-        if hit is not None and hit[0] == stamp:
-            return hit[2]  # type: ignore[no-any-return]
-        raw = path.read_bytes()
-    except OSError as exc:
-        return Parsed(None, (Problem(relpath, None, "error", f"cannot be read: {exc.strerror}"),))
+        stamp = Stamp.of(os.stat(path))
+    except OSError:
+        return _Stale(relpath, path, Stamp(-1, -1, -1, -1))
+    row = cache.get(relpath)
+    if row is None:
+        return _Stale(relpath, path, stamp)
+    if row[:4] == (stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode):
+        return _from_row(row)
     # The stamp moved (touched, copied, checked out): re-parse only if the bytes changed.
-    if hit is not None and hit[1] == _digest(raw):
-        result: Parsed = hit[2]
+    return _Stale(relpath, path, stamp, row[4], _from_row(row))
+
+
+def _parse_one(
+    relpath: str, path: str, known: str | None, config: Config
+) -> tuple[str, Parsed | None]:
+    """The file's digest and its parse; None instead of a parse when the digest is `known`."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        return "", Parsed(
+            None, (Problem(relpath, None, "error", f"cannot be read: {exc.strerror}"),)
+        )
+    digest = _digest(raw)
+    if digest == known:
+        return digest, None
+    return digest, parse_item(raw, relpath, config)
+
+
+def _parse_chunk(
+    chunk: list[tuple[str, str, str | None]], config: Config
+) -> list[tuple[str, Parsed | None]]:
+    return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
+
+
+def _parse_all(
+    stale: list[_Stale], config: Config, jobs: int
+) -> Iterator[tuple[str, Stamp, str, Parsed]]:
+    """Parse the files the cache could not answer for, in order, in `jobs` processes."""
+    work = [(s.relpath, s.path, s.digest) for s in stale]
+    results: Iterator[tuple[str, Parsed | None]]
+    if jobs > 1:
+        results = _in_processes(work, config, jobs)
     else:
-        result = parse_item(raw, relpath, config)
-    cache.set(relpath, (stamp, result.item.fingerprint if result.item else _digest(raw), result))
-    return result
+        results = (_parse_one(relpath, path, known, config) for relpath, path, known in work)
+    for entry, (digest, result) in zip(stale, results, strict=True):
+        parsed = result if result is not None else entry.result
+        assert parsed is not None
+        yield entry.relpath, entry.stamp, digest, parsed
+
+
+def _in_processes(
+    work: list[tuple[str, str, str | None]], config: Config, jobs: int
+) -> Iterator[tuple[str, Parsed | None]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork starts workers without re-importing bulletin; elsewhere the platform default.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    size = max(50, len(work) // (jobs * 8))
+    chunks = [work[i : i + size] for i in range(0, len(work), size)]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
+            yield from chunk
 
 
 def _digest(raw: bytes) -> str:

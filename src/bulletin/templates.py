@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from .config import Config
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def _autoescape(name: str | None) -> bool:
@@ -16,8 +19,11 @@ def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith(".txt.j2")
 
 
+@lru_cache(maxsize=4)
 def environment(config: Config) -> jinja2.Environment:
     """Templates by file name, a site's own overriding bulletin's; autoescaping on."""
+    import jinja2  # only when something is rendered: a rebuild that changes nothing skips it
+
     loaders: list[jinja2.BaseLoader] = []
     if config.templates_dir.is_dir():
         loaders.append(jinja2.FileSystemLoader(config.templates_dir))

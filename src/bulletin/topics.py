@@ -7,14 +7,30 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from .items import Item
 from .report import Report
 
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "þ": "th",
-                          "Æ": "ae", "Ø": "o", "Œ": "oe", "Ł": "l", "Đ": "d", "Þ": "th"})
+_LETTERS = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "ø": "o",
+        "œ": "oe",
+        "ł": "l",
+        "đ": "d",
+        "þ": "th",
+        "Æ": "ae",
+        "Ø": "o",
+        "Œ": "oe",
+        "Ł": "l",
+        "Đ": "d",
+        "Þ": "th",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +60,22 @@ class Topics:
     """Every topic of a build, and which topics each item belongs to."""
 
     by_key: dict[str, Topic]
+    _of: dict[tuple[str, ...], tuple[Topic, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def of(self, item: Item) -> tuple[Topic, ...]:
         """The item's topics in the order it lists them, each once."""
+        known = self._of.get(item.topics)
+        if known is not None:
+            return known
         seen: dict[str, Topic] = {}
         for name in item.topics:
             key = topic_key(name)
             if key and key not in seen:
                 seen[key] = self.by_key[key]
-        return tuple(seen.values())
+        self._of[item.topics] = result = tuple(seen.values())
+        return result
 
     def by_slug(self) -> dict[str, Topic]:
         return {topic.slug: topic for topic in self.by_key.values()}
@@ -67,10 +90,12 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     url_slugs: dict[str, Counter[str]] = defaultdict(Counter)
     counts: Counter[str] = Counter()
-    earliest: dict[str, tuple[object, str]] = {}
+    earliest: dict[str, tuple[datetime, str]] = {}
     for item in items:
         keys_seen: set[str] = set()
-        for name, url in zip(item.topics, item.topic_urls or (None,) * len(item.topics), strict=False):
+        for name, url in zip(
+            item.topics, item.topic_urls or (None,) * len(item.topics), strict=False
+        ):
             key = topic_key(name)
             if not key:
                 continue
@@ -81,7 +106,7 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
                 counts[key] += 1
                 keys_seen.add(key)
                 first = (item.published, item.id)
-                if key not in earliest or first < earliest[key]:  # type: ignore[operator]
+                if key not in earliest or first < earliest[key]:
                     earliest[key] = first
 
     chosen: dict[str, tuple[str, str]] = {}
@@ -101,7 +126,7 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
     taken = set(by_slug)
     topics: dict[str, Topic] = {}
     for slug in sorted(by_slug):
-        keys = sorted(by_slug[slug], key=lambda k: (earliest[k], chosen[k][0]))  # type: ignore[arg-type, return-value]
+        keys = sorted(by_slug[slug], key=lambda k: (earliest[k], chosen[k][0]))
         topics[keys[0]] = Topic(keys[0], chosen[keys[0]][0], slug, counts[keys[0]])
         number = 2
         for key in keys[1:]:
@@ -111,7 +136,8 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
             taken.add(new)
             topics[key] = Topic(key, chosen[key][0], new, counts[key])
             report.warning(
-                "content", None,
+                "content",
+                None,
                 f"topics '{chosen[keys[0]][0]}' and '{chosen[key][0]}' share the slug '{slug}'; "
                 f"'{chosen[key][0]}' uses '{new}': rename one of them or fix its categoryUrl",
             )

@@ -1,0 +1,5 @@
+"""`python -m bulletin` runs the command line."""
+
+from .cli import main
+
+main()

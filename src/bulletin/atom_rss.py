@@ -1,0 +1,134 @@
+"""RSS 2.0 and Atom 1.0 with feedgen, its 1.0.0 defects worked around rather than inherited.
+
+- an Atom entry <link> keeps only its href (rel and type are dropped): bulletin writes the
+  entry links itself;
+- add_entry() prepends unless order="append";
+- feed and entry dates default to now(): every date is set;
+- the RSS channel <link> is the last link added, whatever its rel: the site goes last;
+- an enclosure without a length is written as length="None": the length is always given;
+- the media extension wraps a single image in media:group: bulletin writes media:content;
+- control characters raise ValueError: the reader has removed them from every field;
+- its <generator> names feedgen: bulletin names itself.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
+
+from . import __version__
+from .config import Config
+from .feeds import MEDIA_TYPES, Entry, Feed, feed_date
+
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+GENERATOR_URI = "https://pypi.org/project/bulletin/"
+
+
+class _BulletinFeed(BaseExtension):
+    def extend_ns(self) -> dict[str, str]:
+        return {"media": MEDIA_NS}
+
+
+class _BulletinEntry(BaseEntryExtension):
+    """Writes what feedgen 1.0.0 gets wrong: Atom entry links, media:content, RSS description."""
+
+    def __init__(self) -> None:
+        self.entry: Entry | None = None
+
+    def extend_atom(self, element: Any) -> Any:
+        assert self.entry is not None
+        for link in element.findall(f"{{{ATOM_NS}}}link") + element.findall("link"):
+            element.remove(link)
+        entry = self.entry
+        if entry.alternate:
+            xml_elem("link", element, rel="alternate", type="text/html", href=entry.alternate)
+        if entry.via:
+            xml_elem("link", element, rel="via", type="text/html", href=entry.via)
+        image = entry.item.image
+        if image is not None and image.mime_type:
+            xml_elem(
+                "link", element, rel="enclosure", type=image.mime_type, length="0", href=image.url
+            )
+        self._media(element)
+        return element
+
+    def extend_rss(self, element: Any) -> Any:
+        assert self.entry is not None
+        # RSS description is entity-encoded HTML: plain text must be escaped once more
+        # or a reader would interpret "<b>" in a summary as markup.
+        description = element.find("description")
+        if description is not None:
+            description.text = html.escape(self.entry.item.summary, quote=False)
+        self._media(element)
+        return element
+
+    def _media(self, element: Any) -> None:
+        assert self.entry is not None
+        image = self.entry.item.image
+        if image is None:
+            return
+        media = xml_elem(f"{{{MEDIA_NS}}}content", element, url=image.url, medium="image")
+        if image.mime_type:
+            media.set("type", image.mime_type)
+        if image.width and image.height:
+            media.set("width", str(image.width))
+            media.set("height", str(image.height))
+
+
+def _generator(feed: Feed, entries: Sequence[Entry], config: Config) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.register_extension("bulletin", _BulletinFeed, _BulletinEntry, atom=True, rss=True)
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.title(feed.title)
+    fg.description(feed.description)
+    fg.language(config.language)
+    fg.author({"name": config.author})
+    fg.dc.dc_creator(config.author)
+    fg.generator("bulletin", version=__version__, uri=GENERATOR_URI)
+    fg.updated(feed_date(entries, config))
+    for entry in entries:  # newest first, and feedgen must not reverse them
+        item = entry.item
+        fe = fg.add_entry(order="append")
+        fe.bulletin.entry = entry
+        fe.id(entry.id)
+        fe.guid(entry.id, permalink=False)
+        fe.title(item.title)
+        if entry.alternate:
+            fe.link(href=entry.alternate, rel="alternate")
+        fe.published(item.published)
+        fe.updated(item.updated)
+        for name in entry.authors:
+            fe.author({"name": name})
+        fe.dc.dc_creator(list(entry.authors))
+        for name in entry.categories:
+            fe.category(term=name)
+        fe.content(entry.content_html, type="html")
+        fe.summary(item.summary or item.title)
+        image = item.image
+        if image is not None and image.mime_type:
+            fe.enclosure(image.url, "0", image.mime_type)
+    return fg
+
+
+def render_rss(feed: Feed, entries: Sequence[Entry], config: Config, self_url: str) -> bytes:
+    """The feed as RSS 2.0; the channel link is the site, atom:link rel=self the feed."""
+    fg = _generator(feed, entries, config)
+    # feedgen takes the RSS <link> from the last link added: add the site last.
+    fg.link(href=self_url, rel="self", type=MEDIA_TYPES["rss.xml"])
+    fg.link(href=config.site_url, rel="alternate", type="text/html")
+    return bytes(fg.rss_str(pretty=True))
+
+
+def render_atom(feed: Feed, entries: Sequence[Entry], config: Config, self_url: str) -> bytes:
+    """The feed as Atom 1.0 (RFC 4287); its id is its own URL."""
+    fg = _generator(feed, entries, config)
+    fg.id(self_url)
+    fg.link(href=self_url, rel="self", type=MEDIA_TYPES["atom.xml"])
+    fg.link(href=config.site_url, rel="alternate", type="text/html")
+    return bytes(fg.atom_str(pretty=True))
