@@ -214,7 +214,13 @@ def load_config(site: Path) -> Config:
     except UnicodeDecodeError:
         raise ConfigError([f"{CONFIG_NAME}: error: is not UTF-8; save it as UTF-8"]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{CONFIG_NAME}: error: not valid TOML: {exc}"]) from None
+        found = re.search(r" \(at line (\d+), column (\d+)\)", str(exc))
+        where, problem = CONFIG_NAME, str(exc)
+        if found:
+            where = f"{CONFIG_NAME}:{found.group(1)}"
+            problem = problem.replace(found.group(0), f" at column {found.group(2)}")
+        fix = "check the quotes, brackets and = signs there"
+        raise ConfigError([f"{where}: error: not valid TOML: {problem}; {fix}"]) from None
     return parse_config(site, data)
 
 

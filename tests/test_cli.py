@@ -1,0 +1,142 @@
+"""SPEC §8: the command line — exit codes, stdout for results, stderr for problems."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner, Result
+
+from bulletin import __version__
+from bulletin.cli import main
+
+from .conftest import SiteMaker
+
+NOW = ["--now", "2026-11-25T12:00"]
+
+
+def run(site: SiteMaker, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--site", str(site.root), *NOW], catch_exceptions=False)
+
+
+def good_site(site: SiteMaker) -> None:
+    site.item("a.md", id="a", title="Alpha", date="2026-11-20", categories=["Gartner: Healthcare"])
+    site.item(
+        "b.md",
+        id="b",
+        title="Beta",
+        date="2026-11-21",
+        categories=["Medigy: Café Talks", "gartner: healthcare"],
+    )
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"bulletin, version {__version__}\n")
+
+
+def test_every_command_has_help() -> None:
+    for command in ("build", "check", "feeds", "topics"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0
+        for option in ("--site", "--now", "--verbose", "--quiet"):
+            assert option in result.stdout
+
+
+def test_build_on_a_clean_site(site: SiteMaker) -> None:
+    good_site(site)
+    result = run(site, "build")
+    assert result.exit_code == 0
+    assert result.stdout == "2 items in 2 topics from 2 files\nfeeds: 13 written, 0 unchanged\n"
+    assert result.stderr == ""
+    assert (site.root / "feeds/topic/medigy-cafe-talks/atom.xml").exists()
+    again = run(site, "build")
+    assert again.stdout.endswith("feeds: 0 written, 13 unchanged\n")
+
+
+def test_a_bad_item_is_skipped_and_exits_1(site: SiteMaker) -> None:
+    good_site(site)
+    site.raw("news/bad.md", "---\ntitle: Broken\ndate: '2022-13-45'\n---\nBody\n")
+    result = run(site, "feeds")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "content/news/bad.md:3: error: date '2022-13-45' is not a date; write YYYY-MM-DD or an ISO 8601 date-time\n"
+    )
+    assert (site.root / "feeds/rss.xml").exists()
+
+
+def test_strict_refuses_on_a_warning_and_writes_nothing(site: SiteMaker) -> None:
+    good_site(site)
+    site.raw("dup.md", "---\nid: a\ntitle: Dup\ndate: '2026-11-01'\n---\nx\n")
+    result = run(site, "build", "--strict")
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "content/dup.md: warning: id 'a' is also used by content/a.md, which is newer and wins; "
+        "give this item its own id or delete it\n"
+        "bulletin: --strict: 1 problem(s) found; nothing was written\n"
+    )
+    assert not (site.root / "feeds").exists()
+    assert run(site, "build").exit_code == 0  # a warning alone does not fail a normal build
+
+
+def test_check_writes_no_output(site: SiteMaker) -> None:
+    good_site(site)
+    site.item("draft.md", draft=True)
+    site.item("later.md", date="2026-12-01")
+    result = run(site, "check")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "2 items in 2 topics from 4 files (1 draft(s), 1 scheduled held back); 0 error(s), 0 warning(s)\n"
+    )
+    assert not (site.root / "feeds").exists()
+    assert not (site.root / "emails").exists()
+
+
+def test_verbose_lists_held_back_items_and_quiet_prints_only_errors(site: SiteMaker) -> None:
+    good_site(site)
+    site.item("later.md", date="2026-12-01")
+    site.item("clamped.md", date="2026-11-10", lastMod="2026-11-01")
+    site.raw("dup.md", "---\nid: a\ntitle: Dup\ndate: '2026-11-01'\n---\nx\n")
+    verbose = run(site, "check", "-v")
+    assert (
+        "note: content/later.md: scheduled for 2026-12-01T00:00:00+00:00, held back\n"
+        in verbose.stderr
+    )
+    assert (
+        "note: 1 item(s) had lastMod before date; updated was set to the date\n" in verbose.stderr
+    )
+    quiet = run(site, "feeds", "-q")
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_configuration_errors_exit_2_and_build_nothing(site: SiteMaker) -> None:
+    good_site(site)
+    (site.root / "bulletin.toml").write_text('title = "x"\nfeed_items = "many"\n')
+    result = run(site, "build")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        'bulletin.toml: error: base_url: required; write base_url = "https://news.example.org/"\n'
+        "bulletin.toml: error: feed_items: 'many' is not a whole number; write a whole number from 1 to 10000\n"
+    )
+    assert not (site.root / "feeds").exists()
+
+
+def test_a_bad_now_is_a_usage_error(site: SiteMaker) -> None:
+    result = CliRunner().invoke(main, ["check", "--site", str(site.root), "--now", "soon"])
+    assert result.exit_code == 2
+    assert "'soon' is not a date; write YYYY-MM-DD or an ISO 8601 date-time" in result.stderr
+
+
+def test_global_options_also_go_before_the_command(site: SiteMaker) -> None:
+    good_site(site)
+    result = CliRunner().invoke(main, ["--site", str(site.root), *NOW, "-q", "feeds"])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert (site.root / "feeds/atom.xml").exists()
+
+
+def test_topics_table(site: SiteMaker) -> None:
+    good_site(site)
+    result = run(site, "topics")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "TOPIC                SLUG                ITEMS  NEWEST      FEED\n"
+        "Gartner: Healthcare  gartner-healthcare      2  2026-11-21  https://news.example.org/feeds/topic/gartner-healthcare/rss.xml\n"
+        "Medigy: Café Talks   medigy-cafe-talks       1  2026-11-21  https://news.example.org/feeds/topic/medigy-cafe-talks/rss.xml\n"
+    )

@@ -1,0 +1,399 @@
+"""SPEC §4: feeds — read back by feedparser, validated by the Atom grammar and the JSON Feed
+schema, plus what the grammar cannot see."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import feedparser
+import jsonschema
+import pytest
+from lxml import etree
+
+from bulletin.build import read_site, write_feeds
+from bulletin.report import Report
+
+from .conftest import DATA, SiteMaker
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+ATOM = "{http://www.w3.org/2005/Atom}"
+MEDIA = "{http://search.yahoo.com/mrss/}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+
+
+@pytest.fixture(scope="module")
+def atom_schema() -> etree.RelaxNG:
+    return etree.RelaxNG(etree.parse(str(DATA / "atom.rng")))
+
+
+@pytest.fixture(scope="module")
+def json_schema() -> dict[str, object]:
+    return json.loads((DATA / "jsonfeed-1.1.schema.json").read_text())  # type: ignore[no-any-return]
+
+
+def build(site: SiteMaker) -> tuple[Path, list[str]]:
+    config = site.config()
+    written = write_feeds(read_site(config, Report(), NOW))
+    return config.feeds_dir, written.changed
+
+
+def populate(site: SiteMaker) -> None:
+    site.item(
+        "news/one.md",
+        id="one",
+        title="First <b>bold</b> & co",
+        date="2026-11-20T08:00:00-05:00",
+        lastMod="2026-11-21T09:00:00Z",
+        author=["Ann Author", "Bob Writer"],
+        categories=["Gartner: Healthcare", "Medigy: Café Talks"],
+        categoryUrl=["topic/gartner-healthcare"],
+        link={"href": "https://www.source.example/a/one", "brand": "Source"},
+        description="A summary with <script>alert(1)</script> text.",
+        featuredImage={"href": "one.jpeg", "alt": "One", "size": [600, 400], "format": "JPEG"},
+        basePath="/news/",
+        slug="one",
+        body='<p onclick="x()">Hello <a href="/rel">relative</a><script>bad()</script></p>',
+    )
+    site.item(
+        "news/two.md",
+        id="two/with space?",
+        title="Second",
+        date="2026-11-19",
+        categories=["gartner:  healthcare"],
+        href="https://two.example/story",
+        body="Markdown *body* with [link](https://two.example/x).",
+    )
+    site.item(
+        "news/three.md", id="three", title="No topics", date="2026-11-18", href="https://t.example/"
+    )
+    site.item("news/draft.md", id="draft", title="Draft", draft=True, categories=["Secret"])
+
+
+def test_every_feed_is_valid(
+    site: SiteMaker, atom_schema: etree.RelaxNG, json_schema: dict[str, object]
+) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    xml_files = sorted(feeds.rglob("*.xml"))
+    assert {p.relative_to(feeds).as_posix() for p in feeds.rglob("*") if p.is_file()} == {
+        "rss.xml", "atom.xml", "feed.json", "index.html", "feeds.opml",
+        "topic/gartner-healthcare/rss.xml", "topic/gartner-healthcare/atom.xml",
+        "topic/gartner-healthcare/feed.json", "topic/gartner-healthcare/index.html",
+        "topic/medigy-cafe-talks/rss.xml", "topic/medigy-cafe-talks/atom.xml",
+        "topic/medigy-cafe-talks/feed.json", "topic/medigy-cafe-talks/index.html",
+    }  # fmt: skip
+    for path in xml_files:
+        parsed = feedparser.parse(path.read_bytes())
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        if path.name == "atom.xml":
+            document = etree.parse(str(path))
+            assert atom_schema.validate(document), (path, atom_schema.error_log)
+    for path in feeds.rglob("feed.json"):
+        jsonschema.validate(json.loads(path.read_bytes()), json_schema)
+    etree.parse(str(feeds / "feeds.opml"))  # well-formed
+
+
+def test_entries_are_newest_first_with_permanent_tag_ids(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    rss = feedparser.parse((feeds / "rss.xml").read_bytes())
+    atom = feedparser.parse((feeds / "atom.xml").read_bytes())
+    data = json.loads((feeds / "feed.json").read_bytes())
+    expected = [
+        "tag:news.example.org,2000:one",
+        "tag:news.example.org,2000:two/with%20space?",
+        "tag:news.example.org,2000:three",
+    ]
+    assert [e.id for e in rss.entries] == expected
+    assert [e.id for e in atom.entries] == expected
+    assert [e["id"] for e in data["items"]] == expected
+    assert (
+        '<guid isPermaLink="false">tag:news.example.org,2000:one</guid>'
+        in (feeds / "rss.xml").read_text()
+    )
+    # the draft is in no feed
+    assert all("Draft" not in p.read_text() for p in feeds.rglob("*.*"))
+
+
+def test_topic_feeds_hold_their_topic_only(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    health = feedparser.parse((feeds / "topic/gartner-healthcare/atom.xml").read_bytes())
+    cafe = feedparser.parse((feeds / "topic/medigy-cafe-talks/atom.xml").read_bytes())
+    assert [e.title for e in health.entries] == ["First <b>bold</b> & co", "Second"]
+    assert [e.title for e in cafe.entries] == ["First <b>bold</b> & co"]
+    # two spellings, one topic shown by the most common (ties: the smaller) spelling
+    assert [t.term for t in health.entries[1].tags] == ["Gartner: Healthcare"]
+    assert health.feed.title == "Test News: Gartner: Healthcare"
+
+
+def test_atom_entry_links_dates_authors_and_media(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    root = etree.parse(str(feeds / "atom.xml")).getroot()
+    first = root.find(f"{ATOM}entry")
+    assert first is not None
+    links = [
+        (link.get("rel"), link.get("type"), link.get("href"))
+        for link in first.findall(f"{ATOM}link")
+    ]
+    assert links == [
+        ("alternate", "text/html", "https://www.source.example/a/one"),
+        ("enclosure", "image/jpeg", "https://news.example.org/news/one/one.jpeg"),
+    ]
+    assert [e.text for e in first.findall(f"{ATOM}author/{ATOM}name")] == [
+        "Ann Author",
+        "Bob Writer",
+    ]
+    assert first.findtext(f"{ATOM}published") == "2026-11-20T08:00:00-05:00"
+    assert first.findtext(f"{ATOM}updated") == "2026-11-21T09:00:00+00:00"
+    assert first.find(f"{ATOM}content").get("type") == "html"  # type: ignore[union-attr]
+    media = first.findall(f"{MEDIA}content")
+    assert [(m.get("url"), m.get("width"), m.get("height"), m.get("type")) for m in media] == [
+        ("https://news.example.org/news/one/one.jpeg", "600", "400", "image/jpeg")
+    ]
+    assert root.find(f".//{MEDIA}group") is None
+    # every entry has exactly one alternate link; every date has an offset
+    for entry in root.findall(f"{ATOM}entry"):
+        assert [link.get("rel") for link in entry.findall(f"{ATOM}link")].count("alternate") == 1
+        assert all(link.get("rel") for link in entry.findall(f"{ATOM}link"))
+    for element in root.iter(f"{ATOM}updated", f"{ATOM}published"):
+        assert re.search(r"([+-]\d\d:\d\d|Z)$", element.text or ""), element.text
+
+
+def test_links_site_puts_the_page_first_and_the_source_as_via(site: SiteMaker) -> None:
+    populate(site)
+    site.write_config(links="site")
+    feeds, _ = build(site)
+    root = etree.parse(str(feeds / "atom.xml")).getroot()
+    first = root.find(f"{ATOM}entry")
+    assert first is not None
+    assert [(link.get("rel"), link.get("href")) for link in first.findall(f"{ATOM}link")][:2] == [
+        ("alternate", "https://news.example.org/news/one/"),
+        ("via", "https://www.source.example/a/one"),
+    ]
+    item = json.loads((feeds / "feed.json").read_bytes())["items"][0]
+    assert (item["url"], item["external_url"]) == (
+        "https://news.example.org/news/one/",
+        "https://www.source.example/a/one",
+    )
+
+
+def test_rss_channel_and_items(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    text = (feeds / "rss.xml").read_text()
+    root = etree.fromstring(text.encode())
+    channel = root.find("channel")
+    assert channel is not None
+    assert channel.findtext("link") == "https://news.example.org/"
+    self_link = channel.find(f"{ATOM}link")
+    assert self_link is not None
+    assert (self_link.get("rel"), self_link.get("href")) == (
+        "self",
+        "https://news.example.org/feeds/rss.xml",
+    )
+    assert channel.findtext("generator") == "bulletin"
+    assert "feedgen" not in text
+    # the channel date is the newest updated among the entries, never the clock
+    assert parsedate_to_datetime(channel.findtext("lastBuildDate") or "") == datetime(
+        2026, 11, 21, 9, tzinfo=UTC
+    )
+    assert 'length="None"' not in text
+    first = channel.find("item")
+    assert first is not None
+    tags = [child.tag for child in first]
+    assert tags.index("description") < tags.index(f"{CONTENT}encoded")
+    assert "author" not in tags  # dc:creator only, never both
+    assert [c.text for c in first.findall(f"{DC}creator")] == ["Ann Author", "Bob Writer"]
+    enclosure = first.find("enclosure")
+    assert enclosure is not None and enclosure.get("length") == "0"
+    # plain text stays text: escaped once more inside RSS's HTML description
+    assert (
+        first.findtext("description")
+        == "A summary with &lt;script&gt;alert(1)&lt;/script&gt; text."
+    )
+    assert first.findtext("title") == "First <b>bold</b> & co"
+
+
+def test_content_is_sanitised_and_absolute(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    atom = feedparser.parse((feeds / "atom.xml").read_bytes(), sanitize_html=False)
+    content = atom.entries[0].content[0].value
+    assert content == '<p>Hello <a href="https://www.source.example/rel">relative</a></p>'
+    markdown = atom.entries[1].content[0].value
+    assert (
+        markdown == '<p>Markdown <em>body</em> with <a href="https://two.example/x">link</a>.</p>'
+    )
+
+
+def test_long_content_is_cut_at_an_element_and_links_to_the_source(site: SiteMaker) -> None:
+    site.write_config(feed_content_kb=1)
+    paragraphs = "".join(f"<p>Paragraph {n} " + "text " * 40 + "</p>" for n in range(20))
+    site.item(
+        "long.md",
+        title="Long",
+        href="https://src.example/long",
+        link={"brand": "Src"},
+        body=paragraphs,
+    )
+    feeds, _ = build(site)
+    data = json.loads((feeds / "feed.json").read_bytes())
+    html = data["items"][0]["content_html"]
+    assert len(html.encode()) <= 1024
+    assert html.endswith(
+        '</p><p><a href="https://src.example/long">Read the full article at Src</a></p>'
+    )
+    assert html.count("<p>") == html.count("</p>")
+
+
+def test_feed_items_limits_every_feed(site: SiteMaker) -> None:
+    site.write_config(feed_items=2)
+    for n in range(5):
+        site.item(f"i{n}.md", id=f"i{n}", date=f"2026-11-1{n}", categories=["T"])
+    feeds, _ = build(site)
+    for path in ("rss.xml", "topic/t/rss.xml"):
+        assert [
+            e.id.rsplit(":", 1)[1] for e in feedparser.parse((feeds / path).read_bytes()).entries
+        ] == ["i4", "i3"]
+
+
+def test_control_characters_and_hostile_text_cannot_break_a_feed(
+    site: SiteMaker, atom_schema: etree.RelaxNG
+) -> None:
+    site.item(
+        "x.md",
+        title='Quote " and ]]> and \x0b vertical tab',
+        description="Nul\x00 and \ufffe",
+        categories=["../../etc/passwd", "  ", "con/../x"],
+        author="<img src=x onerror=alert(1)>",
+        body="<p>\x1b[31mred</p>",
+    )
+    feeds, _ = build(site)
+    for path in feeds.rglob("*.xml"):
+        assert not feedparser.parse(path.read_bytes()).bozo
+    assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))
+    slugs = sorted(p.name for p in (feeds / "topic").iterdir())
+    assert slugs == ["con-x", "etc-passwd"]
+    assert all(p.resolve().is_relative_to(feeds.resolve()) for p in feeds.rglob("*"))
+
+
+def test_a_rebuild_with_nothing_changed_touches_nothing(site: SiteMaker) -> None:
+    populate(site)
+    feeds, written = build(site)
+    assert len(written) == 13
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in feeds.rglob("*") if p.is_file()}
+    _, written = build(site)
+    assert written == []
+    assert {
+        p: (p.stat().st_mtime_ns, p.read_bytes()) for p in feeds.rglob("*") if p.is_file()
+    } == before
+
+
+def test_output_is_byte_identical_without_the_cache(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    before = {p: p.read_bytes() for p in feeds.rglob("*") if p.is_file()}
+    import shutil
+
+    shutil.rmtree(site.root / ".bulletin")
+    shutil.rmtree(feeds)
+    build(site)
+    assert {p: p.read_bytes() for p in feeds.rglob("*") if p.is_file()} == before
+
+
+def test_one_changed_item_rewrites_only_its_feeds(site: SiteMaker) -> None:
+    populate(site)
+    build(site)
+    site.item(
+        "news/three.md",
+        id="three",
+        title="No topics, edited",
+        date="2026-11-18",
+        href="https://t.example/",
+    )
+    _, written = build(site)
+    assert sorted(written) == ["feeds/atom.xml", "feeds/feed.json", "feeds/rss.xml"]
+
+
+def test_a_deleted_output_file_is_written_again(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    (feeds / "topic/gartner-healthcare/atom.xml").unlink()
+    _, written = build(site)
+    assert written == ["feeds/topic/gartner-healthcare/atom.xml"]
+
+
+def test_an_interrupted_build_leaves_the_previous_feeds_intact(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    before = {p: p.read_bytes() for p in feeds.rglob("*") if p.is_file()}
+    site.item(
+        "news/four.md",
+        id="four",
+        title="Fourth",
+        date="2026-11-22",
+        categories=["Gartner: Healthcare"],
+    )
+    calls = {"n": 0}
+    real_replace = os.replace
+
+    def failing_replace(src: str, dst: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space left"):
+        build(site)
+    monkeypatch.undo()
+    after = {p: p.read_bytes() for p in feeds.rglob("*") if p.is_file()}
+    assert set(after) == set(before)  # no temporary file left behind
+    changed = [p for p in before if before[p] != after[p]]
+    assert len(changed) <= 1  # the one file replaced before the failure is whole
+    for path in changed:
+        assert feedparser.parse(after[path]).bozo == 0
+    # the next run completes the job
+    _, written = build(site)
+    assert "feeds/topic/gartner-healthcare/atom.xml" in written
+
+
+def test_index_and_opml_list_every_feed(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    index = (feeds / "index.html").read_text()
+    for slug in ("gartner-healthcare", "medigy-cafe-talks"):
+        for name, kind in (
+            ("rss.xml", "application/rss+xml"),
+            ("atom.xml", "application/atom+xml"),
+            ("feed.json", "application/feed+json"),
+        ):
+            url = f"https://news.example.org/feeds/topic/{slug}/{name}"
+            assert f'<link rel="alternate" type="{kind}"' in index
+            assert f'href="{url}"' in index
+    opml = etree.parse(str(feeds / "feeds.opml")).getroot()
+    assert [o.get("xmlUrl") for o in opml.iter("outline")] == [
+        "https://news.example.org/feeds/rss.xml",
+        "https://news.example.org/feeds/topic/gartner-healthcare/rss.xml",
+        "https://news.example.org/feeds/topic/medigy-cafe-talks/rss.xml",
+    ]
+    page = (feeds / "topic/gartner-healthcare/index.html").read_text()
+    assert "First &lt;b&gt;bold&lt;/b&gt; &amp; co" in page
+    assert 'href="https://news.example.org/feeds/topic/gartner-healthcare/atom.xml"' in page
+
+
+def test_an_empty_site_still_has_valid_feeds(site: SiteMaker, atom_schema: etree.RelaxNG) -> None:
+    feeds, _ = build(site)
+    assert not feedparser.parse((feeds / "rss.xml").read_bytes()).bozo
+    assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))
+    assert "2000-01-01" in (feeds / "atom.xml").read_text()

@@ -1,0 +1,105 @@
+"""SPEC §3: topic identity, display names and slugs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bulletin.items import Item
+from bulletin.report import Report
+from bulletin.topics import assign_topics, topic_key, transliterate
+
+
+def make(
+    item_id: str, topics: list[str], urls: list[str | None] | None = None, day: int = 1
+) -> Item:
+    when = datetime(2026, 11, day, tzinfo=UTC)
+    return Item(
+        id=item_id, path=f"content/{item_id}.md", title=item_id, published=when, updated=when,
+        link=None, source_name=None, summary="", authors=(), topics=tuple(topics),
+        topic_urls=tuple(urls) if urls is not None else (None,) * len(topics), image=None,
+        page=None, draft=False, body_offset=0, fingerprint=item_id,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("Gartner: Healthcare", "gartner-healthcare"),
+        ("Medigy: Café Talks", "medigy-cafe-talks"),
+        ("Medigy: Über-Care Models", "medigy-uber-care-models"),
+        ("Straße & Œuvre", "strasse-oeuvre"),
+        ("Łódź Ærø Đakovo Þing", "lodz-aero-dakovo-thing"),
+        ("Interoperability / FHIR", "interoperability-fhir"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("  --Trim--  ", "trim"),
+    ],
+)
+def test_transliterated_slugs(name: str, slug: str) -> None:
+    assert transliterate(name) == slug
+
+
+def test_names_equal_after_nfkc_casefold_and_whitespace_are_one_topic() -> None:
+    assert (
+        topic_key("Gartner: Healthcare")
+        == topic_key("GARTNER:\u00a0 health care")
+        == topic_key("ｇａｒｔｎｅｒ:healthcare")
+    )
+
+
+def test_most_common_spelling_wins_ties_by_smaller() -> None:
+    items = [make("a", ["Gartner: healthcare"]), make("b", ["Gartner: Healthcare"]),
+             make("c", ["Gartner: Healthcare"]), make("d", ["Other"]), make("e", ["other"])]  # fmt: skip
+    topics = assign_topics(items, Report())
+    assert sorted(t.name for t in topics.by_key.values()) == ["Gartner: Healthcare", "Other"]
+    assert {t.name: t.count for t in topics.by_key.values()} == {
+        "Gartner: Healthcare": 3,
+        "Other": 2,
+    }
+
+
+def test_slug_from_the_most_common_valid_category_url() -> None:
+    items = [
+        # Items hold the last segment of categoryUrl (see test_reader).
+        make("a", ["Health"], ["health-it"]),
+        make("b", ["Health"], ["health-it"]),
+        make("c", ["Health"], ["Health_IT"]),  # not a valid slug, ignored
+        make("d", ["Health"], ["Health_IT"]),
+        make("e", ["Health"], ["health"]),
+    ]
+    topics = assign_topics(items, Report())
+    assert [t.slug for t in topics.by_key.values()] == ["health-it"]
+
+
+def test_slug_falls_back_to_transliteration_and_then_a_hash() -> None:
+    items = [make("a", ["Café"], [None]), make("b", ["日本"])]
+    topics = assign_topics(items, Report())
+    assert sorted(t.slug for t in topics.by_key.values()) == ["cafe", "topic-44da6bbc"]
+
+
+def test_colliding_slugs_are_kept_apart_and_reported() -> None:
+    items = [
+        make("new", ["A+B"], day=5),
+        make("old", ["A B"], day=1),  # earliest item: keeps the plain slug
+        make("third", ["a-b"], day=3),
+    ]
+    report = Report()
+    topics = assign_topics(items, report)
+    assert {t.name: t.slug for t in topics.by_key.values()} == {
+        "A B": "a-b",
+        "a-b": "a-b-2",
+        "A+B": "a-b-3",
+    }
+    assert [str(p) for p in report.problems] == [
+        "content: warning: topics 'A B' and 'a-b' share the slug 'a-b'; 'a-b' uses 'a-b-2': rename one of them or fix its categoryUrl",
+        "content: warning: topics 'A B' and 'A+B' share the slug 'a-b'; 'A+B' uses 'a-b-3': rename one of them or fix its categoryUrl",
+    ]
+
+
+def test_an_item_lists_each_topic_once_in_its_order() -> None:
+    item = make("a", ["Beta", "alpha", "BETA"])
+    topics = assign_topics([item], Report())
+    # "BETA" and "Beta" are used once each: the lexicographically smaller one shows.
+    assert [t.name for t in topics.of(item)] == ["BETA", "alpha"]
+    assert [t.count for t in topics.of(item)] == [1, 1]
