@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime
 from typing import Protocol
 
 from . import __version__, feeds
@@ -81,7 +80,7 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
     """Every feed in every format, the topic pages, the feeds index and the OPML list."""
     config = site.config
     written = Written()
-    renders = Cache(config.cache_dir / "renders.pickle", config.fingerprint)
+    renders = Cache(config.cache_dir, "renders", config.fingerprint)
     bodies: dict[str, str] = {}
 
     def content_of(item: Item) -> str:
@@ -167,13 +166,19 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
                 version=__version__,
                 feeds=listing,
                 opml_url=f"{config.base_url}feeds/feeds.opml",
-                date_modified=format_datetime(newest) if newest else "",
+                date_modified=_rfc822(newest),
             )
         )
         _record(written, config, relpath, page.encode())
         renders.put(relpath, pages_fp)
     renders.save()
     return written
+
+
+def _rfc822(moment: datetime | None) -> str:
+    from email.utils import format_datetime  # only when the OPML list is rendered
+
+    return format_datetime(moment) if moment else ""
 
 
 def _feeds(site: Site) -> list[feeds.Feed]:

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import os
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from . import __version__
 from .output import write_atomic
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,28 +32,33 @@ class Stamp:
 
 
 class Cache:
-    """A pickled dict kept under .bulletin/cache/, keyed by bulletin's version and a config hash.
+    """A dict pickled under .bulletin/cache/, keyed by bulletin's version and a config hash.
 
     Anything unreadable, from another version or for another configuration is ignored, so
-    deleting the folder, upgrading bulletin or editing bulletin.toml is always safe.
+    deleting the folder, upgrading bulletin or editing bulletin.toml is always safe. The
+    dict is split into `shards` files by key, so one changed entry rewrites one small file.
     """
 
-    def __init__(self, path: Path, key: str) -> None:
-        self.path = path
+    def __init__(self, folder: Path, name: str, key: str, shards: int = 1) -> None:
+        self.paths = [
+            folder / (f"{name}.pickle" if shards == 1 else f"{name}-{n:02d}.pickle")
+            for n in range(shards)
+        ]
         self.key = (_FORMAT, __version__, key)
-        self.data: dict[Any, Any] = {}
-        self.dirty = False
+        self.shards: list[dict[Any, Any]] = [self._load(path) for path in self.paths]
+        self.dirty: set[int] = set()
+
+    def _load(self, path: Path) -> dict[Any, Any]:
         try:
-            with path.open("rb") as handle:
-                blob = handle.read()
+            blob = path.read_bytes()
             # Loading many small objects with the cyclic GC on costs twice the time.
+            enabled = gc.isenabled()
             gc.disable()
             try:
                 stored_key, data = pickle.loads(blob)
             finally:
-                gc.enable()
-            if stored_key == self.key and isinstance(data, dict):
-                self.data = data
+                if enabled:
+                    gc.enable()
         except (
             OSError,
             pickle.UnpicklingError,
@@ -63,27 +69,38 @@ class Cache:
             ImportError,
             IndexError,
         ):
-            pass
+            return {}
+        return data if stored_key == self.key and isinstance(data, dict) else {}
+
+    def _shard(self, key: Any) -> int:
+        if len(self.paths) == 1:
+            return 0
+        return zlib.crc32(str(key).encode()) % len(self.paths)
 
     def get(self, key: Any) -> Any:
-        return self.data.get(key)
+        return self.shards[self._shard(key)].get(key)
 
     def put(self, key: Any, value: Any) -> None:
-        if self.data.get(key) != value:
-            self.data[key] = value
-            self.dirty = True
+        number = self._shard(key)
+        shard = self.shards[number]
+        if shard.get(key) != value:
+            shard[key] = value
+            self.dirty.add(number)
 
     def keep_only(self, keys: set[Any]) -> None:
         """Forget entries not in `keys` (deleted files), so the cache does not grow forever."""
-        stale = set(self.data) - keys
-        for key in stale:
-            del self.data[key]
-        self.dirty = self.dirty or bool(stale)
+        for number, shard in enumerate(self.shards):
+            stale = set(shard) - keys
+            for key in stale:
+                del shard[key]
+            if stale:
+                self.dirty.add(number)
 
     def save(self) -> None:
-        if not self.dirty:
-            return
-        # A cache that cannot be written only costs time on the next run.
-        with contextlib.suppress(OSError):
-            write_atomic(self.path, pickle.dumps((self.key, self.data), pickle.HIGHEST_PROTOCOL))
-        self.dirty = False
+        for number in sorted(self.dirty):
+            data = pickle.dumps((self.key, self.shards[number]), pickle.HIGHEST_PROTOCOL)
+            # A cache that cannot be written only costs time on the next run; it needs no
+            # fsync either: a torn file fails to load and is rebuilt.
+            with contextlib.suppress(OSError):
+                write_atomic(self.paths[number], data, durable=False)
+        self.dirty.clear()

@@ -68,8 +68,3 @@ class Item:
         """The inverse of to_row."""
         image = row[11]
         return cls(*row[:11], None if image is None else Image(*image), *row[12:])  # type: ignore[call-arg]
-
-    @property
-    def sort_key(self) -> tuple[datetime, datetime, str]:
-        """Oldest first; reverse it for newest first. Total: ids are unique."""
-        return (self.published, self.updated, self.id)

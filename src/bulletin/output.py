@@ -12,15 +12,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers see the old file or the new one, never half."""
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace `path` with `data` so that readers see the old file or the new one, never half.
+
+    `durable` flushes the data to disk before the rename, so that a crash cannot leave an
+    empty file behind either.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(temp, 0o666 & ~_UMASK)
         os.replace(temp, path)
     except BaseException:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
-
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.resolver import BaseResolver
 
 from . import bodies
 from .cache import Cache, Stamp
@@ -26,64 +24,11 @@ from .report import Problem, Report
 
 if TYPE_CHECKING:
     from .build import Progress
+    from .frontmatter import Fields
 
 CONTENT_SUFFIXES = (".md", ".markdown", ".html")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
-try:
-    from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
-
-    LIBYAML = True
-except ImportError:  # PyYAML built without libyaml: correct, 11-14 times slower
-    from yaml.parser import Parser as _Parser  # type: ignore[assignment]
-
-    LIBYAML = False
-
-_STR = "tag:yaml.org,2002:str"
-_SEQ = "tag:yaml.org,2002:seq"
-_MAP = "tag:yaml.org,2002:map"
-
-
-class _PlainResolver(BaseResolver):
-    """No implicit types: every untagged scalar is the text the author wrote (no YAML 1.1
-    booleans, octals or sexagesimals). Written out because the composer calls it per node."""
-
-    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
-        if kind is ScalarNode:
-            return _STR
-        return _SEQ if kind is SequenceNode else _MAP
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
-
-
-if not LIBYAML:
-    from yaml.composer import Composer
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
-
-    class _Loader(Reader, Scanner, _Parser, Composer, _PlainResolver):
-        def __init__(self, stream: str) -> None:
-            Reader.__init__(self, stream)
-            Scanner.__init__(self)
-            _Parser.__init__(self)  # type: ignore[call-arg]
-            Composer.__init__(self)
-            _PlainResolver.__init__(self)
-
-else:
-
-    class _Loader(_Parser, _PlainResolver):  # type: ignore[no-redef]
-        """libyaml's parser and composer with the plain resolver."""
-
-        def __init__(self, stream: str) -> None:
-            _Parser.__init__(self, stream)
-            _PlainResolver.__init__(self)
-
-
-_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 # C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
 _CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
@@ -113,101 +58,6 @@ class FieldError(Exception):
         self.message = message
 
 
-class _Fields(dict[str, Any]):
-    """A YAML mapping with lower-cased keys, remembering each key's spelling and line."""
-
-    __slots__ = ("lines", "names")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: dict[str, int] = {}
-        self.names: dict[str, str] = {}
-
-
-def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:
-    """Plain Python data from a composed node: text, lists and _Fields, nothing else."""
-    if isinstance(node, ScalarNode):
-        if node.tag != _STR:
-            raise _tag_error(node, first_line)
-        if not node.style and node.value in _NULLS:  # plain style: None, or "" from libyaml
-            return None
-        return node.value
-    # An alias is the same node object: build it once (no "billion laughs").
-    done = memo.get(id(node))
-    if done is not None:
-        return done
-    if isinstance(node, SequenceNode):
-        if node.tag != _SEQ:
-            raise _tag_error(node, first_line)
-        seq: list[Any] = []
-        memo[id(node)] = seq
-        seq.extend(_build(child, memo, first_line) for child in node.value)
-        return seq
-    assert isinstance(node, MappingNode)
-    if node.tag != _MAP:
-        raise _tag_error(node, first_line)
-    fields = _Fields()
-    memo[id(node)] = fields
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + first_line
-        if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
-            raise FieldError(line, "a key is not text; write keys as plain words")
-        key = key_node.value
-        folded = key.lower()
-        if folded in fields.lines:
-            earlier = fields.names[folded]
-            raise FieldError(
-                line,
-                f"key '{key}' repeats '{earlier}' (line {fields.lines[folded]}); keys differing "
-                "only in case are the same field: keep one",
-            )
-        fields.lines[folded] = line
-        fields.names[folded] = key
-        fields[folded] = _build(value_node, memo, first_line)
-    return fields
-
-
-def _tag_error(node: Node, first_line: int) -> FieldError:
-    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-    return FieldError(
-        node.start_mark.line + first_line,
-        f"YAML tag '{tag}' is not allowed in front matter; remove it (values are plain text)",
-    )
-
-
-def _yaml_fix(problem: str) -> str:
-    if "mapping values are not allowed" in problem:
-        return "quote the value in single quotes; it contains ': '"
-    if "'\\t'" in problem or "tab" in problem:
-        return "indent with spaces, not tabs"
-    if "could not find expected ':'" in problem:
-        return "a line is missing ':' or a quoted value is not closed"
-    if "found undefined alias" in problem:
-        return "define the &anchor before using *alias, or quote the '*'"
-    return "check the quoting and indentation around it"
-
-
-def parse_front_matter(text: str, first_line: int) -> Any:
-    """Parse YAML front matter to plain data; raise FieldError with the line on any problem."""
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        return None if node is None else _build(node, {}, first_line)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + first_line if mark is not None else None
-        problem = exc.problem or exc.context or "cannot be read"
-        raise FieldError(
-            line, f"front matter is not valid YAML: {problem}; {_yaml_fix(problem)}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise FieldError(first_line, f"front matter is not valid YAML: {exc}") from None
-    except RecursionError:
-        raise FieldError(first_line, "front matter is nested too deeply; flatten it") from None
-    finally:
-        loader.dispose()
-
-
 # -- looking fields up ---------------------------------------------------------------------
 
 
@@ -228,22 +78,23 @@ def _empty(value: Any) -> bool:
     return False
 
 
-def _lookup(fields: _Fields, dotted: str) -> _Found | None:
+def _lookup(fields: Fields, dotted: str) -> _Found | None:
     node: Any = fields
     spelled: list[str] = []
     line = None
     for part in dotted.lower().split("."):
-        if not isinstance(node, _Fields) or part not in node:
+        if not isinstance(node, dict) or part not in node:
             return None
-        spelled.append(node.names[part])
-        line = node.lines[part]
-        node = node[part]
+        mapping = cast("Fields", node)  # every mapping the front matter gives is Fields
+        spelled.append(mapping.names[part])
+        line = mapping.lines[part]
+        node = mapping[part]
     if _empty(node):
         return None
     return _Found(".".join(spelled), node, line)
 
 
-def _first(fields: _Fields, *names: str) -> _Found | None:
+def _first(fields: Fields, *names: str) -> _Found | None:
     """The first of `names` with a non-empty value."""
     for name in names:
         found = _lookup(fields, name)
@@ -441,10 +292,15 @@ def _parse(
                     )
                 )
         front = _CONTROL.sub("", front)
-    fields = parse_front_matter(front, first_line=2)
+    from .frontmatter import Fields, FrontMatterError, parse_front_matter
+
+    try:
+        fields = parse_front_matter(front, first_line=2)
+    except FrontMatterError as exc:
+        raise FieldError(exc.line, exc.message) from None
     if fields is None:
-        fields = _Fields()
-    if not isinstance(fields, _Fields):
+        fields = Fields()
+    if not isinstance(fields, Fields):
         raise FieldError(
             2, f"front matter is {_kind(fields)}, not fields; write 'name: value' lines"
         )
@@ -452,7 +308,7 @@ def _parse(
 
 
 def _item_from(
-    fields: _Fields, text: str, body_offset: int, relpath: str, config: Config, fingerprint: str
+    fields: Fields, text: str, body_offset: int, relpath: str, config: Config, fingerprint: str
 ) -> tuple[Item, bool]:
     tz = config.timezone
     stem = relpath.removeprefix("content/").rsplit(".", 1)[0]
@@ -543,7 +399,7 @@ def _item_from(
     return item, clamped
 
 
-def _page(fields: _Fields, config: Config) -> str | None:
+def _page(fields: Fields, config: Config) -> str | None:
     found = _lookup(fields, "slug")
     if found is None:
         return None
@@ -554,7 +410,7 @@ def _page(fields: _Fields, config: Config) -> str | None:
     return urljoin(config.site_url, quote(path, safe="/-._~") + "/")
 
 
-def _topics(fields: _Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     fix = "write topic names as text"
     found = _lookup(fields, "categories")
     if found is not None:
@@ -577,15 +433,15 @@ def _topics(fields: _Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     return tuple(n for n, _ in kept), tuple(u for _, u in kept)
 
 
-def _image(fields: _Fields, base: str) -> Image | None:
+def _image(fields: Fields, base: str) -> Image | None:
     image = _lookup(fields, "featuredImage")
     if image is None:
         return None
-    if not isinstance(image.value, _Fields):
+    if not isinstance(image.value, dict):
         raise FieldError(
             image.line, f"{image.name} is {_kind(image.value)}; write href, alt, size under it"
         )
-    sub = image.value
+    sub = cast("Fields", image.value)
     valid = _lookup(sub, "valid")
     if valid is not None and not _flag(
         _Found(f"{image.name}.{valid.name}", valid.value, valid.line)
@@ -665,15 +521,6 @@ def read_body(item: Item, config: Config) -> str:
     return bodies.sanitize(body_html, item.link or item.page or config.site_url)
 
 
-def warn_without_libyaml(warn: Callable[[str], None]) -> None:
-    """Say once that the pure-Python YAML parser is in use."""
-    if not LIBYAML:
-        warn(
-            "PyYAML has no libyaml here: reading items is 11-14 times slower; "
-            "install PyYAML with libyaml (pip install --force-reinstall pyyaml)"
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class Collection:
     """The items a build publishes, newest first, with what was held back and why."""
@@ -696,8 +543,21 @@ def read_items(
     Files the cache cannot answer for are parsed in `jobs` processes (default: one per CPU)
     when there are enough of them to pay for starting the processes.
     """
-    warn_without_libyaml(lambda message: report.warning("bulletin", None, message))
-    cache = Cache(config.cache_dir / "items.pickle", config.fingerprint)
+    # Reading creates many long-lived objects and no cycles: the cyclic GC would only
+    # rescan them over and over (a third of a warm build's time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_items(config, report, now, progress, jobs)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _read_items(
+    config: Config, report: Report, now: datetime, progress: Progress | None, jobs: int | None
+) -> Collection:
+    cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16)
     files = list(find_item_files(config.content_dir))
     if progress is not None:
         progress.start("Reading items", len(files))
@@ -711,6 +571,16 @@ def read_items(
                 progress.advance()
         else:
             stale.append(hit)
+    if stale:
+        from .frontmatter import LIBYAML
+
+        if not LIBYAML:
+            report.warning(
+                "bulletin",
+                None,
+                "PyYAML has no libyaml here: reading items is 11-14 "
+                "times slower; reinstall PyYAML from a wheel that includes it",
+            )
     for relpath, stamp, digest, result in _parse_all(stale, config, _jobs(jobs, len(stale))):
         results[relpath] = result
         cache.put(relpath, _to_row(stamp, digest, result))
@@ -750,23 +620,22 @@ def read_items(
         report.note(f"{clamped} item(s) had lastMod before date; updated was set to the date")
     drafts = sum(1 for item in by_id.values() if item.draft)
     scheduled = tuple(
-        sorted(
-            (i for i in by_id.values() if not i.draft and i.published > now),
-            key=lambda i: i.sort_key,
-        )
+        sorted((i for i in by_id.values() if not i.draft and i.published > now), key=_ORDER)
     )
     for item in scheduled:
         report.note(f"{item.path}: scheduled for {item.published.isoformat()}, held back")
     items = tuple(
         sorted(
             (i for i in by_id.values() if not i.draft and i.published <= now),
-            key=lambda i: i.sort_key,
+            key=_ORDER,
             reverse=True,
         )
     )
     return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(files))
 
 
+# Published, then updated, then id: a total order (ids are unique after de-duplication).
+_ORDER = attrgetter("published", "updated", "id")
 _PARALLEL_MIN = 400  # below this, starting processes costs more than it saves
 
 

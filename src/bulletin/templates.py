@@ -30,6 +30,8 @@ def environment(config: Config) -> jinja2.Environment:
     loaders.append(jinja2.PackageLoader("bulletin", "templates"))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        # Compiled templates are kept between runs: a small rebuild skips compiling them.
+        bytecode_cache=_bytecode_cache(config.cache_dir / "templates"),
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -37,6 +39,16 @@ def environment(config: Config) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     return env
+
+
+def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache | None:
+    import jinja2
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def templates_fingerprint(config: Config) -> str:

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from .items import Item
 from .report import Report
@@ -43,6 +44,7 @@ class Topic:
     count: int
 
 
+@lru_cache(maxsize=4096)
 def topic_key(name: str) -> str:
     """Names equal after NFKC, case-folding and removing all whitespace are one topic."""
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())

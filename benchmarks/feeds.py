@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Benchmark `bulletin feeds` against the YAML floor (SPEC §9). Run by hand, not by CI.
+
+    python benchmarks/feeds.py [--items 10000] [--corpus DIR] [--make-corpus PATH] [--jobs N]
+
+Writes a corpus with make_corpus.py (default: ../shared/corpus/make_corpus.py next to
+the repository) unless --corpus names an existing one, then measures:
+
+- floor: reading every file and parsing its front matter alone with yaml.CSafeLoader;
+- cold:  `bulletin feeds` with no cache and no output;
+- warm:  the same again, nothing changed;
+- one:   the newest item's title edited;
+and the peak resident memory of each run. Targets: cold <= 1.3x floor, warm <= 10% of
+cold, one <= 15% of cold, peak <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+NOW = "2026-11-25T12:00"
+
+
+def front_matter(text: str) -> str:
+    end = text.index("\n---", 4)
+    return text[4:end]
+
+
+def floor(files: list[Path]) -> float:
+    """Seconds to read every file and parse its front matter with CSafeLoader."""
+    start = time.perf_counter()
+    for path in files:
+        yaml.load(front_matter(path.read_text(encoding="utf-8")), Loader=yaml.CSafeLoader)
+    return time.perf_counter() - start
+
+
+def run(site: Path, jobs: int | None) -> tuple[float, float, str]:
+    """Run `bulletin feeds` once: (seconds, peak RSS in MB, its last line of output)."""
+    env = dict(os.environ)
+    if jobs:
+        env["BULLETIN_JOBS"] = str(jobs)
+    command = [sys.executable, "-m", "bulletin", "feeds", "--site", str(site), "--now", NOW]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        # wait4 reports the peak RSS of the process and of the workers it waited for.
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode not in (0, 1):
+            raise SystemExit(f"bulletin feeds failed ({process.returncode}):\n{err.read().decode()}")
+        last = out.read().decode().strip().splitlines()[-1]
+    return elapsed, usage.ru_maxrss / 1024, last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--corpus", type=Path, help="an existing folder of items (skips make_corpus.py)")
+    parser.add_argument("--make-corpus", type=Path, default=REPO.parent / "shared/corpus/make_corpus.py")
+    parser.add_argument("--jobs", type=int, help="processes for parsing (default: one per CPU)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
+        site = Path(tmp) / "site"
+        content = site / "content"
+        if args.corpus:
+            shutil.copytree(args.corpus, content)
+        else:
+            subprocess.run([sys.executable, str(args.make_corpus), str(content), "--items", str(args.items)],
+                           check=True, stdout=subprocess.DEVNULL)
+        (site / "bulletin.toml").write_text('title = "Benchmark"\nbase_url = "https://news.example.org/"\n')
+        files = sorted(content.rglob("*.md"))
+        print(f"{len(files)} items, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB, "
+              f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, jobs={args.jobs or 'auto'}")
+
+        floor_s = min(floor(files) for _ in range(args.repeat))
+        print(f"floor (CSafeLoader, front matter only): {floor_s:6.2f} s")
+
+        colds = []
+        for _ in range(args.repeat):
+            shutil.rmtree(site / ".bulletin", ignore_errors=True)
+            shutil.rmtree(site / "feeds", ignore_errors=True)
+            colds.append(run(site, args.jobs))
+        cold = min(colds)
+        print(f"cold:  {cold[0]:6.2f} s  {cold[0] / floor_s:5.2f}x floor  {len(files) / cold[0]:7.0f} items/s"
+              f"  peak {max(c[1] for c in colds):5.0f} MB   [{cold[2]}]")
+
+        warm = min(run(site, args.jobs) for _ in range(args.repeat))
+        print(f"warm:  {warm[0]:6.2f} s  {warm[0] / cold[0]:5.1%} of cold                    "
+              f"peak {warm[1]:5.0f} MB   [{warm[2]}]")
+
+        newest = max(files, key=lambda f: f.read_text(encoding="utf-8").split("\ndate: ", 1)[1][:13])
+        ones = []
+        for n in range(args.repeat):
+            text = newest.read_text(encoding="utf-8")
+            newest.write_text(text.replace("\ntitle: ", f"\ntitle: Edited {n} ", 1), encoding="utf-8")
+            ones.append(run(site, args.jobs))
+        one = min(ones)
+        print(f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold (newest item edited)  "
+              f"peak {one[1]:5.0f} MB   [{one[2]}]")
+
+
+if __name__ == "__main__":
+    main()
