@@ -19,9 +19,11 @@ import click
 from . import __version__
 from .build import Site, Written, read_site, refuse_if_strict, write_feeds
 from .config import Config, load_config
-from .errors import BulletinError, ConfigError
+from .emails import write_archive_index, write_digest, write_recent_digests
+from .errors import BulletinError, ConfigError, UsageError
 from .reader import parse_date
 from .report import Report
+from .windows import Window, custom, iso_week, last_complete_week
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -242,7 +244,74 @@ def build(ctx: click.Context, strict: bool) -> None:
         site = run.read()
         refuse_if_strict(run.report, strict)
         written = write_feeds(site, run.progress)
-        run.say(f"{_summary(site)}\n{_written('feeds', written)}")
+        lines = [_summary(site), _written("feeds", written)]
+        if run.config.digest.sender and run.config.digest.address:
+            results, digests = write_recent_digests(site, run.report)
+            weeks = ", ".join(r.folder for r in results) or "none with items"
+            lines.append(f"{_written('digests', digests)} (weeks: {weeks})")
+        else:
+            lines.append("digests: skipped; set digest.from and digest.address in bulletin.toml")
+        run.say("\n".join(lines))
+
+
+def _window(run: Run, week: str | None, since: str | None, until: str | None) -> Window:
+    tz = run.config.timezone
+    if week and (since or until):
+        raise UsageError("give either --week or --since and --until, not both")
+    if bool(since) != bool(until):
+        raise UsageError("--since and --until go together (--until is exclusive)")
+    if week:
+        return iso_week(week, tz)
+    if since and until:
+        return custom(since, until, tz)
+    return last_complete_week(run.now, tz)
+
+
+def _only(site: Site, topics: str | None) -> list[str] | None:
+    if topics is None:
+        return None
+    slugs = [s.strip() for s in topics.split(",") if s.strip()]
+    known = site.topics.by_slug()
+    unknown = [s for s in slugs if s not in known]
+    if unknown or not slugs:
+        listed = ", ".join(sorted(known)) or "none"
+        given = ", ".join(unknown) or "(none given)"
+        raise UsageError(
+            f"--topics: unknown topic slug(s) {given}; known: {listed} (see bulletin topics)"
+        )
+    return slugs
+
+
+@main.command()
+@click.option("--week", metavar="YYYY-Www", help="An ISO week (default: the last complete week).")
+@click.option("--since", metavar="DATE", help="Start of a custom window (YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="End of a custom window, exclusive (YYYY-MM-DD).")
+@click.option(
+    "--topics", metavar="SLUG,...", help="Only these topics (written under emails/custom/)."
+)
+@global_options
+@click.pass_context
+def digest(
+    ctx: click.Context, week: str | None, since: str | None, until: str | None, topics: str | None
+) -> None:
+    """Write one digest: emails/<week>/ and the archive index, or emails/custom/<window>/."""
+    with _running(ctx) as run:
+        run.config.require_mail()
+        window = _window(run, week, since, until)
+        site = run.read()
+        only = _only(site, topics)
+        result = write_digest(site, window, run.report, only)
+        if result is None:
+            run.say(f"digest {window.label}: no items in this window; nothing written")
+            return
+        written = result.written
+        if window.is_week and only is None:
+            written.add(write_archive_index(site))
+        sections = len(result.digest.sections)
+        run.say(
+            f"digest {window.label}: {result.digest.count} items in {sections} sections; "
+            f"{_written('emails/' + result.folder, written)}"
+        )
 
 
 @main.command()

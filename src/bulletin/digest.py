@@ -1,0 +1,142 @@
+"""Plan a digest: which items of a window it shows, in which section, in which order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from .config import Config
+from .items import Item
+from .topics import Topic, Topics
+from .windows import Window
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")  # fmt: skip
+
+
+def day_label(day: date) -> str:
+    """'Friday 20 November 2026': English, whatever the machine's locale."""
+    return f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One topic's part of a digest (or "Other"), its items newest first."""
+
+    name: str
+    topic: Topic | None  # None for "Other"
+    items: tuple[Item, ...]  # every item placed here, newest first
+    shown: int  # how many of them the digest shows; the rest are "and N more"
+
+    @property
+    def more(self) -> int:
+        return len(self.items) - self.shown
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one digest shows: a window, a topic subset, its sections."""
+
+    window: Window
+    topics: frozenset[str] | None  # slugs; None for every topic
+    sections: tuple[Section, ...]
+    late: frozenset[str] = field(default_factory=frozenset)  # ids of late items
+
+    @property
+    def count(self) -> int:
+        """Items the digest covers, including those behind "and N more"."""
+        return sum(len(section.items) for section in self.sections)
+
+    @property
+    def shown(self) -> int:
+        return sum(section.shown for section in self.sections)
+
+    @property
+    def empty(self) -> bool:
+        return not self.sections
+
+    def items(self) -> list[Item]:
+        """Every item the digest covers, in the order it shows them."""
+        return [item for section in self.sections for item in section.items]
+
+    def cut_largest(self) -> Digest | None:
+        """The digest with the largest section's last shown item moved behind "and N more";
+        None when nothing is left to cut. Ties: the section shown last loses first."""
+        candidates = [(s.shown, n) for n, s in enumerate(self.sections) if s.shown > 0]
+        if not candidates or sum(s.shown for s in self.sections) <= 1:
+            return None
+        _, number = max(candidates)
+        sections = list(self.sections)
+        sections[number] = replace(sections[number], shown=sections[number].shown - 1)
+        return replace(self, sections=tuple(sections))
+
+
+def _newest_first(item: Item) -> tuple[object, ...]:
+    return (item.published, item.updated, item.id)
+
+
+def plan_digest(
+    config: Config,
+    topics: Topics,
+    window: Window,
+    items: Iterable[Item],
+    only: Sequence[str] | None = None,
+    late: Iterable[str] = (),
+) -> Digest:
+    """Place the window's items in sections (SPEC §5), capped at digest.section_items each.
+
+    `items` are the candidates (normally every published item; the ledger adds late ones,
+    named in `late`); `only` restricts the digest to those topic slugs.
+    """
+    late_ids = frozenset(late)
+    chosen = [item for item in items if item.published in window or item.id in late_ids]
+    shown_slugs = frozenset(only) if only is not None else None
+
+    def shows(topic: Topic) -> bool:
+        return shown_slugs is None or topic.slug in shown_slugs
+
+    # Count before placing: an item counts once for each topic it has.
+    counts: Counter[str] = Counter()
+    for item in chosen:
+        for topic in topics.of(item):
+            if shows(topic):
+                counts[topic.key] += 1
+    preferred = {slug: n for n, slug in enumerate(config.digest.topics)}
+    order = sorted(
+        (topics.by_key[key] for key in counts),
+        key=lambda t: (
+            preferred.get(t.slug, len(preferred)),
+            -counts[t.key],
+            t.name.casefold(),
+            t.name,
+        ),
+    )
+    rank = {topic.key: n for n, topic in enumerate(order)}
+
+    placed: dict[str, list[Item]] = {topic.key: [] for topic in order}
+    other: list[Item] = []
+    for item in chosen:
+        mine = [topic for topic in topics.of(item) if topic.key in rank]
+        if mine:
+            placed[min(mine, key=lambda t: rank[t.key]).key].append(item)
+        elif shown_slugs is None and not topics.of(item):
+            other.append(item)
+
+    cap = config.digest.section_items
+    sections = []
+    for topic in order:
+        members = tuple(sorted(placed[topic.key], key=_newest_first, reverse=True))
+        if members:
+            sections.append(Section(topic.name, topic, members, min(cap, len(members))))
+    if other:
+        members = tuple(sorted(other, key=_newest_first, reverse=True))
+        sections.append(Section("Other", None, members, min(cap, len(members))))
+    return Digest(window, shown_slugs, tuple(sections), late_ids)
+
+
+def local_day(item: Item, tz: ZoneInfo) -> date:
+    return item.published.astimezone(tz).date()

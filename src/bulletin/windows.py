@@ -1,0 +1,93 @@
+"""Digest windows: half-open [start, end) spans of `published`, ISO weeks or custom dates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .errors import UsageError
+from .reader import local_midnight
+
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A span of time a digest covers: items with start <= published < end."""
+
+    start: datetime  # UTC: comparisons never depend on a zone's wall clock
+    end: datetime
+    name: str  # "2026-W47", or "2026-11-16_2026-11-23" for a custom window
+    label: str  # what {week} shows: "2026-W47", or "2026-11-16 – 2026-11-22"
+    is_week: bool
+    since: date  # the first local day
+    until: date  # the local day after the last
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def iso_week(name: str, tz: ZoneInfo) -> Window:
+    """The ISO week `YYYY-Www`, Monday 00:00 to the next Monday 00:00 in `tz`."""
+    match = _WEEK.fullmatch(name)
+    if not match:
+        raise UsageError(f"--week '{name}' is not an ISO week; write it like 2026-W47")
+    year, week = int(match.group(1)), int(match.group(2))
+    try:
+        monday = date.fromisocalendar(year, week, 1)
+    except ValueError:
+        raise UsageError(
+            f"--week '{name}': {year} has no week {week}; weeks run from 01 to 52 or 53"
+        ) from None
+    return week_of(monday, tz)
+
+
+def week_of(day: date, tz: ZoneInfo) -> Window:
+    """The ISO week that contains `day`."""
+    monday = day - timedelta(days=day.weekday())
+    year, week, _ = monday.isocalendar()
+    name = f"{year}-W{week:02d}"
+    next_monday = monday + timedelta(days=7)
+    start = local_midnight(monday, tz).astimezone(UTC)
+    end = local_midnight(next_monday, tz).astimezone(UTC)
+    return Window(start, end, name, name, True, monday, next_monday)
+
+
+def week_containing(moment: datetime, tz: ZoneInfo) -> Window:
+    """The ISO week in `tz` that contains the instant `moment`."""
+    return week_of(moment.astimezone(tz).date(), tz)
+
+
+def last_complete_week(now: datetime, tz: ZoneInfo) -> Window:
+    """The newest week that ended at or before `now`."""
+    current = week_containing(now, tz)
+    return week_of(current.since - timedelta(days=7), tz)
+
+
+def previous_week(window: Window, tz: ZoneInfo) -> Window:
+    """The week before `window`."""
+    return week_of(window.since - timedelta(days=7), tz)
+
+
+def custom(since: str, until: str, tz: ZoneInfo) -> Window:
+    """--since DATE --until DATE, `until` exclusive, both local midnights in `tz`."""
+    try:
+        first = date.fromisoformat(since)
+    except ValueError:
+        raise UsageError(f"--since '{since}' is not a date; write YYYY-MM-DD") from None
+    try:
+        last = date.fromisoformat(until)
+    except ValueError:
+        raise UsageError(f"--until '{until}' is not a date; write YYYY-MM-DD") from None
+    if last <= first:
+        raise UsageError(f"--until {until} must come after --since {since} (--until is exclusive)")
+    inclusive = last - timedelta(days=1)
+    label = (
+        first.isoformat()
+        if inclusive == first
+        else f"{first.isoformat()} – {inclusive.isoformat()}"
+    )
+    start, end = local_midnight(first, tz).astimezone(UTC), local_midnight(last, tz).astimezone(UTC)
+    return Window(start, end, f"{first}_{last}", label, False, first, last)
