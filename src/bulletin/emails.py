@@ -101,7 +101,7 @@ def archive_files(site: Site, rendered: Rendered, window: Window) -> tuple[bytes
         rendered.template,
         manage,
         config.digest.unsubscribe_mailto,
-        window.end,
+        window.end.astimezone(config.timezone),
         sender_domain(config),
     )
     return page.encode(), text.encode(), rendered.template.render(personal)

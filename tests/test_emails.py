@@ -1,0 +1,343 @@
+"""SPEC §5: digests written to emails/ — the message parsed back, the HTML, the budget."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bulletin import render
+from bulletin.build import read_site
+from bulletin.cli import main
+from bulletin.emails import write_digest
+from bulletin.message import BUDGET
+from bulletin.report import Report
+from bulletin.windows import iso_week
+
+from .conftest import REPO, SiteMaker
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+MAIL = {
+    "from": "Health Weekly <digest@news.example.org>",
+    "reply_to": "editors@news.example.org",
+    "address": "100 Main Street, Springfield",
+    "unsubscribe_mailto": "unsubscribe@news.example.org",
+    "unsubscribe_url": "https://news.example.org/u?t={token}",
+}
+
+
+@pytest.fixture
+def mail_site(site: SiteMaker) -> SiteMaker:
+    site.write_config(timezone="America/New_York", digest=dict(MAIL))
+    return site
+
+
+def week(site: SiteMaker, n: int = 6) -> None:
+    for i in range(n):
+        site.item(
+            f"w{i}.md",
+            id=f"w{i}",
+            title=f"Story {i} & <friends>",
+            date=f"2026-11-{16 + i}",
+            categories=["Gartner: Healthcare"]
+            if i % 2
+            else ["Medigy: Café Talks", "Gartner: Healthcare"],
+            href=f"https://src.example/{i}?a=1&b=2",
+            description=f"Summary {i}.",
+            featuredImage={"href": f"img{i}.png", "alt": f"Alt {i}", "size": [400, 300]},
+            basePath="/news/",
+            slug=f"story-{i}",
+        )
+
+
+def write(site: SiteMaker, name: str = "2026-W47", report: Report | None = None):  # type: ignore[no-untyped-def]
+    read = read_site(site.config(), Report(), NOW)
+    return write_digest(read, iso_week(name, read.config.timezone), report or Report())
+
+
+def parse(path: Path) -> EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_the_message_parses_back(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    result = write(mail_site)
+    folder = mail_site.root / "emails" / "2026-W47"
+    assert result.written.changed == [
+        f"emails/2026-W47/{n}" for n in ("digest.html", "digest.txt", "digest.eml")
+    ]
+    message = parse(folder / "digest.eml")
+    assert message.defects == []
+    assert message.get_content_type() == "multipart/alternative"
+    parts = list(message.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert all(p.get_content_charset() == "utf-8" for p in parts)
+    assert all(p["Content-Transfer-Encoding"] == "quoted-printable" for p in parts)
+    assert message["Subject"] == "Test News — 2026-W47"
+    assert message["From"] == "Health Weekly <digest@news.example.org>"
+    assert message["Reply-To"] == "editors@news.example.org"
+    assert message["List-Id"] == '"Test News" <test-news.news.example.org>'
+    assert message["Date"] == "Mon, 23 Nov 2026 00:00:00 -0500"  # the window's end
+    assert re.fullmatch(r"<digest-[0-9a-f]{32}@news\.example\.org>", message["Message-ID"])
+    assert message["To"] is None
+    assert message["List-Unsubscribe-Post"] is None  # only a personal copy can honour it
+    raw = (folder / "digest.eml").read_bytes()
+    header = re.search(rb"\r\nList-Unsubscribe: ([^\r\n]*)\r\n", raw)
+    assert header is not None
+    uris = re.findall(rb"<([^>]*)>", header.group(1))
+    assert uris == [b"mailto:unsubscribe@news.example.org", b"https://news.example.org/emails/"]
+    # both parts are the archive files, byte for byte apart from line endings
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert text == (folder / "digest.txt").read_text()
+    assert html == (folder / "digest.html").read_text()
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_both_parts_carry_every_item_and_the_more_links(mail_site: SiteMaker) -> None:
+    mail_site.write_config(digest={**MAIL, "section_items": 2})
+    week(mail_site)
+    write(mail_site)
+    folder = mail_site.root / "emails" / "2026-W47"
+    text = (folder / "digest.txt").read_text()
+    html = (folder / "digest.html").read_text()
+    # Gartner: Healthcare has all 6 items (counts before placing), shows 2, cuts 4.
+    for i in (5, 4):
+        assert f"* Story {i} & <friends>\n" in text
+        assert f"Story {i} &amp; &lt;friends&gt;" in html
+        assert f"https://src.example/{i}?a=1&b=2" in text
+        assert f'href="https://src.example/{i}?a=1&amp;b=2"' in html
+    for i in (3, 2, 1, 0):
+        assert f"Story {i} " not in text
+    more = "https://news.example.org/feeds/topic/gartner-healthcare/index.html"
+    assert f"And 4 more in Gartner: Healthcare: {more}\n" in text
+    assert f'<a href="{more}" style="color:#0f766e">And 4 more in Gartner: Healthcare</a>' in html
+    assert "== Medigy: Café Talks ==" not in text  # all of its items were placed in Gartner
+    assert "6 items in 1 topic this week." in text
+
+
+def test_the_html_is_for_mail_clients(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    write(mail_site)
+    html = (mail_site.root / "emails/2026-W47/digest.html").read_text()
+    assert '<meta name="color-scheme" content="light dark">' in html
+    assert (
+        'class="preheader"' in html and "Story 5 &amp; &lt;friends&gt;" in html.split("</div>")[0]
+    )
+    assert re.search(r'<table role="presentation" class="container" width="600"', html)
+    for tag in re.findall(r"<img [^>]*>", html):
+        assert re.search(r'alt="[^"]+"', tag), tag
+    for url in re.findall(r'(?:href|src)="([^"]+)"', html):
+        assert url.startswith(("https://", "mailto:")), url
+    assert "100 Main Street, Springfield" in html
+    assert (
+        'href="https://news.example.org/emails/">Unsubscribe or manage your topics'
+        in html.replace('class="footer-link" ', "").replace(' style="color:#4b5563"', "")
+    )
+    # premailer inlined the CSS, and the media queries stay in a <style> block, !important kept
+    assert 'style="' in html
+    styles = re.findall(r"<style>(.*?)</style>", html, re.S)
+    assert len(styles) == 1
+    assert "@media only screen and (max-width: 620px)" in styles[0]
+    assert re.search(r"\.container \{\s*width: 100% !important", styles[0])
+    assert "!important" in styles[0]
+
+
+def test_a_rebuild_renders_and_writes_nothing(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    write(mail_site)
+    folder = mail_site.root / "emails" / "2026-W47"
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    runs = render.inline_runs
+    result = write(mail_site)
+    assert result.rendered is False and result.written.changed == []
+    assert render.inline_runs == runs
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()} == before
+
+
+def test_digests_are_byte_stable(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    write(mail_site)
+    folder = mail_site.root / "emails" / "2026-W47"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    shutil.rmtree(mail_site.root / ".bulletin")
+    shutil.rmtree(mail_site.root / "emails")
+    result = write(mail_site)
+    assert result.rendered is True
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_an_edited_item_renders_again(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    write(mail_site)
+    mail_site.item(
+        "w0.md", id="w0", title="Edited", date="2026-11-16", categories=["Gartner: Healthcare"]
+    )
+    result = write(mail_site)
+    assert result.rendered is True
+    assert "* Edited\n" in (mail_site.root / "emails/2026-W47/digest.txt").read_text()
+
+
+def test_a_site_template_overrides_the_shipped_one(mail_site: SiteMaker) -> None:
+    week(mail_site, 2)
+    (mail_site.root / "templates").mkdir()
+    (mail_site.root / "templates" / "_digest_item.html.j2").write_text(
+        '<tr><td class="item"><b class="mine">{{ item.title }}</b></td></tr>\n'
+    )
+    write(mail_site)
+    html = (mail_site.root / "emails/2026-W47/digest.html").read_text()
+    assert '<b class="mine">Story 1 &amp; &lt;friends&gt;</b>' in html
+    assert 'class="item-title"' not in html
+
+
+def test_the_size_budget_cuts_the_largest_section(mail_site: SiteMaker) -> None:
+    mail_site.write_config(digest={**MAIL, "section_items": 1000})
+    long = "word " * 55 + "end."
+    for i in range(300):
+        mail_site.item(
+            f"big/{i}.md", id=f"b{i}", title=f"A long headline number {i} " + "x" * 80,
+            date=f"2026-11-{16 + i % 7}T{6 + i % 17:02d}:00:00Z", categories=[f"Topic {i % 3}"],
+            href=f"https://src.example/articles/{i}/" + "p" * 60, description=long,
+        )  # fmt: skip
+    report = Report()
+    result = write(mail_site, report=report)
+    folder = mail_site.root / "emails" / "2026-W47"
+    assert len((folder / "digest.eml").read_bytes()) <= BUDGET
+    digest = result.digest
+    assert digest.count == 300
+    cut = sum(s.more for s in digest.sections)
+    assert cut > 0
+    text = (folder / "digest.txt").read_text()
+    for section in digest.sections:
+        if section.more:
+            assert f"And {section.more} more in {section.name}: " in text
+        assert text.count("\n* ") == digest.shown
+    # the largest section lost first: shown counts differ by at most one
+    shown = [s.shown for s in digest.sections]
+    assert max(shown) - min(shown) <= 1
+    assert [str(p) for p in report.problems] == [
+        f"emails/2026-W47: warning: {cut} item(s) moved behind 'and N more' to keep the message "
+        "under 90,000 bytes (Gmail clips longer mail); lower digest.section_items to show fewer"
+    ]
+    # and the largest personal copy still fits: the budget reserved room for it
+    read = read_site(mail_site.config(), Report(), NOW)
+    rendered = render.render_digest(read.config, read.topics, digest, "2026-W47")
+    assert rendered.cuts == 0 and rendered.size <= BUDGET
+
+
+def test_an_empty_week_writes_nothing_and_says_so(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    result = CliRunner().invoke(
+        main, ["digest", "--week", "2026-W40", "--site", str(mail_site.root), "--now", "2026-11-25"]
+    )
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "digest 2026-W40: no items in this window; nothing written\n",
+    )
+    assert not (mail_site.root / "emails").exists()
+
+
+def test_digest_command_and_archive_index(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    mail_site.item("old.md", id="old", date="2026-11-03", categories=["Gartner: Healthcare"])
+    run = CliRunner().invoke(
+        main, ["digest", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"]
+    )
+    assert run.exit_code == 0, run.output
+    assert (
+        run.stdout
+        == "digest 2026-W47: 6 items in 1 sections; emails/2026-W47: 4 written, 0 unchanged\n"
+    )
+    run = CliRunner().invoke(main, ["digest", "--week", "2026-W45", "--site", str(mail_site.root)])
+    assert run.exit_code == 0, run.output
+    index = (mail_site.root / "emails/index.html").read_text()
+    assert index.index("2026-W47") < index.index("2026-W45")
+    assert 'href="https://news.example.org/emails/2026-W45/digest.html"' in index
+    # custom windows and topic subsets live under emails/custom/ and stay out of the index
+    run = CliRunner().invoke(
+        main, ["digest", "--since", "2026-11-16", "--until", "2026-11-19", "--topics", "medigy-cafe-talks",
+               "--site", str(mail_site.root)],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    custom = mail_site.root / "emails/custom/2026-11-16_2026-11-19_medigy-cafe-talks"
+    assert sorted(p.name for p in custom.iterdir()) == ["digest.eml", "digest.html", "digest.txt"]
+    assert "custom" not in (mail_site.root / "emails/index.html").read_text()
+    bad = CliRunner().invoke(main, ["digest", "--topics", "nope", "--site", str(mail_site.root)])
+    assert bad.exit_code == 2
+    assert bad.stderr == (
+        "bulletin: --topics: unknown topic slug(s) nope; known: gartner-healthcare, medigy-cafe-talks "
+        "(see bulletin topics)\n"
+    )
+
+
+def test_build_writes_recent_weeks_and_keeps_older_digests(mail_site: SiteMaker) -> None:
+    mail_site.write_config(digest={**MAIL, "archive_weeks": 1})
+    week(mail_site)
+    mail_site.item("old.md", id="old", date="2026-11-03", categories=["Gartner: Healthcare"])
+    old = mail_site.root / "emails/2026-W45"
+    old.mkdir(parents=True)
+    (old / "digest.html").write_text("kept")
+    run = CliRunner().invoke(
+        main, ["build", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"]
+    )
+    assert run.exit_code == 0, run.output
+    assert "digests: 4 written, 0 unchanged (weeks: 2026-W47)" in run.stdout
+    index = (mail_site.root / "emails/index.html").read_text()
+    assert "2026-W47" in index and "2026-W45" in index
+    assert (old / "digest.html").read_text() == "kept"
+
+
+def test_mail_keys_are_required_by_digest(site: SiteMaker) -> None:
+    week(site)
+    run = CliRunner().invoke(main, ["digest", "--site", str(site.root)])
+    assert run.exit_code == 2
+    assert run.stderr == (
+        'bulletin.toml: error: digest.from: required to build digests; write from = "Name <news@example.org>"\n'
+        "bulletin.toml: error: digest.address: required to build digests; write the sender's postal address\n"
+    )
+
+
+def _vnu() -> list[str] | None:
+    jar = os.environ.get("VNU_JAR") or str(
+        REPO / ".cache/vnu/node_modules/vnu-jar/build/dist/vnu.jar"
+    )
+    if not shutil.which("java") or not Path(jar).is_file():
+        return None
+    return ["java", "-jar", jar]
+
+
+# What the deliberate mail-client hacks cause (SPEC §5); anything else is a failure.
+ALLOWED = (
+    "Attribute “xmlns:v” not allowed here.",
+    "Attribute “xmlns:o” not allowed here.",
+    "CSS: “mso-hide”: Property “mso-hide” doesn't exist.",
+    "Element “meta” is missing one or more of the following attributes: “content”, “property”.",
+)
+
+
+@pytest.mark.skipif(_vnu() is None, reason="the Nu HTML Checker needs Java and vnu.jar "
+                    "(npm install --prefix .cache/vnu vnu-jar@26, or set VNU_JAR)")  # fmt: skip
+def test_the_nu_html_checker_finds_no_error(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    write(mail_site)
+    command = _vnu()
+    assert command is not None
+    page = mail_site.root / "emails/2026-W47/digest.html"
+    checked = subprocess.run([*command, "--format", "text", "--errors-only", str(page)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    errors = [
+        line.removeprefix("Error: ")
+        for line in checked.stderr.splitlines()
+        if line.startswith("Error: ")
+    ]
+    assert errors, "vnu reported nothing: the allowed hacks should show"
+    assert [e for e in errors if e not in ALLOWED] == []
