@@ -278,10 +278,13 @@ def render_digest(config: Config, topics: Topics, digest: Digest, folder: str) -
     results: dict[int, Rendered] = {0: first}
     while under is None:
         candidate = plan(guess)
-        if candidate is None:
+        if candidate is None:  # fewer cuts are possible than the guess: try the most
             guess = len(plans) - 1
             results[guess] = attempt(plans[guess])
-            return results[guess]  # nothing left to cut: the smallest possible message
+            if results[guess].size > BUDGET:
+                return results[guess]  # even the smallest plan is over: the best there is
+            under = guess
+            break
         results[guess] = attempt(candidate)
         if results[guess].size <= BUDGET:
             under = guess
