@@ -52,9 +52,7 @@ class _BulletinEntry(BaseEntryExtension):
             xml_elem("link", element, rel="via", type="text/html", href=entry.via)
         image = entry.item.image
         if image is not None and image.mime_type:
-            xml_elem(
-                "link", element, rel="enclosure", type=image.mime_type, length="0", href=image.url
-            )
+            xml_elem("link", element, rel="enclosure", type=image.mime_type, length="0", href=image.url)
         self._media(element)
         return element
 

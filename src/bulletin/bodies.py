@@ -11,9 +11,7 @@ import nh3
 
 # Characters XML 1.0 forbids anywhere in a document, plus the C1 controls and
 # U+FFFD that the W3C feed validator reports as "bad characters".
-_XML_FORBIDDEN = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd-\uffff]"
-)
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd-\uffff]")
 
 # The W3C feed validator's list of acceptable HTML, less the tags it flags in
 # practice (form controls, HTML5 novelties such as mark, ruby, summary, data),

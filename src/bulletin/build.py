@@ -56,9 +56,7 @@ class Written:
         self.unchanged += other.unchanged
 
 
-def read_site(
-    config: Config, report: Report, now: datetime, progress: Progress | None = None
-) -> Site:
+def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
     """Read every item (through the cache) and decide the topics."""
     collection = read_items(config, report, now, progress)
     topics = assign_topics(collection.items, report)
@@ -94,9 +92,7 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
 
     def entries_of(feed: feeds.Feed) -> list[feeds.Entry]:
         return [
-            feeds.make_entry(
-                item, config, tuple(t.name for t in site.topics.of(item)), content_of(item)
-            )
+            feeds.make_entry(item, config, tuple(t.name for t in site.topics.of(item)), content_of(item))
             for item in feed.entries
         ]
 

@@ -41,8 +41,7 @@ class Cache:
 
     def __init__(self, folder: Path, name: str, key: str, shards: int = 1) -> None:
         self.paths = [
-            folder / (f"{name}.pickle" if shards == 1 else f"{name}-{n:02d}.pickle")
-            for n in range(shards)
+            folder / (f"{name}.pickle" if shards == 1 else f"{name}-{n:02d}.pickle") for n in range(shards)
         ]
         self.key = (_FORMAT, __version__, key)
         self.shards: list[dict[Any, Any]] = [self._load(path) for path in self.paths]

@@ -6,6 +6,7 @@ skipped; 2 usage or configuration error, nothing done; 3 refused or aborted.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from . import __version__
 from .build import Site, Written, read_site, refuse_if_strict, write_feeds
 from .config import Config, load_config
 from .emails import write_archive_index, write_digest, write_recent_digests
-from .errors import BulletinError, ConfigError, UsageError
+from .errors import BulletinError, ConfigError, RefusedError, UsageError
 from .reader import parse_date
 from .report import Report
 from .windows import Window, custom, iso_week, last_complete_week
@@ -218,9 +219,7 @@ def check(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option(
-    "--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3)."
-)
+@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
 @global_options
 @click.pass_context
 def feeds(ctx: click.Context, strict: bool) -> None:
@@ -233,9 +232,7 @@ def feeds(ctx: click.Context, strict: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3)."
-)
+@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
 @global_options
 @click.pass_context
 def build(ctx: click.Context, strict: bool) -> None:
@@ -276,9 +273,7 @@ def _only(site: Site, topics: str | None) -> list[str] | None:
     if unknown or not slugs:
         listed = ", ".join(sorted(known)) or "none"
         given = ", ".join(unknown) or "(none given)"
-        raise UsageError(
-            f"--topics: unknown topic slug(s) {given}; known: {listed} (see bulletin topics)"
-        )
+        raise UsageError(f"--topics: unknown topic slug(s) {given}; known: {listed} (see bulletin topics)")
     return slugs
 
 
@@ -286,9 +281,7 @@ def _only(site: Site, topics: str | None) -> list[str] | None:
 @click.option("--week", metavar="YYYY-Www", help="An ISO week (default: the last complete week).")
 @click.option("--since", metavar="DATE", help="Start of a custom window (YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", help="End of a custom window, exclusive (YYYY-MM-DD).")
-@click.option(
-    "--topics", metavar="SLUG,...", help="Only these topics (written under emails/custom/)."
-)
+@click.option("--topics", metavar="SLUG,...", help="Only these topics (written under emails/custom/).")
 @global_options
 @click.pass_context
 def digest(
@@ -314,6 +307,105 @@ def digest(
         )
 
 
+def _secret() -> str:
+    secret = os.environ.get("BULLETIN_SECRET", "")
+    if len(secret) < 16:
+        make = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        raise UsageError(
+            "BULLETIN_SECRET is not set (or shorter than 16 characters); it signs unsubscribe "
+            f'links: export BULLETIN_SECRET="$({make})" and keep it: changing it breaks the '
+            "links already sent"
+        )
+    return secret
+
+
+@main.command()
+@click.option(
+    "--subscribers",
+    "subscribers",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV with a header row email,name,topics.",
+)
+@click.option("--week", metavar="YYYY-Www", help="The week to send (default: the last complete week).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write every message to .bulletin/outbox/ (a Maildir); send nothing.",
+)
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most N messages per second.")
+@click.option("--force", is_flag=True, help="Send a week that ended more than 7 days ago.")
+@click.option(
+    "--to",
+    "to",
+    metavar="ADDRESS",
+    help="Send one test copy of the all-topics digest, outside the ledger.",
+)
+@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (first send only).")
+@click.option("--retry-failed", is_flag=True, help="Also mail addresses suppressed after repeated failures.")
+@global_options
+@click.pass_context
+def send(
+    ctx: click.Context,
+    subscribers: Path | None,
+    week: str | None,
+    dry_run: bool,
+    rate: float | None,
+    force: bool,
+    to: str | None,
+    new_ledger: bool,
+    retry_failed: bool,
+) -> None:
+    """Send the week's digest to every subscriber, each with their topics, once."""
+    with _running(ctx) as run:
+        from .send import SendOptions, send_digest
+
+        run.config.require_mail(send=True)
+        secret = _secret()
+        if subscribers is None and to is None:
+            raise UsageError("send needs --subscribers FILE (or --to ADDRESS for one test copy)")
+        window = _window(run, week, None, None)
+        site = run.read()
+        options = SendOptions(
+            subscribers=subscribers or Path("-"), window=window, dry_run=dry_run, rate=rate,
+            force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed,
+        )  # fmt: skip
+        password = os.environ.get("BULLETIN_SMTP_PASSWORD")
+        summary = send_digest(site, options, run.report, secret, password, run.progress)
+        run.say(summary.line())
+        if summary.aborted:
+            raise RefusedError(
+                f"stopped after {summary.failed} failed deliveries, the last 20 in a row; "
+                "check the relay, then run the same command again (it resumes)"
+            )
+
+
+@main.command()
+@click.argument("who", metavar="ADDRESS|TOKEN")
+@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite if there is none.")
+@global_options
+@click.pass_context
+def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
+    """Stop mailing an address (given as is, or as the token of its unsubscribe link)."""
+    with _running(ctx) as run:
+        from .ledger import Ledger
+        from .subscribers import normalise_address
+        from .unsubscribe import verify_unsubscribe_token
+
+        if "@" in who:
+            address = who.strip()
+        else:
+            found = verify_unsubscribe_token(who.strip(), _secret(), run.config.digest.list_id)
+            if found is None:
+                raise UsageError(f"'{who}' is neither an address nor a valid unsubscribe token for this list")
+            address = found
+        ledger = Ledger.open(run.config.state_dir / "ledger.sqlite", create=new_ledger)
+        try:
+            ledger.suppress(normalise_address(address), "unsubscribed", run.now)
+        finally:
+            ledger.close()
+        run.say(f"unsubscribed {address}: send will not mail it again")
+
+
 @main.command()
 @global_options
 @click.pass_context
@@ -331,7 +423,5 @@ def topics(ctx: click.Context) -> None:
             rows.append((topic.name, topic.slug, str(topic.count), newest.get(topic.key, ""), url))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
-            cells = [
-                row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)
-            ]
+            cells = [row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)]
             run.say("  ".join([*cells, row[4]]).rstrip())

@@ -108,17 +108,11 @@ class Config:
         """Raise ConfigError unless the keys that mail commands need are set."""
         missing = []
         if not self.digest.sender:
-            missing.append(
-                'digest.from: required to build digests; write from = "Name <news@example.org>"'
-            )
+            missing.append('digest.from: required to build digests; write from = "Name <news@example.org>"')
         if not self.digest.address:
-            missing.append(
-                "digest.address: required to build digests; write the sender's postal address"
-            )
+            missing.append("digest.address: required to build digests; write the sender's postal address")
         if send and not self.digest.unsubscribe_url:
-            missing.append(
-                "digest.unsubscribe_url: required by send; write an https URL with {token}"
-            )
+            missing.append("digest.unsubscribe_url: required by send; write an https URL with {token}")
         if missing:
             raise ConfigError([f"{CONFIG_NAME}: error: {m}" for m in missing])
 
@@ -178,9 +172,7 @@ class _Checker:
 
     def unknown(self, nested: tuple[str, ...] = ()) -> None:
         for key in sorted(set(self.table) - self.seen - set(nested)):
-            self._fail(
-                key, "unknown key; remove it or check its spelling (see README, Configuration)"
-            )
+            self._fail(key, "unknown key; remove it or check its spelling (see README, Configuration)")
 
 
 _KIND_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
@@ -228,9 +220,7 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     top = _Checker(problems, data, "")
     title = top.text("title", site.resolve().name or "bulletin")
     description = top.text("description", title)
-    base_url = top.url(
-        "base_url", None, "write the https URL where feeds/ and emails/ are published"
-    )
+    base_url = top.url("base_url", None, "write the https URL where feeds/ and emails/ are published")
     if "base_url" not in data:
         top.fail("base_url", 'required; write base_url = "https://news.example.org/"')
     base_url = _with_slash(base_url or "https://invalid.example/")
@@ -319,15 +309,11 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     try:
         subject.format(title="", week="", count=0)
     except (KeyError, IndexError, ValueError):
-        check.fail(
-            "subject", f"{subject!r} uses an unknown field; use {{title}}, {{week}}, {{count}}"
-        )
+        check.fail("subject", f"{subject!r} uses an unknown field; use {{title}}, {{week}}, {{count}}")
     section_items = check.number("section_items", 10, 1, 1000)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
     late_days = check.number("late_days", 28, 0, 366)
-    topics = check.get(
-        "topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]'
-    )
+    topics = check.get("topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]')
     if not all(isinstance(t, str) and _SLUG.match(t) for t in topics):
         check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
         topics = []
@@ -339,11 +325,7 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     unsubscribe_url = check.url(
         "unsubscribe_url", None, "write an https URL containing {token}, e.g. https://…/u/{token}"
     )
-    if (
-        unsubscribe_url is not None
-        and "{token}" not in unsubscribe_url
-        and "{email}" not in unsubscribe_url
-    ):
+    if unsubscribe_url is not None and "{token}" not in unsubscribe_url and "{email}" not in unsubscribe_url:
         check.fail(
             "unsubscribe_url",
             "must contain {token} (or {email}) so each subscriber gets their own link",

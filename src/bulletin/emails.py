@@ -141,9 +141,7 @@ def write_archive_index(site: Site) -> Written:
             match = _WEEK_FOLDER.match(folder.name)
             if not match or not (folder / "digest.html").is_file():
                 continue
-            week = week_of(
-                date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1), config.timezone
-            )
+            week = week_of(date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1), config.timezone)
             entries.append(
                 {
                     "name": week.name,

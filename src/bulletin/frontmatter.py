@@ -168,8 +168,6 @@ def parse_front_matter(text: str, first_line: int) -> Any:
     except yaml.YAMLError as exc:
         raise FrontMatterError(first_line, f"front matter is not valid YAML: {exc}") from None
     except RecursionError:
-        raise FrontMatterError(
-            first_line, "front matter is nested too deeply; flatten it"
-        ) from None
+        raise FrontMatterError(first_line, "front matter is nested too deeply; flatten it") from None
     finally:
         loader.dispose()

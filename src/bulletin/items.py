@@ -54,9 +54,7 @@ class Item:
             self.authors,
             self.topics,
             self.topic_urls,
-            None
-            if image is None
-            else (image.url, image.alt, image.width, image.height, image.mime_type),
+            None if image is None else (image.url, image.alt, image.width, image.height, image.mime_type),
             self.page,
             self.draft,
             self.body_offset,

@@ -43,9 +43,7 @@ def _qp(text: str) -> str:
         if piece in MARKERS:
             out.append(_SOFT + piece + _SOFT)
         elif piece:
-            out.append(
-                body_encode(piece.encode("utf-8").decode("latin-1"), maxlinelen=76, eol="\r\n")
-            )
+            out.append(body_encode(piece.encode("utf-8").decode("latin-1"), maxlinelen=76, eol="\r\n"))
     return "".join(out)
 
 
@@ -61,9 +59,7 @@ def encode_value(value: str) -> bytes:
     """A spliced value as quoted-printable bytes (soft line breaks inside, none at the end)."""
     if "\r" in value or "\n" in value:
         raise SpliceError(f"{value[:40]!r} contains a line break")
-    return body_encode(value.encode("utf-8").decode("latin-1"), maxlinelen=76, eol="\r\n").encode(
-        "ascii"
-    )
+    return body_encode(value.encode("utf-8").decode("latin-1"), maxlinelen=76, eol="\r\n").encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +103,7 @@ class MessageTemplate:
         url = personal.unsubscribe_url
         text_part = self._fill(text_part, personal.greeting_text, url)
         html_part = self._fill(html_part, personal.greeting_html, html.escape(url, quote=True))
-        return (
-            self.head
-            + b"".join(lines)
-            + b"\r\n"
-            + text_part
-            + b"Content-Type: text/html"
-            + html_part
-        )
+        return self.head + b"".join(lines) + b"\r\n" + text_part + b"Content-Type: text/html" + html_part
 
     @staticmethod
     def _fill(part: bytes, greeting: str, url: str) -> bytes:
@@ -133,9 +122,7 @@ def build_template(
     html_body: str,
 ) -> MessageTemplate:
     """Encode the common part of a digest message; the MIME boundary derives from the content."""
-    digest = hashlib.sha256(
-        "\0".join((subject, sender, reply_to or "", list_id, text, html_body)).encode()
-    )
+    digest = hashlib.sha256("\0".join((subject, sender, reply_to or "", list_id, text, html_body)).encode())
     boundary = "==bulletin-" + digest.hexdigest()[:32]
     root = MIMEMultipart("alternative", boundary=boundary, policy=POLICY)
     root["Subject"] = subject

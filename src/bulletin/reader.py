@@ -139,9 +139,7 @@ def _flag(found: _Found | None) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise FieldError(
-        found.line, f"{found.name} '{found.value}' is not true or false; write true or false"
-    )
+    raise FieldError(found.line, f"{found.name} '{found.value}' is not true or false; write true or false")
 
 
 # -- dates -----------------------------------------------------------------------------------
@@ -265,9 +263,7 @@ def _parse(
             "shorten the body or link to the article",
         )
     if not raw.strip():
-        raise FieldError(
-            None, "is empty; an item starts with a '---' line, YAML fields, then '---'"
-        )
+        raise FieldError(None, "is empty; an item starts with a '---' line, YAML fields, then '---'")
     text = decode(raw)
     opening = _OPENING.match(text)
     if not opening:
@@ -301,9 +297,7 @@ def _parse(
     if fields is None:
         fields = Fields()
     if not isinstance(fields, Fields):
-        raise FieldError(
-            2, f"front matter is {_kind(fields)}, not fields; write 'name: value' lines"
-        )
+        raise FieldError(2, f"front matter is {_kind(fields)}, not fields; write 'name: value' lines")
     return _item_from(fields, text, body_offset, relpath, config, fingerprint)
 
 
@@ -372,11 +366,7 @@ def _item_from(
     image = _image(fields, page or config.site_url)
     draft = _flag(_lookup(fields, "draft"))
     status = _lookup(fields, "status")
-    if (
-        status is not None
-        and isinstance(status.value, str)
-        and status.value.strip().lower() == "draft"
-    ):
+    if status is not None and isinstance(status.value, str) and status.value.strip().lower() == "draft":
         draft = True
     item = Item(
         id=item_id,
@@ -420,9 +410,7 @@ def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
         pairs = [
             (
                 name,
-                (urls[i] or "").rstrip("/").rsplit("/", 1)[-1]
-                if i < len(urls) and urls[i]
-                else None,
+                (urls[i] or "").rstrip("/").rsplit("/", 1)[-1] if i < len(urls) and urls[i] else None,
             )
             for i, name in enumerate(names)
         ]
@@ -438,14 +426,10 @@ def _image(fields: Fields, base: str) -> Image | None:
     if image is None:
         return None
     if not isinstance(image.value, dict):
-        raise FieldError(
-            image.line, f"{image.name} is {_kind(image.value)}; write href, alt, size under it"
-        )
+        raise FieldError(image.line, f"{image.name} is {_kind(image.value)}; write href, alt, size under it")
     sub = cast("Fields", image.value)
     valid = _lookup(sub, "valid")
-    if valid is not None and not _flag(
-        _Found(f"{image.name}.{valid.name}", valid.value, valid.line)
-    ):
+    if valid is not None and not _flag(_Found(f"{image.name}.{valid.name}", valid.value, valid.line)):
         return None
     href = _lookup(sub, "href")
     if href is None:
@@ -605,9 +589,7 @@ def _read_items(
             by_id[item.id] = item
             continue
         keep, drop = (
-            (item, other)
-            if (item.updated, item.path) > (other.updated, other.path)
-            else (other, item)
+            (item, other) if (item.updated, item.path) > (other.updated, other.path) else (other, item)
         )
         by_id[item.id] = keep
         report.warning(
@@ -619,9 +601,7 @@ def _read_items(
     if clamped:
         report.note(f"{clamped} item(s) had lastMod before date; updated was set to the date")
     drafts = sum(1 for item in by_id.values() if item.draft)
-    scheduled = tuple(
-        sorted((i for i in by_id.values() if not i.draft and i.published > now), key=_ORDER)
-    )
+    scheduled = tuple(sorted((i for i in by_id.values() if not i.draft and i.published > now), key=_ORDER))
     for item in scheduled:
         report.note(f"{item.path}: scheduled for {item.published.isoformat()}, held back")
     items = tuple(
@@ -693,32 +673,24 @@ def _cached(relpath: str, path: str, cache: Cache) -> Parsed | _Stale:
     return _Stale(relpath, path, stamp, row[4], _from_row(row))
 
 
-def _parse_one(
-    relpath: str, path: str, known: str | None, config: Config
-) -> tuple[str, Parsed | None]:
+def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tuple[str, Parsed | None]:
     """The file's digest and its parse; None instead of a parse when the digest is `known`."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
-        return "", Parsed(
-            None, (Problem(relpath, None, "error", f"cannot be read: {exc.strerror}"),)
-        )
+        return "", Parsed(None, (Problem(relpath, None, "error", f"cannot be read: {exc.strerror}"),))
     digest = _digest(raw)
     if digest == known:
         return digest, None
     return digest, parse_item(raw, relpath, config)
 
 
-def _parse_chunk(
-    chunk: list[tuple[str, str, str | None]], config: Config
-) -> list[tuple[str, Parsed | None]]:
+def _parse_chunk(chunk: list[tuple[str, str, str | None]], config: Config) -> list[tuple[str, Parsed | None]]:
     return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
 
 
-def _parse_all(
-    stale: list[_Stale], config: Config, jobs: int
-) -> Iterator[tuple[str, Stamp, str, Parsed]]:
+def _parse_all(stale: list[_Stale], config: Config, jobs: int) -> Iterator[tuple[str, Stamp, str, Parsed]]:
     """Parse the files the cache could not answer for, in order, in `jobs` processes."""
     work = [(s.relpath, s.path, s.digest) for s in stale]
     results: Iterator[tuple[str, Parsed | None]]

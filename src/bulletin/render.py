@@ -87,13 +87,9 @@ def digest_url(config: Config, folder: str) -> str:
 
 def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dict[str, Any]:
     sections = [_section(config, topics, digest, section) for section in digest.sections]
-    headlines = [
-        section["days"][0]["entries"][0]["title"] for section in sections if section["days"]
-    ][:3]
+    headlines = [section["days"][0]["entries"][0]["title"] for section in sections if section["days"]][:3]
     subject = _subject(config, digest)
-    subset = sorted(
-        t.name for t in topics.by_key.values() if digest.topics and t.slug in digest.topics
-    )
+    subset = sorted(t.name for t in topics.by_key.values() if digest.topics and t.slug in digest.topics)
     return {
         "site": config,
         "version": __version__,
@@ -127,9 +123,7 @@ def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dic
 
 
 def _subject(config: Config, digest: Digest) -> str:
-    return config.digest.subject.format(
-        title=config.title, week=digest.window.label, count=digest.count
-    )
+    return config.digest.subject.format(title=config.title, week=digest.window.label, count=digest.count)
 
 
 def _section(config: Config, topics: Topics, digest: Digest, section: Section) -> dict[str, Any]:
@@ -146,11 +140,7 @@ def _section(config: Config, topics: Topics, digest: Digest, section: Section) -
         entry = make_entry(item, config, (), "")
         image = None
         if item.image is not None:
-            ratio = (
-                (item.image.height / item.image.width)
-                if item.image.width and item.image.height
-                else 1
-            )
+            ratio = (item.image.height / item.image.width) if item.image.width and item.image.height else 1
             image = {
                 "url": https(item.image.url, config),
                 "alt": item.image.alt or item.title,
@@ -160,16 +150,12 @@ def _section(config: Config, topics: Topics, digest: Digest, section: Section) -
             {
                 "id": item.id,
                 "title": item.title,
-                "url": https(entry.alternate, config)
-                if entry.alternate
-                else https(config.site_url, config),
+                "url": https(entry.alternate, config) if entry.alternate else https(config.site_url, config),
                 "source_name": item.source_name,
                 "summary": item.summary,
                 "image": image,
                 "other_topics": [
-                    t.name
-                    for t in topics.of(item)
-                    if section.topic is None or t.key != section.topic.key
+                    t.name for t in topics.of(item) if section.topic is None or t.key != section.topic.key
                 ],
                 "late": item.id in digest.late,
                 "date_label": day_label(day),

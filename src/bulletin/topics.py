@@ -62,9 +62,7 @@ class Topics:
     """Every topic of a build, and which topics each item belongs to."""
 
     by_key: dict[str, Topic]
-    _of: dict[tuple[str, ...], tuple[Topic, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    _of: dict[tuple[str, ...], tuple[Topic, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def of(self, item: Item) -> tuple[Topic, ...]:
         """The item's topics in the order it lists them, each once."""
@@ -95,9 +93,7 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
     earliest: dict[str, tuple[datetime, str]] = {}
     for item in items:
         keys_seen: set[str] = set()
-        for name, url in zip(
-            item.topics, item.topic_urls or (None,) * len(item.topics), strict=False
-        ):
+        for name, url in zip(item.topics, item.topic_urls or (None,) * len(item.topics), strict=False):
             key = topic_key(name)
             if not key:
                 continue

@@ -84,10 +84,6 @@ def custom(since: str, until: str, tz: ZoneInfo) -> Window:
     if last <= first:
         raise UsageError(f"--until {until} must come after --since {since} (--until is exclusive)")
     inclusive = last - timedelta(days=1)
-    label = (
-        first.isoformat()
-        if inclusive == first
-        else f"{first.isoformat()} – {inclusive.isoformat()}"
-    )
+    label = first.isoformat() if inclusive == first else f"{first.isoformat()} – {inclusive.isoformat()}"
     start, end = local_midnight(first, tz).astimezone(UTC), local_midnight(last, tz).astimezone(UTC)
     return Window(start, end, f"{first}_{last}", label, False, first, last)

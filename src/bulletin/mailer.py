@@ -1,0 +1,140 @@
+"""SMTP delivery: one connection reused, reopened when dropped, paced, 4xx retried."""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .config import SmtpConfig
+
+
+class DeliveryError(Exception):
+    """The server refused a message; `code` is its SMTP reply code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+
+@dataclass
+class Pacing:
+    """At most `rate` messages per second (None: as fast as the server takes them)."""
+
+    rate: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _next: float = 0.0
+
+    def wait(self) -> None:
+        if not self.rate:
+            return
+        now = self.clock()
+        if now < self._next:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + 1.0 / self.rate
+
+
+class SmtpMailer:
+    """Sends pre-built messages over one SMTP connection."""
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        password: str | None,
+        pacing: Pacing | None = None,
+        retries: int = 3,
+        backoff: float = 2.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.password = password
+        self.pacing = pacing or Pacing()
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.sleep = sleep
+        self.connection: smtplib.SMTP | None = None
+        self.reconnects = 0
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        connection: smtplib.SMTP
+        if config.security == "ssl":
+            connection = smtplib.SMTP_SSL(config.host, config.port, timeout=self.timeout,
+                                          context=ssl.create_default_context())  # fmt: skip
+        else:
+            connection = smtplib.SMTP(config.host, config.port, timeout=self.timeout)
+            if config.security == "starttls":
+                connection.starttls(context=ssl.create_default_context())
+        if config.username:
+            connection.login(config.username, self.password or "")
+        return connection
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Deliver one message; DeliveryError when the server refuses it for good, or keeps
+        refusing it for now (4xx) after the retries."""
+        self.pacing.wait()
+        attempt = 0
+        while True:
+            try:
+                if self.connection is None:
+                    self.connection = self._connect()
+                refused = self.connection.sendmail(sender, [recipient], message)
+                if refused:  # a single recipient: refused means the whole message was
+                    code, reply = refused[recipient]
+                    raise DeliveryError(code, reply.decode(errors="replace"))
+                return
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, reply = exc.recipients[recipient]
+                error = DeliveryError(code, reply.decode(errors="replace"))
+            except smtplib.SMTPResponseException as exc:
+                said = exc.smtp_error
+                said_text = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+                error = DeliveryError(exc.smtp_code, said_text)
+                if exc.smtp_code == 421:  # the server is closing the connection
+                    self._drop()
+            except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as exc:
+                # Dropped: reopen and try again (a reconnect does not count as a retry of
+                # the message unless the connection keeps failing).
+                self._drop()
+                self.reconnects += 1
+                error = DeliveryError(421, f"connection lost: {exc}")
+            if error.permanent:
+                self._reset()
+                raise error
+            attempt += 1
+            if attempt > self.retries:
+                self._reset()
+                raise error
+            self.sleep(self.backoff * 2 ** (attempt - 1))
+
+    def _reset(self) -> None:
+        # After a refused transaction the session is still usable; RSET makes sure.
+        if self.connection is not None:
+            try:
+                self.connection.rset()
+            except (smtplib.SMTPException, OSError):
+                self._drop()
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(OSError):
+                self.connection.close()
+        self.connection = None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.connection.quit()
+        self.connection = None

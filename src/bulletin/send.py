@@ -1,0 +1,292 @@
+"""Send a week's digest to each subscriber: their topics only, once, recorded in the ledger."""
+
+from __future__ import annotations
+
+import mailbox
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .build import Site
+from .digest import Digest, plan_digest
+from .emails import write_archive_index, write_digest
+from .errors import RefusedError
+from .items import Item
+from .ledger import Ledger
+from .mailer import DeliveryError, Pacing, SmtpMailer
+from .message import Personal, fresh_message_id
+from .render import MAX_NAME, Rendered, greeting, https, render_digest, sender_domain
+from .report import Report
+from .subscribers import Subscriber, normalise_address, read_subscribers
+from .unsubscribe import make_token, unsubscribe_url
+from .windows import Window
+
+if TYPE_CHECKING:
+    from .build import Progress
+
+STALE_AFTER = timedelta(days=7)
+MAX_FAILURES_IN_A_ROW = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """What the operator asked `bulletin send` to do."""
+
+    subscribers: Path
+    window: Window
+    dry_run: bool = False
+    rate: float | None = None
+    force: bool = False
+    to: str | None = None
+    new_ledger: bool = False
+    retry_failed: bool = False
+
+
+@dataclass
+class SendSummary:
+    """What a send did, for the closing summary line."""
+
+    window: str
+    sent: int = 0
+    already_sent: int = 0
+    suppressed: int = 0
+    no_items: int = 0
+    failed: int = 0
+    topic_sets: int = 0
+    seconds: float = 0.0
+    aborted: bool = False
+    dry_run: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        verb = "written to .bulletin/outbox" if self.dry_run else "sent"
+        return (
+            f"send {self.window}: {self.sent} {verb}, {self.already_sent} already sent, "
+            f"{self.suppressed} suppressed, {self.no_items} with no items, {self.failed} failed, "
+            f"{self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """The items a window's digest carries: frozen at the first real send, or as of now."""
+
+    candidates: tuple[Item, ...]
+    late: frozenset[str]
+    frozen: bool
+
+
+def edition(site: Site, window: Window, ledger: Ledger | None, freeze: bool) -> Edition:
+    """The window's item list (SPEC §6, "No item left out"); freeze it when `freeze`."""
+    by_id = {item.id: item for item in site.items}
+    stored = ledger.frozen(window.name) if ledger is not None else None
+    if stored is not None:
+        # Edited items show their current text; deleted ones drop out.
+        kept = tuple(by_id[item_id] for item_id in stored if item_id in by_id)
+        return Edition(kept, frozenset(item.id for item in kept if item.published not in window), True)
+    floor = window.start - timedelta(days=site.config.digest.late_days)
+    first = ledger.first_frozen_start() if ledger is not None else None
+    # No window was ever frozen: this one is the first, so nothing is late yet.
+    earliest = max(floor, first) if first is not None else window.start
+    taken = ledger.frozen_ids() if ledger is not None else set()
+    chosen: list[Item] = []
+    late_ids: set[str] = set()
+    for item in site.items:  # newest first
+        if item.published in window:
+            chosen.append(item)
+        elif earliest <= item.published < window.start and item.id not in taken:
+            chosen.append(item)
+            late_ids.add(item.id)
+    if freeze and ledger is not None:
+        ledger.freeze(window.name, window.start, [item.id for item in chosen])
+    return Edition(tuple(chosen), frozenset(late_ids), freeze)
+
+
+def _refuse_stale(options: SendOptions, now: datetime) -> None:
+    window = options.window
+    if window.end > now and options.to is None:
+        raise RefusedError(f"{window.label} has not ended yet (it ends {window.until}); "
+                           "send it once it is complete")  # fmt: skip
+    if now - window.end > STALE_AFTER and not options.force and options.to is None:
+        raise RefusedError(
+            f"{window.label} ended on {window.until}, more than 7 days ago; pass --force to send it anyway"
+        )
+
+
+class Personalizer:
+    """Turns a rendered digest into one subscriber's copy: the splice of SPEC §6."""
+
+    def __init__(self, site: Site, secret: str, now: Callable[[], datetime]) -> None:
+        config = site.config
+        self.config = config
+        self.secret = secret
+        self.now = now
+        self.domain = sender_domain(config)
+        self.template = config.digest.unsubscribe_url or config.digest.manage_url
+        mailto = config.digest.unsubscribe_mailto
+        self.mailto = f"<mailto:{mailto}>, " if mailto else ""
+
+    def copy(self, rendered: Rendered, subscriber: Subscriber) -> tuple[str, bytes]:
+        """The Message-ID and the bytes of the subscriber's message."""
+        address = subscriber.email
+        token = make_token(address, self.secret, self.config.digest.list_id)
+        url = https(unsubscribe_url(self.template, address, token), self.config)
+        html_greeting, text_greeting = greeting(subscriber.name)
+        message_id = fresh_message_id(self.domain)
+        name = " ".join(subscriber.name.split())[:MAX_NAME]
+        personal = Personal(
+            greeting_html=html_greeting,
+            greeting_text=text_greeting,
+            unsubscribe_url=url,
+            list_unsubscribe=f"{self.mailto}<{url}>",
+            one_click=True,
+            message_id=message_id,
+            date=format_datetime(self.now().astimezone(self.config.timezone)),
+            to=formataddr((name, address), charset="utf-8"),
+        )
+        return message_id, rendered.template.render(personal)
+
+
+def send_digest(
+    site: Site,
+    options: SendOptions,
+    report: Report,
+    secret: str,
+    password: str | None,
+    progress: Progress | None = None,
+    mailer: SmtpMailer | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> SendSummary:
+    """Send (or, with dry_run, write to the outbox) the window's digest to every subscriber."""
+    config = site.config
+    config.require_mail(send=True)
+    clock = clock or (lambda: datetime.now(site.now.tzinfo))
+    window = options.window
+    _refuse_stale(options, site.now)
+    summary = SendSummary(window.label, dry_run=options.dry_run)
+    started = time.monotonic()
+    ledger_path = config.state_dir / "ledger.sqlite"
+    real = not options.dry_run and options.to is None
+    ledger: Ledger | None = None
+    if real or (options.to is None and ledger_path.exists()):
+        ledger = Ledger.open(ledger_path, create=options.new_ledger and real)
+    try:
+        if real and ledger is not None:
+            ledger.lock(config.state_dir / "send.lock")
+        context = (progress, mailer, clock, ledger, summary, started)
+        return _send(site, options, report, secret, password, *context)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _send(
+    site: Site,
+    options: SendOptions,
+    report: Report,
+    secret: str,
+    password: str | None,
+    progress: Progress | None,
+    mailer: SmtpMailer | None,
+    clock: Callable[[], datetime],
+    ledger: Ledger | None,
+    summary: SendSummary,
+    started: float,
+) -> SendSummary:
+    config = site.config
+    window = options.window
+    real = not options.dry_run and options.to is None
+    chosen = edition(site, window, ledger, freeze=real)
+    personalizer = Personalizer(site, secret, clock)
+    sender = parseaddr(config.digest.sender or "")[1]
+    outbox = mailbox.Maildir(config.state_dir / "outbox", create=True) if options.dry_run else None
+    if mailer is None and not options.dry_run:
+        mailer = SmtpMailer(config.smtp, password, Pacing(options.rate))
+
+    if options.to is not None:
+        subscribers = [Subscriber(email=options.to, name="", topics=None, line=0)]
+    else:
+        subscribers = read_subscribers(options.subscribers, set(site.topics.by_slug()), report)
+        # The archive copy: the window as sent (its frozen list), and the index.
+        write_digest(site, window, report, candidates=chosen.candidates, late=sorted(chosen.late))
+        if window.is_week:
+            write_archive_index(site)
+
+    renders: dict[frozenset[str] | None, Rendered | None] = {}
+
+    def rendered_for(topics: frozenset[str] | None) -> Rendered | None:
+        if topics not in renders:
+            only = sorted(topics) if topics is not None else None
+            digest: Digest = plan_digest(config, site.topics, window, chosen.candidates, only, chosen.late)
+            renders[topics] = (
+                None if digest.empty else render_digest(config, site.topics, digest, window.name)
+            )
+        return renders[topics]
+
+    sent = ledger.already_sent(window.name) if ledger is not None and options.to is None else set()
+    run_id = uuid.uuid4().hex
+    in_a_row = 0
+    if progress is not None:
+        progress.start(f"Sending {window.label}", len(subscribers))
+    try:
+        for subscriber in subscribers:
+            if progress is not None:
+                progress.advance()
+            address = normalise_address(subscriber.email)
+            if ledger is not None and options.to is None:
+                reason = ledger.suppression(address)
+                if reason is not None and not (reason == "bounced" and options.retry_failed):
+                    summary.suppressed += 1
+                    continue
+                if address in sent:
+                    summary.already_sent += 1
+                    continue
+            rendered = rendered_for(subscriber.topics)
+            if rendered is None:
+                summary.no_items += 1
+                continue
+            message_id, data = personalizer.copy(rendered, subscriber)
+            if config.dkim is not None:
+                from .signing import sign
+
+                data = sign(data, config.dkim)
+            if outbox is not None:
+                outbox.add(data)
+                summary.sent += 1
+                continue
+            assert mailer is not None
+            try:
+                mailer.send(sender, subscriber.email, data)
+            except DeliveryError as error:
+                summary.failed += 1
+                in_a_row += 1
+                where = str(options.subscribers) if options.to is None else "--to"
+                fix = "it is retried on the next run"
+                if error.permanent and ledger is not None and real:
+                    if ledger.record_failure(address, run_id, error.code, error.message, clock()):
+                        fix = "3 runs failed for good: now suppressed (--retry-failed overrides)"
+                    else:
+                        fix = "it is retried on the next run; 3 permanent failures suppress it"
+                said = f"the server said {error.code} {error.message}"
+                report.error(where, subscriber.line or None, f"{subscriber.email}: {said}; {fix}")
+                if in_a_row >= MAX_FAILURES_IN_A_ROW:
+                    summary.aborted = True
+                    break
+                continue
+            in_a_row = 0
+            summary.sent += 1
+            if ledger is not None and real:
+                ledger.record_sent(window.name, address, message_id, clock())
+    finally:
+        if progress is not None:
+            progress.finish()
+        if mailer is not None:
+            mailer.close()
+    summary.topic_sets = len(renders)
+    summary.seconds = time.monotonic() - started
+    return summary
