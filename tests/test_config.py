@@ -99,20 +99,14 @@ def test_mail_keys_are_required_only_by_mail_commands(tmp_path: Path) -> None:
 
 
 def test_port_follows_security(tmp_path: Path) -> None:
-    config = load_config(
-        write(tmp_path, 'base_url = "https://x.example/"\n[smtp]\nsecurity = "ssl"\n')
-    )
+    config = load_config(write(tmp_path, 'base_url = "https://x.example/"\n[smtp]\nsecurity = "ssl"\n'))
     assert config.smtp.port == 465
-    config = load_config(
-        write(tmp_path, 'base_url = "https://x.example/"\n[smtp]\nsecurity = "starttls"\n')
-    )
+    config = load_config(write(tmp_path, 'base_url = "https://x.example/"\n[smtp]\nsecurity = "starttls"\n'))
     assert config.smtp.port == 587
 
 
 def test_fingerprint_ignores_comments_but_not_values(tmp_path: Path) -> None:
     first = load_config(write(tmp_path, 'base_url = "https://x.example/"\n')).fingerprint
-    second = load_config(
-        write(tmp_path, '# a comment\nbase_url = "https://x.example/"\n')
-    ).fingerprint
+    second = load_config(write(tmp_path, '# a comment\nbase_url = "https://x.example/"\n')).fingerprint
     third = load_config(write(tmp_path, 'base_url = "https://y.example/"\n')).fingerprint
     assert first == second != third

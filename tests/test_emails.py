@@ -48,9 +48,7 @@ def week(site: SiteMaker, n: int = 6) -> None:
             id=f"w{i}",
             title=f"Story {i} & <friends>",
             date=f"2026-11-{16 + i}",
-            categories=["Gartner: Healthcare"]
-            if i % 2
-            else ["Medigy: Café Talks", "Gartner: Healthcare"],
+            categories=["Gartner: Healthcare"] if i % 2 else ["Medigy: Café Talks", "Gartner: Healthcare"],
             href=f"https://src.example/{i}?a=1&b=2",
             description=f"Summary {i}.",
             featuredImage={"href": f"img{i}.png", "alt": f"Alt {i}", "size": [400, 300]},
@@ -130,19 +128,16 @@ def test_the_html_is_for_mail_clients(mail_site: SiteMaker) -> None:
     write(mail_site)
     html = (mail_site.root / "emails/2026-W47/digest.html").read_text()
     assert '<meta name="color-scheme" content="light dark">' in html
-    assert (
-        'class="preheader"' in html and "Story 5 &amp; &lt;friends&gt;" in html.split("</div>")[0]
-    )
+    assert 'class="preheader"' in html and "Story 5 &amp; &lt;friends&gt;" in html.split("</div>")[0]
     assert re.search(r'<table role="presentation" class="container" width="600"', html)
     for tag in re.findall(r"<img [^>]*>", html):
         assert re.search(r'alt="[^"]+"', tag), tag
     for url in re.findall(r'(?:href|src)="([^"]+)"', html):
         assert url.startswith(("https://", "mailto:")), url
     assert "100 Main Street, Springfield" in html
-    assert (
-        'href="https://news.example.org/emails/">Unsubscribe or manage your topics'
-        in html.replace('class="footer-link" ', "").replace(' style="color:#4b5563"', "")
-    )
+    assert 'href="https://news.example.org/emails/">Unsubscribe or manage your topics' in html.replace(
+        'class="footer-link" ', ""
+    ).replace(' style="color:#4b5563"', "")
     # premailer inlined the CSS, and the media queries stay in a <style> block, !important kept
     assert 'style="' in html
     styles = re.findall(r"<style>(.*?)</style>", html, re.S)
@@ -179,9 +174,7 @@ def test_digests_are_byte_stable(mail_site: SiteMaker) -> None:
 def test_an_edited_item_renders_again(mail_site: SiteMaker) -> None:
     week(mail_site)
     write(mail_site)
-    mail_site.item(
-        "w0.md", id="w0", title="Edited", date="2026-11-16", categories=["Gartner: Healthcare"]
-    )
+    mail_site.item("w0.md", id="w0", title="Edited", date="2026-11-16", categories=["Gartner: Healthcare"])
     result = write(mail_site)
     assert result.rendered is True
     assert "* Edited\n" in (mail_site.root / "emails/2026-W47/digest.txt").read_text()
@@ -251,14 +244,9 @@ def test_an_empty_week_writes_nothing_and_says_so(mail_site: SiteMaker) -> None:
 def test_digest_command_and_archive_index(mail_site: SiteMaker) -> None:
     week(mail_site)
     mail_site.item("old.md", id="old", date="2026-11-03", categories=["Gartner: Healthcare"])
-    run = CliRunner().invoke(
-        main, ["digest", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"]
-    )
+    run = CliRunner().invoke(main, ["digest", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"])
     assert run.exit_code == 0, run.output
-    assert (
-        run.stdout
-        == "digest 2026-W47: 6 items in 1 sections; emails/2026-W47: 4 written, 0 unchanged\n"
-    )
+    assert run.stdout == "digest 2026-W47: 6 items in 1 sections; emails/2026-W47: 4 written, 0 unchanged\n"
     run = CliRunner().invoke(main, ["digest", "--week", "2026-W45", "--site", str(mail_site.root)])
     assert run.exit_code == 0, run.output
     index = (mail_site.root / "emails/index.html").read_text()
@@ -288,9 +276,7 @@ def test_build_writes_recent_weeks_and_keeps_older_digests(mail_site: SiteMaker)
     old = mail_site.root / "emails/2026-W45"
     old.mkdir(parents=True)
     (old / "digest.html").write_text("kept")
-    run = CliRunner().invoke(
-        main, ["build", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"]
-    )
+    run = CliRunner().invoke(main, ["build", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"])
     assert run.exit_code == 0, run.output
     assert "digests: 4 written, 0 unchanged (weeks: 2026-W47)" in run.stdout
     index = (mail_site.root / "emails/index.html").read_text()
@@ -309,9 +295,7 @@ def test_mail_keys_are_required_by_digest(site: SiteMaker) -> None:
 
 
 def _vnu() -> list[str] | None:
-    jar = os.environ.get("VNU_JAR") or str(
-        REPO / ".cache/vnu/node_modules/vnu-jar/build/dist/vnu.jar"
-    )
+    jar = os.environ.get("VNU_JAR") or str(REPO / ".cache/vnu/node_modules/vnu-jar/build/dist/vnu.jar")
     if not shutil.which("java") or not Path(jar).is_file():
         return None
     return ["java", "-jar", jar]
@@ -337,9 +321,7 @@ def test_the_nu_html_checker_finds_no_error(mail_site: SiteMaker) -> None:
     checked = subprocess.run([*command, "--format", "text", "--errors-only", str(page)],
                              capture_output=True, text=True, check=False)  # fmt: skip
     errors = [
-        line.removeprefix("Error: ")
-        for line in checked.stderr.splitlines()
-        if line.startswith("Error: ")
+        line.removeprefix("Error: ") for line in checked.stderr.splitlines() if line.startswith("Error: ")
     ]
     assert errors, "vnu reported nothing: the allowed hacks should show"
     assert [e for e in errors if e not in ALLOWED] == []

@@ -69,9 +69,7 @@ def populate(site: SiteMaker) -> None:
         href="https://two.example/story",
         body="Markdown *body* with [link](https://two.example/x).",
     )
-    site.item(
-        "news/three.md", id="three", title="No topics", date="2026-11-18", href="https://t.example/"
-    )
+    site.item("news/three.md", id="three", title="No topics", date="2026-11-18", href="https://t.example/")
     site.item("news/draft.md", id="draft", title="Draft", draft=True, categories=["Secret"])
 
 
@@ -113,10 +111,7 @@ def test_entries_are_newest_first_with_permanent_tag_ids(site: SiteMaker) -> Non
     assert [e.id for e in rss.entries] == expected
     assert [e.id for e in atom.entries] == expected
     assert [e["id"] for e in data["items"]] == expected
-    assert (
-        '<guid isPermaLink="false">tag:news.example.org,2000:one</guid>'
-        in (feeds / "rss.xml").read_text()
-    )
+    assert '<guid isPermaLink="false">tag:news.example.org,2000:one</guid>' in (feeds / "rss.xml").read_text()
     # the draft is in no feed
     assert all("Draft" not in p.read_text() for p in feeds.rglob("*.*"))
 
@@ -139,10 +134,7 @@ def test_atom_entry_links_dates_authors_and_media(site: SiteMaker) -> None:
     root = etree.parse(str(feeds / "atom.xml")).getroot()
     first = root.find(f"{ATOM}entry")
     assert first is not None
-    links = [
-        (link.get("rel"), link.get("type"), link.get("href"))
-        for link in first.findall(f"{ATOM}link")
-    ]
+    links = [(link.get("rel"), link.get("type"), link.get("href")) for link in first.findall(f"{ATOM}link")]
     assert links == [
         ("alternate", "text/html", "https://www.source.example/a/one"),
         ("enclosure", "image/jpeg", "https://news.example.org/news/one/one.jpeg"),
@@ -215,10 +207,7 @@ def test_rss_channel_and_items(site: SiteMaker) -> None:
     enclosure = first.find("enclosure")
     assert enclosure is not None and enclosure.get("length") == "0"
     # plain text stays text: escaped once more inside RSS's HTML description
-    assert (
-        first.findtext("description")
-        == "A summary with &lt;script&gt;alert(1)&lt;/script&gt; text."
-    )
+    assert first.findtext("description") == "A summary with &lt;script&gt;alert(1)&lt;/script&gt; text."
     assert first.findtext("title") == "First <b>bold</b> & co"
 
 
@@ -229,9 +218,7 @@ def test_content_is_sanitised_and_absolute(site: SiteMaker) -> None:
     content = atom.entries[0].content[0].value
     assert content == '<p>Hello <a href="https://www.source.example/rel">relative</a></p>'
     markdown = atom.entries[1].content[0].value
-    assert (
-        markdown == '<p>Markdown <em>body</em> with <a href="https://two.example/x">link</a>.</p>'
-    )
+    assert markdown == '<p>Markdown <em>body</em> with <a href="https://two.example/x">link</a>.</p>'
 
 
 def test_long_content_is_cut_at_an_element_and_links_to_the_source(site: SiteMaker) -> None:
@@ -248,9 +235,7 @@ def test_long_content_is_cut_at_an_element_and_links_to_the_source(site: SiteMak
     data = json.loads((feeds / "feed.json").read_bytes())
     html = data["items"][0]["content_html"]
     assert len(html.encode()) <= 1024
-    assert html.endswith(
-        '</p><p><a href="https://src.example/long">Read the full article at Src</a></p>'
-    )
+    assert html.endswith('</p><p><a href="https://src.example/long">Read the full article at Src</a></p>')
     assert html.count("<p>") == html.count("</p>")
 
 
@@ -260,9 +245,10 @@ def test_feed_items_limits_every_feed(site: SiteMaker) -> None:
         site.item(f"i{n}.md", id=f"i{n}", date=f"2026-11-1{n}", categories=["T"])
     feeds, _ = build(site)
     for path in ("rss.xml", "topic/t/rss.xml"):
-        assert [
-            e.id.rsplit(":", 1)[1] for e in feedparser.parse((feeds / path).read_bytes()).entries
-        ] == ["i4", "i3"]
+        assert [e.id.rsplit(":", 1)[1] for e in feedparser.parse((feeds / path).read_bytes()).entries] == [
+            "i4",
+            "i3",
+        ]
 
 
 def test_control_characters_and_hostile_text_cannot_break_a_feed(
@@ -292,9 +278,7 @@ def test_a_rebuild_with_nothing_changed_touches_nothing(site: SiteMaker) -> None
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in feeds.rglob("*") if p.is_file()}
     _, written = build(site)
     assert written == []
-    assert {
-        p: (p.stat().st_mtime_ns, p.read_bytes()) for p in feeds.rglob("*") if p.is_file()
-    } == before
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in feeds.rglob("*") if p.is_file()} == before
 
 
 def test_output_is_byte_identical_without_the_cache(site: SiteMaker) -> None:

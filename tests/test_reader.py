@@ -55,9 +55,7 @@ def test_null_tilde_and_empty_mean_absent_but_quoted_null_is_text(site: SiteMake
 
 
 def test_python_tags_construct_nothing(site: SiteMaker) -> None:
-    text = (
-        "---\ntitle: !!python/object/apply:os.system ['echo pwned']\ndate: '2026-11-18'\n---\nx\n"
-    )
+    text = "---\ntitle: !!python/object/apply:os.system ['echo pwned']\ndate: '2026-11-18'\n---\nx\n"
     parsed = parse(site, text)
     assert parsed.item is None
     assert messages(parsed) == [
@@ -108,9 +106,7 @@ def test_aliases_are_built_once(site: SiteMaker) -> None:
     # A "billion laughs" document would take forever if aliases were expanded.
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
     for n in range(1, 30):
-        lines.append(
-            f"a{n}: &a{n} [*a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}]"
-        )
+        lines.append(f"a{n}: &a{n} [*a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}, *a{n - 1}]")
     text = "---\ntitle: T\ndate: '2026-11-18'\n" + "\n".join(lines) + "\n---\nx\n"
     assert parse(site, text).item is not None
 
@@ -143,9 +139,7 @@ def test_utf16_with_bom_is_read(site: SiteMaker) -> None:
 def test_non_utf8_bytes_name_the_line(site: SiteMaker) -> None:
     raw = "---\ntitle: ok\ndate: '2026-11-18'\nauthor: Jos\xe9\n---\nx\n".encode("latin-1")
     parsed = parse(site, raw)
-    assert messages(parsed) == [
-        "content/news/a.md:4: error: byte 0xe9 is not UTF-8; save the file as UTF-8"
-    ]
+    assert messages(parsed) == ["content/news/a.md:4: error: byte 0xe9 is not UTF-8; save the file as UTF-8"]
 
 
 @pytest.mark.parametrize(
@@ -162,8 +156,7 @@ def test_non_utf8_bytes_name_the_line(site: SiteMaker) -> None:
         ),
         (
             "---\ntitle: x\n",
-            "content/news/a.md:1: error: front matter is not closed; add a '---' line "
-            "after the last field",
+            "content/news/a.md:1: error: front matter is not closed; add a '---' line after the last field",
         ),
     ],
 )
@@ -181,9 +174,7 @@ def test_a_huge_body_is_fine(site: SiteMaker) -> None:
 
 
 def test_id_defaults_to_the_path_without_extension(site: SiteMaker) -> None:
-    parsed = parse(
-        site, front_matter({"title": "T", "date": "2026-11-18"}), name="news/2026/Café.md"
-    )
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}), name="news/2026/Café.md")
     assert parsed.item is not None and parsed.item.id == "news/2026/Café"
 
 
@@ -206,9 +197,7 @@ def test_title_is_plain_text_never_html(site: SiteMaker) -> None:
 
 def test_a_title_that_is_a_list_is_an_error(site: SiteMaker) -> None:
     parsed = parse(site, front_matter({"title": ["a", "b"], "date": "2026-11-18"}))
-    assert messages(parsed) == [
-        "content/news/a.md:2: error: title is a list; write it as one line of text"
-    ]
+    assert messages(parsed) == ["content/news/a.md:2: error: title is a list; write it as one line of text"]
 
 
 def test_missing_title_and_date(site: SiteMaker) -> None:
@@ -288,9 +277,7 @@ def test_naive_dates_are_in_the_site_time_zone(site: SiteMaker) -> None:
 def test_updated_defaults_to_published_and_is_clamped(site: SiteMaker) -> None:
     item = item_of(site, date="2026-11-18")
     assert item.updated == item.published
-    parsed = parse(
-        site, front_matter({"title": "T", "date": "2026-11-18", "lastMod": "2026-11-01"})
-    )
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", "lastMod": "2026-11-01"}))
     assert parsed.item is not None and parsed.item.updated == parsed.item.published
     assert parsed.clamped and not parsed.problems
     item = item_of(site, lastMod=None, updated="2026-11-20T10:00:00Z")
@@ -310,9 +297,7 @@ def test_source_link_precedence_and_name(site: SiteMaker) -> None:
 
 
 def test_a_source_link_must_be_absolute_http(site: SiteMaker) -> None:
-    parsed = parse(
-        site, front_matter({"title": "T", "date": "2026-11-18", "href": "javascript:alert(1)"})
-    )
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", "href": "javascript:alert(1)"}))
     assert messages(parsed) == [
         "content/news/a.md:4: error: href 'javascript:alert(1)' is not an absolute http(s) URL; "
         "write the article's full https:// address"
@@ -355,9 +340,7 @@ def test_authors(site: SiteMaker) -> None:
 
 
 def test_topics_precedence_and_pairing(site: SiteMaker) -> None:
-    item = item_of(
-        site, categories=["A: One", "", "B"], categoryUrl=["topic/a-one", "x", "topic/b"]
-    )
+    item = item_of(site, categories=["A: One", "", "B"], categoryUrl=["topic/a-one", "x", "topic/b"])
     assert item.topics == ("A: One", "B")
     assert item.topic_urls == ("a-one", "b")
     item = item_of(site, categories="Single")

@@ -11,9 +11,7 @@ from bulletin.report import Report
 from bulletin.topics import assign_topics, topic_key, transliterate
 
 
-def make(
-    item_id: str, topics: list[str], urls: list[str | None] | None = None, day: int = 1
-) -> Item:
+def make(item_id: str, topics: list[str], urls: list[str | None] | None = None, day: int = 1) -> Item:
     when = datetime(2026, 11, day, tzinfo=UTC)
     return Item(
         id=item_id, path=f"content/{item_id}.md", title=item_id, published=when, updated=when,

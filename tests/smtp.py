@@ -1,0 +1,95 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it accepts and can be told
+to refuse, defer or hang up."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    sender: str
+    recipient: str
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class Script:
+    """Replies the server gives instead of accepting: per recipient, consumed in order."""
+
+    rcpt: dict[str, list[str]] = field(default_factory=dict)
+    hang_up_after: int | None = None  # drop the connection once, after this many messages
+
+
+class Recorder:
+    """The aiosmtpd handler."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        self.hung_up = False
+        self.connections = 0
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        replies = self.script.rcpt.get(address)
+        if replies:
+            return replies.pop(0)
+        limit = self.script.hang_up_after
+        if limit is not None and not self.hung_up and len(self.received) >= limit:
+            self.hung_up = True
+            server.transport.close()  # the connection drops before this message is accepted
+            return "421 bye"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            for recipient in envelope.rcpt_tos:
+                self.received.append(Received(envelope.mail_from, recipient, envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if r.recipient == address]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class SmtpServer:
+    """Start with `with SmtpServer() as server:`; `server.port`, `server.handler.received`."""
+
+    def __init__(self, script: Script | None = None) -> None:
+        self.handler = Recorder(script or Script())
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     decode_data=False, data_size_limit=None)  # fmt: skip
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()

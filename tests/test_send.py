@@ -1,0 +1,404 @@
+"""SPEC §6: sending over a real SMTP server on 127.0.0.1 — once each, resumable, no item lost."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bulletin import render
+from bulletin.build import read_site
+from bulletin.cli import main
+from bulletin.ledger import Ledger
+from bulletin.mailer import SmtpMailer
+from bulletin.message import BUDGET
+from bulletin.report import Report
+from bulletin.send import SendOptions, send_digest
+from bulletin.unsubscribe import make_token, verify_unsubscribe_token
+from bulletin.windows import iso_week
+
+from .conftest import SiteMaker
+from .smtp import Script, SmtpServer
+
+SECRET = "test-secret-0123456789"
+NOW = "2026-11-25T12:00"
+MAIL = {
+    "from": "Health Weekly <digest@news.example.org>",
+    "address": "100 Main Street, Springfield",
+    "unsubscribe_mailto": "unsubscribe@news.example.org",
+    "unsubscribe_url": "https://news.example.org/u?t={token}",
+}
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+    monkeypatch.delenv("BULLETIN_SMTP_PASSWORD", raising=False)
+
+
+def make_site(site: SiteMaker, port: int) -> SiteMaker:
+    site.write_config(timezone="UTC", digest=dict(MAIL), smtp={"host": "127.0.0.1", "port": port})
+    items = [
+        ("a1", "2026-11-16", ["Alpha"]),
+        ("a2", "2026-11-18", ["Alpha", "Beta"]),
+        ("b1", "2026-11-17", ["Beta"]),
+        ("g1", "2026-11-19", ["Gamma"]),
+        ("n1", "2026-11-20", []),
+        ("old", "2026-11-05", ["Alpha"]),
+    ]
+    for item_id, date, topics in items:
+        site.item(f"{item_id}.md", id=item_id, title=f"Title {item_id}", date=date, categories=topics,
+                  href=f"https://src.example/{item_id}")  # fmt: skip
+    return site
+
+
+def subscribers(site: SiteMaker, rows: list[str]) -> Path:
+    path = site.root / "subscribers.csv"
+    path.write_text("email,name,topics\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def cli(site: SiteMaker, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--site", str(site.root), "--now", NOW], catch_exceptions=False)
+
+
+def _text(data: bytes) -> str:
+    import email
+    import email.policy
+
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    return message.get_body(("plain",)).get_content()  # type: ignore[union-attr, no-any-return]
+
+
+def test_each_subscriber_gets_one_message_with_their_topics(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(
+            site, ["ann@example.org,Ann,", "bob@Example.ORG,Bob,alpha", "cy@example.org,,beta;gamma"]
+        )
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith(
+            "send 2026-W47: 3 sent, 0 already sent, 0 suppressed, 0 with no items, 0 failed, "
+        )
+        received = server.handler
+        assert [r.recipient for r in received.received] == [
+            "ann@example.org",
+            "bob@example.org",
+            "cy@example.org",
+        ]
+        assert sorted(_sections(received.to("ann@example.org")[0].data)) == [
+            "Alpha",
+            "Beta",
+            "Gamma",
+            "Other",
+        ]
+        assert _sections(received.to("bob@example.org")[0].data) == ["Alpha"]
+        assert sorted(_sections(received.to("cy@example.org")[0].data)) == ["Beta", "Gamma"]
+        assert "Title a2" in _text(received.to("bob@example.org")[0].data)
+        assert "Title b1" not in _text(received.to("bob@example.org")[0].data)
+        assert "Title old" not in _text(received.to("ann@example.org")[0].data)
+        # the archive copy was written as sent
+        assert (site.root / "emails/2026-W47/digest.eml").exists()
+        # a second identical run sends nothing
+        again = cli(site, "send", "--subscribers", str(path))
+        assert again.exit_code == 0
+        assert "0 sent, 3 already sent" in again.stdout
+        assert len(received.received) == 3
+
+
+def _sections(data: bytes) -> list[str]:
+    return re.findall(r"^== (.+) ==$", _text(data).replace("\r\n", "\n"), re.M)
+
+
+def test_the_personal_copy(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ['ann+news@example.org,"Ann <b>& Ö</b>",', "bob@example.org,,"])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        ann, bob = (server.handler.to(a)[0] for a in ("ann+news@example.org", "bob@example.org"))
+        message = ann.message
+        assert message["To"].addresses[0].addr_spec == "ann+news@example.org"
+        assert message["To"].addresses[0].display_name == "Ann <b>& Ö</b>"
+        token = make_token("ann+news@example.org", SECRET, "test-news.news.example.org")
+        url = f"https://news.example.org/u?t={token}"
+        raw_header = re.search(rb"\r\nList-Unsubscribe: ([^\r\n]*)\r\n", ann.data)
+        assert raw_header is not None
+        assert re.findall(rb"<([^>]*)>", raw_header.group(1)) == [
+            b"mailto:unsubscribe@news.example.org",
+            url.encode(),
+        ]
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "Hi Ann &lt;b&gt;&amp; Ö&lt;/b&gt;," in html
+        assert "Hi Ann <b>& Ö</b>," in text
+        assert f'href="{url}"' in html and url in text
+        assert "Hello," in bob.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert message["Message-ID"] != bob.message["Message-ID"]
+        assert verify_unsubscribe_token(token, SECRET, "test-news.news.example.org") == "ann+news@example.org"
+        assert len(ann.data) <= BUDGET
+        for data in (ann.data, bob.data):
+            assert b"BULLETIN-SPLICE" not in data
+
+
+def test_inlining_runs_once_per_topic_set_whatever_the_subscribers(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        rows = [f"s{n}@example.org,S{n},{['', 'alpha', 'beta;gamma'][n % 3]}" for n in range(60)]
+        path = subscribers(site, rows)
+        before = render.inline_runs
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 0, result.output
+        # 3 topic sets, plus the archive copy of the week: 4, never 60
+        assert render.inline_runs - before == 4
+        assert len(server.handler.received) == 60
+
+
+def _send(site: SiteMaker, path: Path, **options: object):  # type: ignore[no-untyped-def]
+    config = site.config()
+    built = read_site(config, Report(), datetime(2026, 11, 25, 12, tzinfo=UTC))
+    report = Report()
+    opts = SendOptions(subscribers=path, window=iso_week("2026-W47", config.timezone), **options)  # type: ignore[arg-type]
+    mailer = SmtpMailer(config.smtp, None, backoff=0.01)
+    return send_digest(built, opts, report, SECRET, None, mailer=mailer), report
+
+
+def test_a_deferral_is_retried(site: SiteMaker) -> None:
+    with SmtpServer(
+        Script(rcpt={"bob@example.org": ["451 4.3.0 try later", "451 4.3.0 try later"]})
+    ) as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,"])
+        summary, report = _send(site, path, new_ledger=True)
+        assert (summary.sent, summary.failed) == (2, 0)
+        assert [r.recipient for r in server.handler.received] == ["ann@example.org", "bob@example.org"]
+        assert report.problems == []
+
+
+def test_a_refusal_fails_one_and_the_others_are_delivered(site: SiteMaker) -> None:
+    with SmtpServer(Script(rcpt={"bob@example.org": ["550 5.1.1 no such user"]})) as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,", "cy@example.org,,"])
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 1
+        assert "2 sent, 0 already sent, 0 suppressed, 0 with no items, 1 failed" in result.stdout
+        assert result.stderr == (
+            f"{path}:3: error: bob@example.org: the server said 550 5.1.1 no such user; "
+            "it is retried on the next run; 3 permanent failures suppress it\n"
+        )
+        assert [r.recipient for r in server.handler.received] == ["ann@example.org", "cy@example.org"]
+
+
+def test_three_permanent_failures_on_separate_runs_suppress(site: SiteMaker) -> None:
+    with SmtpServer(Script(rcpt={"bob@example.org": ["550 no"] * 4})) as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["bob@example.org,,"])
+        for run in range(3):
+            summary, report = _send(site, path, new_ledger=run == 0)
+            assert summary.failed == 1
+        assert "now suppressed (--retry-failed overrides)" in str(report.problems[-1])
+        summary, _ = _send(site, path)
+        assert (summary.suppressed, summary.failed) == (1, 0)
+        summary, _ = _send(site, path, retry_failed=True)
+        assert (summary.suppressed, summary.failed) == (0, 1)
+
+
+def test_the_server_dropping_the_connection(site: SiteMaker) -> None:
+    with SmtpServer(Script(hang_up_after=2)) as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n}@example.org,,alpha" for n in range(5)])
+        summary, report = _send(site, path, new_ledger=True)
+        assert (summary.sent, summary.failed) == (5, 0), report.problems
+        assert sorted(r.recipient for r in server.handler.received) == [f"s{n}@example.org" for n in range(5)]
+        assert server.handler.connections == 2
+
+
+def test_twenty_failures_in_a_row_stop_the_run(site: SiteMaker) -> None:
+    rows = [f"s{n:02d}@example.org,," for n in range(25)]
+    with SmtpServer(Script(rcpt={f"s{n:02d}@example.org": ["550 no"] for n in range(25)})) as server:
+        make_site(site, server.port)
+        path = subscribers(site, rows)
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 3
+        assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 20 failed" in result.stdout
+        assert result.stderr.endswith(
+            "bulletin: stopped after 20 failed deliveries, the last 20 in a row; "
+            "check the relay, then run the same command again (it resumes)\n"
+        )
+
+
+def test_a_killed_run_resumes_without_repeating(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        rows = [f"s{n:02d}@example.org,S{n}," for n in range(30)]
+        path = subscribers(site, rows)
+        command = [sys.executable, "-m", "bulletin", "send", "--subscribers", str(path), "--rate", "20",
+                   "--site", str(site.root), "--now", NOW]  # fmt: skip
+        first = subprocess.Popen(
+            [*command, "--new-ledger"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while len(server.handler.received) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert 8 <= len(server.handler.received) < 30
+        second = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert second.returncode == 0, second.stderr
+        counts = {f"s{n:02d}@example.org": len(server.handler.to(f"s{n:02d}@example.org")) for n in range(30)}
+        assert all(count >= 1 for count in counts.values())
+        assert sum(counts.values()) - 30 <= 1  # at most the one message in flight at the kill
+
+
+def test_a_concurrent_run_is_refused(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,"])
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys, time; from pathlib import Path; from bulletin.ledger import Ledger;"
+             "l = Ledger.open(Path(sys.argv[1]), create=True); l.lock(Path(sys.argv[2]));"
+             "print('locked', flush=True); time.sleep(30)",
+             str(site.root / ".bulletin/ledger.sqlite"), str(site.root / ".bulletin/send.lock")],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            result = cli(site, "send", "--subscribers", str(path))
+            assert result.exit_code == 3
+            lock = site.root / ".bulletin/send.lock"
+            assert result.stderr == (
+                f"bulletin: another bulletin send holds the lock ({lock}); let it finish, then run again\n"
+            )
+            assert server.handler.received == []
+        finally:
+            holder.kill()
+            holder.wait()
+            if holder.stdout is not None:
+                holder.stdout.close()
+
+
+def test_unsubscribed_addresses_are_not_mailed(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,"])
+        result = cli(site, "unsubscribe", "bob@EXAMPLE.org", "--new-ledger")
+        assert (result.exit_code, result.stdout) == (
+            0,
+            "unsubscribed bob@EXAMPLE.org: send will not mail it again\n",
+        )
+        token = make_token("ann@example.org", SECRET, "test-news.news.example.org")
+        assert cli(site, "unsubscribe", token).exit_code == 0
+        forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+        bad = cli(site, "unsubscribe", forged)
+        assert bad.exit_code == 2
+        assert "is neither an address nor a valid unsubscribe token for this list" in bad.stderr
+        result = cli(site, "send", "--subscribers", str(path))
+        assert "0 sent, 0 already sent, 2 suppressed" in result.stdout
+        assert server.handler.received == []
+
+
+def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,"])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        # An item dated in W47 arrives after W47 was sent, and one in W48 proper.
+        site.item("late.md", id="late", title="Title late", date="2026-11-19", categories=["Beta"],
+                  href="https://src.example/late")  # fmt: skip
+        site.item("w48.md", id="w48", title="Title w48", date="2026-11-24", categories=["Beta"],
+                  href="https://src.example/w48")  # fmt: skip
+        again = CliRunner().invoke(main, ["send", "--subscribers", str(path), "--site", str(site.root),
+                                          "--now", "2026-12-01T12:00"])  # fmt: skip
+        assert again.exit_code == 0, again.output
+        w47, w48 = server.handler.to("ann@example.org")
+        assert "Title late" not in _text(w47.data)
+        text48 = _text(w48.data)
+        assert "Title late" in text48 and "Title w48" in text48
+        assert "Thursday 19 November 2026" in text48  # marked with its own date
+        assert "Title a1" not in text48  # frozen in W47 already
+        # W47's archive copy still shows its frozen list, without the late item
+        assert "Title late" not in (site.root / "emails/2026-W47/digest.txt").read_text()
+        third = CliRunner().invoke(main, ["send", "--subscribers", str(path), "--site", str(site.root),
+                                          "--now", "2026-12-08T12:00", "--week", "2026-W49"])  # fmt: skip
+        # W49 has no items of its own, and "late" belongs to W48's frozen list: nothing to send
+        assert third.exit_code == 0
+        assert "send 2026-W49: 0 sent, 0 already sent, 0 suppressed, 1 with no items" in third.stdout
+        assert len(server.handler.to("ann@example.org")) == 2
+
+
+def test_a_stale_week_needs_force(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,"])
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger", "--week", "2026-W46")
+        assert result.exit_code == 3
+        assert result.stderr == (
+            "bulletin: 2026-W46 ended on 2026-11-16, more than 7 days ago; pass --force to send it anyway\n"
+        )
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger", "--week", "2026-W46",
+                   "--force").exit_code == 0  # fmt: skip
+
+
+def test_a_dry_run_writes_the_outbox_and_sends_nothing(site: SiteMaker) -> None:
+    import mailbox
+
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,alpha"])
+        result = cli(site, "send", "--subscribers", str(path), "--dry-run")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("send 2026-W47: 2 written to .bulletin/outbox, 0 already sent")
+        assert server.handler.received == []
+        assert not (site.root / ".bulletin/ledger.sqlite").exists()
+        outbox = mailbox.Maildir(site.root / ".bulletin/outbox", create=False)
+        messages = sorted(outbox, key=lambda m: m["To"])
+        assert [m["To"] for m in messages] == ["ann@example.org", "bob@example.org"]
+        assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in messages)
+
+
+def test_to_sends_one_test_copy_outside_the_ledger(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        result = cli(site, "send", "--to", "editor@example.org")
+        assert result.exit_code == 0, result.output
+        assert [r.recipient for r in server.handler.received] == ["editor@example.org"]
+        assert sorted(_sections(server.handler.received[0].data)) == ["Alpha", "Beta", "Gamma", "Other"]
+        assert not (site.root / ".bulletin/ledger.sqlite").exists()
+
+
+def test_send_needs_the_secret_and_a_ledger(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,"])
+        monkeypatch.delenv("BULLETIN_SECRET")
+        result = cli(site, "send", "--subscribers", str(path))
+        assert result.exit_code == 2
+        assert result.stderr.startswith("bulletin: BULLETIN_SECRET is not set")
+        monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+        result = cli(site, "send", "--subscribers", str(path))
+        assert result.exit_code == 3
+        assert "pass --new-ledger for a first send" in result.stderr
+        assert server.handler.received == []
+
+
+def test_the_ledger_records_every_accepted_message(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,"])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+            assert ledger.already_sent("2026-W47") == {"ann@example.org", "bob@example.org"}
+            assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            ids = {row[0] for row in ledger.db.execute("SELECT message_id FROM sent")}
+        assert ids == {r.message["Message-ID"] for r in server.handler.received}
+        assert os.path.exists(site.root / ".bulletin/ledger.sqlite")
