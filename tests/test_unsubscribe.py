@@ -1,0 +1,52 @@
+"""SPEC §6: unsubscribe tokens — a web endpoint verifies them with the secret alone."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+
+from bulletin import verify_unsubscribe_token
+from bulletin.unsubscribe import make_token, unsubscribe_url
+
+SECRET = "s3cret-s3cret-s3cret"
+LIST = "weekly.news.example.org"
+
+
+def test_the_token_format_by_hand() -> None:
+    address = "ann@example.org"
+    mac = hmac.new(SECRET.encode(), f"{LIST}\n{address}".encode(), hashlib.sha256).digest()
+    expected = (
+        base64.urlsafe_b64encode(address.encode()).rstrip(b"=").decode()
+        + "."
+        + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()[:22]
+    )
+    assert make_token(address, SECRET, LIST) == expected
+    assert expected.startswith("YW5uQGV4YW1wbGUub3Jn.")
+
+
+@pytest.mark.parametrize("address", ["ann@example.org", "ann+news@example.org", "jörg@exämple.org", "a@b.co"])
+def test_round_trip(address: str) -> None:
+    assert verify_unsubscribe_token(make_token(address, SECRET, LIST), SECRET, LIST) == address
+
+
+def test_forged_and_foreign_tokens_fail() -> None:
+    token = make_token("ann@example.org", SECRET, LIST)
+    _, signature = token.split(".")
+    other = base64.urlsafe_b64encode(b"bob@example.org").rstrip(b"=").decode()
+    assert verify_unsubscribe_token(f"{other}.{signature}", SECRET, LIST) is None
+    assert verify_unsubscribe_token(token, "another-secret-value", LIST) is None
+    assert verify_unsubscribe_token(token, SECRET, "other.list") is None
+    assert verify_unsubscribe_token(token[:-1], SECRET, LIST) is None
+
+
+@pytest.mark.parametrize("garbage", ["", ".", "abc", "a.b.c", "!!!.???", "é.é", "YW5u", "=.=", "YW5u."])
+def test_garbage_never_raises(garbage: str) -> None:
+    assert verify_unsubscribe_token(garbage, SECRET, LIST) is None
+
+
+def test_unsubscribe_url_is_encoded() -> None:
+    url = unsubscribe_url("https://x.example/u?t={token}&e={email}", "a+b@example.org", "tok.en")
+    assert url == "https://x.example/u?t=tok.en&e=a%2Bb%40example.org"
