@@ -6,13 +6,14 @@ import base64
 import logging
 import math
 from dataclasses import dataclass
+from datetime import date, timedelta
 from email.utils import formataddr, parseaddr
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import __version__
 from .config import Config
-from .digest import Digest, Section, day_label
+from .digest import MONTHS, Digest, Section, day_label
 from .feeds import make_entry
 from .message import (
     BUDGET,
@@ -76,6 +77,9 @@ def inline(html: str) -> str:
             remove_classes=False,  # the media queries select by class
             disable_validation=True,
             allow_network=False,
+            # premailer turns text-align into align= (a left-aligned table then floats left)
+            # and vertical-align into valign=; the CSS says it already.
+            disable_basic_attributes=["align", "valign"],
             cssutils_logging_level=logging.CRITICAL,
         ).transform()
     )
@@ -100,6 +104,7 @@ def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dic
             "is_week": digest.window.is_week,
             "start": digest.window.since.isoformat(),
             "end": digest.window.until.isoformat(),
+            "dates": date_range(digest.window.since, digest.window.until - timedelta(days=1)),
             "count": digest.count,
             "shown": digest.shown,
             "topics": subset,
@@ -120,6 +125,18 @@ def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dic
             "postal": config.digest.address or "",
         },
     }
+
+
+def date_range(first: date, last: date) -> str:
+    """'16 – 22 November 2026', '28 December 2026 – 3 January 2027': English, any locale."""
+    month = MONTHS[last.month - 1]
+    if first == last:
+        return f"{last.day} {month} {last.year}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day} – {last.day} {month} {last.year}"
+    if first.year == last.year:
+        return f"{first.day} {MONTHS[first.month - 1]} – {last.day} {month} {last.year}"
+    return f"{first.day} {MONTHS[first.month - 1]} {first.year} – {last.day} {month} {last.year}"
 
 
 def _subject(config: Config, digest: Digest) -> str:
