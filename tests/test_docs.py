@@ -1,0 +1,61 @@
+"""Docs cannot drift: the README shows every command and key, and the commands CI runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bulletin.cli import main
+from bulletin.config import DigestConfig, SmtpConfig
+
+from .conftest import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_command_is_in_the_readme_with_help() -> None:
+    for name, command in main.commands.items():  # type: ignore[attr-defined]
+        assert f"bulletin {name}" in README, name
+        assert command.help, name
+        assert CliRunner().invoke(main, [name, "--help"]).exit_code == 0
+
+
+def test_every_configuration_key_is_documented() -> None:
+    top = ["title", "description", "base_url", "site_url", "language", "timezone", "author", "links",
+           "feed_items", "feed_content_kb", "id_host", "id_date"]  # fmt: skip
+    digest = ["from" if f == "sender" else f for f in DigestConfig.__dataclass_fields__]
+    for key in top:
+        assert f"`{key}`" in README or f"`{key}`," in README, key
+    for key in digest:
+        assert f"digest.{key}" in README, key
+    for key in SmtpConfig.__dataclass_fields__:
+        assert f"smtp.{key}" in README or f"`{key}`" in README, key
+
+
+def test_the_two_first_commands_are_what_ci_runs() -> None:
+    blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
+    install, tests = blocks[0].strip(), blocks[1].strip()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert install in ci and "bulletin build" in install
+    assert tests in ci and "pytest" in tests
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="builds a wheel with the local toolchain")
+def test_the_wheel_ships_the_templates(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--wheel-dir", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("bulletin-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {Path(n).name for n in names if "/templates/" in n}
+    expected = {p.name for p in (REPO / "src/bulletin/templates").iterdir()}
+    assert shipped == expected
+    assert "bulletin/py.typed" in names
