@@ -326,8 +326,17 @@ def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None
         assert "Title late" in text48 and "Title w48" in text48
         assert "Thursday 19 November 2026" in text48  # marked with its own date
         assert "Title a1" not in text48  # frozen in W47 already
-        # W47's archive copy still shows its frozen list, without the late item
+        # W47's archive copy still shows its frozen list, without the late item, even when
+        # `build` or `digest` rewrites it later
         assert "Title late" not in (site.root / "emails/2026-W47/digest.txt").read_text()
+        for command in (["build"], ["digest", "--week", "2026-W47"]):
+            rebuilt = CliRunner().invoke(
+                main, [*command, "--site", str(site.root), "--now", "2026-12-01T12:00"]
+            )
+            assert rebuilt.exit_code == 0, rebuilt.output
+            week47 = (site.root / "emails/2026-W47/digest.txt").read_text()
+            assert "Title late" not in week47 and "Title a1" in week47
+        assert "Title late" in (site.root / "emails/2026-W48/digest.txt").read_text()
         third = CliRunner().invoke(main, ["send", "--subscribers", str(path), "--site", str(site.root),
                                           "--now", "2026-12-08T12:00", "--week", "2026-W49"])  # fmt: skip
         # W49 has no items of its own, and "late" belongs to W48's frozen list: nothing to send
@@ -402,3 +411,33 @@ def test_the_ledger_records_every_accepted_message(site: SiteMaker) -> None:
             ids = {row[0] for row in ledger.db.execute("SELECT message_id FROM sent")}
         assert ids == {r.message["Message-ID"] for r in server.handler.received}
         assert os.path.exists(site.root / ".bulletin/ledger.sqlite")
+
+
+def test_dkim_signs_both_list_headers(site: SiteMaker) -> None:
+    import dkim
+
+    from .conftest import DATA
+
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        (site.root / "dkim.key").write_bytes((DATA / "dkim-test.key").read_bytes())  # a test-only key
+        site.write_config(dkim={"selector": "test", "domain": "news.example.org", "key_file": "dkim.key"})
+        path = subscribers(site, ["ann@example.org,Ann,"])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        data = server.handler.received[0].data
+        public = "".join((DATA / "dkim-test.pub").read_text().splitlines()[1:-1])
+
+        def dns(name: bytes, timeout: int = 5) -> bytes:
+            assert name == b"test._domainkey.news.example.org."
+            return f"v=DKIM1; k=rsa; p={public}".encode()
+
+        assert dkim.verify(data, dnsfunc=dns)
+        signature = data.split(b"\r\n\r\n", 1)[0].decode()
+        signed = re.search(r"h=([^;]+);", signature.replace("\r\n", "").replace(" ", ""))
+        assert signed is not None
+        headers = signed.group(1).lower().split(":")
+        assert "list-unsubscribe" in headers and "list-unsubscribe-post" in headers
+        # a tampered List-Unsubscribe no longer verifies
+        assert not dkim.verify(
+            data.replace(b"List-Unsubscribe: <mailto:", b"List-Unsubscribe: <mailto:x"), dnsfunc=dns
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import click
 from . import __version__
 from .build import Site, Written, read_site, refuse_if_strict, write_feeds
 from .config import Config, load_config
-from .emails import write_archive_index, write_digest, write_recent_digests
+from .emails import frozen_editions, write_archive_index, write_digest, write_recent_digests
 from .errors import BulletinError, ConfigError, RefusedError, UsageError
 from .reader import parse_date
 from .report import Report
@@ -40,20 +41,30 @@ class Options:
 
 
 class BarProgress:
-    """A progress bar on stderr, only when stderr is a terminal and -q is not given."""
+    """A progress bar on stderr (count and rate), only when stderr is a terminal and not -q."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.bar: Any = None
+        self.started = 0.0
+        self.done = 0
 
     def start(self, label: str, total: int) -> None:
         if self.enabled and total > 1:
-            self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            self.started, self.done = time.monotonic(), 0
+            self.bar = click.progressbar(
+                length=total, label=label, file=sys.stderr, show_pos=True, item_show_func=self._rate
+            )
             self.bar.__enter__()
+
+    def _rate(self, _: object) -> str | None:
+        elapsed = time.monotonic() - self.started
+        return f"{self.done / elapsed:.0f}/s" if elapsed > 0 and self.done else None
 
     def advance(self, count: int = 1) -> None:
         if self.bar is not None:
-            self.bar.update(count)
+            self.done += count
+            self.bar.update(count, self)
 
     def finish(self) -> None:
         if self.bar is not None:
@@ -293,7 +304,12 @@ def digest(
         window = _window(run, week, since, until)
         site = run.read()
         only = _only(site, topics)
-        result = write_digest(site, window, run.report, only)
+        chosen = frozen_editions(site, [window]).get(window.name)  # a week already sent
+        if chosen is not None:
+            late = sorted(chosen.late)
+            result = write_digest(site, window, run.report, only, chosen.candidates, late)
+        else:
+            result = write_digest(site, window, run.report, only)
         if result is None:
             run.say(f"digest {window.label}: no items in this window; nothing written")
             return

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .build import Site, Written
@@ -20,6 +21,9 @@ from .render import Rendered, https, render_digest, sender_domain, window_folder
 from .report import Report
 from .templates import environment, templates_fingerprint
 from .windows import Window, week_containing, week_of
+
+if TYPE_CHECKING:
+    from .editions import Edition
 
 _WEEK_FOLDER = re.compile(r"^(\d{4})-W(\d{2})$")
 
@@ -118,13 +122,34 @@ def weeks_with_items(items: Sequence[Item], site: Site, now: datetime) -> list[W
     return sorted(seen.values(), key=lambda w: w.start, reverse=True)
 
 
+def frozen_editions(site: Site, windows: Sequence[Window]) -> dict[str, Edition]:
+    """The item lists frozen in the ledger for these windows (those already sent), if any."""
+    from .editions import edition
+    from .ledger import Ledger
+
+    path = site.config.state_dir / "ledger.sqlite"
+    if not path.exists():
+        return {}
+    with Ledger.open(path) as ledger:
+        found = {w.name: edition(site, w, ledger, freeze=False) for w in windows}
+    return {name: chosen for name, chosen in found.items() if chosen.frozen}
+
+
 def write_recent_digests(site: Site, report: Report) -> tuple[list[DigestResult], Written]:
-    """The digests of the newest digest.archive_weeks complete weeks with items, and the index."""
+    """The digests of the newest digest.archive_weeks complete weeks with items, and the index.
+
+    A week already sent shows the item list frozen in the ledger, as its subscribers got it.
+    """
     weeks = weeks_with_items(site.items, site, site.now)[: site.config.digest.archive_weeks]
+    frozen = frozen_editions(site, weeks)
     results = []
     written = Written()
     for week in weeks:
-        result = write_digest(site, week, report)
+        chosen = frozen.get(week.name)
+        if chosen is not None:
+            result = write_digest(site, week, report, candidates=chosen.candidates, late=sorted(chosen.late))
+        else:
+            result = write_digest(site, week, report)
         if result is not None:
             results.append(result)
             written.add(result.written)
