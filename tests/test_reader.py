@@ -164,6 +164,13 @@ def test_files_that_are_not_items(site: SiteMaker, text: str, message: str) -> N
     assert messages(parse(site, text)) == [message]
 
 
+def test_a_file_over_20_mb_is_refused(site: SiteMaker) -> None:
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}, "x" * 21_000_000))
+    assert messages(parsed) == [
+        "content/news/a.md: error: is 21.0 MB; items are limited to 20 MB: shorten the body or link to the article"
+    ]
+
+
 def test_a_huge_body_is_fine(site: SiteMaker) -> None:
     body = "<p>" + "word " * 1_000_000 + "</p>"  # 5 MB
     item = item_of(site, body=body)

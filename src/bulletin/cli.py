@@ -229,8 +229,13 @@ def check(ctx: click.Context) -> None:
         run.say(f"{_summary(site)}; {problems}")
 
 
+strict_option = click.option(
+    "--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3); write nothing."
+)
+
+
 @main.command()
-@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
+@strict_option
 @global_options
 @click.pass_context
 def feeds(ctx: click.Context, strict: bool) -> None:
@@ -243,7 +248,7 @@ def feeds(ctx: click.Context, strict: bool) -> None:
 
 
 @main.command()
-@click.option("--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3).")
+@strict_option
 @global_options
 @click.pass_context
 def build(ctx: click.Context, strict: bool) -> None:
