@@ -81,11 +81,13 @@ def free_port() -> int:
 class SmtpServer:
     """Start with `with SmtpServer() as server:`; `server.port`, `server.handler.received`."""
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(self, script: Script | None = None, **options: Any) -> None:
+        """`options` go to aiosmtpd: tls_context (STARTTLS), ssl_context (implicit TLS),
+        authenticator, auth_required..."""
         self.handler = Recorder(script or Script())
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                     decode_data=False, data_size_limit=None)  # fmt: skip
+                                     decode_data=False, data_size_limit=None, **options)  # fmt: skip
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

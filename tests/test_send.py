@@ -441,3 +441,94 @@ def test_dkim_signs_both_list_headers(site: SiteMaker) -> None:
         assert not dkim.verify(
             data.replace(b"List-Unsubscribe: <mailto:", b"List-Unsubscribe: <mailto:x"), dnsfunc=dns
         )
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    import shutil as _shutil
+
+    if _shutil.which("openssl") is None:
+        pytest.skip("the TLS tests need the openssl command to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _tls(certificate: tuple[Path, Path]):  # type: ignore[no-untyped-def]
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+class _Accounts:
+    """aiosmtpd authenticator: one account, password from the test."""
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        from aiosmtpd.smtp import AuthResult
+
+        ok = auth_data.login == b"digest" and auth_data.password == b"p4ss word"
+        # handled=False: aiosmtpd itself answers 535 when the login fails
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+
+# With implicit TLS the connection is encrypted, but aiosmtpd cannot tell and warns.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_and_login_with_the_password_from_the_environment(
+    site: SiteMaker, certificate: tuple[Path, Path], security: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = _tls(certificate)
+    if security == "starttls":
+        options = {"tls_context": context, "require_starttls": True}
+    else:  # aiosmtpd does not see implicit TLS as TLS when deciding to offer AUTH
+        options = {"ssl_context": context, "auth_require_tls": False}
+    with SmtpServer(authenticator=_Accounts(), auth_required=True, **options) as server:
+        make_site(site, server.port)
+        site.write_config(
+            smtp={"host": "127.0.0.1", "port": server.port, "security": security, "username": "digest"}
+        )
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # trust the test certificate
+        path = subscribers(site, ["ann@example.org,,"])
+        monkeypatch.setenv("BULLETIN_SMTP_PASSWORD", "wrong")
+        refused = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert refused.exit_code == 3
+        assert refused.stderr.endswith(
+            f"bulletin: the relay 127.0.0.1:{server.port} refused the login as 'digest' (535); "
+            "check smtp.username and BULLETIN_SMTP_PASSWORD\n"
+        )
+        monkeypatch.setenv("BULLETIN_SMTP_PASSWORD", "p4ss word")
+        result = cli(site, "send", "--subscribers", str(path))
+        assert result.exit_code == 0, result.output
+        assert [r.recipient for r in server.handler.received] == ["ann@example.org"]
+        # without trusting the certificate, TLS fails and the run stops at once
+        monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent")
+        untrusted = cli(
+            site, "send", "--subscribers", str(path), "--week", "2026-W47", "--to", "x@example.org"
+        )
+        assert untrusted.exit_code == 3
+        assert (
+            f"bulletin: TLS with 127.0.0.1:{server.port} failed: CERTIFICATE_VERIFY_FAILED"
+            in untrusted.stderr
+        )
+
+
+def test_an_unreachable_relay_stops_the_run_at_once(site: SiteMaker) -> None:
+    from .smtp import free_port
+
+    port = free_port()  # nothing listens there
+    make_site(site, port)
+    path = subscribers(site, ["ann@example.org,,", "bob@example.org,,"])
+    summary, _ = _send(site, path, new_ledger=True)
+    assert summary.aborted and (summary.sent, summary.failed) == (0, 0)
+    assert summary.reason.startswith(f"cannot reach the relay 127.0.0.1:{port}: ")
+    assert summary.reason.endswith(
+        "check smtp.host and smtp.port, then run the same command again (it resumes)"
+    )

@@ -394,10 +394,7 @@ def send(
         summary = send_digest(site, options, run.report, secret, password, run.progress)
         run.say(summary.line())
         if summary.aborted:
-            raise RefusedError(
-                f"stopped after {summary.failed} failed deliveries, the last 20 in a row; "
-                "check the relay, then run the same command again (it resumes)"
-            )
+            raise RefusedError(summary.reason)
 
 
 @main.command()

@@ -10,6 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import SmtpConfig
+from .errors import RefusedError
+
+
+class RelayError(RefusedError):
+    """The relay cannot be used at all (unreachable, TLS or login failed): the run stops."""
 
 
 class DeliveryError(Exception):
@@ -68,6 +73,38 @@ class SmtpMailer:
         self.reconnects = 0
 
     def _connect(self) -> smtplib.SMTP:
+        """A logged-in connection; RelayError when the relay cannot be used at all."""
+        config = self.config
+        where = f"{config.host}:{config.port}"
+        attempt = 0
+        while True:
+            try:
+                return self._open()
+            except smtplib.SMTPAuthenticationError as exc:
+                raise RelayError(
+                    f"the relay {where} refused the login as {config.username!r} "
+                    f"({exc.smtp_code}); check smtp.username and BULLETIN_SMTP_PASSWORD"
+                ) from None
+            except smtplib.SMTPNotSupportedError:
+                raise RelayError(
+                    f"the relay {where} does not offer STARTTLS or AUTH as configured; "
+                    "check smtp.security and smtp.username"
+                ) from None
+            except ssl.SSLError as exc:
+                raise RelayError(
+                    f"TLS with {where} failed: {exc.reason or exc}; check smtp.security "
+                    "(starttls or ssl) and the relay's certificate"
+                ) from None
+            except (OSError, smtplib.SMTPException) as exc:
+                attempt += 1
+                if attempt > self.retries:
+                    raise RelayError(
+                        f"cannot reach the relay {where}: {exc}; check smtp.host and "
+                        "smtp.port, then run the same command again (it resumes)"
+                    ) from None
+                self.sleep(self.backoff * 2 ** (attempt - 1))
+
+    def _open(self) -> smtplib.SMTP:
         config = self.config
         connection: smtplib.SMTP
         if config.security == "ssl":
@@ -75,10 +112,15 @@ class SmtpMailer:
                                           context=ssl.create_default_context())  # fmt: skip
         else:
             connection = smtplib.SMTP(config.host, config.port, timeout=self.timeout)
+        try:
             if config.security == "starttls":
                 connection.starttls(context=ssl.create_default_context())
-        if config.username:
-            connection.login(config.username, self.password or "")
+            if config.username:
+                connection.login(config.username, self.password or "")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                connection.close()
+            raise
         return connection
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:

@@ -18,7 +18,7 @@ from .editions import edition
 from .emails import write_archive_index, write_digest
 from .errors import RefusedError
 from .ledger import Ledger
-from .mailer import DeliveryError, Pacing, SmtpMailer
+from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
 from .message import Personal, fresh_message_id
 from .render import MAX_NAME, Rendered, greeting, https, render_digest, sender_domain
 from .report import Report
@@ -60,6 +60,7 @@ class SendSummary:
     topic_sets: int = 0
     seconds: float = 0.0
     aborted: bool = False
+    reason: str = ""  # why the run stopped, when it did
     dry_run: bool = False
     failures: list[str] = field(default_factory=list)
 
@@ -227,6 +228,10 @@ def _send(
             assert mailer is not None
             try:
                 mailer.send(sender, subscriber.email, data)
+            except RelayError as error:
+                summary.aborted = True
+                summary.reason = str(error)
+                break
             except DeliveryError as error:
                 summary.failed += 1
                 in_a_row += 1
@@ -241,6 +246,10 @@ def _send(
                 report.error(where, subscriber.line or None, f"{subscriber.email}: {said}; {fix}")
                 if in_a_row >= MAX_FAILURES_IN_A_ROW:
                     summary.aborted = True
+                    summary.reason = (
+                        f"stopped after {summary.failed} failed deliveries, the last 20 in a row; "
+                        "check the relay, then run the same command again (it resumes)"
+                    )
                     break
                 continue
             in_a_row = 0
