@@ -381,3 +381,16 @@ def test_an_empty_site_still_has_valid_feeds(site: SiteMaker, atom_schema: etree
     assert not feedparser.parse((feeds / "rss.xml").read_bytes()).bozo
     assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))
     assert "2000-01-01" in (feeds / "atom.xml").read_text()
+
+
+def test_a_vanished_topic_loses_its_feeds_but_not_foreign_files(site: SiteMaker) -> None:
+    populate(site)
+    feeds, _ = build(site)
+    (feeds / "topic" / "hand-made").mkdir()
+    (feeds / "topic" / "hand-made" / "notes.txt").write_text("mine")
+    site.item("news/one.md", id="one", title="First", date="2026-11-20", categories=["Gartner: Healthcare"])
+    written = write_feeds(read_site(site.config(), Report(), NOW))
+    assert written.removed == ["feeds/topic/medigy-cafe-talks/"]
+    assert not (feeds / "topic" / "medigy-cafe-talks").exists()
+    assert (feeds / "topic" / "hand-made" / "notes.txt").read_text() == "mine"
+    assert "medigy-cafe-talks" not in (feeds / "index.html").read_text()

@@ -50,10 +50,12 @@ class Written:
 
     changed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
 
     def add(self, other: Written) -> None:
         self.changed.extend(other.changed)
         self.unchanged += other.unchanged
+        self.removed.extend(other.removed)
 
 
 def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
@@ -167,8 +169,37 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
         )
         _record(written, config, relpath, page.encode())
         renders.put(relpath, pages_fp)
+    written.removed.extend(_remove_vanished_topics(config, site.topics, renders))
     renders.save()
     return written
+
+
+_TOPIC_FILES = frozenset(("rss.xml", "atom.xml", "feed.json", "index.html"))
+
+
+def _remove_vanished_topics(config: Config, topics: Topics, renders: Cache) -> list[str]:
+    """Delete the feeds of topics that no longer exist (no item has them any more).
+
+    Only folders holding nothing but bulletin's four files go; anything else a person put
+    there is left alone.
+    """
+    folder = config.feeds_dir / "topic"
+    if not folder.is_dir():
+        return []
+    current = set(topics.by_slug())
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.name in current or not path.is_dir():
+            continue
+        entries = list(path.iterdir())
+        if not entries or not all(e.is_file() and e.name in _TOPIC_FILES for e in entries):
+            continue
+        for entry in entries:
+            entry.unlink()
+            renders.put(f"topic/{path.name}/{entry.name}", None)
+        path.rmdir()
+        removed.append(f"feeds/topic/{path.name}/")
+    return removed
 
 
 def _rfc822(moment: datetime | None) -> str:

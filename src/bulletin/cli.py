@@ -215,7 +215,8 @@ def _summary(site: Site) -> str:
 
 
 def _written(label: str, written: Written) -> str:
-    return f"{label}: {len(written.changed)} written, {written.unchanged} unchanged"
+    removed = f", {len(written.removed)} removed" if written.removed else ""
+    return f"{label}: {len(written.changed)} written, {written.unchanged} unchanged{removed}"
 
 
 @main.command()
