@@ -6,7 +6,7 @@ import mailbox
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
@@ -62,7 +62,6 @@ class SendSummary:
     aborted: bool = False
     reason: str = ""  # why the run stopped, when it did
     dry_run: bool = False
-    failures: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         verb = "written to .bulletin/outbox" if self.dry_run else "sent"
@@ -135,7 +134,6 @@ def send_digest(
     window = options.window
     _refuse_stale(options, site.now)
     summary = SendSummary(window.label, dry_run=options.dry_run)
-    started = time.monotonic()
     ledger_path = config.state_dir / "ledger.sqlite"
     real = not options.dry_run and options.to is None
     ledger: Ledger | None = None
@@ -144,40 +142,40 @@ def send_digest(
     try:
         if real and ledger is not None:
             ledger.lock(config.state_dir / "send.lock")
-        context = (progress, mailer, clock, ledger, summary, started)
-        return _send(site, options, report, secret, password, *context)
+        return _deliver(site, options, report, Personalizer(site, secret, clock), password, progress,
+                        mailer, ledger, summary)  # fmt: skip
     finally:
         if ledger is not None:
             ledger.close()
 
 
-def _send(
+def _deliver(
     site: Site,
     options: SendOptions,
     report: Report,
-    secret: str,
+    personalizer: Personalizer,
     password: str | None,
     progress: Progress | None,
     mailer: SmtpMailer | None,
-    clock: Callable[[], datetime],
     ledger: Ledger | None,
     summary: SendSummary,
-    started: float,
 ) -> SendSummary:
     config = site.config
     window = options.window
     real = not options.dry_run and options.to is None
-    chosen = edition(site, window, ledger, freeze=real)
-    personalizer = Personalizer(site, secret, clock)
+    clock = personalizer.now
+    started = time.monotonic()
+    if options.to is not None:
+        subscribers = [Subscriber(email=options.to, name="", topics=None, line=0)]
+    else:
+        subscribers = read_subscribers(options.subscribers, set(site.topics.by_slug()), report)
+    chosen = edition(site, window, ledger, freeze=real)  # before any message goes out
     sender = parseaddr(config.digest.sender or "")[1]
     outbox = mailbox.Maildir(config.state_dir / "outbox", create=True) if options.dry_run else None
     if mailer is None and not options.dry_run:
         mailer = SmtpMailer(config.smtp, password, Pacing(options.rate))
 
-    if options.to is not None:
-        subscribers = [Subscriber(email=options.to, name="", topics=None, line=0)]
-    else:
-        subscribers = read_subscribers(options.subscribers, set(site.topics.by_slug()), report)
+    if options.to is None:
         # The archive copy: the window as sent (its frozen list), and the index.
         write_digest(site, window, report, candidates=chosen.candidates, late=sorted(chosen.late))
         if window.is_week:
