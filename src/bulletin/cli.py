@@ -240,7 +240,10 @@ strict_option = click.option(
 @global_options
 @click.pass_context
 def feeds(ctx: click.Context, strict: bool) -> None:
-    """Write the RSS, Atom and JSON feeds, topic pages, index and OPML under feeds/."""
+    """Write the feeds, topic pages, index and OPML.
+
+    RSS, Atom and JSON Feed for every item and per topic, under feeds/.
+    """
     with _running(ctx) as run:
         site = run.read()
         refuse_if_strict(run.report, strict)
@@ -304,7 +307,11 @@ def _only(site: Site, topics: str | None) -> list[str] | None:
 def digest(
     ctx: click.Context, week: str | None, since: str | None, until: str | None, topics: str | None
 ) -> None:
-    """Write one digest: emails/<week>/ and the archive index, or emails/custom/<window>/."""
+    """Write one digest (default: the last complete week).
+
+    A week goes to emails/<week>/ and the archive index; a custom window or topic subset to
+    emails/custom/.
+    """
     with _running(ctx) as run:
         run.config.require_mail()
         window = _window(run, week, since, until)
@@ -354,7 +361,9 @@ def _secret() -> str:
     is_flag=True,
     help="Write every message to .bulletin/outbox/ (a Maildir); send nothing.",
 )
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most N messages per second.")
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), metavar="N", help="At most N messages per second."
+)
 @click.option("--force", is_flag=True, help="Send a week that ended more than 7 days ago.")
 @click.option(
     "--to",
@@ -377,7 +386,10 @@ def send(
     new_ledger: bool,
     retry_failed: bool,
 ) -> None:
-    """Send the week's digest to every subscriber, each with their topics, once."""
+    """Mail the week's digest to every subscriber, once.
+
+    Each subscriber gets their topics only; a re-run resumes where a run stopped.
+    """
     with _running(ctx) as run:
         from .send import SendOptions, send_digest
 
@@ -404,7 +416,7 @@ def send(
 @global_options
 @click.pass_context
 def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
-    """Stop mailing an address (given as is, or as the token of its unsubscribe link)."""
+    """Stop mailing an address (or an unsubscribe token's)."""
     with _running(ctx) as run:
         from .ledger import Ledger
         from .subscribers import normalise_address
@@ -429,7 +441,7 @@ def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
 @global_options
 @click.pass_context
 def topics(ctx: click.Context) -> None:
-    """List topics: name, slug, item count, newest item and feed URL."""
+    """List topics, slugs, counts and feed URLs."""
     with _running(ctx) as run:
         site = run.read()
         newest: dict[str, str] = {}
