@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from .config import Config
 from .items import Item
@@ -136,7 +135,3 @@ def plan_digest(
         members = tuple(sorted(other, key=_newest_first, reverse=True))
         sections.append(Section("Other", None, members, min(cap, len(members))))
     return Digest(window, shown_slugs, tuple(sections), late_ids)
-
-
-def local_day(item: Item, tz: ZoneInfo) -> date:
-    return item.published.astimezone(tz).date()

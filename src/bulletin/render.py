@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import formataddr, parseaddr
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from . import __version__
 from .config import Config
@@ -25,6 +24,7 @@ from .message import (
 )
 from .templates import environment
 from .topics import Topics
+from .unsubscribe import make_token, unsubscribe_url
 from .windows import Window
 
 MAX_NAME = 100  # longer names are cut in greetings and To headers
@@ -201,33 +201,40 @@ def greeting(name: str) -> tuple[str, str]:
     return f"Hi {html.escape(name)},", f"Hi {name},"
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def worst_case(config: Config, domain: str) -> Personal:
-    """The largest personal copy possible: longest name (4-byte characters) and address."""
-    name = "\U0001f600" * MAX_NAME
-    local = "+" * 64
-    labels = MAX_ADDRESS - len(local) - 1
-    host = ".".join(["a" * 62] * (labels // 63)) + "." + "b" * (labels % 63 - 1)
-    address = f"{local}@{host}"
-    token = b64url(address.encode()) + "." + "A" * 22
+def personal_copy(
+    config: Config, name: str, address: str, token: str, message_id: str, date: str
+) -> Personal:
+    """What one subscriber's copy carries: greeting, To, unsubscribe link and headers."""
+    name = " ".join(name.split())[:MAX_NAME]
     template = config.digest.unsubscribe_url or config.digest.manage_url
-    url = template.replace("{token}", token).replace("{email}", quote(address, safe=""))
+    url = https(unsubscribe_url(template, address, token), config)
     html_greeting, text_greeting = greeting(name)
-    targets = (
-        [f"<mailto:{config.digest.unsubscribe_mailto}>"] if config.digest.unsubscribe_mailto else []
-    ) + [f"<{url}>"]
+    mailto = config.digest.unsubscribe_mailto
     return Personal(
         greeting_html=html_greeting,
         greeting_text=text_greeting,
         unsubscribe_url=url,
-        list_unsubscribe=", ".join(targets),
+        list_unsubscribe=(f"<mailto:{mailto}>, " if mailto else "") + f"<{url}>",
         one_click=True,
-        message_id=f"<{'x' * 64}@{domain}>",  # longer than any fresh one, fixed: sizes repeat
-        date="Wed, 30 Sep 2026 23:59:59 +1400",
+        message_id=message_id,
+        date=date,
         to=formataddr((name, address), charset="utf-8"),
+    )
+
+
+def worst_case(config: Config, domain: str) -> Personal:
+    """The largest personal copy possible: longest name (4-byte characters) and address."""
+    local = "+" * 64
+    labels = MAX_ADDRESS - len(local) - 1
+    host = ".".join(["a" * 62] * (labels // 63)) + "." + "b" * (labels % 63 - 1)
+    address = f"{local}@{host}"
+    return personal_copy(
+        config,
+        "\U0001f600" * MAX_NAME,
+        address,
+        make_token(address, "any secret: tokens have one length", config.digest.list_id),
+        f"<{'x' * 64}@{domain}>",  # longer than any fresh Message-ID, and fixed: sizes repeat
+        "Wed, 30 Sep 2026 23:59:59 +1400",
     )
 
 

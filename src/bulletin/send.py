@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,11 +19,11 @@ from .emails import write_archive_index, write_digest
 from .errors import RefusedError
 from .ledger import Ledger
 from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
-from .message import Personal, fresh_message_id
-from .render import MAX_NAME, Rendered, greeting, https, render_digest, sender_domain
+from .message import fresh_message_id
+from .render import Rendered, personal_copy, render_digest, sender_domain
 from .report import Report
 from .subscribers import Subscriber, normalise_address, read_subscribers
-from .unsubscribe import make_token, unsubscribe_url
+from .unsubscribe import make_token
 from .windows import Window
 
 if TYPE_CHECKING:
@@ -87,32 +87,22 @@ class Personalizer:
     """Turns a rendered digest into one subscriber's copy: the splice of SPEC §6."""
 
     def __init__(self, site: Site, secret: str, now: Callable[[], datetime]) -> None:
-        config = site.config
-        self.config = config
+        self.config = site.config
         self.secret = secret
         self.now = now
-        self.domain = sender_domain(config)
-        self.template = config.digest.unsubscribe_url or config.digest.manage_url
-        mailto = config.digest.unsubscribe_mailto
-        self.mailto = f"<mailto:{mailto}>, " if mailto else ""
+        self.domain = sender_domain(site.config)
 
     def copy(self, rendered: Rendered, subscriber: Subscriber) -> tuple[str, bytes]:
         """The Message-ID and the bytes of the subscriber's message."""
-        address = subscriber.email
-        token = make_token(address, self.secret, self.config.digest.list_id)
-        url = https(unsubscribe_url(self.template, address, token), self.config)
-        html_greeting, text_greeting = greeting(subscriber.name)
+        config = self.config
         message_id = fresh_message_id(self.domain)
-        name = " ".join(subscriber.name.split())[:MAX_NAME]
-        personal = Personal(
-            greeting_html=html_greeting,
-            greeting_text=text_greeting,
-            unsubscribe_url=url,
-            list_unsubscribe=f"{self.mailto}<{url}>",
-            one_click=True,
-            message_id=message_id,
-            date=format_datetime(self.now().astimezone(self.config.timezone)),
-            to=formataddr((name, address), charset="utf-8"),
+        personal = personal_copy(
+            config,
+            subscriber.name,
+            subscriber.email,
+            make_token(subscriber.email, self.secret, config.digest.list_id),
+            message_id,
+            format_datetime(self.now().astimezone(config.timezone)),
         )
         return message_id, rendered.template.render(personal)
 

@@ -63,6 +63,7 @@ class Topics:
 
     by_key: dict[str, Topic]
     _of: dict[tuple[str, ...], tuple[Topic, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _slugs: dict[str, Topic] = field(default_factory=dict, compare=False, repr=False)
 
     def of(self, item: Item) -> tuple[Topic, ...]:
         """The item's topics in the order it lists them, each once."""
@@ -78,7 +79,9 @@ class Topics:
         return result
 
     def by_slug(self) -> dict[str, Topic]:
-        return {topic.slug: topic for topic in self.by_key.values()}
+        if len(self._slugs) != len(self.by_key):  # built once, on first use
+            self._slugs.update((topic.slug, topic) for topic in self.by_key.values())
+        return self._slugs
 
     def sorted(self) -> list[Topic]:
         """By name, case-insensitively; ties by slug."""

@@ -66,11 +66,6 @@ def last_complete_week(now: datetime, tz: ZoneInfo) -> Window:
     return week_of(current.since - timedelta(days=7), tz)
 
 
-def previous_week(window: Window, tz: ZoneInfo) -> Window:
-    """The week before `window`."""
-    return week_of(window.since - timedelta(days=7), tz)
-
-
 def custom(since: str, until: str, tz: ZoneInfo) -> Window:
     """--since DATE --until DATE, `until` exclusive, both local midnights in `tz`."""
     try:
