@@ -19,19 +19,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bulletin import render
-from bulletin.build import read_site
 from bulletin.config import load_config
-from bulletin.digest import plan_digest
-from bulletin.emails import weeks_with_items
+from bulletin.digests import render
+from bulletin.digests.archive import weeks_with_items
+from bulletin.digests.plan import plan_digest
 from bulletin.report import Report
+from bulletin.site.reader import read_site
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--weeks", type=int, default=12)
     parser.add_argument("--make-corpus", type=Path, default=REPO.parent / "shared/corpus/make_corpus.py")
@@ -52,10 +54,11 @@ def main() -> None:
         print(f"{len(built.items)} items, {len(weeks)} weeks, section_items={config.digest.section_items}")
 
         inline = render.inline
-        spent = {"inline": 0.0}
+        spent = {"inline": 0.0, "runs": 0}
 
         def timed_inline(html: str) -> str:
             began = time.perf_counter()
+            spent["runs"] += 1
             try:
                 return inline(html)
             finally:
@@ -66,14 +69,16 @@ def main() -> None:
         for week in weeks:
             digest = plan_digest(config, built.topics, week, built.items)
             spent["inline"] = 0.0
-            runs = render.inline_runs
+            runs = spent["runs"]
             began = time.perf_counter()
             rendered = render.render_digest(config, built.topics, digest, week.name)
             elapsed = time.perf_counter() - began
             totals.append(elapsed)
-            print(f"{week.name}: {digest.count:4d} items, {rendered.digest.shown:3d} shown, "
-                  f"{rendered.size:6d} bytes, {render.inline_runs - runs} inline run(s), "
-                  f"{elapsed * 1000:6.0f} ms, premailer {spent['inline'] / elapsed:4.0%}")
+            print(
+                f"{week.name}: {digest.count:4d} items, {rendered.digest.shown:3d} shown, "
+                f"{rendered.size:6d} bytes, {spent['runs'] - runs} inline run(s), "
+                f"{elapsed * 1000:6.0f} ms, premailer {spent['inline'] / elapsed:4.0%}"
+            )
         render.inline = inline  # type: ignore[assignment]
         print(f"per digest: mean {sum(totals) / len(totals) * 1000:.0f} ms, max {max(totals) * 1000:.0f} ms")
 

@@ -66,7 +66,9 @@ def run(site: Path, jobs: int | None) -> tuple[float, float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--corpus", type=Path, help="an existing folder of items (skips make_corpus.py)")
     parser.add_argument("--make-corpus", type=Path, default=REPO.parent / "shared/corpus/make_corpus.py")
@@ -80,12 +82,17 @@ def main() -> None:
         if args.corpus:
             shutil.copytree(args.corpus, content)
         else:
-            subprocess.run([sys.executable, str(args.make_corpus), str(content), "--items", str(args.items)],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, str(args.make_corpus), str(content), "--items", str(args.items)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         (site / "bulletin.toml").write_text('title = "Benchmark"\nbase_url = "https://news.example.org/"\n')
         files = sorted(content.rglob("*.md"))
-        print(f"{len(files)} items, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB, "
-              f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, jobs={args.jobs or 'auto'}")
+        print(
+            f"{len(files)} items, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB, "
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, jobs={args.jobs or 'auto'}"
+        )
 
         floor_s = min(floor(files) for _ in range(args.repeat))
         print(f"floor (CSafeLoader, front matter only): {floor_s:6.2f} s")
@@ -96,12 +103,16 @@ def main() -> None:
             shutil.rmtree(site / "feeds", ignore_errors=True)
             colds.append(run(site, args.jobs))
         cold = min(colds)
-        print(f"cold:  {cold[0]:6.2f} s  {cold[0] / floor_s:5.2f}x floor  {len(files) / cold[0]:7.0f} items/s"
-              f"  peak {max(c[1] for c in colds):5.0f} MB   [{cold[2]}]")
+        print(
+            f"cold:  {cold[0]:6.2f} s  {cold[0] / floor_s:5.2f}x floor  {len(files) / cold[0]:7.0f} items/s"
+            f"  peak {max(c[1] for c in colds):5.0f} MB   [{cold[2]}]"
+        )
 
         warm = min(run(site, args.jobs) for _ in range(args.repeat))
-        print(f"warm:  {warm[0]:6.2f} s  {warm[0] / cold[0]:5.1%} of cold                    "
-              f"peak {warm[1]:5.0f} MB   [{warm[2]}]")
+        print(
+            f"warm:  {warm[0]:6.2f} s  {warm[0] / cold[0]:5.1%} of cold                    "
+            f"peak {warm[1]:5.0f} MB   [{warm[2]}]"
+        )
 
         newest = max(files, key=lambda f: f.read_text(encoding="utf-8").split("\ndate: ", 1)[1][:13])
         ones = []
@@ -110,8 +121,10 @@ def main() -> None:
             newest.write_text(text.replace("\ntitle: ", f"\ntitle: Edited {n} ", 1), encoding="utf-8")
             ones.append(run(site, args.jobs))
         one = min(ones)
-        print(f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold (newest item edited)  "
-              f"peak {one[1]:5.0f} MB   [{one[2]}]")
+        print(
+            f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold (newest item edited)  "
+            f"peak {one[1]:5.0f} MB   [{one[2]}]"
+        )
 
 
 if __name__ == "__main__":

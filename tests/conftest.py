@@ -81,3 +81,26 @@ class SiteMaker:
 @pytest.fixture
 def site(tmp_path: Path) -> SiteMaker:
     return SiteMaker(tmp_path / "site")
+
+
+class Counter:
+    """How many times something ran."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def premailer_runs(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Counts premailer's inlining passes (the expensive step of rendering a digest)."""
+    import premailer
+
+    counter = Counter()
+    transform = premailer.Premailer.transform
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counter.count += 1
+        return transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(premailer.Premailer, "transform", counting)
+    return counter

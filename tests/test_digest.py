@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bulletin.build import read_site
-from bulletin.digest import day_label, plan_digest
+from bulletin.digests.plan import day_label, plan_digest
+from bulletin.digests.windows import iso_week
 from bulletin.report import Report
-from bulletin.windows import iso_week
+from bulletin.site.reader import read_site
 
 from .conftest import SiteMaker
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+import bulletin
 from bulletin.cli import main
 from bulletin.config import DigestConfig, SmtpConfig
+from bulletin.ledger import Ledger
+from bulletin.tokens import make_token
 
-from .conftest import REPO
+from .conftest import REPO, SiteMaker
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
@@ -59,3 +64,34 @@ def test_the_wheel_ships_the_templates(tmp_path: Path) -> None:
     expected = {p.name for p in (REPO / "src/bulletin/templates").iterdir()}
     assert shipped == expected
     assert "bulletin/py.typed" in names
+
+
+def test_the_readme_python_example_runs(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    (block,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    secret = "a-secret-of-twenty-characters"
+    monkeypatch.setenv("BULLETIN_SECRET", secret)
+    site.write_config(digest={"unsubscribe_url": "https://news.example.org/u/{token}"})
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite", create=True):
+        pass
+    namespace: dict[str, Any] = {}
+    exec(block.replace('"/srv/news"', repr(str(site.root))), namespace)
+    list_id = site.config().digest.list_id
+    assert namespace["unsubscribe"](make_token("ann@example.org", secret, list_id)) is True
+    assert namespace["unsubscribe"]("ann@example.org") is False  # an address is not a token
+    assert (
+        namespace["unsubscribe"](make_token("bob@example.org", "another-secret-entirely", list_id)) is False
+    )
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        assert ledger.suppressed() == {"ann@example.org": "unsubscribed"}
+
+
+def test_the_package_docstring_example_runs(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    after = bulletin.__doc__.split("::\n", 1)[1]  # type: ignore[union-attr]
+    example = re.match(r"(?:\n|    .*\n)+", after).group(0)  # type: ignore[union-attr]
+    site.item("news/a.md", categories=["Alpha"], date="2026-11-18")
+    monkeypatch.chdir(site.root)
+    exec(textwrap.dedent(example), {})
+    assert capsys.readouterr().out == "1 items; 9 files written\n"  # 3 + 3 feeds, 3 pages
+    assert (site.root / "feeds" / "topic" / "alpha" / "atom.xml").is_file()

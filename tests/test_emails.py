@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bulletin import render
-from bulletin.build import read_site
 from bulletin.cli import main
-from bulletin.emails import write_digest
-from bulletin.message import BUDGET
+from bulletin.digests import render
+from bulletin.digests.archive import write_digest
+from bulletin.digests.message import BUDGET
+from bulletin.digests.windows import iso_week
 from bulletin.report import Report
-from bulletin.windows import iso_week
+from bulletin.site.reader import read_site
 
-from .conftest import REPO, SiteMaker
+from .conftest import REPO, Counter, SiteMaker
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 MAIL = {
@@ -147,15 +147,15 @@ def test_the_html_is_for_mail_clients(mail_site: SiteMaker) -> None:
     assert "!important" in styles[0]
 
 
-def test_a_rebuild_renders_and_writes_nothing(mail_site: SiteMaker) -> None:
+def test_a_rebuild_renders_and_writes_nothing(mail_site: SiteMaker, premailer_runs: Counter) -> None:
     week(mail_site)
     write(mail_site)
     folder = mail_site.root / "emails" / "2026-W47"
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
-    runs = render.inline_runs
+    runs = premailer_runs.count
     result = write(mail_site)
     assert result.rendered is False and result.written.changed == []
-    assert render.inline_runs == runs
+    assert premailer_runs.count == runs
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()} == before
 
 

@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 from lxml import etree
 
-from bulletin.build import read_site, write_feeds
+from bulletin.feeds.writer import write_feeds
 from bulletin.report import Report
+from bulletin.site.reader import read_site
 
 from .conftest import DATA, SiteMaker
 

@@ -42,8 +42,14 @@ def outputs(site: Path) -> dict[str, bytes]:
     return found
 
 
-def test_the_example_site_matches_its_golden_files(tmp_path: Path) -> None:
-    built = outputs(build_example(tmp_path))
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example site, built once for every test of this module."""
+    return build_example(tmp_path_factory.mktemp("golden"))
+
+
+def test_the_example_site_matches_its_golden_files(example: Path) -> None:
+    built = outputs(example)
     assert "feeds/atom.xml" in built and "emails/2026-W47/digest.eml" in built
     if os.environ.get("BULLETIN_REFRESH_GOLDEN"):
         shutil.rmtree(GOLDEN, ignore_errors=True)
@@ -59,7 +65,7 @@ def test_the_example_site_matches_its_golden_files(tmp_path: Path) -> None:
         assert data == golden[relative], f"{relative} differs from tests/golden/{relative}"
 
 
-def test_the_example_site_feeds_are_valid(tmp_path: Path) -> None:
+def test_the_example_site_feeds_are_valid(example: Path) -> None:
     import json
 
     import feedparser
@@ -68,7 +74,7 @@ def test_the_example_site_feeds_are_valid(tmp_path: Path) -> None:
 
     from .conftest import DATA
 
-    site = build_example(tmp_path)
+    site = example
     grammar = etree.RelaxNG(etree.parse(str(DATA / "atom.rng")))
     schema = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text())
     feeds = sorted((site / "feeds").rglob("*.*"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bulletin.mailer import DeliveryError, Pacing
+from bulletin.mail.mailer import DeliveryError, Pacing
 
 
 def test_rate_spaces_messages_evenly() -> None:

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bulletin.reader import Parsed, local_midnight, parse_date, parse_item, read_body, read_items
+from bulletin.dates import local_midnight, parse_date
 from bulletin.report import Report
+from bulletin.site.parse import Parsed, parse_item
+from bulletin.site.reader import read_body, read_items
 
 from .conftest import SiteMaker, front_matter
 

@@ -14,18 +14,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bulletin import render
-from bulletin.build import read_site
 from bulletin.cli import main
+from bulletin.digests.message import BUDGET
+from bulletin.digests.windows import iso_week
 from bulletin.ledger import Ledger
-from bulletin.mailer import SmtpMailer
-from bulletin.message import BUDGET
+from bulletin.mail.mailer import SmtpMailer
+from bulletin.mail.send import SendOptions, send_digest
 from bulletin.report import Report
-from bulletin.send import SendOptions, send_digest
-from bulletin.unsubscribe import make_token, verify_unsubscribe_token
-from bulletin.windows import iso_week
+from bulletin.site.reader import read_site
+from bulletin.tokens import make_token, verify_unsubscribe_token
 
-from .conftest import SiteMaker
+from .conftest import Counter, SiteMaker
 from .smtp import Script, SmtpServer
 
 SECRET = "test-secret-0123456789"
@@ -150,16 +149,18 @@ def test_the_personal_copy(site: SiteMaker) -> None:
             assert b"BULLETIN-SPLICE" not in data
 
 
-def test_inlining_runs_once_per_topic_set_whatever_the_subscribers(site: SiteMaker) -> None:
+def test_inlining_runs_once_per_topic_set_whatever_the_subscribers(
+    site: SiteMaker, premailer_runs: Counter
+) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)
         rows = [f"s{n}@example.org,S{n},{['', 'alpha', 'beta;gamma'][n % 3]}" for n in range(60)]
         path = subscribers(site, rows)
-        before = render.inline_runs
+        before = premailer_runs.count
         result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
         assert result.exit_code == 0, result.output
         # 3 topic sets, plus the archive copy of the week: 4, never 60
-        assert render.inline_runs - before == 4
+        assert premailer_runs.count - before == 4
         assert len(server.handler.received) == 60
 
 

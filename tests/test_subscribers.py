@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bulletin.addresses import normalise_address, valid_address
 from bulletin.errors import UsageError
+from bulletin.mail.subscribers import Subscriber, read_subscribers
 from bulletin.report import Report
-from bulletin.subscribers import Subscriber, normalise_address, read_subscribers, valid_address
 
 KNOWN = {"alpha", "beta", "gamma"}
 

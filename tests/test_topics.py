@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bulletin.items import Item
 from bulletin.report import Report
-from bulletin.topics import assign_topics, topic_key, transliterate
+from bulletin.site.items import Item
+from bulletin.site.topics import assign_topics, topic_key
+from bulletin.slugs import slugify as transliterate
 
 
 def make(item_id: str, topics: list[str], urls: list[str | None] | None = None, day: int = 1) -> Item:

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bulletin.digests.windows import custom, iso_week, last_complete_week, week_containing
 from bulletin.errors import UsageError
-from bulletin.windows import custom, iso_week, last_complete_week, week_containing
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -8,12 +8,12 @@ The library under the command line::
 
     config = bulletin.load_config(Path("."))
     report = bulletin.Report()
-    site = bulletin.read_site(config, report, datetime.now(UTC))
-    bulletin.write_feeds(site)
-    bulletin.write_recent_digests(site, report)
+    built = bulletin.build_site(config, report, datetime.now(UTC))
+    print(len(built.site.items), "items;", len(built.feeds.changed), "files written")
 
-`verify_unsubscribe_token(token, secret, list_id)` is what a small web endpoint needs to
-honour one-click unsubscribes (RFC 8058).
+`unsubscribe_token(config, token, now, secret)` is what a small web endpoint needs to honour
+one-click unsubscribes (RFC 8058); `verify_unsubscribe_token(token, secret, list_id)` checks
+a token without recording anything.
 """
 
 from __future__ import annotations
@@ -28,16 +28,23 @@ _EXPORTS = {
     "Config": "config",
     "Report": "report",
     "Problem": "report",
-    "read_site": "build",
-    "write_feeds": "build",
-    "Site": "build",
-    "Item": "items",
-    "write_digest": "emails",
-    "write_recent_digests": "emails",
-    "send_digest": "send",
-    "SendOptions": "send",
-    "verify_unsubscribe_token": "unsubscribe",
-    "make_token": "unsubscribe",
+    "build_site": "build",
+    "Built": "build",
+    "read_site": "site.reader",
+    "Site": "site.reader",
+    "Item": "site.items",
+    "write_feeds": "feeds.writer",
+    "write_digest": "digests.archive",
+    "write_window_digest": "digests.archive",
+    "write_recent_digests": "digests.archive",
+    "iso_week": "digests.windows",
+    "last_complete_week": "digests.windows",
+    "send_digest": "mail.send",
+    "SendOptions": "mail.send",
+    "unsubscribe_address": "mail.unsubscribe",
+    "unsubscribe_token": "mail.unsubscribe",
+    "verify_unsubscribe_token": "tokens",
+    "make_token": "tokens",
     "BulletinError": "errors",
     "ConfigError": "errors",
     "RefusedError": "errors",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .output import write_atomic
+from .files import write_atomic
 
 _FORMAT = 2
 

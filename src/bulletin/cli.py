@@ -19,13 +19,15 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .build import Site, Written, read_site, refuse_if_strict, write_feeds
+from .build import build_site, topic_rows
 from .config import Config, load_config
-from .emails import frozen_editions, write_archive_index, write_digest, write_recent_digests
+from .dates import parse_date
+from .digests.windows import Window, custom, iso_week, last_complete_week
 from .errors import BulletinError, ConfigError, RefusedError, UsageError
-from .reader import parse_date
+from .output import Written
 from .report import Report
-from .windows import Window, custom, iso_week, last_complete_week
+from .site.reader import Site, read_site
+from .tokens import require_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -245,10 +247,8 @@ def feeds(ctx: click.Context, strict: bool) -> None:
     RSS, Atom and JSON Feed for every item and per topic, under feeds/.
     """
     with _running(ctx) as run:
-        site = run.read()
-        refuse_if_strict(run.report, strict)
-        written = write_feeds(site, run.progress)
-        run.say(f"{_summary(site)}\n{_written('feeds', written)}")
+        built = build_site(run.config, run.report, run.now, run.progress, strict=strict, digests=False)
+        run.say(f"{_summary(built.site)}\n{_written('feeds', built.feeds)}")
 
 
 @main.command()
@@ -258,14 +258,11 @@ def feeds(ctx: click.Context, strict: bool) -> None:
 def build(ctx: click.Context, strict: bool) -> None:
     """Check the items, then write the feeds and the recent digests."""
     with _running(ctx) as run:
-        site = run.read()
-        refuse_if_strict(run.report, strict)
-        written = write_feeds(site, run.progress)
-        lines = [_summary(site), _written("feeds", written)]
-        if run.config.digest.sender and run.config.digest.address:
-            results, digests = write_recent_digests(site, run.report)
-            weeks = ", ".join(r.folder for r in results) or "none with items"
-            lines.append(f"{_written('digests', digests)} (weeks: {weeks})")
+        built = build_site(run.config, run.report, run.now, run.progress, strict=strict)
+        lines = [_summary(built.site), _written("feeds", built.feeds)]
+        if built.digests is not None:
+            weeks = ", ".join(r.folder for r in built.digests) or "none with items"
+            lines.append(f"{_written('digests', built.digests_written)} (weeks: {weeks})")
         else:
             lines.append("digests: skipped; set digest.from and digest.address in bulletin.toml")
         run.say("\n".join(lines))
@@ -313,39 +310,20 @@ def digest(
     emails/custom/.
     """
     with _running(ctx) as run:
+        from .digests.archive import write_window_digest
+
         run.config.require_mail()
         window = _window(run, week, since, until)
         site = run.read()
-        only = _only(site, topics)
-        chosen = frozen_editions(site, [window]).get(window.name)  # a week already sent
-        if chosen is not None:
-            late = sorted(chosen.late)
-            result = write_digest(site, window, run.report, only, chosen.candidates, late)
-        else:
-            result = write_digest(site, window, run.report, only)
+        result, written = write_window_digest(site, window, run.report, _only(site, topics))
         if result is None:
             run.say(f"digest {window.label}: no items in this window; nothing written")
             return
-        written = result.written
-        if window.is_week and only is None:
-            written.add(write_archive_index(site))
         sections = len(result.digest.sections)
         run.say(
             f"digest {window.label}: {result.digest.count} items in {sections} sections; "
             f"{_written('emails/' + result.folder, written)}"
         )
-
-
-def _secret() -> str:
-    secret = os.environ.get("BULLETIN_SECRET", "")
-    if len(secret) < 16:
-        make = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-        raise UsageError(
-            "BULLETIN_SECRET is not set (or shorter than 16 characters); it signs unsubscribe "
-            f'links: export BULLETIN_SECRET="$({make})" and keep it: changing it breaks the '
-            "links already sent"
-        )
-    return secret
 
 
 @main.command()
@@ -391,10 +369,10 @@ def send(
     Each subscriber gets their topics only; a re-run resumes where a run stopped.
     """
     with _running(ctx) as run:
-        from .send import SendOptions, send_digest
+        from .mail.send import SendOptions, send_digest
 
         run.config.require_mail(send=True)
-        secret = _secret()
+        secret = require_secret(os.environ.get("BULLETIN_SECRET"))
         if subscribers is None and to is None:
             raise UsageError("send needs --subscribers FILE (or --to ADDRESS for one test copy)")
         window = _window(run, week, None, None)
@@ -418,22 +396,13 @@ def send(
 def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
     """Stop mailing an address (or an unsubscribe token's)."""
     with _running(ctx) as run:
-        from .ledger import Ledger
-        from .subscribers import normalise_address
-        from .unsubscribe import verify_unsubscribe_token
+        from .mail.unsubscribe import unsubscribe_address, unsubscribe_token
 
         if "@" in who:
-            address = who.strip()
+            address = unsubscribe_address(run.config, who, run.now, new_ledger=new_ledger)
         else:
-            found = verify_unsubscribe_token(who.strip(), _secret(), run.config.digest.list_id)
-            if found is None:
-                raise UsageError(f"'{who}' is neither an address nor a valid unsubscribe token for this list")
-            address = found
-        ledger = Ledger.open(run.config.state_dir / "ledger.sqlite", create=new_ledger)
-        try:
-            ledger.suppress(normalise_address(address), "unsubscribed", run.now)
-        finally:
-            ledger.close()
+            secret = os.environ.get("BULLETIN_SECRET")
+            address = unsubscribe_token(run.config, who, run.now, secret, new_ledger=new_ledger)
         run.say(f"unsubscribed {address}: send will not mail it again")
 
 
@@ -443,15 +412,10 @@ def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
 def topics(ctx: click.Context) -> None:
     """List topics, slugs, counts and feed URLs."""
     with _running(ctx) as run:
-        site = run.read()
-        newest: dict[str, str] = {}
-        for item in site.items:  # newest first
-            for topic in site.topics.of(item):
-                newest.setdefault(topic.key, item.published.date().isoformat())
         rows = [("TOPIC", "SLUG", "ITEMS", "NEWEST", "FEED")]
-        for topic in site.topics.sorted():
-            url = f"{run.config.base_url}feeds/topic/{topic.slug}/rss.xml"
-            rows.append((topic.name, topic.slug, str(topic.count), newest.get(topic.key, ""), url))
+        rows += [
+            (name, slug, str(count), newest, url) for name, slug, count, newest, url in topic_rows(run.read())
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
             cells = [row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)]

@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
+from .addresses import valid_mailbox
 from .errors import ConfigError
+from .slugs import SLUG, slugify
 
 CONFIG_NAME = "bulletin.toml"
 _TAG_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +178,6 @@ class _Checker:
 _KIND_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
 
 
-def slugify_ascii(text: str) -> str:
-    """Lower-case ASCII letters and digits joined by '-' (for list ids and file names)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
@@ -218,42 +212,8 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     """Turn parsed TOML into a Config; raise ConfigError listing every problem found."""
     problems: list[str] = []
     top = _Checker(problems, data, "")
-    title = top.text("title", site.resolve().name or "bulletin")
-    description = top.text("description", title)
-    base_url = top.url("base_url", None, "write the https URL where feeds/ and emails/ are published")
-    if "base_url" not in data:
-        top.fail("base_url", 'required; write base_url = "https://news.example.org/"')
-    base_url = _with_slash(base_url or "https://invalid.example/")
-    site_url = _with_slash(
-        top.url("site_url", base_url, "write the https URL of the site's item pages") or base_url
-    )
-    language = top.text("language", "en")
-    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language):
-        top.fail("language", f'{language!r} is not a language tag; write e.g. "en" or "en-GB"')
-    tz_name = top.text("timezone", "UTC")
-    try:
-        timezone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        top.fail("timezone", f'{tz_name!r} is not an IANA time zone; write e.g. "Europe/Berlin"')
-        timezone = ZoneInfo("UTC")
-    author = top.text("author", title)
-    links = top.text("links", "source")
-    if links not in ("source", "site"):
-        top.fail("links", f'{links!r} is not allowed; write "source" or "site"')
-        links = "source"
-    feed_items = top.number("feed_items", 50, 1, 10_000)
-    feed_content_kb = top.number("feed_content_kb", 100, 1, 100_000)
-    id_host = top.text("id_host", urlsplit(base_url).hostname or "invalid.example")
-    if not re.fullmatch(r"[A-Za-z0-9.-]+", id_host):
-        top.fail("id_host", f'{id_host!r} is not a host name; write e.g. "news.example.org"')
-    id_date = top.get("id_date", str, "2000", 'write a quoted date such as "2000" or "2024-01-31"')
-    if not _TAG_DATE.match(id_date):
-        top.fail(
-            "id_date",
-            f"{id_date!r} is not YYYY, YYYY-MM or YYYY-MM-DD; set it once, never change it",
-        )
-
-    digest = _parse_digest(problems, top, title, base_url)
+    values = _parse_top(top, site)
+    digest = _parse_digest(problems, top, values["title"], values["base_url"])
     smtp = _parse_smtp(problems, top)
     dkim = _parse_dkim(problems, top, site)
     top.unknown(nested=("digest", "smtp", "dkim"))
@@ -262,25 +222,46 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     # Comments and layout of the file do not matter; every value does.
     canonical = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
     fingerprint = hashlib.sha256(f"{__version__}\n{canonical}".encode()).hexdigest()
-    return Config(
-        site=site,
-        title=title,
-        description=description,
-        base_url=base_url,
-        site_url=site_url,
-        language=language,
-        timezone=timezone,
-        author=author,
-        links=links,
-        feed_items=feed_items,
-        feed_content_kb=feed_content_kb,
-        id_host=id_host,
-        id_date=id_date,
-        digest=digest,
-        smtp=smtp,
-        dkim=dkim,
-        fingerprint=fingerprint,
+    return Config(site=site, digest=digest, smtp=smtp, dkim=dkim, fingerprint=fingerprint, **values)
+
+
+def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
+    """The top-level keys, by Config field name."""
+    title = top.text("title", site.resolve().name or "bulletin")
+    description = top.text("description", title)
+    base_url = top.url("base_url", None, "write the https URL where feeds/ and emails/ are published")
+    if "base_url" not in top.table:
+        top.fail("base_url", 'required; write base_url = "https://news.example.org/"')
+    base_url = _with_slash(base_url or "https://invalid.example/")
+    values: dict[str, Any] = {"title": title, "description": description, "base_url": base_url}
+    values["site_url"] = _with_slash(
+        top.url("site_url", base_url, "write the https URL of the site's item pages") or base_url
     )
+    language = values["language"] = top.text("language", "en")
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language):
+        top.fail("language", f'{language!r} is not a language tag; write e.g. "en" or "en-GB"')
+    tz_name = top.text("timezone", "UTC")
+    try:
+        values["timezone"] = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        top.fail("timezone", f'{tz_name!r} is not an IANA time zone; write e.g. "Europe/Berlin"')
+        values["timezone"] = ZoneInfo("UTC")
+    values["author"] = top.text("author", title)
+    values["links"] = top.text("links", "source")
+    if values["links"] not in ("source", "site"):
+        top.fail("links", f'{values["links"]!r} is not allowed; write "source" or "site"')
+        values["links"] = "source"
+    values["feed_items"] = top.number("feed_items", 50, 1, 10_000)
+    values["feed_content_kb"] = top.number("feed_content_kb", 100, 1, 100_000)
+    id_host = values["id_host"] = top.text("id_host", urlsplit(base_url).hostname or "invalid.example")
+    if not re.fullmatch(r"[A-Za-z0-9.-]+", id_host):
+        top.fail("id_host", f'{id_host!r} is not a host name; write e.g. "news.example.org"')
+    id_date = values["id_date"] = top.get(
+        "id_date", str, "2000", 'write a quoted date such as "2000" or "2024-01-31"'
+    )
+    if not _TAG_DATE.match(id_date):
+        top.fail("id_date", f"{id_date!r} is not YYYY, YYYY-MM or YYYY-MM-DD; set it once, never change it")
+    return values
 
 
 def _table(top: _Checker, name: str) -> dict[str, Any]:
@@ -288,13 +269,8 @@ def _table(top: _Checker, name: str) -> dict[str, Any]:
     return table if isinstance(table, dict) else {}
 
 
-# "Name <local@domain.tld>" or "local@domain.tld"; the mail commands parse it fully.
-_ADDR_SPEC = r"[^<>\s@]+@[^<>\s@]+\.[^<>\s@.]+"
-_ADDRESS = re.compile(rf"[^<>\r\n]*<{_ADDR_SPEC}>|{_ADDR_SPEC}")
-
-
 def _check_address(check: _Checker, key: str, value: str | None) -> None:
-    if value is not None and not _ADDRESS.fullmatch(value.strip()):
+    if value is not None and not valid_mailbox(value):
         check.fail(key, f'{value!r} is not an email address; write "Name <news@example.org>"')
 
 
@@ -314,11 +290,11 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
     late_days = check.number("late_days", 28, 0, 366)
     topics = check.get("topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]')
-    if not all(isinstance(t, str) and _SLUG.match(t) for t in topics):
+    if not all(isinstance(t, str) and SLUG.match(t) for t in topics):
         check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
         topics = []
     host = urlsplit(base_url).hostname or "invalid.example"
-    list_id = check.text("list_id", f"{slugify_ascii(title) or 'bulletin'}.{host}")
+    list_id = check.text("list_id", f"{slugify(title, letters=False) or 'bulletin'}.{host}")
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", list_id):
         check.fail("list_id", f'{list_id!r} is not a list id; write e.g. "weekly.news.example.org"')
     manage_url = check.url("manage_url", base_url + "emails/", "write an absolute https URL")

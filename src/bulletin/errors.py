@@ -25,3 +25,15 @@ class RefusedError(BulletinError):
     """bulletin refused to go on (strict mode, stale window, lock held, too many failures)."""
 
     exit_code = 3
+
+
+class ItemError(Exception):
+    """A file cannot become an item (its front matter or a field); it is reported and skipped.
+
+    `line` is the file's line (1-based) where known.
+    """
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message

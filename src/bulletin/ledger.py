@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from .addresses import normalise_address
 from .errors import RefusedError
-from .subscribers import normalise_address
 
 SCHEMA_VERSION = 1
 BOUNCES_TO_SUPPRESS = 3

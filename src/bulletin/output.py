@@ -1,54 +1,69 @@
-"""Writing output files: atomically, and only when their bytes change."""
+"""Rendered output: render a file only when what it depends on changed, count what was written."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# mkstemp creates files only the owner can read; published files follow the umask instead.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from .cache import Cache
+from .files import write_if_changed
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace `path` with `data` so that readers see the old file or the new one, never half.
+@dataclass
+class Written:
+    """Which output files a run replaced and how many it left alone."""
 
-    `durable` flushes the data to disk before the rename, so that a crash cannot leave an
-    empty file behind either.
+    changed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+
+    def add(self, other: Written) -> None:
+        self.changed.extend(other.changed)
+        self.unchanged += other.unchanged
+        self.removed.extend(other.removed)
+
+
+class Outputs:
+    """One run's writer of rendered files: fingerprint → render → write if changed → count.
+
+    A file set is rendered only when the fingerprint of everything it depends on changed
+    (or a file is missing), and each file is written only when its bytes did. The render
+    fingerprints are one cache, loaded once per run.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.chmod(temp, 0o666 & ~_UMASK)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
+    def __init__(self, config: Config) -> None:
+        self.site = config.site
+        self.renders = Cache(config.cache_dir, "renders", config.fingerprint)
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` unless it already holds exactly these bytes; True if written."""
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
+    def write(
+        self,
+        key: str,
+        fingerprint: str,
+        paths: Sequence[Path],
+        render: Callable[[], Sequence[bytes]],
+        written: Written,
+    ) -> bool:
+        """Render `paths` (in order) unless `key` still has `fingerprint`; True if rendered."""
+        if self.renders.get(key) == fingerprint and all(path.exists() for path in paths):
+            written.unchanged += len(paths)
             return False
-    except (FileNotFoundError, NotADirectoryError):
-        pass
-    write_atomic(path, data)
-    return True
+        for path, data in zip(paths, render(), strict=True):
+            if write_if_changed(path, data):
+                written.changed.append(path.relative_to(self.site).as_posix())
+            else:
+                written.unchanged += 1
+        self.renders.put(key, fingerprint)
+        return True
 
+    def forget(self, key: str) -> None:
+        """Drop a fingerprint (its files were removed)."""
+        self.renders.put(key, None)
 
-def inside(folder: Path, relative: str) -> Path:
-    """`folder / relative`, refusing any path that would leave `folder`."""
-    target = (folder / relative).resolve()
-    root = folder.resolve()
-    if target != root and root not in target.parents:
-        raise ValueError(f"{relative!r} would leave {folder}")
-    return folder / relative
+    def save(self) -> None:
+        """Keep the fingerprints for the next run (only what changed is rewritten)."""
+        self.renders.save()

@@ -1,10 +1,10 @@
-"""Problems found while reading a site, collected for the person running bulletin."""
+"""What a run tells the person running it: problems found, notes, and how far long work got."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 Level = Literal["error", "warning"]
 
@@ -58,3 +58,26 @@ class Report:
     def sorted(self) -> list[Problem]:
         """Problems in a stable order: by file, then line."""
         return sorted(self.problems, key=lambda p: (p.path, p.line or 0, p.level, p.message))
+
+
+class Progress(Protocol):
+    """Where long work reports how far it got (the command line draws a bar on a terminal)."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, count: int = 1) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    """Progress that shows nothing: the default when no one is watching."""
+
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, count: int = 1) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass

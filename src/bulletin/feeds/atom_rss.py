@@ -21,9 +21,9 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
-from . import __version__
-from .config import Config
-from .feeds import MEDIA_TYPES, Entry, Feed, feed_date
+from .. import __version__
+from ..config import Config
+from .model import MEDIA_TYPES, Entry, Feed, feed_date
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .errors import UsageError
-from .reader import local_midnight
+from ..dates import local_midnight
+from ..errors import UsageError
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 

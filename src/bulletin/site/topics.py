@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -11,27 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
+from ..report import Report
+from ..slugs import SLUG, slugify
 from .items import Item
-from .report import Report
-
-_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_LETTERS = str.maketrans(
-    {
-        "ß": "ss",
-        "æ": "ae",
-        "ø": "o",
-        "œ": "oe",
-        "ł": "l",
-        "đ": "d",
-        "þ": "th",
-        "Æ": "ae",
-        "Ø": "o",
-        "Œ": "oe",
-        "Ł": "l",
-        "Đ": "d",
-        "Þ": "th",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +29,6 @@ class Topic:
 def topic_key(name: str) -> str:
     """Names equal after NFKC, case-folding and removing all whitespace are one topic."""
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())
-
-
-def transliterate(name: str) -> str:
-    """A slug from a name: ASCII letters and digits joined by '-' (may be empty)."""
-    text = unicodedata.normalize("NFKD", name.translate(_LETTERS))
-    text = "".join(c for c in text if not unicodedata.combining(c)).translate(_LETTERS)
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +75,7 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
             if not key:
                 continue
             spellings[key][name] += 1
-            if url and _SLUG.match(url):
+            if url and SLUG.match(url):
                 url_slugs[key][url] += 1
             if key not in keys_seen:
                 counts[key] += 1
@@ -117,7 +91,7 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
         if urls:
             slug = min(urls, key=lambda s: (-urls[s], s))
         else:
-            slug = transliterate(name) or "topic-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+            slug = slugify(name) or "topic-" + hashlib.sha1(name.encode()).hexdigest()[:8]
         chosen[key] = (name, slug)
 
     # Same slug for different topics: the earliest keeps it, the others get -2, -3...

@@ -8,24 +8,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
-from . import __version__
-from .build import Site, Written
-from .cache import Cache
-from .digest import Digest, plan_digest
-from .items import Item
+from .. import __version__
+from ..output import Written
+from ..report import Report
+from ..site.items import Item
+from ..site.reader import Site
+from ..templates import environment, templates_fingerprint
+from ..urls import Urls
+from .editions import Edition, frozen_editions
 from .message import GREETING, UNSUBSCRIBE, archive_personal
-from .output import write_if_changed
-from .render import Rendered, https, render_digest, sender_domain, window_folder
-from .report import Report
-from .templates import environment, templates_fingerprint
+from .personal import sender_domain
+from .plan import Digest, plan_digest
+from .render import Rendered, render_digest, window_folder
 from .windows import Window, week_containing, week_of
 
-if TYPE_CHECKING:
-    from .editions import Edition
-
 _WEEK_FOLDER = re.compile(r"^(\d{4})-W(\d{2})$")
+DIGEST_FILES = ("digest.html", "digest.txt", "digest.eml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,48 +56,65 @@ def write_digest(
     window: Window,
     report: Report,
     only: Sequence[str] | None = None,
-    candidates: Sequence[Item] | None = None,
-    late: Sequence[str] = (),
+    edition: Edition | None = None,
 ) -> DigestResult | None:
-    """Plan, render and write one digest; None when the window has no items (nothing written)."""
+    """Plan, render and write one digest; None when the window has no items (nothing written).
+
+    `edition` is the window's frozen item list when it was sent; else every published item
+    is a candidate.
+    """
     config = site.config
     config.require_mail()
-    digest = plan_digest(
-        config, site.topics, window, site.items if candidates is None else candidates, only, late
-    )
+    candidates: Sequence[Item] = site.items if edition is None else edition.candidates
+    late = sorted(edition.late) if edition is not None else ()
+    digest = plan_digest(config, site.topics, window, candidates, only, late)
     if digest.empty:
         return None
     folder = window_folder(window, list(only) if only is not None else None)
-    renders = Cache(config.cache_dir, "renders", config.fingerprint)
     fingerprint = digest_fingerprint(site, digest, folder, templates_fingerprint(config))
-    names = ("digest.html", "digest.txt", "digest.eml")
     target = config.emails_dir / folder
     written = Written()
-    if renders.get(f"emails/{folder}") == fingerprint and all((target / n).exists() for n in names):
-        written.unchanged += len(names)
+    results: list[Rendered] = []
+
+    def render() -> tuple[bytes, bytes, bytes]:
+        rendered = render_digest(config, site.topics, digest, folder)
+        results.append(rendered)
+        if rendered.cuts:
+            report.warning(
+                f"emails/{folder}",
+                None,
+                f"{rendered.cuts} item(s) moved behind 'and N more' to keep the message under "
+                "90,000 bytes (Gmail clips longer mail); lower digest.section_items to show fewer",
+            )
+        return archive_files(site, rendered, window)
+
+    paths = [target / name for name in DIGEST_FILES]
+    site.outputs.write(f"emails/{folder}", fingerprint, paths, render, written)
+    site.outputs.save()
+    if not results:
         return DigestResult(folder, digest, written, rendered=False)
-    rendered = render_digest(config, site.topics, digest, folder)
-    if rendered.cuts:
-        report.warning(
-            f"emails/{folder}",
-            None,
-            f"{rendered.cuts} item(s) moved behind 'and N more' to keep the message under "
-            "90,000 bytes (Gmail clips longer mail); lower digest.section_items to show fewer",
-        )
-    for name, data in zip(names, archive_files(site, rendered, window), strict=True):
-        if write_if_changed(target / name, data):
-            written.changed.append(f"emails/{folder}/{name}")
-        else:
-            written.unchanged += 1
-    renders.put(f"emails/{folder}", fingerprint)
-    renders.save()
-    return DigestResult(folder, rendered.digest, written, rendered=True)
+    return DigestResult(folder, results[0].digest, written, rendered=True)
+
+
+def write_window_digest(
+    site: Site, window: Window, report: Report, only: Sequence[str] | None = None
+) -> tuple[DigestResult | None, Written]:
+    """One window's digest as its subscribers got it (its frozen edition once sent), and for
+    a whole-week digest the archive index; None when the window has no items."""
+    result = write_digest(site, window, report, only, frozen_editions(site, [window]).get(window.name))
+    if result is None:
+        return None, Written()
+    written = Written()
+    written.add(result.written)
+    if window.is_week and only is None:
+        written.add(write_archive_index(site))
+    return result, written
 
 
 def archive_files(site: Site, rendered: Rendered, window: Window) -> tuple[bytes, bytes, bytes]:
     """digest.html, digest.txt and digest.eml: the non-personal copy, byte-stable."""
     config = site.config
-    manage = https(config.digest.manage_url, config)
+    manage = Urls(config, in_mail=True).manage()
     page = rendered.html.replace(GREETING, "").replace(UNSUBSCRIBE, html.escape(manage, quote=True))
     text = rendered.text.replace(GREETING, "").replace(UNSUBSCRIBE, manage)
     personal = archive_personal(
@@ -122,19 +138,6 @@ def weeks_with_items(items: Sequence[Item], site: Site, now: datetime) -> list[W
     return sorted(seen.values(), key=lambda w: w.start, reverse=True)
 
 
-def frozen_editions(site: Site, windows: Sequence[Window]) -> dict[str, Edition]:
-    """The item lists frozen in the ledger for these windows (those already sent), if any."""
-    from .editions import edition
-    from .ledger import Ledger
-
-    path = site.config.state_dir / "ledger.sqlite"
-    if not path.exists():
-        return {}
-    with Ledger.open(path) as ledger:
-        found = {w.name: edition(site, w, ledger, freeze=False) for w in windows}
-    return {name: chosen for name, chosen in found.items() if chosen.frozen}
-
-
 def write_recent_digests(site: Site, report: Report) -> tuple[list[DigestResult], Written]:
     """The digests of the newest digest.archive_weeks complete weeks with items, and the index.
 
@@ -145,11 +148,7 @@ def write_recent_digests(site: Site, report: Report) -> tuple[list[DigestResult]
     results = []
     written = Written()
     for week in weeks:
-        chosen = frozen.get(week.name)
-        if chosen is not None:
-            result = write_digest(site, week, report, candidates=chosen.candidates, late=sorted(chosen.late))
-        else:
-            result = write_digest(site, week, report)
+        result = write_digest(site, week, report, edition=frozen.get(week.name))
         if result is not None:
             results.append(result)
             written.add(result.written)
@@ -160,6 +159,7 @@ def write_recent_digests(site: Site, report: Report) -> tuple[list[DigestResult]
 def write_archive_index(site: Site) -> Written:
     """emails/index.html: every weekly digest in emails/, newest first (custom ones never)."""
     config = site.config
+    urls = Urls(config, in_mail=True)
     entries = []
     if config.emails_dir.is_dir():
         for folder in sorted(config.emails_dir.iterdir(), key=lambda p: p.name, reverse=True):
@@ -172,26 +172,20 @@ def write_archive_index(site: Site) -> Written:
                     "name": week.name,
                     "start": week.since.isoformat(),
                     "last": (week.until - timedelta(days=1)).isoformat(),
-                    "url": https(f"{config.base_url}emails/{week.name}/digest.html", config),
+                    "url": urls.digest_page(week.name),
                 }
             )
-    written = Written()
-    renders = Cache(config.cache_dir, "renders", config.fingerprint)
     fingerprint = hashlib.sha256(
         f"{__version__}\0{config.fingerprint}\0{templates_fingerprint(config)}\0{entries}".encode()
     ).hexdigest()
-    index = config.emails_dir / "index.html"
-    if renders.get("emails/index.html") == fingerprint and index.exists():
-        written.unchanged += 1
-        return written
-    page = environment(config).get_template("emails_index.html.j2").render(
-        site=config, version=__version__, digests=entries,
-        feeds_url=https(f"{config.base_url}feeds/index.html", config),
-    )  # fmt: skip
-    if write_if_changed(index, page.encode()):
-        written.changed.append("emails/index.html")
-    else:
-        written.unchanged += 1
-    renders.put("emails/index.html", fingerprint)
-    renders.save()
+
+    def render() -> list[bytes]:
+        page = environment(config).get_template("emails_index.html.j2").render(
+            site=config, version=__version__, digests=entries, feeds_url=urls.feeds_index()
+        )  # fmt: skip
+        return [page.encode()]
+
+    written = Written()
+    site.outputs.write("emails/index.html", fingerprint, [config.emails_dir / "index.html"], render, written)
+    site.outputs.save()
     return written

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from .config import Config
-from .items import Item
-from .topics import Topic, Topics
+from ..config import Config
+from ..site.items import Item
+from ..site.topics import Topic, Topics
 from .windows import Window
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

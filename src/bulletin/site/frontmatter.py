@@ -12,6 +12,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
+from ..errors import ItemError
+
 try:
     from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
 
@@ -66,16 +68,6 @@ else:
 
 
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
-_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
-
-
-class FrontMatterError(Exception):
-    """The front matter cannot be read; `line` is the file's line (1-based) where known."""
-
-    def __init__(self, line: int | None, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
 
 
 class Fields(dict[str, Any]):
@@ -116,12 +108,12 @@ def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + first_line
         if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
-            raise FrontMatterError(line, "a key is not text; write keys as plain words")
+            raise ItemError(line, "a key is not text; write keys as plain words")
         key = key_node.value
         folded = key.lower()
         if folded in fields.lines:
             earlier = fields.names[folded]
-            raise FrontMatterError(
+            raise ItemError(
                 line,
                 f"key '{key}' repeats '{earlier}' (line {fields.lines[folded]}); keys differing "
                 "only in case are the same field: keep one",
@@ -132,9 +124,9 @@ def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:
     return fields
 
 
-def _tag_error(node: Node, first_line: int) -> FrontMatterError:
+def _tag_error(node: Node, first_line: int) -> ItemError:
     tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-    return FrontMatterError(
+    return ItemError(
         node.start_mark.line + first_line,
         f"YAML tag '{tag}' is not allowed in front matter; remove it (values are plain text)",
     )
@@ -153,7 +145,7 @@ def _yaml_fix(problem: str) -> str:
 
 
 def parse_front_matter(text: str, first_line: int) -> Any:
-    """Parse front matter to text, lists and Fields; FrontMatterError names the line."""
+    """Parse front matter to text, lists and Fields; ItemError names the line."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -162,12 +154,10 @@ def parse_front_matter(text: str, first_line: int) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + first_line if mark is not None else None
         problem = exc.problem or exc.context or "cannot be read"
-        raise FrontMatterError(
-            line, f"front matter is not valid YAML: {problem}; {_yaml_fix(problem)}"
-        ) from None
+        raise ItemError(line, f"front matter is not valid YAML: {problem}; {_yaml_fix(problem)}") from None
     except yaml.YAMLError as exc:
-        raise FrontMatterError(first_line, f"front matter is not valid YAML: {exc}") from None
+        raise ItemError(first_line, f"front matter is not valid YAML: {exc}") from None
     except RecursionError:
-        raise FrontMatterError(first_line, "front matter is nested too deeply; flatten it") from None
+        raise ItemError(first_line, "front matter is nested too deeply; flatten it") from None
     finally:
         loader.dispose()

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from typing import Any
-from urllib.parse import urlsplit
 
-from . import __version__
-from .config import Config
-from .digest import MONTHS, Digest, Section, day_label
-from .feeds import make_entry
-from .message import (
-    BUDGET,
-    GREETING,
-    UNSUBSCRIBE,
-    MessageTemplate,
-    Personal,
-    build_template,
-)
-from .templates import environment
-from .topics import Topics
-from .unsubscribe import make_token, unsubscribe_url
+from .. import __version__
+from ..config import Config
+from ..site.topics import Topics
+from ..templates import environment
+from ..urls import Urls
+from .message import BUDGET, GREETING, UNSUBSCRIBE, MessageTemplate, build_template
+from .personal import sender_domain, worst_case
+from .plan import MONTHS, Digest, Section, day_label
 from .windows import Window
-
-MAX_NAME = 100  # longer names are cut in greetings and To headers
-MAX_ADDRESS = 254  # RFC 5321's limit for a forward path
-
-# How many times premailer ran in this process (the send path promises at most one run per
-# topic set, plus size-budget retries; tests read this).
-inline_runs = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +34,6 @@ class Rendered:
     cuts: int  # items moved behind "and N more" by the size budget
 
 
-def https(url: str, config: Config) -> str:
-    """Everything the site hosts is linked over https in mail."""
-    host = urlsplit(url).hostname
-    ours = {urlsplit(config.base_url).hostname, urlsplit(config.site_url).hostname}
-    if url.startswith("http://") and host in ours:
-        return "https://" + url[len("http://") :]
-    return url
-
-
 def sender_name(config: Config) -> str:
     name, _ = parseaddr(config.digest.sender or "")
     return name or config.title
@@ -64,10 +41,8 @@ def sender_name(config: Config) -> str:
 
 def inline(html: str) -> str:
     """Inline the CSS with premailer; media queries stay in a <style> block, !important kept."""
-    global inline_runs
     import premailer  # loaded only when a digest is rendered
 
-    inline_runs += 1
     return str(
         premailer.Premailer(
             html,
@@ -84,15 +59,12 @@ def inline(html: str) -> str:
     )
 
 
-def digest_url(config: Config, folder: str) -> str:
-    return https(f"{config.base_url}emails/{folder}/digest.html", config)
-
-
 def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dict[str, Any]:
     sections = [_section(config, topics, digest, section) for section in digest.sections]
     headlines = [section["days"][0]["entries"][0]["title"] for section in sections if section["days"]][:3]
     subject = _subject(config, digest)
     subset = sorted(t.name for t in topics.by_key.values() if digest.topics and t.slug in digest.topics)
+    urls = Urls(config, in_mail=True)
     return {
         "site": config,
         "version": __version__,
@@ -113,10 +85,10 @@ def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dic
         "greeting": GREETING,
         "links": {
             "unsubscribe": UNSUBSCRIBE,
-            "manage": https(config.digest.manage_url, config),
-            "view_online": digest_url(config, folder),
-            "archive": https(f"{config.base_url}emails/index.html", config),
-            "feeds": https(f"{config.base_url}feeds/index.html", config),
+            "manage": urls.manage(),
+            "view_online": urls.digest_page(folder),
+            "archive": urls.archive(),
+            "feeds": urls.feeds_index(),
         },
         "sender": {
             "name": sender_name(config),
@@ -144,21 +116,19 @@ def _subject(config: Config, digest: Digest) -> str:
 
 def _section(config: Config, topics: Topics, digest: Digest, section: Section) -> dict[str, Any]:
     tz = config.timezone
-    if section.topic is not None:
-        url = https(f"{config.base_url}feeds/topic/{section.topic.slug}/index.html", config)
-    else:
-        url = None
+    urls = Urls(config, in_mail=True)
+    url = urls.topic_page(section.topic.slug) if section.topic is not None else None
     days: list[dict[str, Any]] = []
     for item in section.items[: section.shown]:
         day = item.published.astimezone(tz).date()
         if not days or days[-1]["date"] != day.isoformat():
             days.append({"date": day.isoformat(), "label": day_label(day), "entries": []})
-        entry = make_entry(item, config, (), "")
+        alternate, _ = urls.item(item)
         image = None
         if item.image is not None:
             ratio = (item.image.height / item.image.width) if item.image.width and item.image.height else 1
             image = {
-                "url": https(item.image.url, config),
+                "url": urls.image(item.image.url),
                 "alt": item.image.alt or item.title,
                 "thumb_height": max(1, round(96 * ratio)),
             }
@@ -166,7 +136,7 @@ def _section(config: Config, topics: Topics, digest: Digest, section: Section) -
             {
                 "id": item.id,
                 "title": item.title,
-                "url": https(entry.alternate, config) if entry.alternate else https(config.site_url, config),
+                "url": alternate or urls.site(),
                 "source_name": item.source_name,
                 "summary": item.summary,
                 "image": image,
@@ -178,7 +148,7 @@ def _section(config: Config, topics: Topics, digest: Digest, section: Section) -
                 "published": item.published.isoformat(),
             }
         )
-    more_url = url or https(f"{config.base_url}feeds/index.html", config)
+    more_url = url or urls.feeds_index()
     return {
         "name": section.name,
         "slug": section.topic.slug if section.topic else None,
@@ -191,64 +161,12 @@ def _section(config: Config, topics: Topics, digest: Digest, section: Section) -
     }
 
 
-def greeting(name: str) -> tuple[str, str]:
-    """The greeting as HTML and as text: the subscriber's name, or a neutral one."""
-    import html
-
-    name = " ".join(name.split())[:MAX_NAME]
-    if not name:
-        return "Hello,", "Hello,"
-    return f"Hi {html.escape(name)},", f"Hi {name},"
-
-
-def personal_copy(
-    config: Config, name: str, address: str, token: str, message_id: str, date: str
-) -> Personal:
-    """What one subscriber's copy carries: greeting, To, unsubscribe link and headers."""
-    name = " ".join(name.split())[:MAX_NAME]
-    template = config.digest.unsubscribe_url or config.digest.manage_url
-    url = https(unsubscribe_url(template, address, token), config)
-    html_greeting, text_greeting = greeting(name)
-    mailto = config.digest.unsubscribe_mailto
-    return Personal(
-        greeting_html=html_greeting,
-        greeting_text=text_greeting,
-        unsubscribe_url=url,
-        list_unsubscribe=(f"<mailto:{mailto}>, " if mailto else "") + f"<{url}>",
-        one_click=True,
-        message_id=message_id,
-        date=date,
-        to=formataddr((name, address), charset="utf-8"),
-    )
-
-
-def worst_case(config: Config, domain: str) -> Personal:
-    """The largest personal copy possible: longest name (4-byte characters) and address."""
-    local = "+" * 64
-    labels = MAX_ADDRESS - len(local) - 1
-    host = ".".join(["a" * 62] * (labels // 63)) + "." + "b" * (labels % 63 - 1)
-    address = f"{local}@{host}"
-    return personal_copy(
-        config,
-        "\U0001f600" * MAX_NAME,
-        address,
-        make_token(address, "any secret: tokens have one length", config.digest.list_id),
-        f"<{'x' * 64}@{domain}>",  # longer than any fresh Message-ID, and fixed: sizes repeat
-        "Wed, 30 Sep 2026 23:59:59 +1400",
-    )
-
-
-def sender_domain(config: Config) -> str:
-    address = parseaddr(config.digest.sender or "")[1]
-    return address.rpartition("@")[2] or urlsplit(config.base_url).hostname or "localhost"
-
-
 def render_digest(config: Config, topics: Topics, digest: Digest, folder: str) -> Rendered:
     """Render and inline `digest`; cut items (largest section first) until the largest
     possible copy fits the size budget. Renders once when it fits, log2-many times when not."""
     env = environment(config)
     domain = sender_domain(config)
-    worst = worst_case(config, domain)
+    worst = worst_case(config)
 
     def attempt(plan: Digest) -> Rendered:
         context = _context(config, topics, plan, folder)
@@ -268,9 +186,12 @@ def render_digest(config: Config, topics: Topics, digest: Digest, folder: str) -
         return Rendered(plan, subject, html, text, template, size, digest.shown - plan.shown)
 
     first = attempt(digest)
-    if first.size <= BUDGET:
-        return first
-    # The cut sequence is fixed (largest section first); find the fewest cuts that fit.
+    return first if first.size <= BUDGET else _fewest_cuts(digest, first, attempt)
+
+
+def _fewest_cuts(digest: Digest, first: Rendered, attempt: Callable[[Digest], Rendered]) -> Rendered:
+    """The rendering with the fewest cuts that fits the budget (or the smallest possible)."""
+    # The cut sequence is fixed (largest section first).
     plans = [digest]
 
     def plan(cuts: int) -> Digest | None:

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import SmtpConfig
-from .errors import RefusedError
+from ..config import SmtpConfig
+from ..errors import RefusedError
 
 
 class RelayError(RefusedError):

@@ -9,7 +9,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from urllib.parse import quote
+
+from .errors import UsageError
 
 SIGNATURE_CHARS = 22  # 132 bits of the HMAC
 
@@ -49,6 +50,13 @@ def verify_unsubscribe_token(token: str, secret: str, list_id: str) -> str | Non
     return address
 
 
-def unsubscribe_url(template: str, address: str, token: str) -> str:
-    """`digest.unsubscribe_url` with {token} and {email} filled in, URL-encoded."""
-    return template.replace("{token}", quote(token, safe="")).replace("{email}", quote(address, safe=""))
+def require_secret(secret: str | None) -> str:
+    """BULLETIN_SECRET, refusing a missing or short one with how to make one."""
+    if secret is None or len(secret) < 16:
+        make = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        raise UsageError(
+            "BULLETIN_SECRET is not set (or shorter than 16 characters); it signs unsubscribe "
+            f'links: export BULLETIN_SECRET="$({make})" and keep it: changing it breaks the '
+            "links already sent"
+        )
+    return secret

@@ -8,11 +8,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .report import Report
+from ..addresses import normalise_address, valid_address
+from ..errors import UsageError
+from ..report import Report
 
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\"[^\"\r\n]+\"")
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -24,23 +23,6 @@ class Subscriber:
     name: str
     topics: frozenset[str] | None
     line: int
-
-
-def normalise_address(address: str) -> str:
-    """The form addresses are compared in: the local part as written, the domain lower-cased."""
-    local, at, domain = address.strip().rpartition("@")
-    return f"{local}@{domain.lower()}" if at else address.strip()
-
-
-def valid_address(address: str) -> bool:
-    """A bare addr-spec with a dotted domain: local@example.org."""
-    local, at, domain = address.rpartition("@")
-    if not at or len(address) > 254 or len(local) > 64 or not _LOCAL.fullmatch(local):
-        return False
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        return False
-    labels = domain.split(".")
-    return len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
 def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[Subscriber]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from .build import Site
-from .items import Item
-from .ledger import Ledger
+from ..site.items import Item
+from ..site.reader import Site
 from .windows import Window
+
+if TYPE_CHECKING:  # sqlite3 loads only when a ledger exists
+    from ..ledger import Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +48,15 @@ def edition(site: Site, window: Window, ledger: Ledger | None, freeze: bool) -> 
     if freeze and ledger is not None:
         ledger.freeze(window.name, window.start, [item.id for item in chosen])
     return Edition(tuple(chosen), frozenset(late_ids), freeze)
+
+
+def frozen_editions(site: Site, windows: Sequence[Window]) -> dict[str, Edition]:
+    """The item lists frozen in the ledger for these windows (those already sent), if any."""
+    from ..ledger import Ledger
+
+    path = site.config.state_dir / "ledger.sqlite"
+    if not path.exists():
+        return {}
+    with Ledger.open(path) as ledger:
+        found = {w.name: edition(site, w, ledger, freeze=False) for w in windows}
+    return {name: chosen for name, chosen in found.items() if chosen.frozen}

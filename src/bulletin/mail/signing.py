@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from .config import DkimConfig
-from .errors import ConfigError
+from ..config import DkimConfig
+from ..errors import ConfigError
 
 SIGNED_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",

@@ -1,0 +1,34 @@
+"""Email addresses: which are valid, and the one form they are compared in."""
+
+from __future__ import annotations
+
+import re
+
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\"[^\"\r\n]+\"")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# "Display Name <local@domain>": the name may be anything but angle brackets and line breaks.
+_MAILBOX = re.compile(r"[^<>\r\n]*<([^<>\r\n]*)>")
+
+
+def normalise_address(address: str) -> str:
+    """The form addresses are compared in: the local part as written, the domain lower-cased."""
+    local, at, domain = address.strip().rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address.strip()
+
+
+def valid_address(address: str) -> bool:
+    """A bare addr-spec with a dotted domain: local@example.org."""
+    local, at, domain = address.rpartition("@")
+    if not at or len(address) > 254 or len(local) > 64 or not _LOCAL.fullmatch(local):
+        return False
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return False
+    labels = domain.split(".")
+    return len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def valid_mailbox(value: str) -> bool:
+    """`local@example.org` or `Display Name <local@example.org>`."""
+    value = value.strip()
+    match = _MAILBOX.fullmatch(value)
+    return valid_address(match.group(1) if match else value)

@@ -1,0 +1,66 @@
+"""Dates as authors write them: YYYY-MM-DD or ISO 8601 date-times, naive ones in the site's zone."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r" ?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?"
+)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of `day` in `tz`; when midnight does not exist, the end of the gap."""
+    moment = datetime.combine(day, time(0), tzinfo=tz)
+    utc = moment.astimezone(UTC)
+    if utc.astimezone(tz).date() == day and utc.astimezone(tz).time() == time(0):
+        return moment
+    # Midnight falls in a gap: search the whole seconds for the first one on `day`.
+    low = int(datetime.combine(day, time(0), tzinfo=UTC).timestamp()) - 86400
+    high = low + 2 * 86400
+    while high - low > 1:
+        mid = (low + high) // 2
+        if datetime.fromtimestamp(mid, tz).date() >= day:
+            high = mid
+        else:
+            low = mid
+    return datetime.fromtimestamp(high, tz)
+
+
+def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
+    """An aware datetime from the accepted forms, naive ones in `tz`; None if not a date."""
+    value = value.strip()
+    try:
+        match = _DATE.fullmatch(value)
+        if match:
+            return local_midnight(date(*map(int, match.groups())), tz)
+        match = _DATETIME.fullmatch(value)
+        if not match:
+            return None
+        return _date_time(match.groups(), tz)
+    except ValueError:
+        return None
+
+
+def _date_time(groups: tuple[str | Any, ...], tz: ZoneInfo) -> datetime | None:
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = groups
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    zone: Any
+    if zulu:
+        zone = UTC
+    elif sign:
+        hours, minutes = int(off_h), int(off_m or 0)
+        if hours > 23 or minutes > 59:
+            return None
+        delta = timedelta(hours=hours, minutes=minutes)
+        zone = timezone(delta if sign == "+" else -delta)
+    else:
+        zone = tz
+    return datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=zone
+    )

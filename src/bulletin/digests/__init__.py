@@ -1,0 +1,1 @@
+"""Weekly digests: windows, editions, the plan, rendering and inlining, the message, the archive."""

@@ -1,0 +1,66 @@
+"""Personal copies of a digest message: greeting, To, unsubscribe link, fresh headers."""
+
+from __future__ import annotations
+
+import html
+from email.utils import formataddr, parseaddr
+from urllib.parse import urlsplit
+
+from ..config import Config
+from ..tokens import make_token
+from ..urls import Urls
+from .message import Personal
+
+MAX_NAME = 100  # longer names are cut in greetings and To headers
+MAX_ADDRESS = 254  # RFC 5321's limit for a forward path
+
+
+def sender_domain(config: Config) -> str:
+    """The domain of digest.from: names Message-IDs."""
+    address = parseaddr(config.digest.sender or "")[1]
+    return address.rpartition("@")[2] or urlsplit(config.base_url).hostname or "localhost"
+
+
+def greeting(name: str) -> tuple[str, str]:
+    """The greeting as HTML and as text: the subscriber's name, or a neutral one."""
+    name = " ".join(name.split())[:MAX_NAME]
+    if not name:
+        return "Hello,", "Hello,"
+    return f"Hi {html.escape(name)},", f"Hi {name},"
+
+
+def personal_copy(
+    config: Config, name: str, address: str, token: str, message_id: str, date: str
+) -> Personal:
+    """What one subscriber's copy carries: greeting, To, unsubscribe link and headers."""
+    name = " ".join(name.split())[:MAX_NAME]
+    url = Urls(config, in_mail=True).unsubscribe(address, token)
+    html_greeting, text_greeting = greeting(name)
+    mailto = config.digest.unsubscribe_mailto
+    return Personal(
+        greeting_html=html_greeting,
+        greeting_text=text_greeting,
+        unsubscribe_url=url,
+        list_unsubscribe=(f"<mailto:{mailto}>, " if mailto else "") + f"<{url}>",
+        one_click=True,
+        message_id=message_id,
+        date=date,
+        to=formataddr((name, address), charset="utf-8"),
+    )
+
+
+def worst_case(config: Config) -> Personal:
+    """The largest personal copy possible: longest name (4-byte characters) and address."""
+    local = "+" * 64
+    labels = MAX_ADDRESS - len(local) - 1
+    host = ".".join(["a" * 62] * (labels // 63)) + "." + "b" * (labels % 63 - 1)
+    address = f"{local}@{host}"
+    return personal_copy(
+        config,
+        "\U0001f600" * MAX_NAME,
+        address,
+        make_token(address, "any secret: tokens have one length", config.digest.list_id),
+        # Longer than any fresh Message-ID, and fixed: sizes repeat.
+        f"<{'x' * 64}@{sender_domain(config)}>",
+        "Wed, 30 Sep 2026 23:59:59 +1400",
+    )

@@ -1,0 +1,1 @@
+"""Writing feeds: which items each feed shows, RSS and Atom (feedgen), JSON Feed, their pages."""

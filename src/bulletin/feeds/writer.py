@@ -1,0 +1,150 @@
+"""Write every feed, the topic pages, the feeds index and the OPML list under feeds/."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import partial
+
+from .. import __version__
+from ..output import Outputs, Written
+from ..report import NoProgress, Progress
+from ..site.bodies import cap
+from ..site.items import Item
+from ..site.reader import Site, read_body
+from ..templates import templates_fingerprint
+from ..urls import Urls
+from .model import FILE_NAMES, Entry, Feed, feeds_of, make_entry
+from .pages import render_listing, render_topic_page
+
+
+def write_feeds(site: Site, progress: Progress | None = None) -> Written:
+    """Every feed in every format, the topic pages, the feeds index and the OPML list."""
+    progress = progress or NoProgress()
+    outputs = site.outputs
+    written = Written()
+    feeds = feeds_of(site)
+    fingerprints = {feed.path: _fingerprint(site, feed) for feed in feeds}
+    entries_of = _entries(site)
+    progress.start("Writing feeds", len(feeds))
+    for feed in feeds:
+        _write_feed(site, feed, fingerprints[feed.path], entries_of, written)
+        progress.advance()
+    progress.finish()
+
+    templates_fp = templates_fingerprint(site.config)
+    folder = site.config.feeds_dir
+    for feed in feeds[1:]:
+        relpath = f"{feed.path}index.html"
+        fingerprint = fingerprints[feed.path] + templates_fp
+        outputs.write(relpath, fingerprint, [folder / relpath], partial(_topic_page, site, feed), written)
+    listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
+    for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
+        outputs.write(
+            relpath, listing_fp, [folder / relpath], partial(_listing, site, feeds, template), written
+        )
+    written.removed.extend(_remove_vanished_topics(site, outputs))
+    outputs.save()
+    return written
+
+
+def _write_feed(
+    site: Site, feed: Feed, fingerprint: str, entries_of: Callable[[Feed], list[Entry]], written: Written
+) -> None:
+    """The feed's three files, each rendered only when missing or out of date."""
+    urls = Urls(site.config)
+    entries: list[Entry] = []
+
+    def render(name: str) -> list[bytes]:
+        if not entries:
+            entries.extend(entries_of(feed))
+        return [_render(name, feed, entries, site, urls.feed(feed.path, name))]
+
+    folder = site.config.feeds_dir / feed.path
+    for name in FILE_NAMES:
+        site.outputs.write(feed.path + name, fingerprint, [folder / name], partial(render, name), written)
+
+
+def _topic_page(site: Site, feed: Feed) -> list[bytes]:
+    return [render_topic_page(site, feed)]
+
+
+def _listing(site: Site, feeds: list[Feed], template: str) -> list[bytes]:
+    return [render_listing(site, feeds, template)]
+
+
+def _render(name: str, feed: Feed, entries: list[Entry], site: Site, self_url: str) -> bytes:
+    """One feed file by its name: rss.xml, atom.xml or feed.json."""
+    if name == "feed.json":
+        from .jsonfeed import render_json
+
+        return render_json(feed, entries, site.config, self_url)
+    # feedgen (and lxml, dateutil) load only when an RSS or Atom file must be rendered.
+    from . import atom_rss
+
+    renderer = atom_rss.render_rss if name == "rss.xml" else atom_rss.render_atom
+    return renderer(feed, entries, site.config, self_url)
+
+
+def _entries(site: Site) -> Callable[[Feed], list[Entry]]:
+    """A feed's entries, each item's body read, sanitised and capped once per run."""
+    config = site.config
+    bodies: dict[str, str] = {}
+
+    def content_of(item: Item) -> str:
+        if item.id not in bodies:
+            try:
+                body = read_body(item, config)
+            except OSError:
+                body = ""  # removed since it was read; the next build drops the item
+            bodies[item.id] = cap(body, config.feed_content_kb * 1024, item.link, item.source_name)
+        return bodies[item.id]
+
+    def entries_of(feed: Feed) -> list[Entry]:
+        return [
+            make_entry(item, config, tuple(t.name for t in site.topics.of(item)), content_of(item))
+            for item in feed.entries
+        ]
+
+    return entries_of
+
+
+def _fingerprint(site: Site, feed: Feed) -> str:
+    """Everything a feed's bytes depend on, hashed: a rebuild with the same hash renders nothing."""
+    config, topics = site.config, site.topics
+    digest = hashlib.sha256()
+    digest.update(
+        f"{__version__}\0{config.fingerprint}\0{feed.title}\0{feed.description}\0{feed.path}".encode()
+    )
+    for item in feed.entries:
+        names = "\x1f".join(t.name for t in topics.of(item))
+        digest.update(f"\0{item.id}\0{item.fingerprint}\0{item.path}\0{names}".encode())
+    return digest.hexdigest()
+
+
+_TOPIC_FILES = frozenset(("rss.xml", "atom.xml", "feed.json", "index.html"))
+
+
+def _remove_vanished_topics(site: Site, outputs: Outputs) -> list[str]:
+    """Delete the feeds of topics that no longer exist (no item has them any more).
+
+    Only folders holding nothing but bulletin's four files go; anything else a person put
+    there is left alone.
+    """
+    folder = site.config.feeds_dir / "topic"
+    if not folder.is_dir():
+        return []
+    current = set(site.topics.by_slug())
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.name in current or not path.is_dir():
+            continue
+        entries = list(path.iterdir())
+        if not entries or not all(e.is_file() and e.name in _TOPIC_FILES for e in entries):
+            continue
+        for entry in entries:
+            entry.unlink()
+            outputs.forget(f"topic/{path.name}/{entry.name}")
+        path.rmdir()
+        removed.append(f"feeds/topic/{path.name}/")
+    return removed

@@ -1,0 +1,54 @@
+"""Files on disk: written atomically, and only when their bytes change."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+# mkstemp creates files only the owner can read; published files follow the umask instead.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace `path` with `data` so that readers see the old file or the new one, never half.
+
+    `durable` flushes the data to disk before the rename, so that a crash cannot leave an
+    empty file behind either.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(temp, 0o666 & ~_UMASK)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` unless it already holds exactly these bytes; True if written."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    write_atomic(path, data)
+    return True
+
+
+def inside(folder: Path, relative: str) -> Path:
+    """`folder / relative`, refusing any path that would leave `folder`."""
+    target = (folder / relative).resolve()
+    root = folder.resolve()
+    if target != root and root not in target.parents:
+        raise ValueError(f"{relative!r} would leave {folder}")
+    return folder / relative

@@ -1,0 +1,1 @@
+"""Sending digests: subscribers, SMTP delivery, DKIM signing and the send loop."""

@@ -1,0 +1,294 @@
+"""Send a week's digest to each subscriber: their topics only, once, recorded in the ledger.
+
+The run decides its mode once (a test copy, a dry run, or the real thing), then goes through
+the recipients: skip (suppressed, already sent) → their copy → deliver it → record it.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+
+from ..addresses import normalise_address
+from ..digests.archive import write_archive_index, write_digest
+from ..digests.editions import Edition, edition
+from ..digests.message import fresh_message_id
+from ..digests.personal import personal_copy, sender_domain
+from ..digests.plan import plan_digest
+from ..digests.render import Rendered, render_digest
+from ..digests.windows import Window
+from ..errors import RefusedError
+from ..ledger import Ledger
+from ..report import NoProgress, Progress, Report
+from ..site.reader import Site
+from ..tokens import make_token
+from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
+from .subscribers import Subscriber, read_subscribers
+
+STALE_AFTER = timedelta(days=7)
+MAX_FAILURES_IN_A_ROW = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """What the operator asked `bulletin send` to do."""
+
+    subscribers: Path
+    window: Window
+    dry_run: bool = False
+    rate: float | None = None
+    force: bool = False
+    to: str | None = None
+    new_ledger: bool = False
+    retry_failed: bool = False
+
+    @property
+    def test_copy(self) -> bool:
+        """One copy to --to, outside the ledger."""
+        return self.to is not None
+
+    @property
+    def real(self) -> bool:
+        """Mail the subscribers and record it: neither a dry run nor a test copy."""
+        return not self.dry_run and self.to is None
+
+
+@dataclass
+class SendSummary:
+    """What a send did, for the closing summary line."""
+
+    window: str
+    sent: int = 0
+    already_sent: int = 0
+    suppressed: int = 0
+    no_items: int = 0
+    failed: int = 0
+    topic_sets: int = 0
+    seconds: float = 0.0
+    aborted: bool = False
+    reason: str = ""  # why the run stopped, when it did
+    dry_run: bool = False
+
+    def line(self) -> str:
+        verb = "written to .bulletin/outbox" if self.dry_run else "sent"
+        return (
+            f"send {self.window}: {self.sent} {verb}, {self.already_sent} already sent, "
+            f"{self.suppressed} suppressed, {self.no_items} with no items, {self.failed} failed, "
+            f"{self.seconds:.1f} s"
+        )
+
+    def abort(self, reason: str) -> None:
+        self.aborted, self.reason = True, reason
+
+
+def send_digest(
+    site: Site,
+    options: SendOptions,
+    report: Report,
+    secret: str,
+    password: str | None,
+    progress: Progress | None = None,
+    mailer: SmtpMailer | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> SendSummary:
+    """Send (or, with dry_run, write to the outbox) the window's digest to every subscriber."""
+    config = site.config
+    config.require_mail(send=True)
+    _refuse_stale(options, site.now)
+    ledger_path = config.state_dir / "ledger.sqlite"
+    ledger: Ledger | None = None
+    if options.real or (not options.test_copy and ledger_path.exists()):
+        ledger = Ledger.open(ledger_path, create=options.new_ledger and options.real)
+    try:
+        if options.real and ledger is not None:
+            ledger.lock(config.state_dir / "send.lock")
+        run = _Send(site, options, report, ledger, secret, clock or (lambda: datetime.now(site.now.tzinfo)))
+        return run.run(progress or NoProgress(), mailer, password)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _refuse_stale(options: SendOptions, now: datetime) -> None:
+    window = options.window
+    if options.test_copy:
+        return
+    if window.end > now:
+        raise RefusedError(f"{window.label} has not ended yet (it ends {window.until}); "
+                           "send it once it is complete")  # fmt: skip
+    if now - window.end > STALE_AFTER and not options.force:
+        raise RefusedError(
+            f"{window.label} ended on {window.until}, more than 7 days ago; pass --force to send it anyway"
+        )
+
+
+class _Copies:
+    """Each topic set's rendered digest (once per set), and one subscriber's copy of it."""
+
+    def __init__(self, site: Site, chosen: Edition, window: Window, secret: str,
+                 clock: Callable[[], datetime]) -> None:  # fmt: skip
+        self.site, self.chosen, self.window = site, chosen, window
+        self.secret, self.clock = secret, clock
+        self.domain = sender_domain(site.config)
+        self.renders: dict[frozenset[str] | None, Rendered | None] = {}
+
+    def rendered(self, topics: frozenset[str] | None) -> Rendered | None:
+        """The digest this topic set gets; None when none of its topics had items."""
+        if topics not in self.renders:
+            config, site, chosen = self.site.config, self.site, self.chosen
+            only = sorted(topics) if topics is not None else None
+            digest = plan_digest(config, site.topics, self.window, chosen.candidates, only, chosen.late)
+            self.renders[topics] = (
+                None if digest.empty else render_digest(config, site.topics, digest, self.window.name)
+            )
+        return self.renders[topics]
+
+    def copy(self, rendered: Rendered, subscriber: Subscriber) -> tuple[str, bytes]:
+        """The Message-ID and the bytes of the subscriber's message, signed when configured."""
+        config = self.site.config
+        message_id = fresh_message_id(self.domain)
+        personal = personal_copy(
+            config,
+            subscriber.name,
+            subscriber.email,
+            make_token(subscriber.email, self.secret, config.digest.list_id),
+            message_id,
+            format_datetime(self.clock().astimezone(config.timezone)),
+        )
+        data = rendered.template.render(personal)
+        if config.dkim is not None:
+            from .signing import sign
+
+            data = sign(data, config.dkim)
+        return message_id, data
+
+
+class _Send:
+    """One run of `send`, its mode decided once from the options."""
+
+    def __init__(self, site: Site, options: SendOptions, report: Report, ledger: Ledger | None,
+                 secret: str, clock: Callable[[], datetime]) -> None:  # fmt: skip
+        self.site, self.options, self.report, self.clock = site, options, report, clock
+        self.secret = secret
+        # Skips need the ledger (a test copy ignores it); records need a real send.
+        self.skips = ledger if not options.test_copy else None
+        self.records = ledger if options.real else None
+        self.summary = SendSummary(options.window.label, dry_run=options.dry_run)
+        self.run_id = uuid.uuid4().hex
+        self.in_a_row = 0
+
+    def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
+        started = time.monotonic()
+        recipients = self._recipients()
+        chosen = edition(self.site, self.options.window, self.skips, freeze=self.options.real)
+        if not self.options.test_copy:
+            self._write_archive_copy(chosen)
+        copies = _Copies(self.site, chosen, self.options.window, self.secret, self.clock)
+        outbox, mailer = self._transport(mailer, password)
+        sent = self.skips.already_sent(self.options.window.name) if self.skips is not None else set()
+        progress.start(f"Sending {self.options.window.label}", len(recipients))
+        try:
+            for subscriber in recipients:
+                progress.advance()
+                if self._skipped(subscriber, sent):
+                    continue
+                rendered = copies.rendered(subscriber.topics)
+                if rendered is None:
+                    self.summary.no_items += 1
+                    continue
+                message_id, data = copies.copy(rendered, subscriber)
+                if outbox is not None:
+                    outbox.add(data)
+                    self.summary.sent += 1
+                elif not self._deliver(mailer, subscriber, message_id, data):
+                    break
+        finally:
+            progress.finish()
+            if mailer is not None:
+                mailer.close()
+        self.summary.topic_sets = len(copies.renders)
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def _recipients(self) -> list[Subscriber]:
+        if self.options.to is not None:
+            return [Subscriber(email=self.options.to, name="", topics=None, line=0)]
+        known = set(self.site.topics.by_slug())
+        return read_subscribers(self.options.subscribers, known, self.report)
+
+    def _write_archive_copy(self, chosen: Edition) -> None:
+        """The archive copy: the window as sent (its frozen list), and the index."""
+        window = self.options.window
+        write_digest(self.site, window, self.report, edition=chosen)
+        if window.is_week:
+            write_archive_index(self.site)
+
+    def _transport(
+        self, mailer: SmtpMailer | None, password: str | None
+    ) -> tuple[mailbox.Maildir | None, SmtpMailer | None]:
+        """The outbox of a dry run, or the relay."""
+        if self.options.dry_run:
+            return mailbox.Maildir(self.site.config.state_dir / "outbox", create=True), None
+        return None, mailer or SmtpMailer(self.site.config.smtp, password, Pacing(self.options.rate))
+
+    def _skipped(self, subscriber: Subscriber, sent: set[str]) -> bool:
+        """Suppressed addresses and those already sent this window are skipped (and counted)."""
+        if self.skips is None:
+            return False
+        address = normalise_address(subscriber.email)
+        reason = self.skips.suppression(address)
+        if reason is not None and not (reason == "bounced" and self.options.retry_failed):
+            self.summary.suppressed += 1
+            return True
+        if address in sent:
+            self.summary.already_sent += 1
+            return True
+        return False
+
+    def _deliver(
+        self, mailer: SmtpMailer | None, subscriber: Subscriber, message_id: str, data: bytes
+    ) -> bool:
+        """Deliver one copy and record the outcome; False when the run must stop."""
+        assert mailer is not None
+        sender = parseaddr(self.site.config.digest.sender or "")[1]
+        try:
+            mailer.send(sender, subscriber.email, data)
+        except RelayError as error:
+            self.summary.abort(str(error))
+            return False
+        except DeliveryError as error:
+            return self._failed(subscriber, error)
+        self.in_a_row = 0
+        self.summary.sent += 1
+        if self.records is not None:
+            address = normalise_address(subscriber.email)
+            self.records.record_sent(self.options.window.name, address, message_id, self.clock())
+        return True
+
+    def _failed(self, subscriber: Subscriber, error: DeliveryError) -> bool:
+        """Report one refused delivery; False when too many failed in a row."""
+        self.summary.failed += 1
+        self.in_a_row += 1
+        fix = "it is retried on the next run"
+        if error.permanent and self.records is not None:
+            address = normalise_address(subscriber.email)
+            if self.records.record_failure(address, self.run_id, error.code, error.message, self.clock()):
+                fix = "3 runs failed for good: now suppressed (--retry-failed overrides)"
+            else:
+                fix = "it is retried on the next run; 3 permanent failures suppress it"
+        where = "--to" if self.options.test_copy else str(self.options.subscribers)
+        said = f"the server said {error.code} {error.message}"
+        self.report.error(where, subscriber.line or None, f"{subscriber.email}: {said}; {fix}")
+        if self.in_a_row >= MAX_FAILURES_IN_A_ROW:
+            self.summary.abort(
+                f"stopped after {self.summary.failed} failed deliveries, the last 20 in a row; "
+                "check the relay, then run the same command again (it resumes)"
+            )
+            return False
+        return True

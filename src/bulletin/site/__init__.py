@@ -1,0 +1,1 @@
+"""Reading a site: items from content/ (front matter, fields, bodies) and their topics."""

@@ -1,0 +1,121 @@
+"""Looking fields up in front matter: dotted names, case-insensitive, first non-empty value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
+
+from ..dates import parse_date
+from ..errors import ItemError
+from .bodies import strip_forbidden
+
+if TYPE_CHECKING:  # PyYAML loads only when a file must be parsed
+    from .frontmatter import Fields
+
+_TRUE = frozenset(("true", "yes", "on", "1"))
+_FALSE = frozenset(("false", "no", "off", "0"))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A field's value, the dotted name as the author spelled it, and its line."""
+
+    name: str
+    value: Any
+    line: int | None
+
+    def within(self, sub: Found) -> Found:
+        """A field found inside this mapping, named from here (featuredImage.href)."""
+        return Found(f"{self.name}.{sub.name}", sub.value, sub.line)
+
+
+def _empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, dict)):
+        return not value
+    return False
+
+
+def lookup(fields: Fields, dotted: str) -> Found | None:
+    """The field at `dotted` (keys compared case-insensitively), None when absent or empty."""
+    node: Any = fields
+    spelled: list[str] = []
+    line = None
+    for part in dotted.lower().split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        mapping = cast("Fields", node)  # every mapping the front matter gives is Fields
+        spelled.append(mapping.names[part])
+        line = mapping.lines[part]
+        node = mapping[part]
+    if _empty(node):
+        return None
+    return Found(".".join(spelled), node, line)
+
+
+def first(fields: Fields, *names: str) -> Found | None:
+    """The first of `names` with a non-empty value."""
+    for name in names:
+        found = lookup(fields, name)
+        if found is not None:
+            return found
+    return None
+
+
+def kind(value: Any) -> str:
+    """What a YAML value is, in words."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "text"
+
+
+def text(found: Found, fix: str = "write it as one line of text") -> str:
+    """The value as one line of text; ItemError when it is a list or mapping."""
+    if not isinstance(found.value, str):
+        raise ItemError(found.line, f"{found.name} is {kind(found.value)}; {fix}")
+    return " ".join(strip_forbidden(found.value).split())
+
+
+def texts(found: Found, fix: str) -> list[str | None]:
+    """A string or a list of strings, as a list; empty entries kept as None (for pairing)."""
+    values = found.value if isinstance(found.value, list) else [found.value]
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif isinstance(value, str):
+            out.append(" ".join(strip_forbidden(value).split()) or None)
+        else:
+            raise ItemError(found.line, f"{found.name} contains {kind(value)}; {fix}")
+    return out
+
+
+def flag(found: Found | None) -> bool:
+    """A yes/no field; absent is no."""
+    if found is None:
+        return False
+    value = text(found, "write true or false").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ItemError(found.line, f"{found.name} '{found.value}' is not true or false; write true or false")
+
+
+def date_of(found: Found, tz: ZoneInfo) -> datetime:
+    """A date field, naive values in `tz`; ItemError naming the accepted forms."""
+    value = text(found, "write YYYY-MM-DD or an ISO 8601 date-time")
+    parsed = parse_date(value, tz)
+    if parsed is None:
+        raise ItemError(
+            found.line,
+            f"{found.name} '{value}' is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
+        )
+    return parsed

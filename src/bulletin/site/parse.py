@@ -1,0 +1,318 @@
+"""One curated file to an Item: decode, split off the front matter, read each field."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, cast
+from urllib.parse import quote, urljoin, urlsplit
+
+from ..config import Config
+from ..errors import ItemError
+from ..report import Problem
+from . import bodies
+from .fields import Found, date_of, first, flag, kind, lookup, text, texts
+from .items import Image, Item
+
+if TYPE_CHECKING:
+    from .frontmatter import Fields
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+# C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
+_CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+_OPENING = re.compile(r"---[ \t]*\n")
+_MIME = {
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What one file gave: an item (None when skipped), its problems, and counters."""
+
+    item: Item | None
+    problems: tuple[Problem, ...]
+    clamped: bool = False
+
+
+def digest(raw: bytes) -> str:
+    """A hash of a file's bytes: changes whenever the file does."""
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def decode(raw: bytes) -> str:
+    """The file's text with LF line endings and no BOM; ItemError unless UTF-8 or UTF-16."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ItemError(
+                line,
+                f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
+            ) from None
+    text = text.removeprefix("\ufeff")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def parse_item(raw: bytes, relpath: str, config: Config) -> Parsed:
+    """Turn one file's bytes into an Item, or into problems saying why it cannot be one."""
+    problems: list[Problem] = []
+    try:
+        item, clamped = _parse(raw, relpath, config, problems)
+    except ItemError as exc:
+        problems.append(Problem(relpath, exc.line, "error", exc.message))
+        return Parsed(None, tuple(problems))
+    return Parsed(item, tuple(problems), clamped)
+
+
+def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) -> tuple[Item, bool]:
+    if len(raw) > MAX_FILE_BYTES:
+        raise ItemError(
+            None,
+            f"is {len(raw) / 1e6:.1f} MB; items are limited to {MAX_FILE_BYTES // 2**20} MB: "
+            "shorten the body or link to the article",
+        )
+    if not raw.strip():
+        raise ItemError(None, "is empty; an item starts with a '---' line, YAML fields, then '---'")
+    text = decode(raw)
+    opening = _OPENING.match(text)
+    if not opening:
+        raise ItemError(
+            1, "has no front matter; start the file with a '---' line, then YAML fields, then '---'"
+        )
+    closing = _CLOSING.search(text, opening.end())
+    if not closing:
+        raise ItemError(1, "front matter is not closed; add a '---' line after the last field")
+    front = _without_controls(text[opening.end() : closing.start()], relpath, problems)
+    fields = _fields(front)
+    return _item_from(fields, text, closing.end() + 1, relpath, config, digest(raw))
+
+
+def _without_controls(front: str, relpath: str, problems: list[Problem]) -> str:
+    """The front matter without control characters, each line that had one warned about."""
+    if not _CONTROL.search(front):
+        return front
+    for number, line in enumerate(front.split("\n"), start=2):
+        if _CONTROL.search(line):
+            codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in _CONTROL.findall(line)}))
+            message = f"control character {codes} removed; delete it from the file"
+            problems.append(Problem(relpath, number, "warning", message))
+    return _CONTROL.sub("", front)
+
+
+def _fields(front: str) -> Fields:
+    from .frontmatter import Fields, parse_front_matter  # PyYAML, only when a file is parsed
+
+    fields = parse_front_matter(front, first_line=2)
+    if fields is None:
+        return Fields()
+    if not isinstance(fields, Fields):
+        raise ItemError(2, f"front matter is {kind(fields)}, not fields; write 'name: value' lines")
+    return fields
+
+
+def _item_from(
+    fields: Fields, text: str, body_offset: int, relpath: str, config: Config, fingerprint: str
+) -> tuple[Item, bool]:
+    # Fields are read in this order so that a file with several problems reports the same one.
+    item_id, title = _id(fields, relpath), _title(fields)
+    published, updated = _dates(fields, config)
+    link, source_name = _source(fields)
+    page = _page(fields, config)
+    summary = _summary(fields, text[body_offset:], relpath)
+    authors = _authors(fields)
+    topics, topic_urls = _topics(fields)
+    item = Item(
+        id=item_id,
+        path=relpath,
+        title=title,
+        published=published,
+        updated=max(updated, published),
+        link=link,
+        source_name=source_name,
+        summary=summary,
+        authors=authors,
+        topics=topics,
+        topic_urls=topic_urls,
+        image=_image(fields, page or config.site_url),
+        page=page,
+        draft=_draft(fields),
+        body_offset=body_offset,
+        fingerprint=fingerprint,
+    )
+    return item, updated < published
+
+
+def _id(fields: Fields, relpath: str) -> str:
+    found = lookup(fields, "id")
+    if found is not None:
+        return text(found, "write the id as text")
+    stem = relpath.removeprefix("content/").rsplit(".", 1)[0]
+    return unicodedata.normalize("NFC", stem)
+
+
+def _title(fields: Fields) -> str:
+    found = first(fields, "title", "openGraphMetaData.ogtitle", "twitterMetaData.twittertitle")
+    if found is None:
+        raise ItemError(None, "title is missing; add a line title: 'The article title'")
+    title = text(found)
+    if not title:
+        raise ItemError(found.line, f"{found.name} has no visible text; write the article's title")
+    return title
+
+
+def _dates(fields: Fields, config: Config) -> tuple[datetime, datetime]:
+    """Published and updated as written (updated may be earlier: the caller clamps it)."""
+    found = first(fields, "date", "publishDate")
+    if found is None:
+        raise ItemError(None, "date is missing; add a line date: 'YYYY-MM-DD'")
+    published = date_of(found, config.timezone)
+    found = first(fields, "lastMod", "updated")
+    return published, date_of(found, config.timezone) if found else published
+
+
+def _source(fields: Fields) -> tuple[str | None, str | None]:
+    """The curated article's link and the name of its source."""
+    found = first(fields, "link.href", "href", "original", "openProjectCustomFields.sourceUrl")
+    link = None
+    if found is not None:
+        link = text(found, "write the article's full https:// address")
+        parts = urlsplit(link)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ItemError(
+                found.line,
+                f"{found.name} '{link}' is not an absolute http(s) URL; "
+                "write the article's full https:// address",
+            )
+    found = lookup(fields, "link.brand")
+    if found is not None:
+        return link, text(found)
+    if link:
+        return link, (urlsplit(link).hostname or "").removeprefix("www.") or None
+    return link, None
+
+
+def _summary(fields: Fields, body: str, relpath: str) -> str:
+    found = first(
+        fields,
+        "summary",
+        "openGraphMetaData.ogdescription",
+        "twitterMetaData.twitterdescription",
+        "description",
+    )
+    if found is not None:
+        return bodies.summarize(text(found, "write the summary as text"))
+    return bodies.summarize(bodies.plain_text(bodies.to_html(body, relpath)))
+
+
+def _authors(fields: Fields) -> tuple[str, ...]:
+    found = lookup(fields, "author")
+    return tuple(a for a in texts(found, "write names as text") if a) if found else ()
+
+
+def _draft(fields: Fields) -> bool:
+    draft = flag(lookup(fields, "draft"))
+    status = lookup(fields, "status")
+    return draft or (
+        status is not None and isinstance(status.value, str) and status.value.strip().lower() == "draft"
+    )
+
+
+def _page(fields: Fields, config: Config) -> str | None:
+    found = lookup(fields, "slug")
+    if found is None:
+        return None
+    slug = text(found, "write the slug as text").strip("/")
+    base = lookup(fields, "basePath")
+    base_path = text(base, "write the base path as text").strip("/") if base else ""
+    path = "/".join(part for part in (base_path, slug) if part)
+    return urljoin(config.site_url, quote(path, safe="/-._~") + "/")
+
+
+def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    fix = "write topic names as text"
+    found = lookup(fields, "categories")
+    if found is not None:
+        names = texts(found, fix)
+        urls_found = lookup(fields, "categoryUrl")
+        urls = texts(urls_found, "write topic URLs as text") if urls_found else []
+        pairs = [
+            (
+                name,
+                (urls[i] or "").rstrip("/").rsplit("/", 1)[-1] if i < len(urls) and urls[i] else None,
+            )
+            for i, name in enumerate(names)
+        ]
+    else:
+        found = first(fields, "openProjectCustomFields.medigyTopics", "topics")
+        pairs = [(name, None) for name in texts(found, fix)] if found else []
+    kept = [(name, url) for name, url in pairs if name]
+    return tuple(n for n, _ in kept), tuple(u for _, u in kept)
+
+
+def _image(fields: Fields, base: str) -> Image | None:
+    image = lookup(fields, "featuredImage")
+    if image is None:
+        return None
+    if not isinstance(image.value, dict):
+        raise ItemError(image.line, f"{image.name} is {kind(image.value)}; write href, alt, size under it")
+    sub = cast("Fields", image.value)
+    valid = lookup(sub, "valid")
+    if valid is not None and not flag(image.within(valid)):
+        return None
+    href = lookup(sub, "href")
+    if href is None:
+        return None
+    url = urljoin(base, text(image.within(href)).replace(" ", "%20"))
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ItemError(
+            href.line,
+            f"{image.name}.{href.name} '{href.value}' is not an http(s) image URL; "
+            "write a file name or an https:// address",
+        )
+    alt = lookup(sub, "alt")
+    width, height = _size(image, lookup(sub, "size"))
+    return Image(
+        url=url,
+        alt=text(image.within(alt)) if alt else None,
+        width=width,
+        height=height,
+        mime_type=_mime(image, lookup(sub, "format"), url),
+    )
+
+
+def _size(image: Found, size: Found | None) -> tuple[int | None, int | None]:
+    if size is None:
+        return None, None
+    values = size.value
+    try:
+        if not isinstance(values, list) or len(values) != 2:
+            raise ValueError
+        width, height = (int(str(v)) for v in values)
+        if width <= 0 or height <= 0:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ItemError(
+            size.line,
+            f"{image.name}.{size.name} is not [width, height]; write two whole numbers of pixels",
+        ) from None
+    return width, height
+
+
+def _mime(image: Found, fmt: Found | None, url: str) -> str | None:
+    mime = _MIME.get(text(image.within(fmt)).lower()) if fmt is not None else None
+    return mime or _MIME.get(urlsplit(url).path.rsplit(".", 1)[-1].lower())

@@ -1,0 +1,302 @@
+"""Read a site's content/ folder into Items, through the parse cache, and decide the topics."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+from ..cache import Cache, Stamp
+from ..config import Config
+from ..output import Outputs
+from ..report import NoProgress, Problem, Progress, Report
+from . import bodies
+from .items import Item
+from .parse import Parsed, decode, digest, parse_item
+from .topics import Topics, assign_topics
+
+CONTENT_SUFFIXES = (".md", ".markdown", ".html")
+
+
+def find_item_files(content_dir: Path) -> Iterator[tuple[str, str]]:
+    """Every item file under content/ as (path relative to the site, path to open), any
+    depth, hidden files and folders skipped, in a stable order. Strings, not Paths: this
+    runs for every file on every build."""
+    root = os.fspath(content_dir)
+    prefix = content_dir.name
+    stack = [("", root)]
+    while stack:
+        relative, folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        folders = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if entry.is_dir():
+                if not name.startswith("_"):
+                    folders.append((f"{relative}{name}/", entry.path))
+            elif name.endswith(CONTENT_SUFFIXES):
+                yield f"{prefix}/{relative}{name}", entry.path
+        stack.extend(reversed(folders))
+
+
+def read_body(item: Item, config: Config) -> str:
+    """The item's body as sanitised HTML, URLs absolute, ready for a feed or a digest."""
+    raw = (config.site / item.path).read_bytes()
+    text = decode(raw)
+    body_html = bodies.to_html(bodies.strip_forbidden(text[item.body_offset :]), item.path)
+    return bodies.sanitize(body_html, item.link or item.page or config.site_url)
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """The items a build publishes, newest first, with what was held back and why."""
+
+    items: tuple[Item, ...]
+    drafts: int
+    scheduled: tuple[Item, ...]
+    files: int
+
+
+@dataclass
+class Site:
+    """A site read for one run: its configuration, items and topics."""
+
+    config: Config
+    collection: Collection
+    topics: Topics
+    now: datetime
+    _outputs: Outputs | None = field(default=None, repr=False)
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return self.collection.items
+
+    @property
+    def outputs(self) -> Outputs:
+        """The run's writer of rendered files (one render cache for every stage)."""
+        if self._outputs is None:
+            self._outputs = Outputs(self.config)
+        return self._outputs
+
+
+def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
+    """Read every item (through the cache) and decide the topics."""
+    collection = read_items(config, report, now, progress)
+    topics = assign_topics(collection.items, report)
+    return Site(config, collection, topics, now)
+
+
+def read_items(
+    config: Config,
+    report: Report,
+    now: datetime,
+    progress: Progress | None = None,
+    jobs: int | None = None,
+) -> Collection:
+    """Read every item file (through the parse cache), report problems, drop duplicates.
+
+    Files the cache cannot answer for are parsed in `jobs` processes (default: one per CPU)
+    when there are enough of them to pay for starting the processes.
+    """
+    # Reading creates many long-lived objects and no cycles: the cyclic GC would only
+    # rescan them over and over (a third of a warm build's time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        files = list(find_item_files(config.content_dir))
+        results = _parse_files(files, config, report, progress or NoProgress(), jobs)
+        return _collect([results[relpath] for relpath, _ in files], report, now)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse_files(
+    files: list[tuple[str, str]], config: Config, report: Report, progress: Progress, jobs: int | None
+) -> dict[str, Parsed]:
+    """Each file's parse: from the cache where its stamp vouches for it, else parsed now."""
+    cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16)
+    progress.start("Reading items", len(files))
+    results: dict[str, Parsed] = {}
+    stale: list[_Stale] = []
+    for relpath, path in files:
+        hit = _cached(relpath, path, cache)
+        if isinstance(hit, Parsed):
+            results[relpath] = hit
+            progress.advance()
+        else:
+            stale.append(hit)
+    if stale:
+        from .frontmatter import LIBYAML
+
+        if not LIBYAML:
+            report.warning(
+                "bulletin",
+                None,
+                "PyYAML has no libyaml here: reading items is 11-14 "
+                "times slower; reinstall PyYAML from a wheel that includes it",
+            )
+    for relpath, stamp, hashed, result in _parse_all(stale, config, _jobs(jobs, len(stale))):
+        results[relpath] = result
+        cache.put(relpath, _to_row(stamp, hashed, result))
+        progress.advance()
+    progress.finish()
+    cache.keep_only(set(results))
+    cache.save()
+    return results
+
+
+def _collect(results: list[Parsed], report: Report, now: datetime) -> Collection:
+    """Report every file's problems, keep one item per id, hold back drafts and scheduled."""
+    by_id: dict[str, Item] = {}
+    clamped = 0
+    for result in results:
+        report.extend(list(result.problems))
+        clamped += result.clamped
+        if result.item is not None:
+            _keep_newest(by_id, result.item, report)
+    if clamped:
+        report.note(f"{clamped} item(s) had lastMod before date; updated was set to the date")
+    drafts = sum(1 for item in by_id.values() if item.draft)
+    scheduled = tuple(sorted((i for i in by_id.values() if not i.draft and i.published > now), key=_ORDER))
+    for item in scheduled:
+        report.note(f"{item.path}: scheduled for {item.published.isoformat()}, held back")
+    items = tuple(
+        sorted(
+            (i for i in by_id.values() if not i.draft and i.published <= now),
+            key=_ORDER,
+            reverse=True,
+        )
+    )
+    return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(results))
+
+
+def _keep_newest(by_id: dict[str, Item], item: Item, report: Report) -> None:
+    """Two files with one id: the newer `updated` wins (ties: the later path)."""
+    other = by_id.get(item.id)
+    if other is None:
+        by_id[item.id] = item
+        return
+    keep, drop = (item, other) if (item.updated, item.path) > (other.updated, other.path) else (other, item)
+    by_id[item.id] = keep
+    report.warning(
+        drop.path,
+        None,
+        f"id '{item.id}' is also used by {keep.path}, which is newer "
+        "and wins; give this item its own id or delete it",
+    )
+
+
+# Published, then updated, then id: a total order (ids are unique after de-duplication).
+_ORDER = attrgetter("published", "updated", "id")
+_PARALLEL_MIN = 400  # below this, starting processes costs more than it saves
+
+
+def _jobs(jobs: int | None, stale: int) -> int:
+    if jobs is None:
+        env = os.environ.get("BULLETIN_JOBS", "")
+        jobs = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    return 1 if stale < _PARALLEL_MIN else max(1, min(jobs, 8))
+
+
+@dataclass(frozen=True, slots=True)
+class _Stale:
+    """A file the cache cannot vouch for: new, or its stamp moved."""
+
+    relpath: str
+    path: str
+    stamp: Stamp
+    digest: str | None = None  # of the bytes the cached result was parsed from
+    result: Parsed | None = None
+
+
+def _to_row(stamp: Stamp, digest: str, parsed: Parsed) -> tuple[object, ...]:
+    """A cache entry: plain tuples only, which load several times faster than objects."""
+    item = None if parsed.item is None else parsed.item.to_row()
+    problems = tuple((p.path, p.line, p.level, p.message) for p in parsed.problems)
+    return (
+        stamp.size,
+        stamp.mtime_ns,
+        stamp.ctime_ns,
+        stamp.inode,
+        digest,
+        item,
+        problems,
+        parsed.clamped,
+    )
+
+
+def _from_row(row: tuple[Any, ...]) -> Parsed:
+    item = None if row[5] is None else Item.from_row(row[5])
+    return Parsed(item, tuple(Problem(*p) for p in row[6]), row[7])
+
+
+def _cached(relpath: str, path: str, cache: Cache) -> Parsed | _Stale:
+    """The cached result when the file's stamp is unchanged; else a _Stale to parse."""
+    try:
+        stamp = Stamp.of(os.stat(path))
+    except OSError:
+        return _Stale(relpath, path, Stamp(-1, -1, -1, -1))
+    row = cache.get(relpath)
+    if row is None:
+        return _Stale(relpath, path, stamp)
+    if row[:4] == (stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode):
+        return _from_row(row)
+    # The stamp moved (touched, copied, checked out): re-parse only if the bytes changed.
+    return _Stale(relpath, path, stamp, row[4], _from_row(row))
+
+
+def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tuple[str, Parsed | None]:
+    """The file's digest and its parse; None instead of a parse when the digest is `known`."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        return "", Parsed(None, (Problem(relpath, None, "error", f"cannot be read: {exc.strerror}"),))
+    hashed = digest(raw)
+    if hashed == known:
+        return hashed, None
+    return hashed, parse_item(raw, relpath, config)
+
+
+def _parse_chunk(chunk: list[tuple[str, str, str | None]], config: Config) -> list[tuple[str, Parsed | None]]:
+    return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
+
+
+def _parse_all(stale: list[_Stale], config: Config, jobs: int) -> Iterator[tuple[str, Stamp, str, Parsed]]:
+    """Parse the files the cache could not answer for, in order, in `jobs` processes."""
+    work = [(s.relpath, s.path, s.digest) for s in stale]
+    results: Iterator[tuple[str, Parsed | None]]
+    if jobs > 1:
+        results = _in_processes(work, config, jobs)
+    else:
+        results = (_parse_one(relpath, path, known, config) for relpath, path, known in work)
+    for entry, (hashed, result) in zip(stale, results, strict=True):
+        parsed = result if result is not None else entry.result
+        assert parsed is not None
+        yield entry.relpath, entry.stamp, hashed, parsed
+
+
+def _in_processes(
+    work: list[tuple[str, str, str | None]], config: Config, jobs: int
+) -> Iterator[tuple[str, Parsed | None]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork starts workers without re-importing bulletin; elsewhere the platform default.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    size = max(50, len(work) // (jobs * 8))
+    chunks = [work[i : i + size] for i in range(0, len(work), size)]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
+            yield from chunk

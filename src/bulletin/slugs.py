@@ -1,0 +1,43 @@
+"""Slugs: the ASCII names of topics in URLs and folders, and of lists in List-Id."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# What a slug looks like: lower-case ASCII words joined by single hyphens.
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_LETTERS = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "ø": "o",
+        "œ": "oe",
+        "ł": "l",
+        "đ": "d",
+        "þ": "th",
+        "Æ": "ae",
+        "Ø": "o",
+        "Œ": "oe",
+        "Ł": "l",
+        "Đ": "d",
+        "Þ": "th",
+    }
+)
+
+
+def slugify(name: str, *, letters: bool = True) -> str:
+    """ASCII letters and digits joined by '-' (may be empty): NFKD, combining marks dropped.
+
+    Topic slugs (`letters`) also map the letters NFKD cannot take apart (ß→ss, æ→ae, ø→o…)
+    and treat any other non-ASCII character as a separator. The default list id was made
+    by dropping non-ASCII characters instead; it stays so, because a changed list id would
+    invalidate every unsubscribe link already sent.
+    """
+    if letters:
+        text = unicodedata.normalize("NFKD", name.translate(_LETTERS))
+        text = "".join(c for c in text if not unicodedata.combining(c)).translate(_LETTERS)
+    else:
+        text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return _NOT_SLUG.sub("-", text.lower()).strip("-")

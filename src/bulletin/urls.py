@@ -1,0 +1,83 @@
+"""Every URL bulletin writes: feeds, pages, digests, item links and personal links, in one place."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from .config import Config
+from .site.items import Item
+
+
+def https(url: str, config: Config) -> str:
+    """Everything the site hosts is linked over https in mail."""
+    host = urlsplit(url).hostname
+    ours = {urlsplit(config.base_url).hostname, urlsplit(config.site_url).hostname}
+    if url.startswith("http://") and host in ours:
+        return "https://" + url[len("http://") :]
+    return url
+
+
+class Urls:
+    """The URLs of one site. In mail (`in_mail`), whatever the site hosts is linked over https."""
+
+    def __init__(self, config: Config, *, in_mail: bool = False) -> None:
+        self.config = config
+        self.in_mail = in_mail
+
+    def _ours(self, url: str) -> str:
+        return https(url, self.config) if self.in_mail else url
+
+    def _published(self, path: str) -> str:
+        return self._ours(self.config.base_url + path)
+
+    def feed(self, folder: str, name: str) -> str:
+        """A feed file under feeds/: `folder` is "" or "topic/<slug>/"."""
+        return self._published(f"feeds/{folder}{name}")
+
+    def feeds(self, folder: str) -> dict[str, str]:
+        """The three formats of one feed, by kind."""
+        return {
+            "rss": self.feed(folder, "rss.xml"),
+            "atom": self.feed(folder, "atom.xml"),
+            "json": self.feed(folder, "feed.json"),
+        }
+
+    def feeds_index(self) -> str:
+        return self._published("feeds/index.html")
+
+    def opml(self) -> str:
+        return self._published("feeds/feeds.opml")
+
+    def topic_page(self, slug: str) -> str:
+        return self._published(f"feeds/topic/{slug}/index.html")
+
+    def digest_page(self, folder: str) -> str:
+        """A digest's "view online" page under emails/."""
+        return self._published(f"emails/{folder}/digest.html")
+
+    def archive(self) -> str:
+        """The digest archive, emails/index.html."""
+        return self._published("emails/index.html")
+
+    def manage(self) -> str:
+        """The non-personal unsubscribe / manage link."""
+        return self._ours(self.config.digest.manage_url)
+
+    def unsubscribe(self, address: str, token: str) -> str:
+        """One subscriber's unsubscribe link: digest.unsubscribe_url with {token} and {email}."""
+        template = self.config.digest.unsubscribe_url or self.config.digest.manage_url
+        url = template.replace("{token}", quote(token, safe="")).replace("{email}", quote(address, safe=""))
+        return self._ours(url)
+
+    def item(self, item: Item) -> tuple[str | None, str | None]:
+        """An item's alternate link and its `via` link, following `links = source | site`."""
+        if self.config.links == "site" and item.page:
+            return self._ours(item.page), item.link
+        alternate = item.link or item.page
+        return (self._ours(alternate) if alternate else None), None
+
+    def image(self, url: str) -> str:
+        return self._ours(url)
+
+    def site(self) -> str:
+        return self._ours(self.config.site_url)
