@@ -15,13 +15,14 @@ LAYERS = [
     {"errors", "dates", "slugs", "addresses", "files"},
     {"report", "cache", "tokens"},
     {"config", "output"},
-    {"templates", "ledger"},
+    {"templates", "ledger", "subscriptions"},
     {"site"},
     {"urls"},
     {"feeds"},
     {"digests"},
     {"mail"},
     {"build"},
+    {"web"},
     {"cli", "__main__"},
 ]
 MAX_FUNCTION_LINES = 60

@@ -1,15 +1,22 @@
-"""SPEC §6: the subscribers file — every bad row reported and skipped, never widened."""
+"""SPEC §6 and §10: the subscribers file (every bad row reported and skipped, never widened)
+and the subscribers kept in the ledger."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from bulletin.addresses import normalise_address, valid_address
+from bulletin.cli import main
 from bulletin.errors import UsageError
 from bulletin.mail.subscribers import Subscriber, read_subscribers
 from bulletin.report import Report
+
+from .conftest import SiteMaker
 
 KNOWN = {"alpha", "beta", "gamma"}
 
@@ -93,3 +100,99 @@ def test_address_checks(address: str, valid: bool) -> None:
 
 def test_addresses_compare_with_the_domain_lower_cased() -> None:
     assert normalise_address(" Ann@Example.ORG ") == "Ann@example.org"
+
+
+# -- the subscribers kept in the ledger (`bulletin subscribers …`) -------------------------------
+
+
+def _cli(site: SiteMaker, *args: str) -> Any:
+    return CliRunner().invoke(main, [*args, "--site", str(site.root), "--now", "2026-11-25T12:00"])
+
+
+def _topics_site(site: SiteMaker) -> None:
+    site.item("a.md", categories=["Alpha"])
+    site.item("b.md", categories=["Beta"])
+
+
+def test_import_export_list_add_remove(site: SiteMaker) -> None:
+    _topics_site(site)
+    csv_path = site.root / "list.csv"
+    csv_path.write_text(
+        "email,name,topics\nAnn@example.org,Ann,alpha\nbob@example.org,,\nbad,,\n", encoding="utf-8"
+    )
+    assert _cli(site, "subscribers", "import", str(csv_path)).exit_code == 3  # no ledger yet
+    result = _cli(site, "subscribers", "import", str(csv_path), "--new-ledger")
+    assert result.exit_code == 1, result.output  # one bad row skipped
+    assert "imported 2 from" in result.stdout and "2 active" in result.stdout
+    assert f"{csv_path}:4: error: address 'bad' is not valid" in result.stderr
+    assert (
+        _cli(site, "subscribers", "remove", "bob@example.org").stdout
+        == "removed bob@example.org: unsubscribed\n"
+    )
+    again = _cli(site, "subscribers", "import", str(csv_path))
+    assert "1 active, 1 unsubscribed" in again.stdout  # an address that left stays so
+    added = _cli(site, "subscribers", "add", "carol@example.org", "--name", "Carol", "--topics", "beta")
+    assert added.exit_code == 0 and added.stdout == "added carol@example.org: active\n"
+    listed = _cli(site, "subscribers", "list", "--topic", "beta").stdout.splitlines()
+    assert listed[0].split() == ["EMAIL", "STATUS", "TOPICS", "NAME"]
+    assert (
+        [line.split()[:3] for line in listed[1:]]
+        == [  # ann gets alpha only
+            ["bob@example.org", "unsubscribed", "*"],
+            ["carol@example.org", "active", "beta", "Carol"][:3],
+        ]
+    )
+    active = _cli(site, "subscribers", "list", "--topic", "beta", "--status", "active").stdout.splitlines()
+    assert [line.split()[0] for line in active[1:]] == ["carol@example.org"]
+    assert len(_cli(site, "subscribers", "list", "--status", "active").stdout.splitlines()) == 3
+    exported = _cli(site, "subscribers", "export").stdout.splitlines()
+    assert exported[0].startswith("email,name,topics,status,source,created")
+    assert any(line.startswith("Ann@example.org,Ann,alpha,active,import,") for line in exported)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add", "@"], "ADDRESS: '@' is not an email address"),
+        (["add", "x@", "--new-ledger"], "ADDRESS: 'x@' is not an email address"),
+        (
+            ["add", "ann@example.org", "--topics", "nope", "--new-ledger"],
+            "--topics: unknown topic slug(s) nope",
+        ),
+        (["remove", "not-an-address"], "is not an email address"),
+    ],
+)
+def test_subscriber_commands_refuse_bad_input(site: SiteMaker, args: list[str], message: str) -> None:
+    _topics_site(site)
+    result = _cli(site, "subscribers", *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_send_mails_the_ledgers_active_subscribers_by_default(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Consent, Subscriptions
+
+    from .smtp import SmtpServer
+
+    monkeypatch.setenv("BULLETIN_SECRET", "secret-0123456789-secret")
+    _topics_site(site)
+    with SmtpServer() as server:
+        site.write_config(digest={"from": "N <n@news.example.org>", "address": "1 Main St",
+                                  "unsubscribe_url": "https://news.example.org/u/{token}"},
+                          smtp={"host": "127.0.0.1", "port": server.port})  # fmt: skip
+        assert (
+            _cli(site, "subscribers", "add", "ann@example.org", "--topics", "alpha", "--new-ledger").exit_code
+            == 0
+        )
+        assert _cli(site, "subscribers", "add", "bob@example.org").exit_code == 0
+        assert _cli(site, "subscribers", "add", "gone@example.org").exit_code == 0
+        assert _cli(site, "subscribers", "remove", "gone@example.org").exit_code == 0
+        with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+            consent = Consent(datetime(2026, 11, 20, tzinfo=UTC), "https://x/subscribe", "text", None)
+            Subscriptions(ledger).request("pending@example.org", "", None, consent)
+        result = _cli(site, "send")
+        assert result.exit_code == 0, result.output
+        assert sorted(r.recipient for r in server.handler.received) == ["ann@example.org", "bob@example.org"]
+        assert "Beta" not in server.handler.to("ann@example.org")[0].data.decode()

@@ -331,7 +331,7 @@ def digest(
     "--subscribers",
     "subscribers",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV with a header row email,name,topics.",
+    help="A CSV with a header row email,name,topics (default: the ledger's active subscribers).",
 )
 @click.option("--week", metavar="YYYY-Www", help="The week to send (default: the last complete week).")
 @click.option(
@@ -373,12 +373,10 @@ def send(
 
         run.config.require_mail(send=True)
         secret = require_secret(os.environ.get("BULLETIN_SECRET"))
-        if subscribers is None and to is None:
-            raise UsageError("send needs --subscribers FILE (or --to ADDRESS for one test copy)")
         window = _window(run, week, None, None)
         site = run.read()
         options = SendOptions(
-            subscribers=subscribers or Path("-"), window=window, dry_run=dry_run, rate=rate,
+            subscribers=subscribers, window=window, dry_run=dry_run, rate=rate,
             force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed,
         )  # fmt: skip
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")
@@ -420,3 +418,121 @@ def topics(ctx: click.Context) -> None:
         for row in rows:
             cells = [row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)]
             run.say("  ".join([*cells, row[4]]).rstrip())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="The port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only).")
+@global_options
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bool) -> None:
+    """Serve the subscription pages and the published folders.
+
+    Subscribe with double opt-in, manage topics, unsubscribe (one click too). Put it behind
+    a reverse proxy for https.
+    """
+    with _running(ctx) as run:
+        from .web.serve import serve as serve_site
+
+        serve_site(run.config, host, port, workers, new_ledger=new_ledger, say=run.say)
+
+
+@main.group()
+def subscribers() -> None:
+    """The subscribers kept in the ledger: import, export, list, add, remove."""
+
+
+def _ledger(run: Run, create: bool = False) -> Any:
+    from .ledger import Ledger
+
+    return Ledger.open(run.config.state_dir / "ledger.sqlite", create=create)
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only).")
+@global_options
+@click.pass_context
+def subscribers_import(ctx: click.Context, file: Path, new_ledger: bool) -> None:
+    """Add a CSV's subscribers as active (addresses that left or bounced stay so)."""
+    with _running(ctx) as run:
+        from .mail.subscribers import import_subscribers
+
+        known = set(run.read().topics.by_slug())
+        with _ledger(run, new_ledger) as ledger:
+            counts = import_subscribers(file, ledger, known, run.report, run.now)
+        details = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nobody"
+        run.say(f"imported {sum(counts.values())} from {file}: {details}")
+
+
+@subscribers.command("export")
+@global_options
+@click.pass_context
+def subscribers_export(ctx: click.Context) -> None:
+    """Write every subscriber, with status and consent, as CSV to stdout."""
+    with _running(ctx) as run:
+        from .mail.subscribers import export_subscribers
+
+        with _ledger(run) as ledger:
+            export_subscribers(ledger, sys.stdout)
+
+
+@subscribers.command("list")
+@click.option("--topic", metavar="SLUG", help="Only subscribers who get this topic.")
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced", "complained"]))
+@global_options
+@click.pass_context
+def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) -> None:
+    """List subscribers: address, status, topics, name."""
+    with _running(ctx) as run:
+        from .subscriptions import Subscriptions
+
+        with _ledger(run) as ledger:
+            rows = Subscriptions(ledger).rows(status, topic)
+        table = [("EMAIL", "STATUS", "TOPICS", "NAME")]
+        table += [(r.email, r.status, ";".join(sorted(r.topics)) if r.topics else "*", r.name) for r in rows]
+        widths = [max(len(row[i]) for row in table) for i in range(3)]
+        for row in table:
+            run.say("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
+
+
+@subscribers.command("add")
+@click.argument("address")
+@click.option("--name", default="", help="The name for the greeting.")
+@click.option("--topics", metavar="A;B", help="Topic slugs separated by ';' (default: every topic).")
+@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only).")
+@global_options
+@click.pass_context
+def subscribers_add(
+    ctx: click.Context, address: str, name: str, topics: str | None, new_ledger: bool
+) -> None:
+    """Add one subscriber as active (you vouch for their consent)."""
+    with _running(ctx) as run:
+        from .mail.subscribers import check_address, parse_topics
+        from .subscriptions import Subscriptions
+
+        email = check_address(address)
+        chosen = parse_topics(topics, set(run.read().topics.by_slug()))
+        with _ledger(run, new_ledger) as ledger:
+            status = Subscriptions(ledger).add(email, " ".join(name.split()), chosen, run.now, "cli")
+        if status != "active":
+            raise RefusedError(f"{email} is {status}; it stays so (they can subscribe again on the web)")
+        run.say(f"added {email}: active")
+
+
+@subscribers.command("remove")
+@click.argument("address")
+@global_options
+@click.pass_context
+def subscribers_remove(ctx: click.Context, address: str) -> None:
+    """Unsubscribe one address: it is never mailed again unless it subscribes again."""
+    with _running(ctx) as run:
+        from .mail.subscribers import check_address
+        from .subscriptions import Subscriptions
+
+        email = check_address(address)
+        with _ledger(run) as ledger:
+            Subscriptions(ledger).leave(email, run.now, reason="removed by the operator")
+        run.say(f"removed {email}: unsubscribed")

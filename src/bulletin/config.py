@@ -59,6 +59,17 @@ class DkimConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The `[web]` table: where `bulletin serve` is reached and how it guards its forms."""
+
+    url: str
+    confirm_hours: int = 48
+    rate_per_minute: int = 10
+    store_ip: bool = True
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A site: its folder and every setting of bulletin.toml, defaults applied."""
 
@@ -78,6 +89,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     dkim: DkimConfig | None = None
+    web: WebConfig | None = None
     fingerprint: str = ""
 
     @property
@@ -175,7 +187,7 @@ class _Checker:
             self._fail(key, "unknown key; remove it or check its spelling (see README, Configuration)")
 
 
-_KIND_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
+_KIND_NAMES = {str: "text", int: "a whole number", bool: "true or false", list: "a list", dict: "a table"}
 
 
 def _with_slash(url: str) -> str:
@@ -216,13 +228,16 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     digest = _parse_digest(problems, top, values["title"], values["base_url"])
     smtp = _parse_smtp(problems, top)
     dkim = _parse_dkim(problems, top, site)
-    top.unknown(nested=("digest", "smtp", "dkim"))
+    web = _parse_web(problems, top, values["base_url"])
+    top.unknown(nested=("digest", "smtp", "dkim", "web"))
     if problems:
         raise ConfigError(problems)
+    if web is not None:
+        digest = _web_links(digest, web, data.get("digest") or {})
     # Comments and layout of the file do not matter; every value does.
     canonical = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
     fingerprint = hashlib.sha256(f"{__version__}\n{canonical}".encode()).hexdigest()
-    return Config(site=site, digest=digest, smtp=smtp, dkim=dkim, fingerprint=fingerprint, **values)
+    return Config(site=site, digest=digest, smtp=smtp, dkim=dkim, web=web, fingerprint=fingerprint, **values)
 
 
 def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
@@ -329,6 +344,46 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
         unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=mailto,
     )
+
+
+def _parse_web(problems: list[str], top: _Checker, base_url: str) -> WebConfig | None:
+    if "web" not in top.table:
+        return None
+    check = _Checker(problems, _table(top, "web"), "web.")
+    url = _with_slash(
+        check.url("url", base_url, "write the https URL where bulletin serve is reached") or base_url
+    )
+    confirm_hours = check.number("confirm_hours", 48, 1, 24 * 30)
+    rate = check.number("rate_per_minute", 10, 1, 10_000)
+    store_ip = check.get("store_ip", bool, True, "write true or false")
+    proxies = check.get("trusted_proxies", list, [], 'write a list of addresses, e.g. ["127.0.0.1"]')
+    if not all(isinstance(p, str) and _ip_or_network(p) for p in proxies):
+        check.fail("trusted_proxies", 'every entry must be an IP address or network, e.g. "10.0.0.0/8"')
+        proxies = []
+    check.unknown()
+    return WebConfig(url, confirm_hours, rate, store_ip, tuple(proxies))
+
+
+def _ip_or_network(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _web_links(digest: DigestConfig, web: WebConfig, table: dict[str, Any]) -> DigestConfig:
+    """With [web], the digest's links default to bulletin serve's routes."""
+    from dataclasses import replace
+
+    changes: dict[str, Any] = {}
+    if "unsubscribe_url" not in table:
+        changes["unsubscribe_url"] = web.url + "unsubscribe/{token}"
+    if "manage_url" not in table:
+        changes["manage_url"] = web.url + "subscribe"
+    return replace(digest, **changes)
 
 
 _PORTS = {"none": 25, "starttls": 587, "ssl": 465}

@@ -17,7 +17,7 @@ from types import TracebackType
 from .addresses import normalise_address
 from .errors import RefusedError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BOUNCES_TO_SUPPRESS = 3
 
 _SCHEMA = """
@@ -55,6 +55,40 @@ CREATE TABLE IF NOT EXISTS edition_items (
 CREATE INDEX IF NOT EXISTS edition_items_by_id ON edition_items (item_id);
 """
 
+_SUBSCRIBERS = """
+-- Version 2: subscribers, their status history and consent, and the web side's guards.
+CREATE TABLE IF NOT EXISTS subscribers (
+    address TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    topics TEXT,
+    status TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created TEXT NOT NULL,
+    confirmed TEXT,
+    changed TEXT NOT NULL,
+    consent_at TEXT,
+    consent_url TEXT,
+    consent_text TEXT,
+    consent_ip TEXT
+);
+CREATE INDEX IF NOT EXISTS subscribers_by_status ON subscribers (status);
+CREATE TABLE IF NOT EXISTS status_changes (
+    address TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mails_asked (address TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS mails_asked_by_address ON mails_asked (address, at);
+CREATE TABLE IF NOT EXISTS form_nonces (nonce TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS hits (client TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS hits_by_client ON hits (client, at);
+"""
+
+# Each version's script, applied in order to bring an older ledger up to date.
+_MIGRATIONS = {1: _SCHEMA, 2: _SUBSCRIBERS}
+
 
 class Ledger:
     """The send ledger; open it with Ledger.open()."""
@@ -82,9 +116,9 @@ class Ledger:
         # WAL with synchronous=NORMAL: a commit survives the process being killed; only an
         # operating-system crash can lose the last few records.
         db.execute("PRAGMA synchronous=NORMAL")
-        if version < SCHEMA_VERSION:
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            # executescript commits first; the script and the new version then go together.
+            db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[number]}; PRAGMA user_version={number}; COMMIT;")
         return cls(path, db)
 
     # -- one send at a time ------------------------------------------------------------------

@@ -1,6 +1,12 @@
-"""Unsubscribe tokens: the address and an HMAC, so a web endpoint needs no database.
+"""Signed tokens: every link and form of bulletin's, verified with the secret alone.
 
-token = b64url(address) + "." + b64url(HMAC-SHA256(secret, list_id + "\\n" + address))[:22]
+The unsubscribe token of every digest (SPEC §6) is the address and an HMAC of it:
+
+    token = b64url(address) + "." + b64url(HMAC-SHA256(secret, list_id + "\\n" + address))[:22]
+
+The web side's confirm and manage links carry a purpose (and, to confirm, an expiry) under
+a key of their own, so no kind of token ever works as another; its forms carry a signed,
+time-limited form token.
 """
 
 from __future__ import annotations
@@ -9,6 +15,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
+import time
 
 from .errors import UsageError
 
@@ -60,3 +68,85 @@ def require_secret(secret: str | None) -> str:
             "links already sent"
         )
     return secret
+
+
+PURPOSES = ("confirm", "manage")
+
+
+def _purpose_key(secret: str, purpose: str) -> bytes:
+    # One key per purpose: a confirm token cannot verify as a manage token, or the reverse,
+    # and neither shares a key with the unsubscribe token.
+    return hmac.new(secret.encode(), f"bulletin token key: {purpose}".encode(), hashlib.sha256).digest()
+
+
+def _purpose_signature(payload: str, secret: str, purpose: str, list_id: str) -> str:
+    mac = hmac.new(_purpose_key(secret, purpose), f"{list_id}\n{payload}".encode(), hashlib.sha256)
+    return _b64url(mac.digest())[:SIGNATURE_CHARS]
+
+
+def make_purpose_token(
+    purpose: str, address: str, secret: str, list_id: str, expires: int | None = None
+) -> str:
+    """A link token for `purpose` ("confirm" or "manage"); `expires` in Unix seconds."""
+    assert purpose in PURPOSES
+    payload = address if expires is None else f"{address}\n{expires}"
+    return f"{_b64url(payload.encode())}.{_purpose_signature(payload, secret, purpose, list_id)}"
+
+
+def verify_purpose_token(
+    purpose: str, token: str, secret: str, list_id: str, now: float | None = None
+) -> str | None:
+    """The address of a valid, unexpired token for `purpose`, else None; never raises."""
+    payload = _decode(token)
+    if payload is None:
+        return None
+    signature = token.split(".")[1]
+    expected = _purpose_signature(payload, secret, purpose, list_id)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    address, _, expires = payload.partition("\n")
+    if expires:
+        if not expires.isdigit() or int(expires) < (time.time() if now is None else now):
+            return None
+    elif purpose == "confirm":
+        return None  # a confirm token always expires
+    return address or None
+
+
+def _decode(token: str) -> str | None:
+    """The payload of `b64url(payload).signature`, or None for anything malformed."""
+    if not isinstance(token, str) or token.count(".") != 1 or not token.isascii() or len(token) > 1024:
+        return None
+    encoded = token.split(".")[0]
+    try:
+        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    return payload if payload and "\r" not in payload else None
+
+
+def make_form_token(form: str, secret: str, now: float | None = None) -> str:
+    """A one-time form token: the form's name, when it was issued and a nonce, signed."""
+    issued = int(time.time() if now is None else now)
+    payload = f"{form}\n{issued}\n{secrets.token_urlsafe(12)}"
+    return f"{_b64url(payload.encode())}.{_purpose_signature(payload, secret, 'form', '')}"
+
+
+def verify_form_token(
+    token: str, form: str, secret: str, max_age: float, now: float | None = None
+) -> str | None:
+    """The nonce of a valid form token for `form` no older than `max_age` seconds, else None.
+
+    The caller records the nonce so that a form cannot be sent twice.
+    """
+    payload = _decode(token)
+    if payload is None or payload.count("\n") != 2:
+        return None
+    signature = token.split(".")[1]
+    if not hmac.compare_digest(signature.encode(), _purpose_signature(payload, secret, "form", "").encode()):
+        return None
+    name, issued, nonce = payload.split("\n")
+    clock = time.time() if now is None else now
+    if name != form or not issued.isdigit() or not (clock - max_age <= int(issued) <= clock + 60):
+        return None
+    return nonce

@@ -27,6 +27,7 @@ from ..errors import RefusedError
 from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
+from ..subscriptions import Subscriptions
 from ..tokens import make_token
 from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
 from .subscribers import Subscriber, read_subscribers
@@ -39,7 +40,7 @@ MAX_FAILURES_IN_A_ROW = 20
 class SendOptions:
     """What the operator asked `bulletin send` to do."""
 
-    subscribers: Path
+    subscribers: Path | None  # a CSV; None: the ledger's active subscribers
     window: Window
     dry_run: bool = False
     rate: float | None = None
@@ -219,6 +220,13 @@ class _Send:
     def _recipients(self) -> list[Subscriber]:
         if self.options.to is not None:
             return [Subscriber(email=self.options.to, name="", topics=None, line=0)]
+        if self.options.subscribers is None:
+            if self.skips is None:  # a dry run before any ledger exists
+                return []
+            return [
+                Subscriber(row.email, row.name, row.topics, 0)
+                for row in Subscriptions(self.skips).rows(status="active")
+            ]
         known = set(self.site.topics.by_slug())
         return read_subscribers(self.options.subscribers, known, self.report)
 
@@ -282,7 +290,7 @@ class _Send:
                 fix = "3 runs failed for good: now suppressed (--retry-failed overrides)"
             else:
                 fix = "it is retried on the next run; 3 permanent failures suppress it"
-        where = "--to" if self.options.test_copy else str(self.options.subscribers)
+        where = "--to" if self.options.test_copy else str(self.options.subscribers or "ledger")
         said = f"the server said {error.code} {error.message}"
         self.report.error(where, subscriber.line or None, f"{subscriber.email}: {said}; {fix}")
         if self.in_a_row >= MAX_FAILURES_IN_A_ROW:

@@ -1,4 +1,5 @@
-"""The subscribers file: CSV with a header row `email,name,topics`, every bad row reported."""
+"""Subscriber lists: the CSV file (`email,name,topics`, every bad row reported) and the
+subscribers kept in the ledger, imported, exported, added and removed by the operator."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from ..addresses import normalise_address, valid_address
 from ..errors import UsageError
+from ..ledger import Ledger
 from ..report import Report
+from ..subscriptions import Subscriptions
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -62,8 +67,9 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
             continue
         key = normalise_address(address)
         if key in seen:
-            report.error(shown, line, f"{address} is already on line {seen[key]}; the first row wins: "
-                         "delete this one")  # fmt: skip
+            report.error(
+                shown, line, f"{address} is already on line {seen[key]}; the first row wins: delete this one"
+            )
             continue
         usable, topics = _topics(cell("topics"), known_slugs, shown, line, report)
         if not usable:
@@ -84,10 +90,92 @@ def _topics(
     unknown = [slug for slug in slugs if slug not in known]
     kept = frozenset(slug for slug in slugs if slug in known)
     if not kept:
-        report.error(shown, line, f"no known topic in '{value}'; write slugs from `bulletin topics` "
-                     "separated by ';', or leave it empty for all topics")  # fmt: skip
+        report.error(
+            shown,
+            line,
+            f"no known topic in '{value}'; write slugs from `bulletin topics` "
+            "separated by ';', or leave it empty for all topics",
+        )
         return False, None
     if unknown:
-        report.warning(shown, line, f"unknown topic(s) {', '.join(unknown)} dropped; "
-                       "see `bulletin topics` for the slugs")  # fmt: skip
+        report.warning(
+            shown, line, f"unknown topic(s) {', '.join(unknown)} dropped; see `bulletin topics` for the slugs"
+        )
     return True, kept
+
+
+# -- the subscribers kept in the ledger (`bulletin subscribers …`) ----------------------------
+
+EXPORT_COLUMNS = (
+    "email",
+    "name",
+    "topics",
+    "status",
+    "source",
+    "created",
+    "confirmed",
+    "changed",
+    "consent_at",
+    "consent_url",
+    "consent_text",
+    "consent_ip",
+)
+
+
+def import_subscribers(
+    path: Path, ledger: Ledger, known_slugs: set[str], report: Report, now: datetime
+) -> dict[str, int]:
+    """Add every usable row of a subscribers CSV as active (the operator vouches for them);
+    an address that left or bounced stays so. Counts by resulting status."""
+    store = Subscriptions(ledger)
+    counts: dict[str, int] = {}
+    for subscriber in read_subscribers(path, known_slugs, report):
+        status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def export_subscribers(ledger: Ledger, out: TextIO) -> int:
+    """Every subscriber as CSV (the import format's columns first, then status and consent)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    rows = Subscriptions(ledger).rows()
+    for row in rows:
+        topics = ";".join(sorted(row.topics)) if row.topics is not None else ""
+        writer.writerow(
+            [
+                row.email,
+                row.name,
+                topics,
+                row.status,
+                row.source,
+                row.created,
+                row.confirmed or "",
+                row.changed,
+                row.consent_at or "",
+                row.consent_url or "",
+                row.consent_text or "",
+                row.consent_ip or "",
+            ]
+        )
+    return len(rows)
+
+
+def parse_topics(value: str | None, known: set[str]) -> frozenset[str] | None:
+    """--topics a;b: known slugs, or None for every topic; UsageError names unknown ones."""
+    slugs = [s.strip() for s in (value or "").replace(",", ";").split(";") if s.strip()]
+    if not slugs or slugs == ["*"]:
+        return None
+    unknown = sorted(set(slugs) - known)
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        raise UsageError(f"--topics: unknown topic slug(s) {', '.join(unknown)}; known: {listed}")
+    return frozenset(slugs)
+
+
+def check_address(address: str, option: str = "ADDRESS") -> str:
+    """A valid address, stripped; UsageError otherwise."""
+    address = address.strip()
+    if not valid_address(address):
+        raise UsageError(f"{option}: '{address}' is not an email address; write it as name@example.org")
+    return address

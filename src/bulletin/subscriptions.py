@@ -1,0 +1,297 @@
+"""Subscribers kept in the ledger: status, topics, consent, and the web side's guards.
+
+One row per normalised address. Statuses: `pending` (asked, not confirmed), `active`,
+`unsubscribed`, `bounced`, `complained`. The last three are also in the ledger's
+suppression list, which `send` honours whatever the subscriber's source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .addresses import normalise_address
+from .ledger import Ledger
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+SUPPRESSED = frozenset(("unsubscribed", "bounced", "complained"))
+MAILS_PER_DAY = 3  # confirmation or manage-link mails one address can get in a day
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a person agreed to, and where: kept with their row."""
+
+    at: datetime
+    url: str
+    text: str
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One subscriber as the ledger keeps them."""
+
+    address: str
+    email: str
+    name: str
+    topics: frozenset[str] | None  # slugs; None: every topic
+    status: str
+    source: str
+    created: str
+    confirmed: str | None
+    changed: str
+    consent_at: str | None
+    consent_url: str | None
+    consent_text: str | None
+    consent_ip: str | None
+
+
+def join_topics(topics: Iterable[str] | None) -> str | None:
+    return None if topics is None else ";".join(sorted(set(topics)))
+
+
+def _split_topics(value: str | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(t for t in value.split(";") if t)
+
+
+class Subscriptions:
+    """The subscribers table of an open ledger; every change is one transaction."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.db = ledger.db
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, address: str) -> Row | None:
+        found = self.db.execute(
+            "SELECT * FROM subscribers WHERE address = ?", (normalise_address(address),)
+        ).fetchone()
+        return None if found is None else _row(found)
+
+    def rows(self, status: str | None = None, topic: str | None = None) -> list[Row]:
+        """Every subscriber, by address; only `status`, only those who get `topic`."""
+        query, args = "SELECT * FROM subscribers", []
+        if status is not None:
+            query, args = query + " WHERE status = ?", [status]
+        found = [_row(r) for r in self.db.execute(query + " ORDER BY address", args)]
+        return [r for r in found if topic is None or r.topics is None or topic in r.topics]
+
+    def counts(self) -> dict[str, int]:
+        """Subscribers per status."""
+        found = dict(self.db.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status"))
+        return {status: int(found.get(status, 0)) for status in STATUSES}
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def request(self, email: str, name: str, topics: Iterable[str] | None, consent: Consent) -> str:
+        """Someone asked to subscribe: a pending row (unless already active); the status
+        before the request ("new" when unknown), so the caller mails the right link."""
+        address = normalise_address(email)
+        with self._transaction():
+            before = self._status(address)
+            if before == "active":
+                return before
+            at = consent.at.isoformat()
+            self.db.execute(
+                "INSERT INTO subscribers (address, email, name, topics, status, source, created, changed,"
+                " consent_at, consent_url, consent_text, consent_ip)"
+                " VALUES (?, ?, ?, ?, 'pending', 'web', ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (address) DO UPDATE SET email = excluded.email, name = excluded.name,"
+                " topics = excluded.topics, status = 'pending', source = 'web', changed = excluded.changed,"
+                " consent_at = excluded.consent_at, consent_url = excluded.consent_url,"
+                " consent_text = excluded.consent_text, consent_ip = excluded.consent_ip",
+                (
+                    address,
+                    email.strip(),
+                    name,
+                    join_topics(topics),
+                    at,
+                    at,
+                    at,
+                    consent.url,
+                    consent.text,
+                    consent.ip,
+                ),
+            )
+            return before or "new"
+
+    def confirm(self, address: str, at: datetime) -> bool:
+        """A pending subscription becomes active (an active one stays); False when unknown."""
+        address = normalise_address(address)
+        with self._transaction():
+            status = self._status(address)
+            if status is None:
+                return False
+            if status != "active":
+                self.db.execute(
+                    "UPDATE subscribers SET status = 'active', confirmed = ?, changed = ? WHERE address = ?",
+                    (at.isoformat(), at.isoformat(), address),
+                )
+                # They asked again and proved the mailbox is theirs: mail them again.
+                self.db.execute("DELETE FROM suppressed WHERE address = ?", (address,))
+                self._log(address, at, "active", "confirmed")
+            return True
+
+    def update(self, address: str, name: str, topics: Iterable[str] | None, at: datetime) -> bool:
+        """Change an active subscriber's name and topics; False when not active."""
+        address = normalise_address(address)
+        with self._transaction():
+            changed = self.db.execute(
+                "UPDATE subscribers SET name = ?, topics = ?, changed = ?"
+                " WHERE address = ? AND status = 'active'",
+                (name, join_topics(topics), at.isoformat(), address),
+            ).rowcount
+            return bool(changed)
+
+    def leave(self, address: str, at: datetime, status: str = "unsubscribed", reason: str = "") -> None:
+        """Stop mailing `address` (unsubscribed, bounced or complained), subscriber or not."""
+        assert status in SUPPRESSED
+        address = normalise_address(address)
+        with self._transaction():
+            self.db.execute(
+                "UPDATE subscribers SET status = ?, changed = ? WHERE address = ?",
+                (status, at.isoformat(), address),
+            )
+            self.db.execute(
+                "INSERT INTO suppressed (address, reason, since) VALUES (?, ?, ?) "
+                "ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, since = excluded.since",
+                (address, status, at.isoformat()),
+            )
+            self._log(address, at, status, reason or status)
+
+    def add(self, email: str, name: str, topics: Iterable[str] | None, at: datetime, source: str) -> str:
+        """An operator adds someone (they vouch for them): active, unless the address left or
+        bounced, which it stays. Returns the status the address has afterwards."""
+        address = normalise_address(email)
+        with self._transaction():
+            suppressed = self.db.execute(
+                "SELECT reason FROM suppressed WHERE address = ?", (address,)
+            ).fetchone()
+            status = self._status(address)
+            if suppressed is not None or status in SUPPRESSED:
+                return status if status in SUPPRESSED else str(suppressed[0])
+            self.db.execute(
+                "INSERT INTO subscribers"
+                " (address, email, name, topics, status, source, created, confirmed, changed)"
+                " VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?)"
+                " ON CONFLICT (address) DO UPDATE SET email = excluded.email, name = excluded.name,"
+                " topics = excluded.topics, status = 'active', changed = excluded.changed,"
+                " confirmed = COALESCE(subscribers.confirmed, excluded.confirmed)",
+                (
+                    address,
+                    email.strip(),
+                    name,
+                    join_topics(topics),
+                    source,
+                    at.isoformat(),
+                    at.isoformat(),
+                    at.isoformat(),
+                ),
+            )
+            if status != "active":
+                self._log(address, at, "active", source)
+            return "active"
+
+    # -- the web side's guards ---------------------------------------------------------------
+
+    def use_nonce(self, nonce: str, now: float, keep: float) -> bool:
+        """Record a form's nonce; False when it was used already (a replayed form)."""
+        with self._transaction():
+            self.db.execute("DELETE FROM form_nonces WHERE at < ?", (now - keep,))
+            inserted = self.db.execute(
+                "INSERT OR IGNORE INTO form_nonces (nonce, at) VALUES (?, ?)", (nonce, now)
+            ).rowcount
+            return bool(inserted)
+
+    def hit(self, client: str, now: float, per_minute: int) -> bool:
+        """Count one request from `client`; False when it made `per_minute` in the last minute."""
+        with self._transaction():
+            self.db.execute("DELETE FROM hits WHERE at < ?", (now - 60,))
+            (count,) = self.db.execute("SELECT COUNT(*) FROM hits WHERE client = ?", (client,)).fetchone()
+            if count >= per_minute:
+                return False
+            self.db.execute("INSERT INTO hits (client, at) VALUES (?, ?)", (client, now))
+            return True
+
+    def may_mail(self, address: str, now: float) -> bool:
+        """Count one confirmation (or manage-link) mail; False past MAILS_PER_DAY a day."""
+        address = normalise_address(address)
+        with self._transaction():
+            self.db.execute("DELETE FROM mails_asked WHERE at < ?", (now - 86400,))
+            (count,) = self.db.execute(
+                "SELECT COUNT(*) FROM mails_asked WHERE address = ?", (address,)
+            ).fetchone()
+            if count >= MAILS_PER_DAY:
+                return False
+            self.db.execute("INSERT INTO mails_asked (address, at) VALUES (?, ?)", (address, now))
+            return True
+
+    def forget_mail(self, address: str, now: float) -> None:
+        """Undo may_mail when the mail could not be sent."""
+        self.db.execute(
+            "DELETE FROM mails_asked WHERE address = ? AND at = ?", (normalise_address(address), now)
+        )
+
+    def undo_request(self, email: str, before: str, row: Row | None) -> None:
+        """Put a row back as it was before request() (the confirmation mail failed)."""
+        address = normalise_address(email)
+        with self._transaction():
+            if row is None:
+                self.db.execute(
+                    "DELETE FROM subscribers WHERE address = ? AND status = 'pending'", (address,)
+                )
+                return
+            self.db.execute(
+                "UPDATE subscribers SET email = ?, name = ?, topics = ?, status = ?, source = ?, changed = ?,"
+                " consent_at = ?, consent_url = ?, consent_text = ?, consent_ip = ? WHERE address = ?",
+                (
+                    row.email,
+                    row.name,
+                    join_topics(row.topics),
+                    row.status,
+                    row.source,
+                    row.changed,
+                    row.consent_at,
+                    row.consent_url,
+                    row.consent_text,
+                    row.consent_ip,
+                    address,
+                ),
+            )
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _status(self, address: str) -> str | None:
+        found = self.db.execute("SELECT status FROM subscribers WHERE address = ?", (address,)).fetchone()
+        return None if found is None else str(found[0])
+
+    def _log(self, address: str, at: datetime, status: str, reason: str) -> None:
+        self.db.execute(
+            "INSERT INTO status_changes (address, at, status, reason) VALUES (?, ?, ?, ?)",
+            (address, at.isoformat(), status, reason),
+        )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.ledger)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): one writer at a time, never half a change."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.db = ledger.db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, trace: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _row(values: tuple[object, ...]) -> Row:
+    fields = list(values)
+    fields[3] = _split_topics(fields[3])  # type: ignore[arg-type]
+    return Row(*fields)  # type: ignore[arg-type]

@@ -1,0 +1,402 @@
+"""The routes of SPEC §10: the front page, the published folders, subscribe → confirm,
+manage, unsubscribe (with the bare RFC 8058 POST), and /healthz.
+
+No GET changes anything: mail scanners open every link. Every change is a POST, and every
+form but the one-click unsubscribe carries a signed one-time form token and a honeypot.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from ..addresses import valid_address
+from ..config import Config, load_config
+from ..ledger import Ledger
+from ..mail.mailer import DeliveryError, RelayError
+from ..subscriptions import Consent, Subscriptions
+from ..tokens import (
+    make_purpose_token,
+    require_secret,
+    verify_form_token,
+    verify_purpose_token,
+    verify_unsubscribe_token,
+)
+from .files import PublishedFiles
+from .guard import Guard, client_address
+from .mail import confirmation, send_confirmation
+from .pages import CONSENT, Pages
+
+MAX_FIELDS = 6000  # more than 16 kB can hold: the body limit decides, and the page says what is wrong
+FORM_MAX_AGE = 2 * 3600  # a form page left open longer asks to be reloaded
+ONE_CLICK = b"List-Unsubscribe=One-Click"
+
+
+class WebSite:
+    """One worker's view of a site: its configuration, secrets, ledger and pages."""
+
+    def __init__(
+        self, config: Config, secret: str, password: str | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.config, self.secret, self.password, self.clock = config, secret, password, clock
+        self.web = config.web or _default_web(config)
+        self.ledger_path = config.state_dir / "ledger.sqlite"
+        Ledger.open(self.ledger_path).close()  # refuse to start without a usable ledger
+        self.local = threading.local()
+        self.pages = Pages(config, self.web.url)
+
+    @property
+    def store(self) -> Subscriptions:
+        """This thread's connection to the ledger (SQLite connections stay in their thread)."""
+        store: Subscriptions | None = getattr(self.local, "store", None)
+        if store is None:
+            store = self.local.store = Subscriptions(Ledger.open(self.ledger_path))
+        return store
+
+    def list_id(self) -> str:
+        return self.config.digest.list_id
+
+    def link(self, route: str, token: str) -> str:
+        """An absolute link for a mail: web.url + route + token."""
+        return f"{self.web.url}{route}/{token}"
+
+    def confirm_link(self, email: str) -> str:
+        expires = int(self.clock().timestamp()) + self.web.confirm_hours * 3600
+        return self.link(
+            "confirm", make_purpose_token("confirm", email, self.secret, self.list_id(), expires)
+        )
+
+    def manage_link(self, email: str) -> str:
+        return self.link("manage", make_purpose_token("manage", email, self.secret, self.list_id()))
+
+    def client(self, request: Request) -> str:
+        peer = request.client.host if request.client else None
+        return client_address(peer, request.headers.get("x-forwarded-for"), self.web.trusted_proxies)
+
+    def guard_form(self, request: Request, form: Any, name: str) -> Response | None:
+        """None when the form may go on; else the page that refuses it."""
+        if not self.store.hit(self.client(request), time.time(), self.web.rate_per_minute):
+            return self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
+        nonce = verify_form_token(str(form.get("form", "")), name, self.secret, FORM_MAX_AGE)
+        if nonce is None:
+            return self.pages.message(
+                400, "This form has expired", ["Please reload the page and send it again."]
+            )
+        if not self.store.use_nonce(nonce, time.time(), FORM_MAX_AGE + 120):
+            return self.pages.message(400, "This form was sent already", ["Nothing was changed twice."])
+        return None
+
+
+def _default_web(config: Config) -> Any:
+    from ..config import WebConfig
+
+    return WebConfig(url=config.base_url)
+
+
+def create_app(
+    site: Path | str | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    secret: str | None = None,
+    password: str | None = None,
+) -> Starlette:
+    """The application for `site` (default: BULLETIN_SITE, else the current folder).
+
+    The secret and the relay's password come from BULLETIN_SECRET and
+    BULLETIN_SMTP_PASSWORD unless given. Raises BulletinError when the site cannot serve.
+    """
+    config = load_config(Path(site if site is not None else os.environ.get("BULLETIN_SITE", ".")))
+    config.require_mail()
+    web = WebSite(
+        config,
+        require_secret(secret if secret is not None else os.environ.get("BULLETIN_SECRET")),
+        password if password is not None else os.environ.get("BULLETIN_SMTP_PASSWORD"),
+        clock or (lambda: datetime.now(UTC)),
+    )
+    return _application(web)
+
+
+def _application(web: WebSite) -> Starlette:
+    async def call(handler: Callable[..., Any], request: Request) -> Response:
+        response: Response = await handler(web, request)
+        return response
+
+    def route(path: str, handler: Callable[..., Any], methods: list[str]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await call(handler, request)
+
+        return Route(path, endpoint, methods=methods)
+
+    routes = [
+        route("/", front, ["GET", "HEAD"]),
+        route("/subscribe", subscribe_page, ["GET", "HEAD"]),
+        route("/subscribe", subscribe, ["POST"]),
+        route("/confirm/{token}", confirm_page, ["GET", "HEAD"]),
+        route("/confirm/{token}", confirm, ["POST"]),
+        route("/manage/{token}", manage_page, ["GET", "HEAD"]),
+        route("/manage/{token}", manage, ["POST"]),
+        route("/unsubscribe/{token}", unsubscribe_page, ["GET", "HEAD"]),
+        route("/unsubscribe/{token}", unsubscribe, ["POST"]),
+        route("/healthz", healthz, ["GET", "HEAD"]),
+        route("/assets/bulletin.css", stylesheet, ["GET", "HEAD"]),
+        Mount("/feeds", PublishedFiles(directory=web.config.feeds_dir, html=True, check_dir=False)),
+        Mount("/emails", PublishedFiles(directory=web.config.emails_dir, html=True, check_dir=False)),
+    ]
+    app = Starlette(routes=routes)
+    app.add_exception_handler(
+        404, lambda request, exc: web.pages.message(404, "Not found", ["There is no page at this address."])
+    )
+    app.add_exception_handler(
+        405,
+        lambda request, exc: web.pages.message(
+            405, "Not allowed", ["This page does not take that kind of request."]
+        ),
+    )
+    return Guard(app)  # type: ignore[return-value]
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+async def front(web: WebSite, request: Request) -> Response:
+    return web.pages.front(_form_token(web, "subscribe"))
+
+
+async def subscribe_page(web: WebSite, request: Request) -> Response:
+    return web.pages.subscribe(200, _form_token(web, "subscribe"))
+
+
+async def healthz(web: WebSite, request: Request) -> Response:
+    try:
+        web.store.db.execute("SELECT COUNT(*) FROM subscribers").fetchone()
+    except Exception as error:  # any failure of the ledger is what this route reports
+        return PlainTextResponse(f"ledger: {error}\n", status_code=503)
+    return PlainTextResponse("ok\n")
+
+
+async def stylesheet(web: WebSite, request: Request) -> Response:
+    return web.pages.stylesheet()
+
+
+def _form_token(web: WebSite, name: str) -> str:
+    from ..tokens import make_form_token
+
+    return make_form_token(name, web.secret)
+
+
+# -- subscribe → confirm ---------------------------------------------------------------------
+
+
+async def subscribe(web: WebSite, request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    values = {
+        "email": str(form.get("email", "")).strip()[:254],
+        "name": " ".join(str(form.get("name", "")).split())[:100],
+    }
+    topics = [str(t) for t in form.getlist("topics")]
+    values["topics"] = topics  # type: ignore[assignment]
+    refused = web.guard_form(request, form, "subscribe")
+    if refused is not None:
+        return refused
+    if form.get("website"):  # the honeypot: only robots fill it in; they see the usual page
+        return _check_inbox(web)
+    problem = _check_subscription(web, values["email"], topics)
+    if problem is not None:
+        return web.pages.subscribe(400, _form_token(web, "subscribe"), problem, values)
+    email = values["email"]
+    consent = Consent(
+        web.clock(), web.web.url + "subscribe", CONSENT, web.client(request) if web.web.store_ip else None
+    )
+    before_row = web.store.get(email)
+    before = web.store.request(email, values["name"], topics or None, consent)
+    asked = time.time()
+    if web.store.may_mail(email, asked):
+        manage = before == "active"
+        link = web.manage_link(email) if manage else web.confirm_link(email)
+        data = confirmation(
+            web.config, email, link, manage=manage, context=web.pages.context(now=web.clock())
+        )
+        try:
+            await run_in_threadpool(send_confirmation, web.config, web.password, email, data)
+        except (RelayError, DeliveryError, OSError):
+            web.store.undo_request(email, before, before_row)
+            web.store.forget_mail(email, asked)
+            return web.pages.message(
+                503,
+                "Please try again later",
+                ["We could not send the confirmation mail just now. Nothing was saved."],
+            )
+    return _check_inbox(web)
+
+
+def _check_subscription(web: WebSite, email: str, topics: list[str]) -> str | None:
+    """What is wrong with a subscription form, in words; None when nothing is."""
+    if not valid_address(email):
+        return "Please enter an email address such as name@example.org."
+    known = web.pages.topic_slugs()
+    if len(topics) > len(known) or len(set(topics)) != len(topics) or not set(topics) <= known:
+        return "Please choose topics from the list."
+    return None
+
+
+def _check_inbox(web: WebSite) -> Response:
+    # The same page whatever the address: nobody learns who is subscribed.
+    return web.pages.message(
+        200,
+        "Check your inbox",
+        [
+            "If the address can receive our mail, a message is on its way to it with a link to "
+            "confirm your subscription (or to change it, if you are subscribed already).",
+            "The link works for a limited time. Nothing arrives? Look in your spam folder.",
+        ],
+    )
+
+
+async def confirm_page(web: WebSite, request: Request) -> Response:
+    token = request.path_params["token"]
+    if verify_purpose_token("confirm", token, web.secret, web.list_id(), web.clock().timestamp()) is None:
+        return _bad_link(web, "confirm")
+    return web.pages.button(
+        "Confirm your subscription",
+        "One click and the weekly digest is on its way.",
+        f"confirm/{token}",
+        "Confirm",
+        _form_token(web, "confirm"),
+    )
+
+
+async def confirm(web: WebSite, request: Request) -> Response:
+    token = request.path_params["token"]
+    address = verify_purpose_token("confirm", token, web.secret, web.list_id(), web.clock().timestamp())
+    if address is None:
+        return _bad_link(web, "confirm")
+    form = await request.form(max_files=0, max_fields=20)
+    refused = web.guard_form(request, form, "confirm")
+    if refused is not None:
+        return refused
+    if not web.store.confirm(address, web.clock()):
+        return _bad_link(web, "confirm")
+    return web.pages.message(
+        200,
+        "You are subscribed",
+        [
+            "The next weekly digest will reach you. Every digest has a link to change your topics "
+            "or unsubscribe."
+        ],
+        link=(web.manage_link(address), "Choose your topics"),
+    )
+
+
+def _bad_link(web: WebSite, kind: str) -> Response:
+    texts = {
+        "confirm": "This confirmation link is not valid or has expired. Subscribe again to get a new one.",
+        "manage": "This link is not valid. The manage link in any digest you received still works.",
+        "unsubscribe": "This unsubscribe link is not valid. The link in any digest you received still works.",
+    }
+    return web.pages.message(
+        400,
+        "This link does not work",
+        [texts[kind]],
+        link=(web.pages.urls["subscribe"], "Go to the subscribe page"),
+    )
+
+
+# -- manage and unsubscribe ------------------------------------------------------------------
+
+
+async def manage_page(web: WebSite, request: Request) -> Response:
+    token = request.path_params["token"]
+    address = verify_purpose_token("manage", token, web.secret, web.list_id())
+    if address is None:
+        return _bad_link(web, "manage")
+    row = web.store.get(address)
+    if row is None or row.status != "active":
+        return _not_subscribed(web)
+    return web.pages.manage(200, token, row, _form_token(web, "manage"))
+
+
+async def manage(web: WebSite, request: Request) -> Response:
+    token = request.path_params["token"]
+    address = verify_purpose_token("manage", token, web.secret, web.list_id())
+    if address is None:
+        return _bad_link(web, "manage")
+    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    refused = web.guard_form(request, form, "manage")
+    if refused is not None:
+        return refused
+    row = web.store.get(address)
+    if row is None or row.status != "active":
+        return _not_subscribed(web)
+    if form.get("action") == "leave":
+        web.store.leave(address, web.clock(), reason="manage page")
+        return _unsubscribed(web)
+    topics = [str(t) for t in form.getlist("topics")]
+    name = " ".join(str(form.get("name", "")).split())[:100]
+    problem = _check_subscription(web, row.email, topics)
+    if problem is not None:
+        return web.pages.manage(400, token, row, _form_token(web, "manage"), problem, topics, name)
+    web.store.update(address, name, topics or None, web.clock())
+    updated = web.store.get(address)
+    assert updated is not None
+    return web.pages.manage(200, token, updated, _form_token(web, "manage"), saved=True)
+
+
+def _not_subscribed(web: WebSite) -> Response:
+    return web.pages.message(
+        200,
+        "Not subscribed",
+        ["This address gets no digest from us."],
+        link=(web.pages.urls["subscribe"], "Subscribe"),
+    )
+
+
+def _unsubscribed(web: WebSite) -> Response:
+    return web.pages.message(
+        200,
+        "You are unsubscribed",
+        ["You will get no more digests. Changed your mind? Subscribe again at any time."],
+        link=(web.pages.urls["subscribe"], "Subscribe again"),
+    )
+
+
+async def unsubscribe_page(web: WebSite, request: Request) -> Response:
+    token = request.path_params["token"]
+    if verify_unsubscribe_token(token, web.secret, web.list_id()) is None:
+        return _bad_link(web, "unsubscribe")
+    return web.pages.button(
+        "Unsubscribe",
+        "One click and you get no more digests.",
+        f"unsubscribe/{token}",
+        "Unsubscribe",
+        _form_token(web, "unsubscribe"),
+    )
+
+
+async def unsubscribe(web: WebSite, request: Request) -> Response:
+    token = request.path_params["token"]
+    address = verify_unsubscribe_token(token, web.secret, web.list_id())
+    body = await request.body()
+    if body.strip() == ONE_CLICK:  # RFC 8058: no cookie, no form token, no redirect
+        if address is None:
+            return PlainTextResponse("This unsubscribe link is not valid.\n", status_code=400)
+        web.store.leave(address, web.clock(), reason="one-click")
+        return PlainTextResponse("Unsubscribed.\n", headers={"cache-control": "no-store"})
+    if address is None:
+        return _bad_link(web, "unsubscribe")
+    form = await request.form(max_files=0, max_fields=20)
+    refused = web.guard_form(request, form, "unsubscribe")
+    if refused is not None:
+        return refused
+    web.store.leave(address, web.clock(), reason="unsubscribe page")
+    return _unsubscribed(web)

@@ -1,0 +1,41 @@
+"""The published folders, feeds/ and emails/, with the media types of SPEC §4."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+MEDIA_TYPES = {
+    "rss.xml": "application/rss+xml",
+    "atom.xml": "application/atom+xml",
+    "feed.json": "application/feed+json",
+    "feeds.opml": "text/x-opml",
+}
+BY_SUFFIX = {
+    ".eml": "message/rfc822",
+    ".txt": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
+
+
+class PublishedFiles(StaticFiles):
+    """Static files with ETag, Last-Modified and 304 (Starlette's), feeds typed as feeds."""
+
+    def file_response(
+        self, full_path: Any, stat_result: os.stat_result, scope: Any, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        name = os.path.basename(str(full_path))
+        media = MEDIA_TYPES.get(name) or BY_SUFFIX.get(os.path.splitext(name)[1])
+        if media is not None:
+            response.headers["content-type"] = media
+        return response
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        # Never a temporary file of bulletin's own atomic writes, nor any hidden file.
+        if any(part.startswith(".") and part not in (".", "..") for part in path.split("/")):
+            return "", None
+        return super().lookup_path(path)

@@ -1,0 +1,114 @@
+"""What stands between the internet and the pages: headers, body limits, client addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BODY = 16 * 1024
+PUBLISHED = ("/feeds/", "/emails/")
+
+# Pages: nothing from elsewhere, never in a frame, no referrer (tokens are in the URLs).
+PAGE_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+]
+FILE_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
+
+
+class Guard:
+    """Security headers on every answer, and request bodies over 16 kB refused (413)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = FILE_HEADERS if scope["path"].startswith(PUBLISHED) else PAGE_HEADERS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            await _too_large(send_with_headers)
+            return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send_with_headers)
+            return
+        # Bodies are small: read the whole body first, refusing it past the limit, then
+        # hand it on, so a chunked body cannot run past the limit either.
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                await _too_large(send_with_headers)
+                return
+            if not message.get("more_body", False):
+                break
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send_with_headers)
+
+
+async def _too_large(send: Send) -> None:
+    body = b"Request body too large: forms take at most 16 kB.\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def client_address(peer: str | None, forwarded: str | None, trusted: tuple[str, ...]) -> str:
+    """The client's address: the peer, or behind a trusted proxy the last untrusted hop of
+    X-Forwarded-For. Unknown peers count as one client."""
+    if peer is None:
+        return "unknown"
+    networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    if not forwarded or not is_trusted(peer):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not is_trusted(hop):
+            return hop
+    return peer

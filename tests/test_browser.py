@@ -1,0 +1,92 @@
+"""The subscriber's whole journey in a real browser: subscribe → the mail → confirm → manage
+→ a digest with exactly the new topics → unsubscribe → no more digests."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.message import EmailMessage
+
+import pytest
+from click.testing import CliRunner
+
+from bulletin.cli import main
+from bulletin.ledger import Ledger
+
+from .browser import browser_page, needs_chromium
+from .conftest import SiteMaker
+from .smtp import SmtpServer, free_port
+from .webserver import WebServer
+
+SECRET = "browser-secret-0123456789"
+
+
+def _mail(server: SmtpServer, address: str, index: int = -1) -> EmailMessage:
+    return email.message_from_bytes(server.handler.to(address)[index].data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def _link(message: EmailMessage, route: str) -> str:
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(rf"(https?://\S+/{route}/\S+)", text)
+    assert found, text
+    return found.group(1)
+
+
+@needs_chromium
+def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+    port = free_port()
+    with SmtpServer() as smtp:
+        site.write_config(
+            digest={"from": "Test News <news@news.example.org>", "address": "1 Main Street"},
+            smtp={"host": "127.0.0.1", "port": smtp.port},
+            web={"url": f"http://127.0.0.1:{port}/"},
+        )
+        site.item(
+            "a.md", title="Alpha story", categories=["Alpha"], date="2026-11-17", href="https://src.example/a"
+        )
+        site.item(
+            "b.md", title="Beta story", categories=["Beta"], date="2026-11-18", href="https://src.example/b"
+        )
+        Ledger.open(site.root / ".bulletin" / "ledger.sqlite", create=True).close()
+        with WebServer(site.root, SECRET, port=port) as web, browser_page() as page:
+            page.goto(web.url)
+            page.fill("#email", "reader@example.org")
+            page.fill("#name", "Reader")
+            page.check("input[value=alpha]")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            assert page.inner_text("h1") == "Check your inbox"
+
+            page.goto(_link(_mail(smtp, "reader@example.org"), "confirm"))
+            with page.expect_navigation():
+                page.click("button:has-text('Confirm')")
+            assert page.inner_text("h1") == "You are subscribed"
+
+            with page.expect_navigation():
+                page.click("text=Choose your topics")
+            assert page.is_checked("input[value=alpha]")
+            page.uncheck("input[value=alpha]")
+            page.check("input[value=beta]")
+            with page.expect_navigation():
+                page.click("button[value=save]")
+            assert "Saved" in page.inner_text("main")
+
+            sent = CliRunner().invoke(main, ["send", "--site", str(site.root), "--now", "2026-11-25T12:00"])
+            assert sent.exit_code == 0, sent.output
+            digest = _mail(smtp, "reader@example.org")
+            html = digest.get_body(("html",)).get_content()  # type: ignore[union-attr]
+            assert "Beta story" in html and "Alpha story" not in html
+            assert "Hi Reader," in html
+
+            page.goto(_link(digest, "unsubscribe"))
+            with page.expect_navigation():
+                page.click("button:has-text('Unsubscribe')")
+            assert page.inner_text("h1") == "You are unsubscribed"
+
+        site.item("c.md", title="Next week", categories=["Beta"], date="2026-11-24")
+        before = len(smtp.handler.received)
+        again = CliRunner().invoke(main, ["send", "--site", str(site.root), "--now", "2026-12-02T12:00"])
+        assert again.exit_code == 0, again.output
+        assert len(smtp.handler.received) == before  # nobody is left to mail

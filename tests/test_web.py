@@ -1,0 +1,395 @@
+"""SPEC §10: the subscriber's side over real HTTP (uvicorn on 127.0.0.1) and real SMTP."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from bulletin.ledger import Ledger
+from bulletin.subscriptions import Subscriptions
+from bulletin.tokens import make_form_token, make_purpose_token, make_token
+from bulletin.web.guard import client_address
+
+from .conftest import DATA, SiteMaker
+from .smtp import SmtpServer, free_port
+from .webserver import WebServer, form_token, link
+
+SECRET = "web-secret-0123456789"
+LIST_ID = "test-news.news.example.org"
+MAIL = {"from": "Test News <news@news.example.org>", "address": "1 Main Street, Springfield"}
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+
+
+def web_site(site: SiteMaker, smtp_port: int, **web: object) -> SiteMaker:
+    site.write_config(digest=dict(MAIL), smtp={"host": "127.0.0.1", "port": smtp_port},
+                      web={"url": "http://127.0.0.1/", **web})  # fmt: skip
+    site.item("a.md", title="Alpha one", categories=["Alpha"], date="2026-11-18")
+    site.item("b.md", title="Beta one", categories=["Beta"], date="2026-11-19")
+    Ledger.open(site.root / ".bulletin" / "ledger.sqlite", create=True).close()
+    return site
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def web(site: SiteMaker, smtp: SmtpServer) -> Iterator[WebServer]:
+    web_site(site, smtp.port)
+    with WebServer(site.root, SECRET) as server:
+        yield server
+
+
+def ledger_rows(site: SiteMaker) -> dict[str, list[tuple[object, ...]]]:
+    """Everything the ledger holds about people, to prove a request changed nothing."""
+    db = sqlite3.connect(site.root / ".bulletin" / "ledger.sqlite")
+    try:
+        return {
+            table: sorted(db.execute(f"SELECT * FROM {table}")) for table in ("subscribers", "suppressed")
+        }
+    finally:
+        db.close()
+
+
+def store(site: SiteMaker) -> Subscriptions:
+    return Subscriptions(Ledger.open(site.root / ".bulletin" / "ledger.sqlite"))
+
+
+def subscribe(web: WebServer, address: str, *topics: str, name: str = "") -> tuple[int, str]:
+    page = web.client.get("/subscribe").text
+    data = {"form": form_token(page), "email": address, "name": name, "topics": list(topics), "website": ""}
+    response = web.client.post("/subscribe", data=data)
+    return response.status_code, response.text
+
+
+def last_mail(smtp: SmtpServer, address: str) -> EmailMessage:
+    mails = smtp.handler.to(address)
+    assert mails, f"no mail to {address}"
+    return email.message_from_bytes(mails[-1].data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def text_of(message: EmailMessage) -> str:
+    return message.get_body(("plain",)).get_content()  # type: ignore[union-attr, no-any-return]
+
+
+def confirm(web: WebServer, smtp: SmtpServer, address: str) -> str:
+    """Follow the confirmation mail's link and press its button; the confirm path."""
+    path = link(text_of(last_mail(smtp, address)), "confirm")
+    page = web.client.get(path)
+    assert page.status_code == 200 and "Confirm" in page.text
+    done = web.client.post(path, data={"form": form_token(page.text)})
+    assert done.status_code == 200, done.text
+    return path
+
+
+# -- double opt-in ----------------------------------------------------------------------------
+
+
+def test_subscribe_mails_a_link_and_only_the_post_of_confirm_activates(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    status, page = subscribe(web, "Ann@Example.org", "alpha", name="Ann")
+    assert status == 200 and "Check your inbox" in page
+    row = store(site).get("Ann@Example.org")
+    assert row is not None and row.status == "pending" and row.topics == frozenset({"alpha"})
+    assert row.consent_url == "http://127.0.0.1/subscribe" and row.consent_ip == "127.0.0.1"
+    assert row.consent_text and "one email a week" in row.consent_text
+    mail = last_mail(smtp, "Ann@Example.org")
+    assert mail["Subject"] == "Confirm your subscription to Test News"
+    assert mail.get_body(("html",)) is not None
+    path = link(text_of(mail), "confirm")
+    assert web.client.get(path).status_code == 200
+    assert store(site).get("Ann@Example.org").status == "pending"  # type: ignore[union-attr]  # a GET changes nothing
+    confirm(web, smtp, "Ann@Example.org")
+    row = store(site).get("Ann@Example.org")
+    assert row is not None and row.status == "active" and row.confirmed and row.email == "Ann@Example.org"
+
+
+def test_the_page_never_says_whether_an_address_is_known(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    first = subscribe(web, "ann@example.org", "alpha")
+    confirm(web, smtp, "ann@example.org")
+    again = subscribe(web, "ann@example.org", "beta")
+    new = subscribe(web, "bob@example.org", "beta")
+    assert first == again == new
+    assert "/manage/" in text_of(last_mail(smtp, "ann@example.org"))  # the known address gets its manage link
+    assert store(site).get("ann@example.org").topics == frozenset({"alpha"})  # type: ignore[union-attr]
+
+
+def test_three_mails_a_day_per_address_then_the_same_page_and_no_mail(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    pages = [subscribe(web, "ann@example.org") for _ in range(4)]
+    assert len({p for p in pages}) == 1
+    assert len(smtp.handler.to("ann@example.org")) == 3
+
+
+def test_a_relay_that_is_down_leaves_nothing_half_done(site: SiteMaker) -> None:
+    web_site(site, free_port())  # nothing listens there
+    with WebServer(site.root, SECRET) as web:
+        status, page = subscribe(web, "ann@example.org", "alpha")
+    assert status == 503 and "try again later" in page
+    assert ledger_rows(site)["subscribers"] == []
+
+
+def test_the_honeypot_shows_the_usual_page_and_changes_nothing(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    page = web.client.get("/subscribe").text
+    response = web.client.post("/subscribe", data={"form": form_token(page), "email": "bot@example.org",
+                                                   "website": "https://spam.example"})  # fmt: skip
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
+# -- manage and unsubscribe --------------------------------------------------------------------
+
+
+def _active(site: SiteMaker, address: str, topics: frozenset[str] | None = None) -> None:
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).add(address, "", topics, datetime.now(UTC), "cli")
+
+
+def test_manage_changes_name_and_topics_then_leaves(site: SiteMaker, web: WebServer) -> None:
+    _active(site, "ann@example.org", frozenset({"alpha"}))
+    path = "/manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
+    page = web.client.get(path)
+    assert page.status_code == 200 and 'value="alpha" checked' in page.text
+    saved = web.client.post(path, data={"form": form_token(page.text), "name": "Ann <b>", "topics": ["beta"],
+                                        "action": "save"})  # fmt: skip
+    assert saved.status_code == 200 and "Saved" in saved.text and "Ann &lt;b&gt;" in saved.text
+    row = store(site).get("ann@example.org")
+    assert row is not None and row.topics == frozenset({"beta"}) and row.name == "Ann <b>"
+    left = web.client.post(path, data={"form": form_token(saved.text), "action": "leave"})
+    assert left.status_code == 200 and "unsubscribed" in left.text
+    assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_one_click_unsubscribe_is_a_bare_post_answered_200(site: SiteMaker, web: WebServer) -> None:
+    _active(site, "ann@example.org")
+    token = make_token("ann@example.org", SECRET, LIST_ID)
+    response = web.client.post(f"/unsubscribe/{token}", content=b"List-Unsubscribe=One-Click",
+                               headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert response.status_code == 200 and "set-cookie" not in response.headers
+    assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        assert ledger.suppression("ann@example.org") == "unsubscribed"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_one_click_from_curl(site: SiteMaker, web: WebServer) -> None:
+    token = make_token("csv-only@example.org", SECRET, LIST_ID)  # a CSV subscriber: not in the table
+    result = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                             "-d", "List-Unsubscribe=One-Click", f"{web.url}unsubscribe/{token}"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert result.stdout == "200"
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        assert ledger.suppression("csv-only@example.org") == "unsubscribed"
+
+
+def test_the_unsubscribe_page_has_a_button_and_its_post_unsubscribes(site: SiteMaker, web: WebServer) -> None:
+    _active(site, "ann@example.org")
+    path = "/unsubscribe/" + make_token("ann@example.org", SECRET, LIST_ID)
+    page = web.client.get(path)
+    assert page.status_code == 200 and "<button" in page.text
+    assert store(site).get("ann@example.org").status == "active"  # type: ignore[union-attr]
+    done = web.client.post(path, data={"form": form_token(page.text)})
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+# -- nothing changes on a GET or on bad input ---------------------------------------------------
+
+
+def test_no_get_changes_anything(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
+    _active(site, "ann@example.org")
+    subscribe(web, "bob@example.org")
+    before = ledger_rows(site)
+    expires = int(time.time()) + 3600
+    for path in (
+        "/confirm/" + make_purpose_token("confirm", "bob@example.org", SECRET, LIST_ID, expires),
+        "/manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID),
+        "/unsubscribe/" + make_token("ann@example.org", SECRET, LIST_ID),
+        "/subscribe?email=carol@example.org",
+        "/",
+    ):
+        assert web.client.get(path).status_code == 200, path
+        assert web.client.head(path).status_code == 200, path
+    assert ledger_rows(site) == before
+
+
+def _expired(address: str) -> str:
+    return make_purpose_token("confirm", address, SECRET, LIST_ID, int(time.time()) - 1)
+
+
+@pytest.mark.parametrize(
+    ("route", "token", "method"),
+    [
+        ("confirm", lambda: "forged." + "A" * 22, "post"),
+        ("confirm", lambda: _expired("ann@example.org"), "post"),
+        ("confirm", lambda: make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID), "post"),
+        ("confirm", lambda: make_token("ann@example.org", SECRET, LIST_ID), "post"),
+        ("manage", lambda: make_purpose_token("confirm", "ann@example.org", SECRET, LIST_ID, 2**40), "post"),
+        ("manage", lambda: make_token("ann@example.org", SECRET, LIST_ID), "get"),
+        ("unsubscribe", lambda: make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID), "post"),
+        ("unsubscribe", lambda: make_token("ann@example.org", "another-secret-0123", LIST_ID), "get"),
+    ],
+)
+def test_forged_expired_and_cross_purpose_tokens_are_refused(
+    site: SiteMaker, web: WebServer, route: str, token: object, method: str
+) -> None:
+    subscribe(web, "ann@example.org")
+    before = ledger_rows(site)
+    path = f"/{route}/{token()}"  # type: ignore[operator]
+    if method == "get":
+        response = web.client.get(path)
+    else:
+        page_token = make_form_token(route, SECRET)
+        response = web.client.post(path, data={"form": page_token, "action": "leave"})
+    assert response.status_code == 400 and "This link does not work" in response.text
+    assert ledger_rows(site) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"email": "not-an-address"}, "Please enter an email address"),
+        ({"email": "a@b"}, "Please enter an email address"),
+        ({"email": "ann@example.org", "topics": ["nope"]}, "Please choose topics from the list"),
+        ({"email": "ann@example.org", "topics": ["alpha", "alpha"]}, "Please choose topics from the list"),
+        ({"email": "ann@example.org", "topics": [f"t{n}" for n in range(1000)]}, "Please choose topics"),
+        ({"email": "ann@example.org", "form": "garbage"}, "This form has expired"),
+        ({"email": "ann@example.org", "form": None}, "This form has expired"),
+    ],
+)
+def test_bad_subscriptions_get_a_clear_page_and_change_nothing(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, data: dict[str, object], message: str
+) -> None:
+    page = web.client.get("/subscribe").text
+    sent = {"form": form_token(page), **data}
+    if sent["form"] is None:
+        del sent["form"]
+    response = web.client.post("/subscribe", data=sent)
+    assert 400 <= response.status_code < 500 and message in response.text
+    assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
+def test_ten_thousand_topics_are_refused_by_size(site: SiteMaker, web: WebServer) -> None:
+    data = {"form": "x", "email": "ann@example.org", "topics": ["alpha"] * 10_000}
+    response = web.client.post("/subscribe", data=data)
+    assert response.status_code == 413
+    assert ledger_rows(site)["subscribers"] == []
+
+
+def test_a_replayed_form_is_refused(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
+    page = web.client.get("/subscribe").text
+    data = {"form": form_token(page), "email": "ann@example.org"}
+    assert web.client.post("/subscribe", data=data).status_code == 200
+    replayed = web.client.post("/subscribe", data={**data, "email": "bob@example.org"})
+    assert replayed.status_code == 400 and "sent already" in replayed.text
+    assert store(site).get("bob@example.org") is None
+
+
+def test_requests_are_limited_per_client(site: SiteMaker, smtp: SmtpServer) -> None:
+    web_site(site, smtp.port, rate_per_minute=3)
+    with WebServer(site.root, SECRET) as web:
+        codes = [subscribe(web, f"p{n}@example.org")[0] for n in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_client_addresses_count_forwarded_for_only_from_trusted_proxies() -> None:
+    assert client_address("203.0.113.9", "198.51.100.1", ()) == "203.0.113.9"
+    assert client_address("127.0.0.1", "198.51.100.1", ()) == "127.0.0.1"
+    assert client_address("127.0.0.1", "6.6.6.6, 198.51.100.1", ("127.0.0.1",)) == "198.51.100.1"
+    assert client_address("10.0.0.2", "198.51.100.1, 10.0.0.1", ("10.0.0.0/8",)) == "198.51.100.1"
+
+
+# -- pages and files -----------------------------------------------------------------------------
+
+
+def test_pages_carry_the_security_headers_and_are_escaped(site: SiteMaker, smtp: SmtpServer) -> None:
+    web_site(site, smtp.port)
+    site.write_config(title="News <script>alert(1)</script>")
+    with WebServer(site.root, SECRET) as web:
+        response = web.client.get("/")
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "set-cookie" not in response.headers
+    assert "<script>" not in response.text and "News &lt;script&gt;" in response.text
+
+
+def test_bodies_over_16_kb_are_refused(web: WebServer) -> None:
+    response = web.client.post("/subscribe", content=b"email=" + b"a" * 17_000,
+                               headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert response.status_code == 413
+
+
+def test_published_files_have_feed_types_and_conditional_get(site: SiteMaker, web: WebServer) -> None:
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    assert CliRunner().invoke(main, ["feeds", "--site", str(site.root)]).exit_code == 0
+    (site.root / "feeds" / ".rss.xml.abcd1234.tmp").write_text("half")
+    rss = web.client.get("/feeds/rss.xml")
+    assert rss.status_code == 200 and rss.headers["content-type"] == "application/rss+xml"
+    assert web.client.get("/feeds/topic/alpha/atom.xml").headers["content-type"] == "application/atom+xml"
+    assert web.client.get("/feeds/feed.json").headers["content-type"] == "application/feed+json"
+    assert web.client.get("/feeds/feeds.opml").headers["content-type"] == "text/x-opml"
+    assert web.client.get("/feeds/").status_code == 200  # the feeds index
+    again = web.client.get("/feeds/rss.xml", headers={"if-none-match": rss.headers["etag"]})
+    assert again.status_code == 304
+    assert "last-modified" in rss.headers and "x-frame-options" not in rss.headers
+    assert web.client.get("/feeds/.rss.xml.abcd1234.tmp").status_code == 404
+    assert web.client.get("/feeds/../bulletin.toml").status_code == 404
+
+
+def test_healthz(site: SiteMaker, web: WebServer) -> None:
+    assert web.client.get("/healthz").text == "ok\n"
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+def test_a_ledger_of_the_first_release_is_migrated_and_mails_nobody_new(
+    site: SiteMaker, tmp_path: Path
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    shutil.copy(DATA / "ledger-0.1.0.sqlite", path)
+    with Ledger.open(path) as ledger:
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] >= 2
+        assert ledger.already_sent("2026-W47") >= {"ann@example.org"}
+        assert ledger.suppression("dead@example.org") == "bounced"
+        assert ledger.frozen("2026-W47") == ["news/a", "news/b"]
+        assert Subscriptions(ledger).rows() == []  # nobody is mailed from the ledger until added
+        assert (
+            Subscriptions(ledger).add("dead@example.org", "", None, datetime.now(UTC), "import") == "bounced"
+        )
+
+
+def test_confirm_links_expire(site: SiteMaker, smtp: SmtpServer) -> None:
+    web_site(site, smtp.port, confirm_hours=1)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    with WebServer(site.root, SECRET) as web:
+        subscribe(web, "ann@example.org")
+        path = link(text_of(last_mail(smtp, "ann@example.org")), "confirm")
+    with WebServer(site.root, SECRET, clock=lambda: later) as web:
+        assert web.client.get(path).status_code == 400
