@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate docs/digest-*.png: the example site's newest digest (2026-W47) in headless
+# Regenerate docs/digest-*.png and docs/page-*.png: the example site's newest digest (2026-W47) in headless
 # Chromium (Debian's `chromium` package: apt-get install chromium) at a desktop width, at
 # the 600 px the layout is designed for, and at a phone's 375 px.
 #
@@ -30,3 +30,7 @@ for size in 800,1900 600,2000 375,2500; do
         --screenshot="docs/digest-$width.png" "file://$work/digest.html" 2>/dev/null
 done
 ls -l docs/digest-*.png
+
+# bulletin serve's pages, at a desktop width and a phone's.
+.venv/bin/python docs/pages.py
+ls -l docs/page-*.png

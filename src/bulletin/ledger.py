@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -97,6 +98,26 @@ class Ledger:
         self.path = path
         self.db = connection
         self._lock: int | None = None
+        self._writer = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """One write transaction, committed on success and rolled back on error.
+
+        Writers (sends, web workers, commands) take turns through a file lock, which wakes the
+        next one at once; SQLite's own busy handler would sleep for milliseconds instead.
+        """
+        fcntl.flock(self._writer, fcntl.LOCK_EX)
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        finally:
+            fcntl.flock(self._writer, fcntl.LOCK_UN)
 
     @classmethod
     def open(cls, path: Path, create: bool = False) -> Ledger:
@@ -142,10 +163,11 @@ class Ledger:
 
     def record_sent(self, window: str, address: str, message_id: str, at: datetime) -> None:
         """Record one accepted message; committed before this returns."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO sent (window, address, message_id, sent_at) VALUES (?, ?, ?, ?)",
-            (window, normalise_address(address), message_id, at.isoformat()),
-        )
+        with self.writing():
+            self.db.execute(
+                "INSERT OR REPLACE INTO sent (window, address, message_id, sent_at) VALUES (?, ?, ?, ?)",
+                (window, normalise_address(address), message_id, at.isoformat()),
+            )
 
     def already_sent(self, window: str) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT address FROM sent WHERE window = ?", (window,))}
@@ -154,11 +176,12 @@ class Ledger:
 
     def suppress(self, address: str, reason: str, at: datetime) -> None:
         """Never mail `address` again (reason: unsubscribed or bounced)."""
-        self.db.execute(
-            "INSERT INTO suppressed (address, reason, since) VALUES (?, ?, ?) "
-            "ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, since = excluded.since",
-            (normalise_address(address), reason, at.isoformat()),
-        )
+        with self.writing():
+            self.db.execute(
+                "INSERT INTO suppressed (address, reason, since) VALUES (?, ?, ?) "
+                "ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, since = excluded.since",
+                (normalise_address(address), reason, at.isoformat()),
+            )
 
     def suppression(self, address: str) -> str | None:
         """Why `address` is suppressed, or None."""
@@ -174,8 +197,7 @@ class Ledger:
         """Record a permanent failure; True when it is the third run to fail and the address is
         now suppressed."""
         key = normalise_address(address)
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.writing():
             self.db.execute(
                 "INSERT OR IGNORE INTO failures (address, run, code, message, at) VALUES (?, ?, ?, ?, ?)",
                 (key, run, code, message, at.isoformat()),
@@ -200,8 +222,7 @@ class Ledger:
 
     def freeze(self, window: str, start: datetime, item_ids: list[str]) -> bool:
         """Store a window's item list once; False (and nothing changed) when it already is."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.writing():
             if self.db.execute("SELECT 1 FROM editions WHERE window = ?", (window,)).fetchone():
                 return False
             self.db.execute(
@@ -234,6 +255,8 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+        with contextlib.suppress(OSError):
+            os.close(self._writer)
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 os.close(self._lock)

@@ -8,6 +8,7 @@ suppression list, which `send` honours whatever the subscriber's source.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -231,9 +232,10 @@ class Subscriptions:
 
     def forget_mail(self, address: str, now: float) -> None:
         """Undo may_mail when the mail could not be sent."""
-        self.db.execute(
-            "DELETE FROM mails_asked WHERE address = ? AND at = ?", (normalise_address(address), now)
-        )
+        with self._transaction():
+            self.db.execute(
+                "DELETE FROM mails_asked WHERE address = ? AND at = ?", (normalise_address(address), now)
+            )
 
     def undo_request(self, email: str, before: str, row: Row | None) -> None:
         """Put a row back as it was before request() (the confirmation mail failed)."""
@@ -274,21 +276,8 @@ class Subscriptions:
             (address, at.isoformat(), status, reason),
         )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.ledger)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): one writer at a time, never half a change."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.db = ledger.db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, value: object, trace: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return self.ledger.writing()
 
 
 def _row(values: tuple[object, ...]) -> Row:

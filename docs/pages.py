@@ -1,0 +1,104 @@
+"""Screenshots of bulletin serve's pages for docs/: the example site, served on 127.0.0.1.
+
+Run by docs/screenshots.sh (needs Debian's chromium and the test extras: Playwright drives
+the browser). Writes docs/page-{front,subscribe,manage,unsubscribe}-{1200,375}.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import sync_playwright
+
+from bulletin.cli import main
+from bulletin.ledger import Ledger
+from bulletin.subscriptions import Subscriptions
+from bulletin.tokens import make_purpose_token, make_token
+from bulletin.web import create_app
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "screenshots-secret-0123456789"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _site(folder: Path, port: int) -> Path:
+    site = folder / "example"
+    shutil.copytree(REPO / "content", site / "content")
+    shutil.copytree(REPO / "templates", site / "templates")
+    config = (REPO / "bulletin.toml").read_text(encoding="utf-8")
+    (site / "bulletin.toml").write_text(
+        config + f'\n[web]\nurl = "http://127.0.0.1:{port}/"\n', encoding="utf-8"
+    )
+    os.environ["BULLETIN_SECRET"] = SECRET
+    try:
+        main(["build", "--site", str(site), "--now", "2026-11-25T12:00", "-q"])
+    except SystemExit as done:
+        if done.code:
+            raise
+    with Ledger.open(site / ".bulletin" / "ledger.sqlite", create=True) as ledger:
+        Subscriptions(ledger).add(
+            "reader@example.org",
+            "Dana",
+            frozenset({"gartner-healthcare"}),
+            __import__("datetime").datetime(2026, 11, 20),
+            "cli",
+        )
+    return site
+
+
+def main_() -> None:
+    port = _port()
+    with tempfile.TemporaryDirectory() as folder:
+        site = _site(Path(folder), port)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(site), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        list_id = "health-innovation-weekly.news.example.org"
+        pages = {
+            "front": "",
+            "subscribe": "subscribe",
+            "manage": "manage/" + make_purpose_token("manage", "reader@example.org", SECRET, list_id),
+            "unsubscribe": "unsubscribe/" + make_token("reader@example.org", SECRET, list_id),
+        }
+        chromium = shutil.which("chromium") or sys.exit("needs Debian's chromium: apt-get install chromium")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
+            for width in (1200, 375):
+                page = browser.new_page(viewport={"width": width, "height": 800})
+                for name, path in pages.items():
+                    page.goto(f"http://127.0.0.1:{port}/{path}")
+                    page.screenshot(path=str(REPO / "docs" / f"page-{name}-{width}.png"), full_page=True)
+                page.close()
+            browser.close()
+        server.should_exit = True
+        thread.join(5)
+
+
+if __name__ == "__main__":
+    main_()
