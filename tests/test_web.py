@@ -393,3 +393,14 @@ def test_confirm_links_expire(site: SiteMaker, smtp: SmtpServer) -> None:
         path = link(text_of(last_mail(smtp, "ann@example.org")), "confirm")
     with WebServer(site.root, SECRET, clock=lambda: later) as web:
         assert web.client.get(path).status_code == 400
+
+
+def test_the_feeds_index_and_topic_pages_link_to_the_subscribe_page(site: SiteMaker, smtp: SmtpServer) -> None:
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    web_site(site, smtp.port)
+    assert CliRunner().invoke(main, ["feeds", "--site", str(site.root)]).exit_code == 0
+    for page in ("feeds/index.html", "feeds/topic/alpha/index.html"):
+        assert 'href="http://127.0.0.1/subscribe"' in (site.root / page).read_text(), page

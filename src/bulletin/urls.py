@@ -79,5 +79,9 @@ class Urls:
     def image(self, url: str) -> str:
         return self._ours(url)
 
+    def subscribe(self) -> str | None:
+        """The subscribe page of `bulletin serve`, when the site has one ([web])."""
+        return self.config.web.url + "subscribe" if self.config.web is not None else None
+
     def site(self) -> str:
         return self._ours(self.config.site_url)

@@ -31,6 +31,7 @@ def render_topic_page(site: Site, feed: Feed) -> bytes:
             topic=topic_of(site, feed),
             urls=urls.feeds(feed.path),
             index_url=urls.feeds_index(),
+            subscribe_url=urls.subscribe(),
             entries=[_page_entry(site, item) for item in feed.entries],
         )
     )
@@ -49,6 +50,7 @@ def render_listing(site: Site, feeds: list[Feed], template: str) -> bytes:
             version=__version__,
             feeds=[_listing(site, feed) for feed in feeds],
             opml_url=Urls(config).opml(),
+            subscribe_url=Urls(config).subscribe(),
             date_modified=_rfc822(newest),
         )
     )
