@@ -395,7 +395,9 @@ def test_confirm_links_expire(site: SiteMaker, smtp: SmtpServer) -> None:
         assert web.client.get(path).status_code == 400
 
 
-def test_the_feeds_index_and_topic_pages_link_to_the_subscribe_page(site: SiteMaker, smtp: SmtpServer) -> None:
+def test_the_feeds_index_and_topic_pages_link_to_the_subscribe_page(
+    site: SiteMaker, smtp: SmtpServer
+) -> None:
     from click.testing import CliRunner
 
     from bulletin.cli import main

@@ -1,0 +1,248 @@
+"""Delivery reports read with the standard library's `email` package: what a bounce or a
+complaint says, before anything is matched to a subscriber.
+
+RFC 3464 delivery status notifications (multipart/report; message/delivery-status), RFC 5965
+abuse reports (message/feedback-report), and the common bounces that only quote the original
+message (Exim's "Mail delivery failed", most MTAs' "Undeliverable"). Anything else, such as a
+vacation auto-reply, is "ignored". Nothing is guessed: a bounce without a status code is
+"unknown".
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+MAX_REPORT_BYTES = 10 * 1024 * 1024  # a report over this is refused, not parsed
+
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_REPLY = re.compile(r"(?:said|error|returned|response was)[^\n]{0,80}?\b([45])(\d\d)[ -]", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"^Message-ID:[ \t]*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_QUOTE_START = re.compile(
+    r"^-+ ?(?:This is a copy of|Original message|Undelivered message)", re.IGNORECASE | re.MULTILINE
+)
+_DAEMONS = ("mailer-daemon", "postmaster", "mail delivery")
+_ENVELOPE_HEADERS = ("to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One recipient's outcome in a report."""
+
+    kind: str  # "permanent", "transient", "complaint", "ignored" or "unknown"
+    recipient: str | None  # as the report names it (Final-Recipient, Original-Rcpt-To…)
+    status: str  # "5.1.1", "4.2.2"; "" for complaints
+    diagnostic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a report says: its notices and the clues that name the message it is about."""
+
+    key: str  # the report's own Message-ID, else a hash of its bytes: reading it twice is a no-op
+    date: datetime | None
+    notices: tuple[Notice, ...]
+    message_ids: tuple[str, ...]  # of the original message
+    envelope: tuple[str, ...]  # addresses the report was sent to (the VERP return path)
+
+    @property
+    def kind(self) -> str:
+        kinds = {notice.kind for notice in self.notices}
+        for kind in ("complaint", "permanent", "transient", "unknown"):
+            if kind in kinds:
+                return kind
+        return "ignored"
+
+
+class ReportError(ValueError):
+    """The report cannot be read (truncated, too large, not a message)."""
+
+
+def read_report(data: bytes, envelope: tuple[str, ...] = ()) -> Report:
+    """Parse one report; `envelope` adds addresses known to the delivery (e.g. Postfix's
+    ORIGINAL_RECIPIENT when a report is piped in)."""
+    if len(data) > MAX_REPORT_BYTES:
+        raise ReportError(
+            f"is {len(data) / 1e6:.1f} MB; reports over {MAX_REPORT_BYTES // 2**20} MB are not read"
+        )
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    if not message.keys():
+        raise ReportError("has no mail headers; is it a mail message?")
+    key = _header(message, "message-id") or "sha256:" + hashlib.sha256(data).hexdigest()
+    try:
+        notices, ids = _notices(message)
+    except ReportError:
+        if _truncated(message):
+            raise ReportError("is truncated: its MIME parts end before the report does") from None
+        raise
+    ids += tuple(_ids(_header(message, "in-reply-to") + " " + _header(message, "references")))
+    found = [a for h in _ENVELOPE_HEADERS for _, a in getaddresses(message.get_all(h, []))]
+    return Report(
+        key, _date(message), notices, tuple(dict.fromkeys(ids)), tuple(dict.fromkeys([*found, *envelope]))
+    )
+
+
+def _notices(message: Message) -> tuple[tuple[Notice, ...], tuple[str, ...]]:
+    content = message.get_content_type()
+    param = message.get_param("report-type") if content == "multipart/report" else None
+    report_type = param.lower() if isinstance(param, str) else ""
+    if report_type == "delivery-status":
+        return _delivery_status(message)
+    if report_type == "feedback-report":
+        return _feedback(message)
+    if _is_bounce(message):
+        return _quoted_bounce(message)
+    return (Notice("ignored", None, "", "not a delivery report (an auto-reply or other mail)"),), ()
+
+
+def _truncated(message: Message) -> bool:
+    names = {"StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect"}
+    return any(type(defect).__name__ in names for part in message.walk() for defect in part.defects)
+
+
+def _is_bounce(message: Message) -> bool:
+    sender = _header(message, "from").lower()
+    return bool(message.get("x-failed-recipients")) or any(d in sender for d in _DAEMONS)
+
+
+def _delivery_status(message: Message) -> tuple[tuple[Notice, ...], tuple[str, ...]]:
+    notices: list[Notice] = []
+    ids: list[str] = []
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/delivery-status":
+            blocks = _blocks(part)
+            if not blocks:
+                raise ReportError("has an empty delivery-status part")
+            ids += _ids(_header(blocks[0], "x-original-message-id"))
+            notices += [_dsn_notice(block) for block in blocks[1:] if block.get("final-recipient")]
+        elif kind in ("message/rfc822", "text/rfc822-headers"):
+            ids += _original_ids(part)
+    if not notices:
+        raise ReportError("has a delivery-status part naming no recipient")
+    return tuple(notices), tuple(ids)
+
+
+def _dsn_notice(block: Message) -> Notice:
+    recipient = _address_field(_header(block, "final-recipient") or _header(block, "original-recipient"))
+    action = _header(block, "action").lower()
+    status = _STATUS.search(_header(block, "status"))
+    code = status.group(0) if status else ""
+    diagnostic = " ".join(_header(block, "diagnostic-code").split())
+    if action in ("delivered", "relayed", "expanded"):
+        return Notice("ignored", recipient, code, diagnostic)
+    if action == "delayed" or code.startswith("4"):
+        return Notice("transient", recipient, code, diagnostic)
+    if action == "failed" and code.startswith("5"):
+        return Notice("permanent", recipient, code, diagnostic)
+    return Notice("unknown", recipient, code, diagnostic or f"action {action or 'missing'}")
+
+
+def _feedback(message: Message) -> tuple[tuple[Notice, ...], tuple[str, ...]]:
+    notices: list[Notice] = []
+    ids: list[str] = []
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/feedback-report":
+            fields = _blocks(part)
+            block = fields[0] if fields else part
+            feedback = _header(block, "feedback-type").lower()
+            recipient = _address_field(
+                _header(block, "original-rcpt-to") or _header(block, "removal-recipient")
+            )
+            kind_of = "ignored" if feedback in ("not-spam", "") else "complaint"
+            notices.append(Notice(kind_of, recipient, "", f"feedback-type {feedback or 'missing'}"))
+        elif kind in ("message/rfc822", "text/rfc822-headers"):
+            ids += _original_ids(part)
+    if not notices:
+        raise ReportError("is a feedback report without its message/feedback-report part")
+    return tuple(notices), tuple(ids)
+
+
+def _quoted_bounce(message: Message) -> tuple[tuple[Notice, ...], tuple[str, ...]]:
+    text = _text(message)
+    split = _QUOTE_START.search(text)
+    explanation, quoted = (text[: split.start()], text[split.start() :]) if split else (text, "")
+    ids = _original_ids_in(quoted or text)
+    for part in message.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            ids += _original_ids(part)
+    failed = [a for _, a in getaddresses(message.get_all("x-failed-recipients", []))]
+    recipients = failed or _ADDRESS.findall(explanation)[:1]
+    status = _STATUS.search(explanation)
+    reply = _REPLY.search(explanation)
+    code = status.group(0) if status else (f"{reply.group(1)}.0.0" if reply else "")
+    line = next(
+        (line.strip() for line in explanation.splitlines() if code[:1] and re.search(r"\b[45]\d\d\b", line)),
+        "",
+    )
+    kind = {"5": "permanent", "4": "transient"}.get(code[:1], "unknown")
+    notices = [Notice(kind, recipient, code, line) for recipient in recipients] or [
+        Notice("unknown", None, code, line)
+    ]
+    return tuple(notices), tuple(ids)
+
+
+def _text(message: Message) -> str:
+    """The plain-text parts (or the body) of a message, decoded leniently."""
+    pieces = []
+    for part in message.walk():
+        if part.get_content_maintype() == "multipart" or part.get_content_type() != "text/plain":
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            charset = part.get_content_charset() or "utf-8"
+            try:
+                pieces.append(payload.decode(charset, errors="replace"))
+            except LookupError:  # an unknown charset name
+                pieces.append(payload.decode("utf-8", errors="replace"))
+    return "\n".join(pieces)
+
+
+def _original_ids(part: Message) -> list[str]:
+    payload = part.get_payload()
+    if isinstance(payload, list):  # message/rfc822: the original message itself
+        return [i for inner in _blocks(part) for i in _ids(_header(inner, "message-id"))]
+    if isinstance(payload, str):  # text/rfc822-headers
+        return _original_ids_in(payload)
+    return []
+
+
+def _blocks(part: Message) -> list[Message]:
+    """The header blocks of a message/* part (delivery-status, feedback-report, rfc822)."""
+    payload = part.get_payload()
+    return [block for block in payload if isinstance(block, Message)] if isinstance(payload, list) else []
+
+
+def _original_ids_in(text: str) -> list[str]:
+    return [match.group(1) for match in _MESSAGE_ID.finditer(text)]
+
+
+def _ids(value: str) -> list[str]:
+    return re.findall(r"<[^<>\s]+>", value)
+
+
+def _address_field(value: str) -> str | None:
+    """`rfc822; ann@example.org` → ann@example.org."""
+    _, _, address = value.rpartition(";")
+    address = address.strip().strip("<>").strip()
+    return address or None
+
+
+def _header(message: Message, name: str) -> str:
+    value = message.get(name)
+    return "" if value is None else " ".join(str(value).split())
+
+
+def _date(message: Message) -> datetime | None:
+    try:
+        return parsedate_to_datetime(_header(message, "date"))
+    except (TypeError, ValueError, IndexError):
+        return None

@@ -1,0 +1,88 @@
+"""SPEC §11: delivery reports as Postfix, Exim, Microsoft and Gmail send them, ARF complaints,
+and the auto-replies that must be ignored, read with the standard library's email package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bulletin.mail.reports import MAX_REPORT_BYTES, ReportError, read_report
+
+from .conftest import DATA
+
+SAMPLES = DATA / "bounces"
+TAG = "abcdefghij234567"
+MESSAGE_ID = "<digest.1764072058.4711@news.example.org>"
+
+
+def sample(name: str, recipient: str = "dead@example.com", tag: str = TAG) -> bytes:
+    """A report from tests/data/bounces with its placeholders filled in."""
+    text = (SAMPLES / name).read_text(encoding="utf-8")
+    local = recipient.partition("@")[0]
+    filled = text.replace("{TAG}", tag).replace("{RCPT}", recipient).replace("{RCPT_LOCAL}", local)
+    return filled.replace("{MSGID}", MESSAGE_ID).replace("\n", "\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "status"),
+    [
+        ("postfix-permanent.eml", "permanent", "5.1.1"),
+        ("postfix-delayed.eml", "transient", "4.2.2"),
+        ("exim-quoted.eml", "permanent", "5.1.1"),
+        ("microsoft-ndr.eml", "permanent", "5.1.10"),
+        ("gmail-dsn.eml", "permanent", "5.1.1"),
+        ("arf-complaint.eml", "complaint", ""),
+    ],
+)
+def test_each_kind_of_report_names_recipient_status_and_original(name: str, kind: str, status: str) -> None:
+    report = read_report(sample(name))
+    assert report.kind == kind
+    (notice,) = report.notices
+    assert notice.recipient == "dead@example.com" and notice.status == status
+    assert MESSAGE_ID in report.message_ids
+    assert f"bounces+{TAG}@news.example.org" in report.envelope
+    assert report.date is not None
+
+
+def test_a_vacation_auto_reply_is_ignored_even_with_a_status_code_in_it() -> None:
+    report = read_report(sample("vacation.eml"))
+    assert report.kind == "ignored"
+
+
+def test_the_same_report_has_the_same_key() -> None:
+    assert read_report(sample("gmail-dsn.eml")).key == read_report(sample("gmail-dsn.eml")).key
+    assert read_report(sample("gmail-dsn.eml")).key != read_report(sample("postfix-permanent.eml")).key
+
+
+def test_a_bounce_without_a_status_code_is_unknown_not_guessed() -> None:
+    data = (b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: bounces@news.example.org\r\n"
+            b"Subject: Returned mail\r\nX-Failed-Recipients: ann@example.com\r\n\r\nSomething went wrong.\r\n")  # fmt: skip
+    assert read_report(data).kind == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (sample("postfix-permanent.eml")[:1500], "truncated"),
+        (b"\x00\x01 not a message at all", "has no mail headers"),
+        (
+            b"Subject: x\r\nFrom: a@b.c\r\n\r\n" + b"x" * (MAX_REPORT_BYTES + 1),
+            "reports over 10 MB are not read",
+        ),
+    ],
+)
+def test_malformed_reports_raise_a_clear_error(data: bytes, message: str) -> None:
+    with pytest.raises(ReportError, match=message):
+        read_report(data)
+
+
+def test_a_wrong_charset_does_not_stop_the_reading() -> None:
+    data = sample("exim-quoted.eml").replace(
+        b"Subject: Mail", b"Content-Type: text/plain; charset=klingon\r\nSubject: Mail"
+    )
+    assert read_report(data).kind == "permanent"
+
+
+def test_samples_exist(tmp_path: Path) -> None:
+    assert len(list(SAMPLES.glob("*.eml"))) == 7
