@@ -536,3 +536,39 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
         with _ledger(run) as ledger:
             Subscriptions(ledger).leave(email, run.now, reason="removed by the operator")
         run.say(f"removed {email}: unsubscribed")
+
+
+@main.command()
+@click.argument("source", default="-", metavar="[MAILDIR|MBOX|-]")
+@global_options
+@click.pass_context
+def bounces(ctx: click.Context, source: str) -> None:
+    """Read bounce and complaint reports (default: one from standard input).
+
+    Permanent failures and complaints stop mail to an address at once, transient failures
+    in three separate weeks too. Reports that match nobody are kept aside.
+    """
+    with _running(ctx) as run:
+        from .mail.bounces import read_bounces
+
+        secret = os.environ.get("BULLETIN_SECRET") or ""
+        if run.config.digest.bounce_address:
+            secret = require_secret(secret)  # VERP tags are signed with it
+        with _ledger(run) as ledger:
+            summary = read_bounces(run.config, source, ledger, secret, run.report, run.now, sys.stdin.buffer)
+        run.say(summary.line())
+
+
+@main.command()
+@global_options
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Subscribers per status and topic, the last sends, bounces and complaints."""
+    with _running(ctx) as run:
+        from .mail.status import collect_status
+
+        topics = [(topic.name, topic.slug) for topic in run.read().topics.sorted()]
+        with _ledger(run) as ledger:
+            report = collect_status(ledger, topics)
+        for line in report.lines():
+            run.say(line)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .addresses import valid_mailbox
+from .addresses import valid_address, valid_mailbox
 from .errors import ConfigError
 from .slugs import SLUG, slugify
 
@@ -37,6 +37,7 @@ class DigestConfig:
     manage_url: str = ""
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
+    bounce_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +313,24 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     list_id = check.text("list_id", f"{slugify(title, letters=False) or 'bulletin'}.{host}")
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", list_id):
         check.fail("list_id", f'{list_id!r} is not a list id; write e.g. "weekly.news.example.org"')
+    links = _digest_links(check, base_url)
+    check.unknown()
+    return DigestConfig(
+        sender=sender,
+        reply_to=reply_to,
+        address=address,
+        subject=subject,
+        section_items=section_items,
+        archive_weeks=archive_weeks,
+        late_days=late_days,
+        topics=tuple(topics),
+        list_id=list_id,
+        **links,
+    )
+
+
+def _digest_links(check: _Checker, base_url: str) -> dict[str, Any]:
+    """The digest's links and return paths: manage, unsubscribe (URL, mailto), bounces."""
     manage_url = check.url("manage_url", base_url + "emails/", "write an absolute https URL")
     unsubscribe_url = check.url(
         "unsubscribe_url", None, "write an https URL containing {token}, e.g. https://…/u/{token}"
@@ -329,21 +348,20 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
                 "unsubscribe_mailto",
                 f'{mailto!r} is not an address; write e.g. "unsubscribe@example.org"',
             )
-    check.unknown()
-    return DigestConfig(
-        sender=sender,
-        reply_to=reply_to,
-        address=address,
-        subject=subject,
-        section_items=section_items,
-        archive_weeks=archive_weeks,
-        late_days=late_days,
-        topics=tuple(topics),
-        list_id=list_id,
-        manage_url=manage_url or base_url + "emails/",
-        unsubscribe_url=unsubscribe_url,
-        unsubscribe_mailto=mailto,
-    )
+    bounce = check.text("bounce_address", None, 'write e.g. "bounces@example.org"')
+    if bounce is not None and ("+" in bounce.partition("@")[0] or not valid_address(bounce)):
+        check.fail(
+            "bounce_address",
+            f'{bounce!r} is not a plain address; write e.g. "bounces@example.org" '
+            "(bulletin adds +TAG to it for each subscriber)",
+        )
+        bounce = None
+    return {
+        "manage_url": manage_url or base_url + "emails/",
+        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_mailto": mailto,
+        "bounce_address": bounce,
+    }
 
 
 def _parse_web(problems: list[str], top: _Checker, base_url: str) -> WebConfig | None:

@@ -57,7 +57,8 @@ CREATE INDEX IF NOT EXISTS edition_items_by_id ON edition_items (item_id);
 """
 
 _SUBSCRIBERS = """
--- Version 2: subscribers, their status history and consent, and the web side's guards.
+-- Version 2: subscribers, their status history and consent, the web side's guards, delivery
+-- reports (bounces and complaints), and a summary of each send.
 CREATE TABLE IF NOT EXISTS subscribers (
     address TEXT PRIMARY KEY,
     email TEXT NOT NULL,
@@ -85,6 +86,31 @@ CREATE INDEX IF NOT EXISTS mails_asked_by_address ON mails_asked (address, at);
 CREATE TABLE IF NOT EXISTS form_nonces (nonce TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS hits (client TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS hits_by_client ON hits (client, at);
+CREATE TABLE IF NOT EXISTS reports (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    address TEXT,
+    matched_by TEXT,
+    status TEXT NOT NULL,
+    diagnostic TEXT NOT NULL,
+    received TEXT NOT NULL,
+    week TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_by_address ON reports (address, kind);
+CREATE INDEX IF NOT EXISTS sent_by_message_id ON sent (message_id);
+CREATE TABLE IF NOT EXISTS runs (
+    run TEXT PRIMARY KEY,
+    window TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    already_sent INTEGER NOT NULL,
+    suppressed INTEGER NOT NULL,
+    no_items INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    aborted TEXT NOT NULL
+);
 """
 
 # Each version's script, applied in order to bring an older ledger up to date.

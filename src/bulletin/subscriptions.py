@@ -17,6 +17,8 @@ from .ledger import Ledger
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 SUPPRESSED = frozenset(("unsubscribed", "bounced", "complained"))
+TRANSIENT_WEEKS = 3  # transient failures in this many separate weeks make an address bounced
+_RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 MAILS_PER_DAY = 3  # confirmation or manage-link mails one address can get in a day
 
 
@@ -149,19 +151,68 @@ class Subscriptions:
 
     def leave(self, address: str, at: datetime, status: str = "unsubscribed", reason: str = "") -> None:
         """Stop mailing `address` (unsubscribed, bounced or complained), subscriber or not."""
-        assert status in SUPPRESSED
-        address = normalise_address(address)
         with self._transaction():
+            self._leave(normalise_address(address), at, status, reason or status)
+
+    def _leave(self, address: str, at: datetime, status: str, reason: str) -> None:
+        assert status in SUPPRESSED
+        found = self.db.execute("SELECT reason FROM suppressed WHERE address = ?", (address,)).fetchone()
+        if found is not None and _RANK.get(str(found[0]), 0) > _RANK[status]:
+            status = str(found[0])  # a complaint is never turned back into a mere bounce
+        self.db.execute(
+            "UPDATE subscribers SET status = ?, changed = ? WHERE address = ?",
+            (status, at.isoformat(), address),
+        )
+        self.db.execute(
+            "INSERT INTO suppressed (address, reason, since) VALUES (?, ?, ?) "
+            "ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, since = excluded.since",
+            (address, status, at.isoformat()),
+        )
+        self._log(address, at, status, reason)
+
+    def record_report(
+        self,
+        key: str,
+        kind: str,
+        address: str | None,
+        how: str | None,
+        status: str,
+        diagnostic: str,
+        received: datetime,
+        source: str,
+    ) -> str:
+        """Record one delivery report and apply it; "already" when it was read before, else
+        what it did: "bounced", "complained", "transient", or its kind."""
+        week = "{}-W{:02d}".format(*received.isocalendar()[:2])
+        with self._transaction():
+            if self.db.execute("SELECT 1 FROM reports WHERE key = ?", (key,)).fetchone():
+                return "already"
             self.db.execute(
-                "UPDATE subscribers SET status = ?, changed = ? WHERE address = ?",
-                (status, at.isoformat(), address),
+                "INSERT INTO reports"
+                " (key, kind, address, matched_by, status, diagnostic, received, week, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind, address, how, status, diagnostic, received.isoformat(), week, source),
             )
-            self.db.execute(
-                "INSERT INTO suppressed (address, reason, since) VALUES (?, ?, ?) "
-                "ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, since = excluded.since",
-                (address, status, at.isoformat()),
-            )
-            self._log(address, at, status, reason or status)
+            if address is None:
+                return kind
+            reason = f"{kind} report {status} {diagnostic}".strip()
+            if kind == "permanent":
+                self._leave(address, received, "bounced", reason)
+                return "bounced"
+            if kind == "complaint":
+                self._leave(address, received, "complained", reason)
+                return "complained"
+            if kind == "transient":
+                (weeks,) = self.db.execute(
+                    "SELECT COUNT(DISTINCT week) FROM reports WHERE address = ? AND kind = 'transient'",
+                    (address,),
+                ).fetchone()
+                if weeks >= TRANSIENT_WEEKS:
+                    self._leave(
+                        address, received, "bounced", f"transient failures in {weeks} weeks; {reason}"
+                    )
+                    return "bounced"
+            return kind
 
     def add(self, email: str, name: str, topics: Iterable[str] | None, at: datetime, source: str) -> str:
         """An operator adds someone (they vouch for them): active, unless the address left or

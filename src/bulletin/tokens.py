@@ -150,3 +150,11 @@ def verify_form_token(
     if name != form or not issued.isdigit() or not (clock - max_age <= int(issued) <= clock + 60):
         return None
     return nonce
+
+
+def verp_tag(address: str, secret: str) -> str:
+    """The tag of a subscriber's VERP return path (`bounces+TAG@example.org`): 16 characters
+    of an HMAC of the address, so a bounce names its subscriber and the tag names nobody
+    else; lower-case letters and digits, which every mail system keeps as they are."""
+    mac = hmac.new(_purpose_key(secret, "verp"), address.encode(), hashlib.sha256).digest()
+    return base64.b32encode(mac[:10]).decode("ascii").lower()

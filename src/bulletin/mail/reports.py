@@ -84,6 +84,7 @@ def read_report(data: bytes, envelope: tuple[str, ...] = ()) -> Report:
         raise
     ids += tuple(_ids(_header(message, "in-reply-to") + " " + _header(message, "references")))
     found = [a for h in _ENVELOPE_HEADERS for _, a in getaddresses(message.get_all(h, []))]
+    found += _senders(message)
     return Report(
         key, _date(message), notices, tuple(dict.fromkeys(ids)), tuple(dict.fromkeys([*found, *envelope]))
     )
@@ -100,6 +101,23 @@ def _notices(message: Message) -> tuple[tuple[Notice, ...], tuple[str, ...]]:
     if _is_bounce(message):
         return _quoted_bounce(message)
     return (Notice("ignored", None, "", "not a delivery report (an auto-reply or other mail)"),), ()
+
+
+def _senders(message: Message) -> list[str]:
+    """The original envelope sender, where a report repeats it (the VERP return path)."""
+    found = []
+    for part in message.walk():
+        if part.get_content_type() in (
+            "message/delivery-status",
+            "message/feedback-report",
+            "message/rfc822",
+        ):
+            for block in _blocks(part)[:1]:
+                for name in ("x-postfix-sender", "original-mail-from", "return-path"):
+                    address = _address_field(_header(block, name))
+                    if address:
+                        found.append(address)
+    return found
 
 
 def _truncated(message: Message) -> bool:

@@ -1,0 +1,176 @@
+"""SPEC §11: bounces and complaints through a Maildir, an mbox and standard input, matched to
+subscribers, applied once, and honoured by the next send."""
+
+from __future__ import annotations
+
+import mailbox
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bulletin.cli import main
+from bulletin.ledger import Ledger
+from bulletin.subscriptions import Subscriptions
+from bulletin.tokens import verp_tag
+
+from .conftest import SiteMaker
+from .smtp import SmtpServer
+from .test_reports import sample
+
+SECRET = "bounce-secret-0123456789"
+PEOPLE = ["dead@example.com", "exim@example.net", "msft@contoso.com", "gmail@gmail.example",
+          "angry@example.org", "away@example.com", "slow@example.com", "fine@example.com"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+
+
+def cli(site: SiteMaker, *args: str, now: str = "2026-11-25T12:00", stdin: bytes | None = None) -> Result:
+    return CliRunner().invoke(main, [*args, "--site", str(site.root), "--now", now], input=stdin)
+
+
+def sent_site(site: SiteMaker, server: SmtpServer, **digest: str) -> dict[str, str]:
+    """A site whose subscribers got the 2026-W47 digest; each address's Message-ID."""
+    site.write_config(digest={"from": "News <digest@news.example.org>", "address": "1 Main St",
+                              "unsubscribe_url": "https://news.example.org/u/{token}", **digest},
+                      smtp={"host": "127.0.0.1", "port": server.port})  # fmt: skip
+    site.item("a.md", categories=["Alpha"], date="2026-11-18")
+    site.item("b.md", categories=["Alpha"], date="2026-11-24")
+    for address in PEOPLE:
+        assert cli(site, "subscribers", "add", address, "--new-ledger").exit_code == 0
+    assert cli(site, "send").exit_code == 0
+    return {r.recipient: r.message["Message-ID"] for r in server.handler.received}
+
+
+def maildir(site: SiteMaker, reports: list[bytes]) -> Path:
+    folder = site.root / "bounces"
+    box = mailbox.Maildir(folder, create=True)
+    for data in reports:
+        box.add(data)
+    return folder
+
+
+def statuses(site: SiteMaker) -> dict[str, str]:
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        return {row.address: row.status for row in Subscriptions(ledger).rows()}
+
+
+def test_reports_through_all_three_inputs_then_send_skips_exactly_those(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        ids = sent_site(site, server)
+        folder = maildir(site, [
+            sample("postfix-permanent.eml", "dead@example.com").replace(b"{MSGID}", b"").replace(
+                b"<digest.1764072058.4711@news.example.org>", ids["dead@example.com"].encode()),
+            sample("gmail-dsn.eml", "gmail@gmail.example"),  # its Message-ID is unknown: Final-Recipient
+            sample("arf-complaint.eml", "angry@example.org"),
+            sample("vacation.eml", "away@example.com"),
+        ])  # fmt: skip
+        result = cli(site, "bounces", str(folder))
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "bounces: 4 report(s) read: 2 bounced, 1 complained, 1 ignored\n"
+        assert len(list((folder / "new").iterdir())) == 0
+        assert all(p.name.endswith(":2,S") for p in (folder / "cur").iterdir())
+
+        mbox_path = site.root / "bounces.mbox"
+        box = mailbox.mbox(mbox_path, create=True)
+        box.add(sample("exim-quoted.eml", "exim@example.net"))
+        box.close()
+        assert cli(site, "bounces", str(mbox_path)).stdout == "bounces: 1 report(s) read: 1 bounced\n"
+        again = cli(site, "bounces", str(mbox_path))
+        assert again.stdout == "bounces: 1 report(s) read: 1 already read\n"  # nothing changes twice
+
+        piped = cli(site, "bounces", "-", stdin=sample("microsoft-ndr.eml", "msft@contoso.com"))
+        assert piped.stdout == "bounces: 1 report(s) read: 1 bounced\n", piped.output
+
+        assert statuses(site) == {
+            "dead@example.com": "bounced", "exim@example.net": "bounced", "msft@contoso.com": "bounced",
+            "gmail@gmail.example": "bounced", "angry@example.org": "complained", "away@example.com": "active",
+            "slow@example.com": "active", "fine@example.com": "active",
+        }  # fmt: skip
+        before = len(server.handler.received)
+        assert cli(site, "send", now="2026-12-02T12:00").exit_code == 0
+        mailed = sorted(r.recipient for r in server.handler.received[before:])
+        assert mailed == ["away@example.com", "fine@example.com", "slow@example.com"]
+
+
+def test_three_transient_failures_in_separate_weeks_bounce(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        sent_site(site, server)
+    for number, date in enumerate(["Wed, 25 Nov 2026 11:02:10 +0000", "Thu, 26 Nov 2026 11:00:00 +0000",
+                                   "Wed, 02 Dec 2026 11:00:00 +0000", "Wed, 09 Dec 2026 11:00:00 +0000"]):  # fmt: skip
+        data = sample("postfix-delayed.eml", "slow@example.com")
+        data = data.replace(b"Wed, 25 Nov 2026 11:02:10 +0000 (UTC)", date.encode())
+        data = data.replace(b"<20261125110210.7Gh2Kl@mail.news.example.org>", f"<delay-{number}@mx>".encode())
+        result = cli(site, "bounces", "-", stdin=data)
+        assert result.exit_code == 0, result.output
+        expected = "bounced" if number == 3 else "transient"  # weeks 48, 48, 49, 50: the third week bounces
+        assert result.stdout == f"bounces: 1 report(s) read: 1 {expected}\n"
+
+
+def test_verp_names_the_subscriber_when_nothing_else_does(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        sent_site(site, server, bounce_address="bounces@news.example.org")
+    data = sample(
+        "postfix-permanent.eml", "someone-else@example.com", tag=verp_tag("fine@example.com", SECRET)
+    )
+    assert cli(site, "bounces", "-", stdin=data).stdout == "bounces: 1 report(s) read: 1 bounced\n"
+    assert statuses(site)["fine@example.com"] == "bounced"
+    assert statuses(site)["dead@example.com"] == "active"
+
+
+def test_malformed_and_unmatched_reports_are_reported_and_kept_aside(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        sent_site(site, server)
+    huge = b"From: MAILER-DAEMON@x.example\r\nSubject: big\r\n\r\n" + b"x" * (50 * 1024 * 1024)
+    folder = maildir(site, [
+        sample("postfix-permanent.eml")[:1500],  # truncated
+        huge,
+        sample("gmail-dsn.eml", "stranger@example.org"),  # never mailed
+        sample("exim-quoted.eml", "dead@example.com").replace(b"Subject: Mail", b"Content-Type: text/plain; charset=x-unknown\r\nSubject: Mail"),
+    ])  # fmt: skip
+    before = statuses(site)
+    result = cli(site, "bounces", str(folder))
+    assert result.exit_code == 1
+    assert result.stdout == "bounces: 4 report(s) read: 1 bounced, 1 unmatched, 2 unreadable\n"
+    lines = result.stderr.splitlines()
+    assert sum("is truncated" in line for line in lines) == 1
+    assert sum("reports over 10 MB are not read" in line for line in lines) == 1
+    assert sum("matches no subscriber: kept aside" in line for line in lines) == 1
+    assert all(line.startswith(str(folder / "new")) for line in lines)
+    assert len(list((folder / ".Unmatched" / "cur").iterdir())) == 3  # nothing is lost
+    assert statuses(site) == {**before, "dead@example.com": "bounced"}
+
+
+def test_unmatched_reports_from_standard_input_are_kept_in_the_state_folder(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        sent_site(site, server)
+    result = cli(site, "bounces", "-", stdin=sample("gmail-dsn.eml", "stranger@example.org"))
+    assert result.stdout == "bounces: 1 report(s) read: 1 unmatched\n"
+    assert len(mailbox.Maildir(site.root / ".bulletin" / "unmatched")) == 1
+    db = sqlite3.connect(site.root / ".bulletin" / "ledger.sqlite")
+    assert db.execute("SELECT kind, address FROM reports").fetchall() == [("unmatched", None)]
+
+
+def test_status_reads_well(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        sent_site(site, server)
+    cli(site, "bounces", "-", stdin=sample("gmail-dsn.eml", "gmail@gmail.example"))
+    cli(site, "bounces", "-", stdin=sample("arf-complaint.eml", "angry@example.org"))
+    result = cli(site, "status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:7] == [
+        "Subscribers: 8",
+        "  pending            0",
+        "  active             6",
+        "  unsubscribed       0",
+        "  bounced            1",
+        "  complained         1",
+        "",
+    ]
+    assert "  Alpha                                         6  alpha" in lines
+    assert "  2026-W48  1 bounced, 0 transient, 1 complaint(s)" in lines
