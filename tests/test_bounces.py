@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import mailbox
 import sqlite3
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,9 @@ def test_three_transient_failures_in_separate_weeks_bounce(site: SiteMaker) -> N
 def test_verp_names_the_subscriber_when_nothing_else_does(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server, bounce_address="bounces@news.example.org")
+        senders = {r.recipient: r.sender for r in server.handler.received}
+    assert senders["fine@example.com"] == f"bounces+{verp_tag('fine@example.com', SECRET)}@news.example.org"
+    assert len(set(senders.values())) == len(PEOPLE)  # one return path per subscriber
     data = sample(
         "postfix-permanent.eml", "someone-else@example.com", tag=verp_tag("fine@example.com", SECRET)
     )
@@ -159,7 +164,9 @@ def test_status_reads_well(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)
     cli(site, "bounces", "-", stdin=sample("gmail-dsn.eml", "gmail@gmail.example"))
-    cli(site, "bounces", "-", stdin=sample("arf-complaint.eml", "angry@example.org"))
+    later = format_datetime(datetime.now(UTC) + timedelta(minutes=5)).encode()  # after the send
+    complaint = sample("arf-complaint.eml", "angry@example.org").replace(b"Thu, 26 Nov 2026 03:15:00 +0000", later)
+    cli(site, "bounces", "-", stdin=complaint)
     result = cli(site, "status")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -173,4 +180,9 @@ def test_status_reads_well(site: SiteMaker) -> None:
         "",
     ]
     assert "  Alpha                                         6  alpha" in lines
-    assert "  2026-W48  1 bounced, 0 transient, 1 complaint(s)" in lines
+    sends = lines[lines.index("Last sends:") + 1]
+    assert sends.startswith("  2026-W47 ") and sends.endswith("8 sent, 0 already sent, 0 suppressed, 0 failed")
+    assert lines[-1] == "Complaint rate of the last send: 12.50% (1 of 8)  ABOVE 0.3%: Gmail and Yahoo throttle such senders"
+    weeks = [line for line in lines if line.startswith("  20") and "complaint(s)" in line]
+    assert any(line.startswith("  2026-W48  1 bounced, 0 transient,") for line in weeks)
+    assert sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in weeks) == 1  # the complaint's week is today's

@@ -458,11 +458,11 @@ def _ledger(run: Run, create: bool = False) -> Any:
 def subscribers_import(ctx: click.Context, file: Path, new_ledger: bool) -> None:
     """Add a CSV's subscribers as active (addresses that left or bounced stay so)."""
     with _running(ctx) as run:
-        from .mail.subscribers import import_subscribers
+        from .mail.subscribers import import_subscribers, read_subscribers
 
-        known = set(run.read().topics.by_slug())
+        rows = read_subscribers(file, set(run.read().topics.by_slug()), run.report)  # before the ledger opens
         with _ledger(run, new_ledger) as ledger:
-            counts = import_subscribers(file, ledger, known, run.report, run.now)
+            counts = import_subscribers(rows, ledger, run.now)
         details = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nobody"
         run.say(f"imported {sum(counts.values())} from {file}: {details}")
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .addresses import normalise_address
 from .errors import RefusedError
@@ -243,6 +244,28 @@ class Ledger:
             "SELECT COUNT(*) FROM failures WHERE address = ?", (normalise_address(address),)
         ).fetchone()
         return int(row[0])
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def record_run(self, run: str, window: str, started: datetime, finished: datetime, summary: Any) -> None:
+        """What one send did, for `bulletin status` (`summary` is the run's SendSummary)."""
+        with self.writing():
+            self.db.execute(
+                "INSERT OR REPLACE INTO runs (run, window, started, finished, sent, already_sent, suppressed,"
+                " no_items, failed, aborted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run,
+                    window,
+                    started.isoformat(),
+                    finished.isoformat(),
+                    summary.sent,
+                    summary.already_sent,
+                    summary.suppressed,
+                    summary.no_items,
+                    summary.failed,
+                    summary.reason if summary.aborted else "",
+                ),
+            )
 
     # -- frozen editions -----------------------------------------------------------------------
 

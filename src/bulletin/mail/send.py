@@ -28,7 +28,7 @@ from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
 from ..subscriptions import Subscriptions
-from ..tokens import make_token
+from ..tokens import make_token, verp_tag
 from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
 from .subscribers import Subscriber, read_subscribers
 
@@ -185,7 +185,7 @@ class _Send:
         self.in_a_row = 0
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
-        started = time.monotonic()
+        started, began = time.monotonic(), self.clock()
         recipients = self._recipients()
         chosen = edition(self.site, self.options.window, self.skips, freeze=self.options.real)
         if not self.options.test_copy:
@@ -215,6 +215,8 @@ class _Send:
                 mailer.close()
         self.summary.topic_sets = len(copies.renders)
         self.summary.seconds = time.monotonic() - started
+        if self.records is not None:
+            self.records.record_run(self.run_id, self.options.window.name, began, self.clock(), self.summary)
         return self.summary
 
     def _recipients(self) -> list[Subscriber]:
@@ -223,10 +225,16 @@ class _Send:
         if self.options.subscribers is None:
             if self.skips is None:  # a dry run before any ledger exists
                 return []
-            return [
+            active = [
                 Subscriber(row.email, row.name, row.topics, 0)
                 for row in Subscriptions(self.skips).rows(status="active")
             ]
+            if not active:
+                self.report.warning(
+                    str(self.skips.path), None, "no active subscribers in the ledger: add them with "
+                    "`bulletin subscribers import FILE`, or pass --subscribers FILE",
+                )  # fmt: skip
+            return active
         known = set(self.site.topics.by_slug())
         return read_subscribers(self.options.subscribers, known, self.report)
 
@@ -264,7 +272,7 @@ class _Send:
     ) -> bool:
         """Deliver one copy and record the outcome; False when the run must stop."""
         assert mailer is not None
-        sender = parseaddr(self.site.config.digest.sender or "")[1]
+        sender = self._return_path(subscriber)
         try:
             mailer.send(sender, subscriber.email, data)
         except RelayError as error:
@@ -278,6 +286,15 @@ class _Send:
             address = normalise_address(subscriber.email)
             self.records.record_sent(self.options.window.name, address, message_id, self.clock())
         return True
+
+    def _return_path(self, subscriber: Subscriber) -> str:
+        """The envelope sender: with digest.bounce_address, `local+TAG@domain` (VERP), so that
+        every bounce names its subscriber; else the address of digest.from."""
+        bounce = self.site.config.digest.bounce_address
+        if bounce is None:
+            return parseaddr(self.site.config.digest.sender or "")[1]
+        local, _, domain = bounce.rpartition("@")
+        return f"{local}+{verp_tag(normalise_address(subscriber.email), self.secret)}@{domain}"
 
     def _failed(self, subscriber: Subscriber, error: DeliveryError) -> bool:
         """Report one refused delivery; False when too many failed in a row."""

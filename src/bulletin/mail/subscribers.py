@@ -122,14 +122,12 @@ EXPORT_COLUMNS = (
 )
 
 
-def import_subscribers(
-    path: Path, ledger: Ledger, known_slugs: set[str], report: Report, now: datetime
-) -> dict[str, int]:
-    """Add every usable row of a subscribers CSV as active (the operator vouches for them);
-    an address that left or bounced stays so. Counts by resulting status."""
+def import_subscribers(subscribers: list[Subscriber], ledger: Ledger, now: datetime) -> dict[str, int]:
+    """Add subscribers read from a CSV as active (the operator vouches for them); an address
+    that left or bounced stays so. Counts by resulting status."""
     store = Subscriptions(ledger)
     counts: dict[str, int] = {}
-    for subscriber in read_subscribers(path, known_slugs, report):
+    for subscriber in subscribers:
         status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
         counts[status] = counts.get(status, 0) + 1
     return counts
