@@ -165,7 +165,9 @@ def test_status_reads_well(site: SiteMaker) -> None:
         sent_site(site, server)
     cli(site, "bounces", "-", stdin=sample("gmail-dsn.eml", "gmail@gmail.example"))
     later = format_datetime(datetime.now(UTC) + timedelta(minutes=5)).encode()  # after the send
-    complaint = sample("arf-complaint.eml", "angry@example.org").replace(b"Thu, 26 Nov 2026 03:15:00 +0000", later)
+    complaint = sample("arf-complaint.eml", "angry@example.org").replace(
+        b"Thu, 26 Nov 2026 03:15:00 +0000", later
+    )
     cli(site, "bounces", "-", stdin=complaint)
     result = cli(site, "status")
     assert result.exit_code == 0, result.output
@@ -181,8 +183,15 @@ def test_status_reads_well(site: SiteMaker) -> None:
     ]
     assert "  Alpha                                         6  alpha" in lines
     sends = lines[lines.index("Last sends:") + 1]
-    assert sends.startswith("  2026-W47 ") and sends.endswith("8 sent, 0 already sent, 0 suppressed, 0 failed")
-    assert lines[-1] == "Complaint rate of the last send: 12.50% (1 of 8)  ABOVE 0.3%: Gmail and Yahoo throttle such senders"
+    assert sends.startswith("  2026-W47 ") and sends.endswith(
+        "8 sent, 0 already sent, 0 suppressed, 0 failed"
+    )
+    assert (
+        lines[-1]
+        == "Complaint rate of the last send: 12.50% (1 of 8)  ABOVE 0.3%: Gmail and Yahoo throttle such senders"
+    )
     weeks = [line for line in lines if line.startswith("  20") and "complaint(s)" in line]
     assert any(line.startswith("  2026-W48  1 bounced, 0 transient,") for line in weeks)
-    assert sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in weeks) == 1  # the complaint's week is today's
+    assert (
+        sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in weeks) == 1
+    )  # the complaint's week is today's

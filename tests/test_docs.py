@@ -65,6 +65,8 @@ def test_the_wheel_ships_the_templates(tmp_path: Path) -> None:
     shipped = {Path(n).name for n in names if "/templates/" in n}
     expected = {p.name for p in (REPO / "src/bulletin/templates").iterdir()}
     assert shipped == expected
+    starter = {Path(n).name for n in names if "/starter/" in n}
+    assert starter == {p.name for p in (REPO / "src/bulletin/starter").iterdir()}
     assert "bulletin/py.typed" in names
 
 

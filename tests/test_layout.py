@@ -21,7 +21,7 @@ LAYERS = [
     {"feeds"},
     {"digests"},
     {"mail"},
-    {"build"},
+    {"build", "init"},
     {"web"},
     {"cli", "__main__"},
 ]

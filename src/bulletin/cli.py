@@ -572,3 +572,31 @@ def status(ctx: click.Context) -> None:
             report = collect_status(ledger, topics)
         for line in report.lines():
             run.say(line)
+
+
+@main.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]")
+@click.pass_context
+def init(ctx: click.Context, folder: Path) -> None:
+    """Start a new site: a commented bulletin.toml, two items, subscribers.csv, .gitignore."""
+    from .init import init_site
+
+    options = ctx.find_object(Options) or Options()
+    try:
+        written = init_site(folder, datetime.now(UTC))
+    except BulletinError as exc:
+        click.echo(f"bulletin: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+    if not options.quiet:
+        click.echo(f"A new site in {folder}: {', '.join(written)}")
+        click.echo(_NEXT_STEPS.format(cd="" if folder == Path(".") else f"\n  cd {folder}"))
+
+
+_NEXT_STEPS = """Next:{cd}
+  bulletin build                   feeds/ and emails/ from content/
+  export BULLETIN_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                                   signs the links in every mail: keep it
+  bulletin send --dry-run --subscribers subscribers.csv
+                                   every message into .bulletin/outbox/, nothing sent
+  bulletin serve --new-ledger      the subscribe pages on http://127.0.0.1:8000/
+Before a real send, change the values marked CHANGE in bulletin.toml."""
