@@ -425,9 +425,10 @@ def topics(ctx: click.Context) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="The port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only).")
+@click.option("--watch", is_flag=True, help="Preview for authors: rebuild on every change, pages reload.")
 @global_options
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bool, watch: bool) -> None:
     """Serve the subscription pages and the published folders.
 
     Subscribe with double opt-in, manage topics, unsubscribe (one click too). Put it behind
@@ -436,7 +437,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bo
     with _running(ctx) as run:
         from .web.serve import serve as serve_site
 
-        serve_site(run.config, host, port, workers, new_ledger=new_ledger, say=run.say)
+        if watch and workers > 1:
+            raise UsageError("--watch previews with one worker; leave out --workers")
+        serve_site(run.config, host, port, workers, new_ledger=new_ledger, say=run.say, watch=watch)
 
 
 @main.group()

@@ -92,6 +92,12 @@ class Config:
     dkim: DkimConfig | None = None
     web: WebConfig | None = None
     fingerprint: str = ""
+    output: Path | None = None  # where feeds/, emails/ and the cache go; None: the site folder
+
+    @property
+    def out(self) -> Path:
+        """The folder that holds feeds/, emails/ and .bulletin/."""
+        return self.output if self.output is not None else self.site
 
     @property
     def content_dir(self) -> Path:
@@ -103,19 +109,19 @@ class Config:
 
     @property
     def feeds_dir(self) -> Path:
-        return self.site / "feeds"
+        return self.out / "feeds"
 
     @property
     def emails_dir(self) -> Path:
-        return self.site / "emails"
+        return self.out / "emails"
 
     @property
     def state_dir(self) -> Path:
-        return self.site / ".bulletin"
+        return self.out / ".bulletin"
 
     @property
     def cache_dir(self) -> Path:
-        return self.site / ".bulletin" / "cache"
+        return self.out / ".bulletin" / "cache"
 
     def require_mail(self, *, send: bool = False) -> None:
         """Raise ConfigError unless the keys that mail commands need are set."""
@@ -197,6 +203,11 @@ def _with_slash(url: str) -> str:
 
 def load_config(site: Path) -> Config:
     """Read `site/bulletin.toml`; raise ConfigError listing every problem found."""
+    return parse_config(Path(site), read_config(Path(site)))
+
+
+def read_config(site: Path) -> dict[str, Any]:
+    """The TOML of `site/bulletin.toml`, not yet checked; ConfigError when it cannot be read."""
     site = Path(site)
     path = site / CONFIG_NAME
     try:
@@ -218,7 +229,7 @@ def load_config(site: Path) -> Config:
             problem = problem.replace(found.group(0), f" at column {found.group(2)}")
         fix = "check the quotes, brackets and = signs there"
         raise ConfigError([f"{where}: error: not valid TOML: {problem}; {fix}"]) from None
-    return parse_config(site, data)
+    return data
 
 
 def parse_config(site: Path, data: dict[str, Any]) -> Config:

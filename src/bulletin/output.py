@@ -37,7 +37,7 @@ class Outputs:
     """
 
     def __init__(self, config: Config) -> None:
-        self.site = config.site
+        self.site = config.out
         self.renders = Cache(config.cache_dir, "renders", config.fingerprint)
 
     def write(

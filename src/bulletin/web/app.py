@@ -7,6 +7,7 @@ form but the one-click unsubscribe carries a signed one-time form token and a ho
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 import time
@@ -18,11 +19,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from ..addresses import valid_address
 from ..config import Config, load_config
+from ..errors import BulletinError
 from ..ledger import Ledger
 from ..mail.mailer import DeliveryError, RelayError
 from ..subscriptions import Consent, Subscriptions
@@ -37,6 +39,7 @@ from .files import PublishedFiles
 from .guard import Guard, client_address
 from .mail import confirmation, send_confirmation
 from .pages import CONSENT, Pages
+from .preview import RELOAD_SCRIPT, Preview
 
 MAX_FIELDS = 6000  # more than 16 kB can hold: the body limit decides, and the page says what is wrong
 FORM_MAX_AGE = 2 * 3600  # a form page left open longer asks to be reloaded
@@ -55,6 +58,12 @@ class WebSite:
         Ledger.open(self.ledger_path).close()  # refuse to start without a usable ledger
         self.local = threading.local()
         self.pages = Pages(config, self.web.url)
+
+    def refresh(self, config: Config) -> None:
+        """A preview rebuild changed the configuration: pages follow it."""
+        self.config = config
+        self.web = config.web or _default_web(config)
+        self.pages = Pages(config, self.web.url, preview=self.pages.preview)
 
     @property
     def store(self) -> Subscriptions:
@@ -110,13 +119,22 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     secret: str | None = None,
     password: str | None = None,
+    preview: Preview | None = None,
 ) -> Starlette:
     """The application for `site` (default: BULLETIN_SITE, else the current folder).
 
     The secret and the relay's password come from BULLETIN_SECRET and
-    BULLETIN_SMTP_PASSWORD unless given. Raises BulletinError when the site cannot serve.
+    BULLETIN_SMTP_PASSWORD unless given. With `preview` (serve --watch), the pages and the
+    published folders come from its scratch build. Raises BulletinError when the site
+    cannot serve.
     """
-    config = load_config(Path(site if site is not None else os.environ.get("BULLETIN_SITE", ".")))
+    if preview is not None:
+        if preview.config is None:
+            raise BulletinError("; ".join(preview.errors) or "the site could not be built")
+        config = preview.config
+        Ledger.open(config.state_dir / "ledger.sqlite", create=True).close()  # the preview's own
+    else:
+        config = load_config(Path(site if site is not None else os.environ.get("BULLETIN_SITE", ".")))
     config.require_mail()
     web = WebSite(
         config,
@@ -124,10 +142,13 @@ def create_app(
         password if password is not None else os.environ.get("BULLETIN_SMTP_PASSWORD"),
         clock or (lambda: datetime.now(UTC)),
     )
-    return _application(web)
+    if preview is not None:
+        web.pages.preview = True
+        preview.listeners.append(web.refresh)
+    return _application(web, preview)
 
 
-def _application(web: WebSite) -> Starlette:
+def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
     async def call(handler: Callable[..., Any], request: Request) -> Response:
         response: Response = await handler(web, request)
         return response
@@ -150,9 +171,21 @@ def _application(web: WebSite) -> Starlette:
         route("/unsubscribe/{token}", unsubscribe, ["POST"]),
         route("/healthz", healthz, ["GET", "HEAD"]),
         route("/assets/bulletin.css", stylesheet, ["GET", "HEAD"]),
-        Mount("/feeds", PublishedFiles(directory=web.config.feeds_dir, html=True, check_dir=False)),
-        Mount("/emails", PublishedFiles(directory=web.config.emails_dir, html=True, check_dir=False)),
+        Mount(
+            "/feeds",
+            PublishedFiles(
+                directory=web.config.feeds_dir, html=True, check_dir=False, reload=preview is not None
+            ),
+        ),
+        Mount(
+            "/emails",
+            PublishedFiles(
+                directory=web.config.emails_dir, html=True, check_dir=False, reload=preview is not None
+            ),
+        ),
     ]
+    if preview is not None:
+        routes[:0] = preview_routes(web, preview)
     app = Starlette(routes=routes)
     app.add_exception_handler(
         404, lambda request, exc: web.pages.message(404, "Not found", ["There is no page at this address."])
@@ -400,3 +433,62 @@ async def unsubscribe(web: WebSite, request: Request) -> Response:
         return refused
     web.store.leave(address, web.clock(), reason="unsubscribe page")
     return _unsubscribed(web)
+
+
+# -- serve --watch -----------------------------------------------------------------------------
+
+
+def preview_routes(web: WebSite, preview: Preview) -> list[Route]:
+    """The routes only a preview has: its build status, the reload script, a digest as a
+    given topic set gets it."""
+
+    async def status(request: Request) -> Response:
+        with preview.lock:
+            return JSONResponse(
+                {"build": preview.build, "errors": preview.errors}, headers={"cache-control": "no-store"}
+            )
+
+    async def script(request: Request) -> Response:
+        return Response(RELOAD_SCRIPT, media_type="text/javascript; charset=utf-8")
+
+    async def digest(request: Request) -> Response:
+        return await run_in_threadpool(
+            preview_digest, web, request.query_params.get("week"), request.query_params.get("topics")
+        )
+
+    return [
+        Route("/__bulletin/status", status),
+        Route("/__bulletin/reload.js", script),
+        Route("/preview/digest", digest),
+    ]
+
+
+def preview_digest(web: WebSite, week: str | None, topics: str | None) -> Response:
+    """/preview/digest?week=2026-W47&topics=a,b: the digest as that topic set gets it."""
+    from ..digests.message import GREETING, UNSUBSCRIBE
+    from ..digests.plan import plan_digest
+    from ..digests.render import render_digest
+    from ..digests.windows import iso_week, last_complete_week
+    from ..report import Report
+    from ..site.reader import read_site
+    from ..urls import Urls
+
+    config = web.config
+    site = read_site(config, Report(), datetime.now(UTC))
+    try:
+        window = iso_week(week, config.timezone) if week else last_complete_week(site.now, config.timezone)
+    except BulletinError as error:
+        return web.pages.message(400, "No such week", [str(error)])
+    only = [slug.strip() for slug in topics.split(",") if slug.strip()] if topics else None
+    unknown = sorted(set(only or ()) - set(site.topics.by_slug()))
+    if unknown:
+        return web.pages.message(400, "No such topic", [f"Unknown topic slug(s): {', '.join(unknown)}."])
+    plan = plan_digest(config, site.topics, window, site.items, only)
+    if plan.empty:
+        return web.pages.message(200, "Nothing to show", [f"{window.label} has no items in these topics."])
+    rendered = render_digest(config, site.topics, plan, window.name)
+    sample = Urls(config, in_mail=True).unsubscribe("reader@example.org", "preview")
+    page = rendered.html.replace(GREETING, "Hi Dana,").replace(UNSUBSCRIBE, html.escape(sample, quote=True))
+    at = page.rfind("</body>")
+    page = page[:at] + '<script src="/__bulletin/reload.js" defer></script>' + page[at:]
+    return HTMLResponse(page, headers={"cache-control": "no-store"})

@@ -13,7 +13,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY = 16 * 1024
-PUBLISHED = ("/feeds/", "/emails/")
+PUBLISHED = ("/feeds/", "/emails/", "/preview/")  # pages with their own inline styles
 
 # Pages: nothing from elsewhere, never in a frame, no referrer (tokens are in the URLs).
 PAGE_HEADERS = [

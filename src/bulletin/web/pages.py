@@ -30,8 +30,9 @@ CONSENT = (
 class Pages:
     """Renders every page of the web side with the site's look."""
 
-    def __init__(self, config: Config, web_url: str) -> None:
+    def __init__(self, config: Config, web_url: str, preview: bool = False) -> None:
         self.config = config
+        self.preview = preview  # serve --watch: pages reload when the site is rebuilt
         root = urlsplit(web_url).path or "/"
         self.urls = {
             "front": root,
@@ -98,6 +99,7 @@ class Pages:
             "version": __version__,
             "urls": self.urls,
             "sender": {"name": name or self.config.title, "postal": self.config.digest.address or ""},
+            "preview": self.preview,
             **extra,
         }
 

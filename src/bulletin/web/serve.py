@@ -15,12 +15,27 @@ from ..ledger import Ledger
 
 
 def serve(
-    config: Config, host: str, port: int, workers: int, *, new_ledger: bool, say: Callable[[str], None]
+    config: Config,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    new_ledger: bool,
+    say: Callable[[str], None],
+    watch: bool = False,
 ) -> None:
-    """Check the site can serve (configuration, secret, ledger), then serve it until stopped."""
+    """Check the site can serve (configuration, secret, ledger), then serve it until stopped.
+
+    With `watch`, serve a preview for authors instead: built into a scratch folder with
+    local links, rebuilt on every change, open pages reloading by themselves.
+    """
     import uvicorn
 
     from . import create_app
+
+    if watch:
+        _watch(config, host, port, say)
+        return
 
     if new_ledger:
         Ledger.open(config.state_dir / "ledger.sqlite", create=True).close()
@@ -57,3 +72,31 @@ class NoDelayHttp(H11Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+
+
+def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> None:
+    import shutil
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    import uvicorn
+
+    from . import create_app
+    from .preview import Preview
+
+    scratch = Path(tempfile.mkdtemp(prefix="bulletin-preview-"))
+    stop = threading.Event()
+    try:
+        preview = Preview(config.site.resolve(), f"http://{host}:{port}/", scratch, say)
+        preview.rebuild()
+        app = create_app(preview=preview)
+        preview.watch(stop)
+        say(f"Previewing {config.title} on http://{host}:{port}/, rebuilt on every change; Ctrl-C stops")
+        say(
+            f"  a digest as a topic set gets it: http://{host}:{port}/preview/digest?week=YYYY-Www&topics=a,b"
+        )
+        uvicorn.run(app, http=NoDelayHttp, host=host, port=port, log_level="warning", server_header=False)
+    finally:
+        stop.set()
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""`bulletin serve --watch`: edit an item and the open page changes by itself; a broken
+rebuild shows its errors on the page while the last good output stays served."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from bulletin.web import create_app
+from bulletin.web.preview import Preview
+
+from .browser import browser_page, needs_chromium
+from .conftest import SiteMaker
+from .smtp import free_port
+
+SECRET = "preview-secret-0123456789"
+
+
+@pytest.fixture
+def preview(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SiteMaker, str, list[str]]]:
+    monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+    site.write_config(digest={"from": "News <news@news.example.org>", "address": "1 Main Street"})
+    site.item(
+        "a.md", title="The first title", categories=["Alpha"], date="2026-11-17", href="https://src.example/a"
+    )
+    port = free_port()
+    said: list[str] = []
+    scratch = site.root.parent / "scratch"
+    watcher = Preview(site.root, f"http://127.0.0.1:{port}/", scratch, said.append)
+    watcher.rebuild()
+    server = uvicorn.Server(uvicorn.Config(create_app(preview=watcher), host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    watcher.watch(stop)
+    time.sleep(0.3)  # the watcher is listening
+    try:
+        yield site, f"http://127.0.0.1:{port}/", said
+    finally:
+        stop.set()
+        server.should_exit = True
+        thread.join(5)
+
+
+def test_links_point_at_the_local_server_and_the_site_is_untouched(
+    preview: tuple[SiteMaker, str, list[str]],
+) -> None:
+    site, url, _ = preview
+    page = httpx.get(url + "feeds/topic/alpha/index.html").text
+    assert f'href="{url}feeds/topic/alpha/rss.xml"' in page and "/__bulletin/reload.js" in page
+    assert not (site.root / "feeds").exists()  # the preview builds elsewhere
+    digest = httpx.get(url + "preview/digest", params={"week": "2026-W47", "topics": "alpha"})
+    assert digest.status_code == 200 and "The first title" in digest.text and "Hi Dana," in digest.text
+    assert httpx.get(url + "preview/digest", params={"topics": "nope"}).status_code == 400
+
+
+@needs_chromium
+def test_an_edit_changes_the_open_page_by_itself(preview: tuple[SiteMaker, str, list[str]]) -> None:
+    site, url, said = preview
+    with browser_page() as page:
+        page.goto(url + "feeds/topic/alpha/index.html")
+        assert "The first title" in page.inner_text("body")
+        path = site.root / "content" / "a.md"
+        path.write_text(path.read_text().replace("The first title", "An edited title"))
+        page.wait_for_function("document.body.innerText.includes('An edited title')", timeout=15_000)
+
+        (site.root / "bulletin.toml").write_text("base_url = [broken\n")
+        page.wait_for_selector("#bulletin-errors", timeout=15_000)
+        assert "not valid TOML" in page.inner_text("#bulletin-errors")
+        assert (
+            "An edited title" in httpx.get(url + "feeds/topic/alpha/index.html").text
+        )  # the last good build
+    assert any("not valid TOML" in line for line in said)  # and in the terminal
