@@ -110,3 +110,15 @@ def test_fingerprint_ignores_comments_but_not_values(tmp_path: Path) -> None:
     second = load_config(write(tmp_path, '# a comment\nbase_url = "https://x.example/"\n')).fingerprint
     third = load_config(write(tmp_path, 'base_url = "https://y.example/"\n')).fingerprint
     assert first == second != third
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    return caught.value.problems
+
+
+def test_a_boolean_where_a_number_goes_is_shown_as_written(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, 'base_url = "https://x.example/"\nfeed_items = true\n') == [
+        "bulletin.toml: error: feed_items: true is not a whole number; write a whole number from 1 to 10000"
+    ]

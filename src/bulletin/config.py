@@ -134,10 +134,9 @@ class _Checker:
         if key not in self.table:
             return default
         value = self.table[key]
-        if kind is int and isinstance(value, bool):
-            value = None  # TOML true is not a number
-        if not isinstance(value, kind):
-            self._fail(key, f"{value!r} is not {_KIND_NAMES[kind]}; {fix}")
+        # TOML true is not a number, though Python's True is an int.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self._fail(key, f"{_shown(value)} is not {_KIND_NAMES[kind]}; {fix}")
             return default
         return value
 
@@ -176,6 +175,13 @@ class _Checker:
 
 
 _KIND_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in TOML where Python's repr differs (true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 def _with_slash(url: str) -> str:
