@@ -122,3 +122,28 @@ def test_a_boolean_where_a_number_goes_is_shown_as_written(tmp_path: Path) -> No
     assert problems_of(tmp_path, 'base_url = "https://x.example/"\nfeed_items = true\n') == [
         "bulletin.toml: error: feed_items: true is not a whole number; write a whole number from 1 to 10000"
     ]
+
+
+def test_line_breaks_and_control_characters_are_refused_with_the_key(tmp_path: Path) -> None:
+    text = r'''
+base_url = "https://x.example/"
+title = "Weekly\nNews"
+description = "tab\there"
+[digest]
+from = "News <news@example.org>\r\nBcc: everyone@example.org"
+address = """1 Road
+Town"""
+subject = "{title}\u2028{week}"
+topics = ["gartner-healthcare\n"]
+[smtp]
+host = "relay\u0000.example.org"
+'''
+    assert problems_of(tmp_path, text) == [
+        "bulletin.toml: error: title: contains a line break; write it on one line",
+        "bulletin.toml: error: description: contains a control character (U+0009); remove it",
+        "bulletin.toml: error: digest.from: contains a line break; write it on one line",
+        "bulletin.toml: error: digest.address: contains a line break; write it on one line",
+        "bulletin.toml: error: digest.subject: contains a line break; write it on one line",
+        'bulletin.toml: error: digest.topics: every entry must be a topic slug such as "gartner-healthcare"',
+        "bulletin.toml: error: smtp.host: contains a control character (U+0000); remove it",
+    ]

@@ -19,6 +19,10 @@ from .slugs import SLUG, slugify
 
 CONFIG_NAME = "bulletin.toml"
 _TAG_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+# Every setting is one line of text: a line break in a subject or an address would split a
+# mail header, and no setting has a use for other control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,13 @@ class _Checker:
         # TOML true is not a number, though Python's True is an int.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self._fail(key, f"{_shown(value)} is not {_KIND_NAMES[kind]}; {fix}")
+            return default
+        if isinstance(value, str) and (control := _CONTROL.search(value)):
+            char = control.group()
+            if char in _LINE_BREAKS:
+                self._fail(key, "contains a line break; write it on one line")
+            else:
+                self._fail(key, f"contains a control character (U+{ord(char):04X}); remove it")
             return default
         return value
 
@@ -296,7 +307,7 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
     late_days = check.number("late_days", 28, 0, 366)
     topics = check.get("topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]')
-    if not all(isinstance(t, str) and SLUG.match(t) for t in topics):
+    if not all(isinstance(t, str) and SLUG.fullmatch(t) for t in topics):
         check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
         topics = []
     host = urlsplit(base_url).hostname or "invalid.example"
