@@ -147,3 +147,13 @@ host = "relay\u0000.example.org"
         'bulletin.toml: error: digest.topics: every entry must be a topic slug such as "gartner-healthcare"',
         "bulletin.toml: error: smtp.host: contains a control character (U+0000); remove it",
     ]
+
+
+def test_urls_that_cannot_be_parsed_are_refused(tmp_path: Path) -> None:
+    text = 'base_url = "https://[::1/"\nsite_url = "https://news.example.org:99999/"\n'
+    assert problems_of(tmp_path, text) == [
+        "bulletin.toml: error: base_url: 'https://[::1/' is not a valid URL (Invalid IPv6 URL); "
+        "write the https URL where feeds/ and emails/ are published",
+        "bulletin.toml: error: site_url: 'https://news.example.org:99999/' is not a valid URL "
+        "(Port out of range 0-65535); write the https URL of the site's item pages",
+    ]

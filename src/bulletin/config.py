@@ -170,8 +170,13 @@ class _Checker:
         value: str | None = self.text(key, default, fix)
         if value is None or key not in self.table:
             return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # a port that is not a number or out of range raises only here
+        except ValueError as exc:
+            self._fail(key, f"{value!r} is not a valid URL ({exc}); {fix}")
+            return default
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             self._fail(key, f"{value!r} is not an absolute http(s) URL; {fix}")
             return default
         return value
