@@ -157,3 +157,32 @@ def test_urls_that_cannot_be_parsed_are_refused(tmp_path: Path) -> None:
         "bulletin.toml: error: site_url: 'https://news.example.org:99999/' is not a valid URL "
         "(Port out of range 0-65535); write the https URL of the site's item pages",
     ]
+
+
+@pytest.mark.parametrize(
+    ("subject", "problem"),
+    [
+        ("{title:>99999999}", "{title:>99999999} has a format spec"),
+        ("{count!r} new", "{count!r} has a conversion"),
+        ("{title.upper}", "{title.upper} is not a placeholder"),
+        ("{week[0]}", "{week[0]} is not a placeholder"),
+        ("{0} and {}", "{0} is not a placeholder"),
+        ("{date}", "{date} is not a placeholder"),
+        ("{title", "expected '}' before end of string"),
+        ("}", "Single '}' encountered in format string"),
+    ],
+)
+def test_the_subject_takes_only_its_three_placeholders(tmp_path: Path, subject: str, problem: str) -> None:
+    text = f'base_url = "https://x.example/"\n[digest]\nsubject = {subject!r}\n'.replace("'", '"')
+    assert problems_of(tmp_path, text) == [
+        f"bulletin.toml: error: digest.subject: {subject!r}: {problem}; "
+        "use only {title}, {week} and {count}, as they are (write {{ and }} for braces)"
+    ]
+
+
+def test_the_subject_may_use_each_placeholder_and_braces(tmp_path: Path) -> None:
+    subject = "{{Weekly}} {title} — {week}: {count} {title}"
+    config = load_config(
+        write(tmp_path, f'base_url = "https://x.example/"\n[digest]\nsubject = "{subject}"\n')
+    )
+    assert config.digest.subject == subject

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,10 +305,10 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     _check_address(check, "reply_to", reply_to)
     address = check.text("address", None, "write the sender's postal address")
     subject = check.text("subject", "{title} — {week}")
-    try:
-        subject.format(title="", week="", count=0)
-    except (KeyError, IndexError, ValueError):
-        check.fail("subject", f"{subject!r} uses an unknown field; use {{title}}, {{week}}, {{count}}")
+    wrong = _subject_problem(subject)
+    if wrong:
+        fix = "use only {title}, {week} and {count}, as they are (write {{ and }} for braces)"
+        check.fail("subject", f"{subject!r}: {wrong}; {fix}")
     section_items = check.number("section_items", 10, 1, 1000)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
     late_days = check.number("late_days", 28, 0, 366)
@@ -351,6 +352,32 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
         unsubscribe_url=unsubscribe_url,
         unsubscribe_mailto=mailto,
     )
+
+
+_SUBJECT_FIELDS = frozenset(("title", "week", "count"))
+
+
+def _subject_problem(subject: str) -> str | None:
+    """What is wrong with the subject's placeholders, or None.
+
+    Only the bare placeholders: a format spec such as {title:>99999999} would build a
+    string of any size, and attribute or index lookups reach into objects.
+    """
+    try:
+        parsed = list(string.Formatter().parse(subject))
+    except ValueError as exc:  # a lone brace
+        return str(exc)
+    for _, name, spec, conversion in parsed:
+        if name is None:  # text after the last placeholder
+            continue
+        shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        if name not in _SUBJECT_FIELDS:
+            return f"{shown} is not a placeholder"
+        if conversion:
+            return f"{shown} has a conversion"
+        if spec:
+            return f"{shown} has a format spec"
+    return None
 
 
 _PORTS = {"none": 25, "starttls": 587, "ssl": 465}
