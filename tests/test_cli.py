@@ -138,3 +138,34 @@ def test_topics_table(site: SiteMaker) -> None:
         "Gartner: Healthcare  gartner-healthcare      2  2026-11-21  https://news.example.org/feeds/topic/gartner-healthcare/rss.xml\n"
         "Medigy: Café Talks   medigy-cafe-talks       1  2026-11-21  https://news.example.org/feeds/topic/medigy-cafe-talks/rss.xml\n"
     )
+
+
+def test_weeks_beyond_the_calendar_are_a_usage_error(site: SiteMaker) -> None:
+    good_site(site)
+    site.write_config(
+        timezone="Europe/Berlin", digest={"from": "News <news@example.org>", "address": "1 Road"}
+    )
+    for week in ("9999-W52", "0001-W01"):
+        result = run(site, "digest", "--week", week)
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"bulletin: --week '{week}' is out of range; weeks run from 0002-W02 to 9999-W51\n",
+        )
+    result = run(site, "digest", "--since", "0001-01-01", "--until", "0001-01-02")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "bulletin: --since 0001-01-01 is out of range; write dates from 0002-01-07 to 9999-12-27\n",
+    )
+    result = CliRunner().invoke(main, ["digest", "--site", str(site.root), "--now", "0001-01-09"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "bulletin: no complete week before 0001-01-09 is in range; weeks run from 0002-W02 to 9999-W51\n",
+    )
+    result = CliRunner().invoke(main, ["check", "--site", str(site.root), "--now", "0001-01-01"])
+    assert result.exit_code == 2
+    assert "Error: Invalid value for --now: '0001-01-01' is not a date" in result.stderr
+    result = run(site, "digest", "--week", "0002-W02")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "digest 0002-W02: no items in this window; nothing written\n",
+    )
