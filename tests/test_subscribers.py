@@ -93,3 +93,17 @@ def test_address_checks(address: str, valid: bool) -> None:
 
 def test_addresses_compare_with_the_domain_lower_cased() -> None:
     assert normalise_address(" Ann@Example.ORG ") == "Ann@example.org"
+
+
+def test_a_field_over_the_csv_limit_names_the_line_where_its_row_starts(tmp_path: Path) -> None:
+    huge = "x" * 200_000
+    fix = "check the quotes there: a quote that is never closed runs on to the end of the file"
+    with pytest.raises(UsageError) as caught:
+        read(tmp_path, f'email,name,topics\nann@example.org,Ann,\nbob@example.org,"{huge}",\n')
+    assert str(caught.value) == (
+        f"{tmp_path}/subscribers.csv:3: error: cannot read the row: field larger than field limit (131072); {fix}"
+    )
+    unclosed = "".join(f"u{n}@example.org,U{n},\n" for n in range(20_000))
+    with pytest.raises(UsageError) as caught:
+        read(tmp_path, f'email,name,topics\nann@example.org,"Ann,\n{unclosed}')
+    assert str(caught.value).startswith(f"{tmp_path}/subscribers.csv:2: error: cannot read the row: ")
