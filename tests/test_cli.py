@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
 from click.testing import CliRunner, Result
 
 from bulletin import __version__
@@ -137,4 +144,127 @@ def test_topics_table(site: SiteMaker) -> None:
         "TOPIC                SLUG                ITEMS  NEWEST      FEED\n"
         "Gartner: Healthcare  gartner-healthcare      2  2026-11-21  https://news.example.org/feeds/topic/gartner-healthcare/rss.xml\n"
         "Medigy: Café Talks   medigy-cafe-talks       1  2026-11-21  https://news.example.org/feeds/topic/medigy-cafe-talks/rss.xml\n"
+    )
+
+
+def test_weeks_beyond_the_calendar_are_a_usage_error(site: SiteMaker) -> None:
+    good_site(site)
+    site.write_config(
+        timezone="Europe/Berlin", digest={"from": "News <news@example.org>", "address": "1 Road"}
+    )
+    for week in ("9999-W52", "0001-W01"):
+        result = run(site, "digest", "--week", week)
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"bulletin: --week '{week}' is out of range; weeks run from 0002-W02 to 9999-W51\n",
+        )
+    result = run(site, "digest", "--since", "0001-01-01", "--until", "0001-01-02")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "bulletin: --since 0001-01-01 is out of range; write dates from 0002-01-07 to 9999-12-27\n",
+    )
+    result = CliRunner().invoke(main, ["digest", "--site", str(site.root), "--now", "0001-01-09"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "bulletin: no complete week before 0001-01-09 is in range; weeks run from 0002-W02 to 9999-W51\n",
+    )
+    result = CliRunner().invoke(main, ["check", "--site", str(site.root), "--now", "0001-01-01"])
+    assert result.exit_code == 2
+    assert "Error: Invalid value for --now: '0001-01-01' is not a date" in result.stderr
+    result = run(site, "digest", "--week", "0002-W02")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "digest 0002-W02: no items in this window; nothing written\n",
+    )
+
+
+def stray_temporaries(site: SiteMaker) -> list[str]:
+    return sorted(p.name for p in site.root.rglob("*.tmp"))
+
+
+def test_a_full_disk_stops_the_run_naming_the_file(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    good_site(site)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)  # only published files are flushed to disk
+    result = run(site, "feeds")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        "feeds/rss.xml: error: cannot write it: No space left on device; "
+        "free some space, then run the same command again\n"
+    )
+    assert stray_temporaries(site) == []
+    monkeypatch.undo()
+    assert run(site, "feeds").exit_code == 0
+
+
+def test_a_file_in_place_of_an_output_folder_stops_the_run(site: SiteMaker) -> None:
+    good_site(site)
+    (site.root / "feeds").write_text("not a folder")
+    result = run(site, "build")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        "feeds/rss.xml: error: cannot write it: feeds is not a folder; "
+        "move it out of the way, then run the same command again\n"
+    )
+
+
+def test_a_read_only_emails_folder_stops_the_run(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    good_site(site)
+    site.write_config(digest={"from": "News <news@example.org>", "address": "1 Road"})
+    emails = site.root / "emails"
+    mkstemp = tempfile.mkstemp
+
+    def read_only(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        if Path(kwargs["dir"]).is_relative_to(emails):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(kwargs["dir"]))
+        return mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    result = run(site, "digest", "--week", "2026-W47")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        "emails/2026-W47/digest.html: error: cannot write it: Permission denied; make emails/2026-W47/ "
+        "writable for the user running bulletin, then run the same command again\n"
+    )
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write to read-only folders"
+)
+def test_a_read_only_feeds_folder_stops_the_run(site: SiteMaker) -> None:
+    good_site(site)
+    assert run(site, "feeds").exit_code == 0
+    site.item("c.md", id="c", title="Gamma", date="2026-11-22")
+    (site.root / "feeds").chmod(0o555)
+    try:
+        result = run(site, "feeds")
+    finally:
+        (site.root / "feeds").chmod(0o755)
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "feeds/rss.xml: error: cannot write it: Permission denied; make feeds/ "
+        "writable for the user running bulletin, then run the same command again\n"
+    )
+
+
+def test_any_other_file_system_error_names_the_file(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    good_site(site)
+    assert run(site, "feeds").exit_code == 0
+    site.raw("b.md", "---\nid: b\ntitle: Beta\ndate: '2026-11-21'\n---\nx\n")  # its topics go away
+    unlink = Path.unlink
+
+    def refuse(path: Path, missing_ok: bool = False) -> None:
+        if "topic" in path.parts:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        unlink(path, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    monkeypatch.chdir(site.root)  # and --site is relative
+    result = CliRunner().invoke(main, ["feeds", *NOW], catch_exceptions=False)
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "feeds/topic/medigy-cafe-talks/atom.xml: error: Permission denied; check it, then run the same command again\n"
     )

@@ -110,3 +110,79 @@ def test_fingerprint_ignores_comments_but_not_values(tmp_path: Path) -> None:
     second = load_config(write(tmp_path, '# a comment\nbase_url = "https://x.example/"\n')).fingerprint
     third = load_config(write(tmp_path, 'base_url = "https://y.example/"\n')).fingerprint
     assert first == second != third
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    return caught.value.problems
+
+
+def test_a_boolean_where_a_number_goes_is_shown_as_written(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, 'base_url = "https://x.example/"\nfeed_items = true\n') == [
+        "bulletin.toml: error: feed_items: true is not a whole number; write a whole number from 1 to 10000"
+    ]
+
+
+def test_line_breaks_and_control_characters_are_refused_with_the_key(tmp_path: Path) -> None:
+    text = r'''
+base_url = "https://x.example/"
+title = "Weekly\nNews"
+description = "tab\there"
+[digest]
+from = "News <news@example.org>\r\nBcc: everyone@example.org"
+address = """1 Road
+Town"""
+subject = "{title}\u2028{week}"
+topics = ["gartner-healthcare\n"]
+[smtp]
+host = "relay\u0000.example.org"
+'''
+    assert problems_of(tmp_path, text) == [
+        "bulletin.toml: error: title: contains a line break; write it on one line",
+        "bulletin.toml: error: description: contains a control character (U+0009); remove it",
+        "bulletin.toml: error: digest.from: contains a line break; write it on one line",
+        "bulletin.toml: error: digest.address: contains a line break; write it on one line",
+        "bulletin.toml: error: digest.subject: contains a line break; write it on one line",
+        'bulletin.toml: error: digest.topics: every entry must be a topic slug such as "gartner-healthcare"',
+        "bulletin.toml: error: smtp.host: contains a control character (U+0000); remove it",
+    ]
+
+
+def test_urls_that_cannot_be_parsed_are_refused(tmp_path: Path) -> None:
+    text = 'base_url = "https://[::1/"\nsite_url = "https://news.example.org:99999/"\n'
+    assert problems_of(tmp_path, text) == [
+        "bulletin.toml: error: base_url: 'https://[::1/' is not a valid URL (Invalid IPv6 URL); "
+        "write the https URL where feeds/ and emails/ are published",
+        "bulletin.toml: error: site_url: 'https://news.example.org:99999/' is not a valid URL "
+        "(Port out of range 0-65535); write the https URL of the site's item pages",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("subject", "problem"),
+    [
+        ("{title:>99999999}", "{title:>99999999} has a format spec"),
+        ("{count!r} new", "{count!r} has a conversion"),
+        ("{title.upper}", "{title.upper} is not a placeholder"),
+        ("{week[0]}", "{week[0]} is not a placeholder"),
+        ("{0} and {}", "{0} is not a placeholder"),
+        ("{date}", "{date} is not a placeholder"),
+        ("{title", "expected '}' before end of string"),
+        ("}", "Single '}' encountered in format string"),
+    ],
+)
+def test_the_subject_takes_only_its_three_placeholders(tmp_path: Path, subject: str, problem: str) -> None:
+    text = f'base_url = "https://x.example/"\n[digest]\nsubject = {subject!r}\n'.replace("'", '"')
+    assert problems_of(tmp_path, text) == [
+        f"bulletin.toml: error: digest.subject: {subject!r}: {problem}; "
+        "use only {title}, {week} and {count}, as they are (write {{ and }} for braces)"
+    ]
+
+
+def test_the_subject_may_use_each_placeholder_and_braces(tmp_path: Path) -> None:
+    subject = "{{Weekly}} {title} — {week}: {count} {title}"
+    config = load_config(
+        write(tmp_path, f'base_url = "https://x.example/"\n[digest]\nsubject = "{subject}"\n')
+    )
+    assert config.digest.subject == subject

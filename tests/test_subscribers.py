@@ -196,3 +196,17 @@ def test_send_mails_the_ledgers_active_subscribers_by_default(
         assert result.exit_code == 0, result.output
         assert sorted(r.recipient for r in server.handler.received) == ["ann@example.org", "bob@example.org"]
         assert "Beta" not in server.handler.to("ann@example.org")[0].data.decode()
+
+
+def test_a_field_over_the_csv_limit_names_the_line_where_its_row_starts(tmp_path: Path) -> None:
+    huge = "x" * 200_000
+    fix = "check the quotes there: a quote that is never closed runs on to the end of the file"
+    with pytest.raises(UsageError) as caught:
+        read(tmp_path, f'email,name,topics\nann@example.org,Ann,\nbob@example.org,"{huge}",\n')
+    assert str(caught.value) == (
+        f"{tmp_path}/subscribers.csv:3: error: cannot read the row: field larger than field limit (131072); {fix}"
+    )
+    unclosed = "".join(f"u{n}@example.org,U{n},\n" for n in range(20_000))
+    with pytest.raises(UsageError) as caught:
+        read(tmp_path, f'email,name,topics\nann@example.org,"Ann,\n{unclosed}')
+    assert str(caught.value).startswith(f"{tmp_path}/subscribers.csv:2: error: cannot read the row: ")

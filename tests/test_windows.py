@@ -93,3 +93,39 @@ def test_custom_windows_end_before_until() -> None:
         custom("2026-11-16", "2026-11-16", NY)
     with pytest.raises(UsageError, match="--since '16/11/2026' is not a date; write YYYY-MM-DD"):
         custom("16/11/2026", "2026-11-23", NY)
+
+
+@pytest.mark.parametrize("name", ["9999-W52", "0001-W01", "0001-W52", "0002-W01"])
+def test_weeks_at_the_ends_of_the_calendar_are_refused(name: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        iso_week(name, BERLIN)
+    assert str(caught.value) == f"--week '{name}' is out of range; weeks run from 0002-W02 to 9999-W51"
+
+
+@pytest.mark.parametrize("tz", [ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Etc/GMT+12"), UTC])
+def test_the_first_and_last_weeks_work_in_every_zone(tz: ZoneInfo) -> None:
+    first, last = iso_week("0002-W02", tz), iso_week("9999-W51", tz)
+    assert (first.name, first.since, last.name, last.until) == (
+        "0002-W02", date(2, 1, 7), "9999-W51", date(9999, 12, 27)
+    )  # fmt: skip
+    assert last_complete_week(datetime(9999, 12, 30, 12, tzinfo=UTC), tz).name == "9999-W51"
+
+
+def test_custom_windows_at_the_ends_of_the_calendar_are_refused() -> None:
+    fix = "write dates from 0002-01-07 to 9999-12-27"
+    with pytest.raises(UsageError, match=f"^--since 0001-01-01 is out of range; {fix}$"):
+        custom("0001-01-01", "0001-01-08", BERLIN)
+    with pytest.raises(UsageError, match=f"^--until 9999-12-31 is out of range; {fix}$"):
+        custom("9999-12-20", "9999-12-31", NY)
+    assert custom("0002-01-07", "9999-12-27", BERLIN).name == "0002-01-07_9999-12-27"
+
+
+@pytest.mark.parametrize(
+    "now", [datetime(1, 1, 9, tzinfo=UTC), datetime(2, 1, 13, tzinfo=UTC), datetime.min.replace(tzinfo=UTC)]
+)
+def test_no_last_complete_week_at_the_start_of_the_calendar(now: datetime) -> None:
+    with pytest.raises(UsageError) as caught:
+        last_complete_week(now, NY)
+    assert str(caught.value) == (
+        f"no complete week before {now.date().isoformat()} is in range; weeks run from 0002-W02 to 9999-W51"
+    )

@@ -185,11 +185,30 @@ def _running(ctx: click.Context) -> Iterator[Run]:
     except BulletinError as exc:
         if run is not None:
             run.diagnose()
-        click.echo(f"bulletin: {exc}", err=True)
+        click.echo(_located(str(exc)), err=True)
         ctx.exit(exc.exit_code)
+    except OSError as exc:  # a file bulletin needed (a template, a folder to clean up)
+        if run is not None:
+            run.diagnose()
+        click.echo(_os_problem(exc, options.site), err=True)
+        ctx.exit(RefusedError.exit_code)
     if run is not None:
         run.diagnose()
         ctx.exit(run.exit_code())
+
+
+def _located(message: str) -> str:
+    """A message that names its file (`path:line: error: …`) as it is; others say who speaks."""
+    return message if ": error: " in message.partition("\n")[0] else f"bulletin: {message}"
+
+
+def _os_problem(exc: OSError, site: Path) -> str:
+    """`path: error: reason; fix` for an OSError that nothing below the command line expected."""
+    where = "bulletin"
+    if exc.filename is not None:
+        path, root = Path(os.fsdecode(exc.filename)).absolute(), site.absolute()
+        where = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    return f"{where}: error: {exc.strerror or exc}; check it, then run the same command again"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,10 @@ from .slugs import SLUG, slugify
 
 CONFIG_NAME = "bulletin.toml"
 _TAG_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+# Every setting is one line of text: a line break in a subject or an address would split a
+# mail header, and no setting has a use for other control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +158,16 @@ class _Checker:
         if key not in self.table:
             return default
         value = self.table[key]
-        if kind is int and isinstance(value, bool):
-            value = None  # TOML true is not a number
-        if not isinstance(value, kind):
-            self._fail(key, f"{value!r} is not {_KIND_NAMES[kind]}; {fix}")
+        # TOML true is not a number, though Python's True is an int.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self._fail(key, f"{_shown(value)} is not {_KIND_NAMES[kind]}; {fix}")
+            return default
+        if isinstance(value, str) and (control := _CONTROL.search(value)):
+            char = control.group()
+            if char in _LINE_BREAKS:
+                self._fail(key, "contains a line break; write it on one line")
+            else:
+                self._fail(key, f"contains a control character (U+{ord(char):04X}); remove it")
             return default
         return value
 
@@ -179,8 +190,13 @@ class _Checker:
         value: str | None = self.text(key, default, fix)
         if value is None or key not in self.table:
             return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # a port that is not a number or out of range raises only here
+        except ValueError as exc:
+            self._fail(key, f"{value!r} is not a valid URL ({exc}); {fix}")
+            return default
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             self._fail(key, f"{value!r} is not an absolute http(s) URL; {fix}")
             return default
         return value
@@ -195,6 +211,13 @@ class _Checker:
 
 
 _KIND_NAMES = {str: "text", int: "a whole number", bool: "true or false", list: "a list", dict: "a table"}
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in TOML where Python's repr differs (true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 def _with_slash(url: str) -> str:
@@ -309,15 +332,15 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     _check_address(check, "reply_to", reply_to)
     address = check.text("address", None, "write the sender's postal address")
     subject = check.text("subject", "{title} — {week}")
-    try:
-        subject.format(title="", week="", count=0)
-    except (KeyError, IndexError, ValueError):
-        check.fail("subject", f"{subject!r} uses an unknown field; use {{title}}, {{week}}, {{count}}")
+    wrong = _subject_problem(subject)
+    if wrong:
+        fix = "use only {title}, {week} and {count}, as they are (write {{ and }} for braces)"
+        check.fail("subject", f"{subject!r}: {wrong}; {fix}")
     section_items = check.number("section_items", 10, 1, 1000)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
     late_days = check.number("late_days", 28, 0, 366)
     topics = check.get("topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]')
-    if not all(isinstance(t, str) and SLUG.match(t) for t in topics):
+    if not all(isinstance(t, str) and SLUG.fullmatch(t) for t in topics):
         check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
         topics = []
     host = urlsplit(base_url).hostname or "invalid.example"
@@ -413,6 +436,32 @@ def _web_links(digest: DigestConfig, web: WebConfig, table: dict[str, Any]) -> D
     if "manage_url" not in table:
         changes["manage_url"] = web.url + "subscribe"
     return replace(digest, **changes)
+
+
+_SUBJECT_FIELDS = frozenset(("title", "week", "count"))
+
+
+def _subject_problem(subject: str) -> str | None:
+    """What is wrong with the subject's placeholders, or None.
+
+    Only the bare placeholders: a format spec such as {title:>99999999} would build a
+    string of any size, and attribute or index lookups reach into objects.
+    """
+    try:
+        parsed = list(string.Formatter().parse(subject))
+    except ValueError as exc:  # a lone brace
+        return str(exc)
+    for _, name, spec, conversion in parsed:
+        if name is None:  # text after the last placeholder
+            continue
+        shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        if name not in _SUBJECT_FIELDS:
+            return f"{shown} is not a placeholder"
+        if conversion:
+            return f"{shown} has a conversion"
+        if spec:
+            return f"{shown} has a format spec"
+    return None
 
 
 _PORTS = {"none": 25, "starttls": 587, "ssl": 465}

@@ -43,7 +43,7 @@ def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
         if not match:
             return None
         return _date_time(match.groups(), tz)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such day or time; before year 1 or after 9999 in UTC
         return None
 
 

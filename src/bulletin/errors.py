@@ -27,6 +27,16 @@ class RefusedError(BulletinError):
     exit_code = 3
 
 
+class OutputError(BulletinError, OSError):
+    """An output file could not be written (a full disk, a read-only folder); the run stopped."""
+
+    exit_code = 3
+
+
+class TemplateError(BulletinError):
+    """A template does not compile or render; the run stopped at it."""
+
+
 class ItemError(Exception):
     """A file cannot become an item (its front matter or a field); it is reported and skipped.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -52,3 +53,26 @@ def inside(folder: Path, relative: str) -> Path:
     if target != root and root not in target.parents:
         raise ValueError(f"{relative!r} would leave {folder}")
     return folder / relative
+
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def why_not_written(path: Path, root: Path, exc: OSError) -> str:
+    """Why `path` (under `root`) could not be written and what to do, for a message."""
+    relative = path.relative_to(root)
+    folder = relative.parent.as_posix() + "/"
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        for part in [*reversed(relative.parents[:-1]), relative]:  # feeds, feeds/topic, …, the file
+            if part != relative and (root / part).exists() and not (root / part).is_dir():
+                return f"{part.as_posix()} is not a folder; move it out of the way"
+            if part == relative and (root / part).is_dir():
+                return f"{part.as_posix()} is a folder; move it out of the way"
+    if exc.errno in _FULL:
+        fix = "free some space"
+    elif exc.errno in _DENIED:
+        fix = f"make {folder} writable for the user running bulletin"
+    else:
+        fix = f"check {folder}"
+    return f"{exc.strerror or exc}; {fix}"

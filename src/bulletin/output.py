@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cache import Cache
-from .files import write_if_changed
+from .errors import OutputError
+from .files import why_not_written, write_if_changed
 
 if TYPE_CHECKING:
     from .config import Config
@@ -53,12 +54,21 @@ class Outputs:
             written.unchanged += len(paths)
             return False
         for path, data in zip(paths, render(), strict=True):
-            if write_if_changed(path, data):
+            if self._write(path, data):
                 written.changed.append(path.relative_to(self.site).as_posix())
             else:
                 written.unchanged += 1
         self.renders.put(key, fingerprint)
         return True
+
+    def _write(self, path: Path, data: bytes) -> bool:
+        """Write one file; a file system error stops the run with a message naming the file."""
+        try:
+            return write_if_changed(path, data)
+        except OSError as exc:
+            where = path.relative_to(self.site).as_posix()
+            why = f"{why_not_written(path, self.site, exc)}, then run the same command again"
+            raise OutputError(f"{where}: error: cannot write it: {why}") from exc
 
     def forget(self, key: str) -> None:
         """Drop a fingerprint (its files were removed)."""

@@ -11,6 +11,12 @@ from ..dates import local_midnight
 from ..errors import UsageError
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
+# Window arithmetic reaches a year before a week (late items, digest.late_days) and a day
+# past either end (time zones): these weeks keep it inside the dates Python represents.
+FIRST_WEEK, LAST_WEEK = "0002-W02", "9999-W51"
+_FIRST_DAY = date(2, 1, 7)  # the Monday of FIRST_WEEK
+_END_DAY = date(9999, 12, 27)  # the Monday after LAST_WEEK
+_WEEKS = f"weeks run from {FIRST_WEEK} to {LAST_WEEK}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,8 @@ def iso_week(name: str, tz: ZoneInfo) -> Window:
         raise UsageError(
             f"--week '{name}': {year} has no week {week}; weeks run from 01 to 52 or 53"
         ) from None
+    if not _FIRST_DAY <= monday < _END_DAY:
+        raise UsageError(f"--week '{name}' is out of range; {_WEEKS}")
     return week_of(monday, tz)
 
 
@@ -48,7 +56,7 @@ def week_of(day: date, tz: ZoneInfo) -> Window:
     """The ISO week that contains `day`."""
     monday = day - timedelta(days=day.weekday())
     year, week, _ = monday.isocalendar()
-    name = f"{year}-W{week:02d}"
+    name = f"{year:04d}-W{week:02d}"
     next_monday = monday + timedelta(days=7)
     start = local_midnight(monday, tz).astimezone(UTC)
     end = local_midnight(next_monday, tz).astimezone(UTC)
@@ -62,8 +70,14 @@ def week_containing(moment: datetime, tz: ZoneInfo) -> Window:
 
 def last_complete_week(now: datetime, tz: ZoneInfo) -> Window:
     """The newest week that ended at or before `now`."""
-    current = week_containing(now, tz)
-    return week_of(current.since - timedelta(days=7), tz)
+    try:
+        day = now.astimezone(tz).date()
+        monday = day - timedelta(days=day.weekday() + 7)
+    except OverflowError:
+        monday = date.min
+    if not _FIRST_DAY <= monday < _END_DAY:
+        raise UsageError(f"no complete week before {now.date().isoformat()} is in range; {_WEEKS}")
+    return week_of(monday, tz)
 
 
 def custom(since: str, until: str, tz: ZoneInfo) -> Window:
@@ -76,6 +90,10 @@ def custom(since: str, until: str, tz: ZoneInfo) -> Window:
         last = date.fromisoformat(until)
     except ValueError:
         raise UsageError(f"--until '{until}' is not a date; write YYYY-MM-DD") from None
+    for option, day in (("--since", first), ("--until", last)):
+        if not _FIRST_DAY <= day <= _END_DAY:
+            fix = f"write dates from {_FIRST_DAY.isoformat()} to {_END_DAY.isoformat()}"
+            raise UsageError(f"{option} {day.isoformat()} is out of range; {fix}")
     if last <= first:
         raise UsageError(f"--until {until} must come after --since {since} (--until is exclusive)")
     inclusive = last - timedelta(days=1)

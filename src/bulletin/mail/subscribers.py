@@ -6,16 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..addresses import normalise_address, valid_address
 from ..errors import UsageError
 from ..ledger import Ledger
 from ..report import Report
 from ..subscriptions import Subscriptions
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -43,7 +47,8 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
         line = raw[: exc.start].count(b"\n") + 1
         raise UsageError(f"{shown}:{line}: error: not UTF-8; save the file as UTF-8") from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    rows = _rows(reader, shown)
+    header = next(rows, None)
     columns = [name.strip().lower() for name in header or []]
     if "email" not in columns:
         raise UsageError(f"{shown}:1: error: no 'email' column; the first row must be email,name,topics")
@@ -52,7 +57,7 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
     }
     seen: dict[str, int] = {}
     subscribers = []
-    for row in reader:
+    for row in rows:
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
@@ -78,6 +83,20 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
         name = " ".join(_CONTROL.sub(" ", cell("name")).split())
         subscribers.append(Subscriber(key, name, topics, line))
     return subscribers
+
+
+def _rows(reader: Reader, shown: str) -> Iterator[list[str]]:
+    """The reader's rows; a row csv cannot read (a field over its 128 KB limit) stops the file."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            fix = "check the quotes there: a quote that is never closed runs on to the end of the file"
+            raise UsageError(f"{shown}:{start}: error: cannot read the row: {exc}; {fix}") from None
+        yield row
 
 
 def _topics(
