@@ -1,7 +1,11 @@
-"""Screenshots of bulletin serve's pages for docs/: the example site, served on 127.0.0.1.
+"""Screenshots of bulletin's pages for docs/: the example site, served on 127.0.0.1.
 
 Run by docs/screenshots.sh (needs Debian's chromium and the test extras: Playwright drives
-the browser). Writes docs/page-{front,subscribe,manage,unsubscribe}-{1200,375}.png.
+the browser). Writes docs/page-NAME-{1200,375}.png for the web side's pages (front,
+subscribe, manage, unsubscribe) and the published ones (feeds index, a topic page and its
+page 2, the digest archive, a digest). The example site gets 60 more short items in one topic
+so that its page 2 exists; the items' images are not online, so grey placeholders of the
+same size stand in for them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
@@ -52,6 +57,7 @@ def _site(folder: Path, port: int) -> Path:
         config + f'\n[web]\nurl = "http://127.0.0.1:{port}/"\n', encoding="utf-8"
     )
     os.environ["BULLETIN_SECRET"] = SECRET
+    _more_items(site / "content" / "more")
     try:
         main(["build", "--site", str(site), "--now", "2026-11-25T12:00", "-q"])
     except SystemExit as done:
@@ -62,10 +68,32 @@ def _site(folder: Path, port: int) -> Path:
             "reader@example.org",
             "Dana",
             frozenset({"gartner-healthcare"}),
-            __import__("datetime").datetime(2026, 11, 20),
+            datetime(2026, 11, 20, tzinfo=UTC),
             "cli",
         )
     return site
+
+
+def _more_items(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for n in range(60):
+        day = 1 + n % 28
+        (folder / f"brief-{n:02d}.md").write_text(
+            f"---\ntitle: 'Health system brief number {n + 1}'\ndate: '2026-10-{day:02d}'\n"
+            "categories: ['Gartner: Healthcare']\n"
+            f"link: {{href: 'https://www.example.com/briefs/{n}'}}\n"
+            "description: 'A short brief that fills the topic so that it has a second page.'\n---\n"
+            "<p>Brief.</p>\n",
+            encoding="utf-8",
+        )
+
+
+def _placeholder(route: object) -> None:
+    svg = (
+        "<svg xmlns='http://www.w3.org/2000/svg' width='96' height='64'>"
+        "<rect width='100%' height='100%' fill='#d1d5db'/></svg>"
+    )
+    route.fulfill(status=200, content_type="image/svg+xml", body=svg)  # type: ignore[attr-defined]
 
 
 def main_() -> None:
@@ -85,12 +113,19 @@ def main_() -> None:
             "subscribe": "subscribe",
             "manage": "manage/" + make_purpose_token("manage", "reader@example.org", SECRET, list_id),
             "unsubscribe": "unsubscribe/" + make_token("reader@example.org", SECRET, list_id),
+            "feeds-index": "feeds/index.html",
+            "topic": "feeds/topic/gartner-healthcare/index.html",
+            "topic-page-2": "feeds/topic/gartner-healthcare/page/2/index.html",
+            "archive": "emails/index.html",
+            "digest": "emails/2026-W47/digest.html",
         }
         chromium = shutil.which("chromium") or sys.exit("needs Debian's chromium: apt-get install chromium")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
             for width in (1200, 375):
                 page = browser.new_page(viewport={"width": width, "height": 800})
+                page.route("**/*featuredImage*", _placeholder)
+                page.route("https://news.example.org/**", _placeholder)
                 for name, path in pages.items():
                     page.goto(f"http://127.0.0.1:{port}/{path}")
                     page.screenshot(path=str(REPO / "docs" / f"page-{name}-{width}.png"), full_page=True)

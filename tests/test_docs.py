@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import bulletin
 from bulletin.cli import main
-from bulletin.config import DigestConfig, SmtpConfig, WebConfig
+from bulletin.config import BrandConfig, DigestConfig, SmtpConfig, WebConfig
 from bulletin.ledger import Ledger
 from bulletin.tokens import make_token
 
@@ -43,6 +43,8 @@ def test_every_configuration_key_is_documented() -> None:
         assert f"smtp.{key}" in README or f"`{key}`" in README, key
     for key in WebConfig.__dataclass_fields__:
         assert f"web.{key}" in README, key
+    for key in BrandConfig.__dataclass_fields__:
+        assert f"brand.{key}" in README, key
 
 
 def test_the_two_first_commands_are_what_ci_runs() -> None:

@@ -71,7 +71,7 @@ def test_the_message_parses_back(mail_site: SiteMaker) -> None:
     result = write(mail_site)
     folder = mail_site.root / "emails" / "2026-W47"
     assert result.written.changed == [
-        f"emails/2026-W47/{n}" for n in ("digest.html", "digest.txt", "digest.eml")
+        f"emails/2026-W47/{n}" for n in ("digest.html", "digest.txt", "digest.eml", "digest.json")
     ]
     message = parse(folder / "digest.eml")
     assert message.defects == []
@@ -246,7 +246,7 @@ def test_digest_command_and_archive_index(mail_site: SiteMaker) -> None:
     mail_site.item("old.md", id="old", date="2026-11-03", categories=["Gartner: Healthcare"])
     run = CliRunner().invoke(main, ["digest", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"])
     assert run.exit_code == 0, run.output
-    assert run.stdout == "digest 2026-W47: 6 items in 1 sections; emails/2026-W47: 4 written, 0 unchanged\n"
+    assert run.stdout == "digest 2026-W47: 6 items in 1 sections; emails/2026-W47: 5 written, 0 unchanged\n"
     run = CliRunner().invoke(main, ["digest", "--week", "2026-W45", "--site", str(mail_site.root)])
     assert run.exit_code == 0, run.output
     index = (mail_site.root / "emails/index.html").read_text()
@@ -259,7 +259,12 @@ def test_digest_command_and_archive_index(mail_site: SiteMaker) -> None:
     )  # fmt: skip
     assert run.exit_code == 0, run.output
     custom = mail_site.root / "emails/custom/2026-11-16_2026-11-19_medigy-cafe-talks"
-    assert sorted(p.name for p in custom.iterdir()) == ["digest.eml", "digest.html", "digest.txt"]
+    assert sorted(p.name for p in custom.iterdir()) == [
+        "digest.eml",
+        "digest.html",
+        "digest.json",
+        "digest.txt",
+    ]
     assert "custom" not in (mail_site.root / "emails/index.html").read_text()
     bad = CliRunner().invoke(main, ["digest", "--topics", "nope", "--site", str(mail_site.root)])
     assert bad.exit_code == 2
@@ -278,7 +283,7 @@ def test_build_writes_recent_weeks_and_keeps_older_digests(mail_site: SiteMaker)
     (old / "digest.html").write_text("kept")
     run = CliRunner().invoke(main, ["build", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"])
     assert run.exit_code == 0, run.output
-    assert "digests: 4 written, 0 unchanged (weeks: 2026-W47)" in run.stdout
+    assert "digests: 5 written, 0 unchanged (weeks: 2026-W47)" in run.stdout
     index = (mail_site.root / "emails/index.html").read_text()
     assert "2026-W47" in index and "2026-W45" in index
     assert (old / "digest.html").read_text() == "kept"

@@ -395,3 +395,64 @@ def test_a_vanished_topic_loses_its_feeds_but_not_foreign_files(site: SiteMaker)
     assert not (feeds / "topic" / "medigy-cafe-talks").exists()
     assert (feeds / "topic" / "hand-made" / "notes.txt").read_text() == "mine"
     assert "medigy-cafe-talks" not in (feeds / "index.html").read_text()
+
+
+# -- the published pages ------------------------------------------------------------------------
+
+
+def _many(site: SiteMaker, count: int) -> None:
+    for n in range(count):
+        site.item(f"many/{n:03d}.md", id=f"m{n}", title=f"Story {n}", date=f"2026-10-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+                  categories=["Alpha"], href=f"https://src.example/{n}")  # fmt: skip
+
+
+def test_topic_pages_show_every_item_with_older_pages(site: SiteMaker) -> None:
+    site.write_config(feed_items=10)
+    _many(site, 120)
+    folder, _ = build(site)
+    topic = folder / "topic" / "alpha"
+    first, second, third = (topic / "index.html", topic / "page/2/index.html", topic / "page/3/index.html")
+    assert first.read_text().count('class="entry"') == 50 and third.read_text().count('class="entry"') == 20
+    assert (
+        'href="https://news.example.org/feeds/topic/alpha/page/2/index.html" rel="next"' in first.read_text()
+    )
+    page2 = second.read_text()
+    assert 'href="https://news.example.org/feeds/topic/alpha/index.html" rel="prev"' in page2
+    assert "page 2 of 3" in page2
+    assert len(re.findall(r"<entry>", (topic / "atom.xml").read_text())) == 10  # feeds keep feed_items
+    for path in sorted((site.root / "content" / "many").iterdir())[60:]:
+        path.unlink()
+    build(site)
+    assert second.exists() and not third.exists() and not (topic / "page" / "3").exists()
+
+
+def test_thumbnails_have_their_size_so_nothing_shifts(site: SiteMaker) -> None:
+    site.item("a.md", title="With image", categories=["Alpha"],
+              featuredImage={"href": "https://img.example/a.jpg", "alt": "A chart", "size": [600, 400]})  # fmt: skip
+    folder, _ = build(site)
+    page = (folder / "topic" / "alpha" / "index.html").read_text()
+    assert (
+        '<img class="thumb" src="https://img.example/a.jpg" alt="A chart" width="96" height="64" loading="lazy">'
+        in page
+    )
+
+
+def test_brand_accent_and_logo_reach_the_pages(site: SiteMaker) -> None:
+    site.write_config(brand={"accent": "#1D4ED8", "logo": "logo.png"})
+    site.item("a.md", categories=["Alpha"])
+    folder, _ = build(site)
+    page = (folder / "index.html").read_text()
+    assert "--accent: #1d4ed8;" in page and "--accent: #99afed;" in page  # and its dark-mode tint
+    assert '<img src="https://news.example.org/logo.png" alt="" height="32">' in page
+
+
+def test_a_bad_brand_is_a_configuration_error(site: SiteMaker) -> None:
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    site.write_config(brand={"accent": "teal", "logo": "javascript:alert(1)"})
+    result = CliRunner().invoke(main, ["build", "--site", str(site.root)])
+    assert result.exit_code == 2
+    assert "bulletin.toml: error: brand.accent: 'teal' is not a colour" in result.stderr
+    assert "bulletin.toml: error: brand.logo: 'javascript:alert(1)' is not an image URL" in result.stderr

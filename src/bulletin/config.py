@@ -65,6 +65,22 @@ class DkimConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BrandConfig:
+    """The `[brand]` table: one look for the pages and the digest."""
+
+    logo: str | None = None  # an absolute URL
+    accent: str = "#0f766e"
+
+    @property
+    def accent_dark(self) -> str:
+        """The accent lightened for dark backgrounds (the default teal's is #5eead4)."""
+        if self.accent.lower() == "#0f766e":
+            return "#5eead4"
+        red, green, blue = (int(self.accent[i : i + 2], 16) for i in (1, 3, 5))
+        return "#{:02x}{:02x}{:02x}".format(*(round(c + (255 - c) * 0.55) for c in (red, green, blue)))
+
+
+@dataclass(frozen=True, slots=True)
 class WebConfig:
     """The `[web]` table: where `bulletin serve` is reached and how it guards its forms."""
 
@@ -96,6 +112,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     dkim: DkimConfig | None = None
     web: WebConfig | None = None
+    brand: BrandConfig = field(default_factory=BrandConfig)
     fingerprint: str = ""
     output: Path | None = None  # where feeds/, emails/ and the cache go; None: the site folder
 
@@ -264,7 +281,8 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     smtp = _parse_smtp(problems, top)
     dkim = _parse_dkim(problems, top, site)
     web = _parse_web(problems, top, values["base_url"])
-    top.unknown(nested=("digest", "smtp", "dkim", "web"))
+    brand = _parse_brand(problems, top, values["base_url"])
+    top.unknown(nested=("digest", "smtp", "dkim", "web", "brand"))
     if problems:
         raise ConfigError(problems)
     if web is not None:
@@ -272,7 +290,16 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     # Comments and layout of the file do not matter; every value does.
     canonical = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
     fingerprint = hashlib.sha256(f"{__version__}\n{canonical}".encode()).hexdigest()
-    return Config(site=site, digest=digest, smtp=smtp, dkim=dkim, web=web, fingerprint=fingerprint, **values)
+    return Config(
+        site=site,
+        digest=digest,
+        smtp=smtp,
+        dkim=dkim,
+        web=web,
+        brand=brand,
+        fingerprint=fingerprint,
+        **values,
+    )
 
 
 def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
@@ -414,6 +441,24 @@ def _parse_web(problems: list[str], top: _Checker, base_url: str) -> WebConfig |
         proxies = []
     check.unknown()
     return WebConfig(url, confirm_hours, rate, store_ip, tuple(proxies))
+
+
+def _parse_brand(problems: list[str], top: _Checker, base_url: str) -> BrandConfig:
+    check = _Checker(problems, _table(top, "brand"), "brand.")
+    accent = check.text("accent", "#0f766e", 'write a colour such as "#0f766e"')
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", accent):
+        check.fail("accent", f'{accent!r} is not a colour; write six hex digits such as "#0f766e"')
+        accent = "#0f766e"
+    logo = check.text("logo", None, "write the https URL of an image, or a path under base_url")
+    if logo is not None:
+        from urllib.parse import urljoin
+
+        logo = urljoin(base_url, logo)
+        if urlsplit(logo).scheme not in ("http", "https") or any(c in logo for c in '"<> '):
+            check.fail("logo", f"{logo!r} is not an image URL; write an https:// address")
+            logo = None
+    check.unknown()
+    return BrandConfig(logo=logo, accent=accent.lower())
 
 
 def _ip_or_network(value: str) -> bool:

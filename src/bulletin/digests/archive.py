@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from .. import __version__
+from ..feeds.pages import navigation
 from ..output import Written
 from ..report import Report
 from ..site.items import Item
@@ -24,7 +27,8 @@ from .render import Rendered, render_digest, window_folder
 from .windows import Window, week_containing, week_of
 
 _WEEK_FOLDER = re.compile(r"^(\d{4})-W(\d{2})$")
-DIGEST_FILES = ("digest.html", "digest.txt", "digest.eml")
+DIGEST_FILES = ("digest.html", "digest.txt", "digest.eml", "digest.json")
+HEADLINES = 3  # top headlines of each week in the archive
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,7 @@ def write_digest(
     written = Written()
     results: list[Rendered] = []
 
-    def render() -> tuple[bytes, bytes, bytes]:
+    def render() -> tuple[bytes, bytes, bytes, bytes]:
         rendered = render_digest(config, site.topics, digest, folder)
         results.append(rendered)
         if rendered.cuts:
@@ -111,8 +115,9 @@ def write_window_digest(
     return result, written
 
 
-def archive_files(site: Site, rendered: Rendered, window: Window) -> tuple[bytes, bytes, bytes]:
-    """digest.html, digest.txt and digest.eml: the non-personal copy, byte-stable."""
+def archive_files(site: Site, rendered: Rendered, window: Window) -> tuple[bytes, bytes, bytes, bytes]:
+    """digest.html, .txt and .eml: the non-personal copy, byte-stable; and digest.json, what
+    the archive lists of it (subject, item count, top headlines)."""
     config = site.config
     manage = Urls(config, in_mail=True).manage()
     page = rendered.html.replace(GREETING, "").replace(UNSUBSCRIBE, html.escape(manage, quote=True))
@@ -124,7 +129,13 @@ def archive_files(site: Site, rendered: Rendered, window: Window) -> tuple[bytes
         window.end.astimezone(config.timezone),
         sender_domain(config),
     )
-    return page.encode(), text.encode(), rendered.template.render(personal)
+    summary = {
+        "subject": rendered.subject,
+        "count": rendered.digest.count,
+        "headlines": [section.items[0].title for section in rendered.digest.sections][:HEADLINES],
+    }
+    listing = json.dumps(summary, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    return page.encode(), text.encode(), rendered.template.render(personal), listing.encode()
 
 
 def weeks_with_items(items: Sequence[Item], site: Site, now: datetime) -> list[Window]:
@@ -173,6 +184,7 @@ def write_archive_index(site: Site) -> Written:
                     "start": week.since.isoformat(),
                     "last": (week.until - timedelta(days=1)).isoformat(),
                     "url": urls.digest_page(week.name),
+                    **_listed(folder / "digest.json"),
                 }
             )
     fingerprint = hashlib.sha256(
@@ -181,7 +193,8 @@ def write_archive_index(site: Site) -> Written:
 
     def render() -> list[bytes]:
         page = environment(config).get_template("emails_index.html.j2").render(
-            site=config, version=__version__, digests=entries, feeds_url=urls.feeds_index()
+            site=config, version=__version__, digests=entries, feeds_url=urls.feeds_index(),
+            nav=navigation(site), subscribe_url=urls.subscribe(),
         )  # fmt: skip
         return [page.encode()]
 
@@ -189,3 +202,19 @@ def write_archive_index(site: Site) -> Written:
     site.outputs.write("emails/index.html", fingerprint, [config.emails_dir / "index.html"], render, written)
     site.outputs.save()
     return written
+
+
+def _listed(path: Path) -> dict[str, object]:
+    """What digest.json says of a week (an older digest may have none): count, headlines."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"count": None, "headlines": []}
+    count = found.get("count") if isinstance(found, dict) else None
+    headlines = found.get("headlines") if isinstance(found, dict) else None
+    return {
+        "count": count if isinstance(count, int) else None,
+        "headlines": [h for h in headlines if isinstance(h, str)][:HEADLINES]
+        if isinstance(headlines, list)
+        else [],
+    }

@@ -129,7 +129,7 @@ def _section(config: Config, topics: Topics, digest: Digest, section: Section) -
             ratio = (item.image.height / item.image.width) if item.image.width and item.image.height else 1
             image = {
                 "url": urls.image(item.image.url),
-                "alt": item.image.alt or item.title,
+                "alt": _short_alt(item.image.alt),
                 "thumb_height": max(1, round(96 * ratio)),
             }
         days[-1]["entries"].append(
@@ -252,3 +252,9 @@ def window_folder(window: Window, only: list[str] | None) -> str:
         return window.name
     since_until = f"{window.since.isoformat()}_{window.until.isoformat()}"
     return "custom/" + since_until + ("_" + "+".join(sorted(only)) if only else "")
+
+
+def _short_alt(alt: str | None) -> str:
+    """What a blocked thumbnail shows: its own short alt text, else "Photo" (the title is
+    right beside it; a long one would be cut off in the 96-pixel box)."""
+    return alt if alt and len(alt) <= 40 else "Photo"

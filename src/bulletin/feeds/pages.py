@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from .. import __version__
@@ -18,24 +19,46 @@ def topic_of(site: Site, feed: Feed) -> Topic:
     return site.topics.by_slug()[feed.path.removeprefix("topic/").rstrip("/")]
 
 
-def render_topic_page(site: Site, feed: Feed) -> bytes:
-    """feeds/topic/<slug>/index.html: the topic's recent items, with subscribe links."""
+PAGE_SIZE = 50  # items on one topic page; older ones follow on page/2/, page/3/…
+THUMB_WIDTH = 96
+
+
+def page_path(feed: Feed, number: int) -> str:
+    """A topic page's path under feeds/: index.html, then page/N/index.html."""
+    return f"{feed.path}index.html" if number == 1 else f"{feed.path}page/{number}/index.html"
+
+
+def render_topic_page(site: Site, feed: Feed, items: Sequence[Item], number: int, count: int) -> bytes:
+    """Page `number` of `count` of a topic: its items, newest first, with subscribe links."""
     config = site.config
     urls = Urls(config)
+    base = urls.feed(feed.path, "")
+
+    def link(page: int) -> str | None:
+        return base + page_path(feed, page).removeprefix(feed.path) if 1 <= page <= count else None
+
     page = (
         environment(config)
         .get_template("topic.html.j2")
         .render(
             site=config,
             version=__version__,
+            nav=navigation(site),
             topic=topic_of(site, feed),
             urls=urls.feeds(feed.path),
             index_url=urls.feeds_index(),
             subscribe_url=urls.subscribe(),
-            entries=[_page_entry(site, item) for item in feed.entries],
+            entries=[_page_entry(site, item) for item in items],
+            page={"number": number, "count": count, "newer": link(number - 1), "older": link(number + 1)},
         )
     )
     return page.encode()
+
+
+def navigation(site: Site) -> dict[str, str | None]:
+    """The links every published page carries."""
+    urls = Urls(site.config)
+    return {"feeds": urls.feeds_index(), "archive": urls.archive(), "subscribe": urls.subscribe()}
 
 
 def render_listing(site: Site, feeds: list[Feed], template: str) -> bytes:
@@ -48,6 +71,7 @@ def render_listing(site: Site, feeds: list[Feed], template: str) -> bytes:
         .render(
             site=config,
             version=__version__,
+            nav=navigation(site),
             feeds=[_listing(site, feed) for feed in feeds],
             opml_url=Urls(config).opml(),
             subscribe_url=Urls(config).subscribe(),
@@ -72,6 +96,21 @@ def _page_entry(site: Site, item: Item) -> dict[str, object]:
         "summary": item.summary,
         "published": item.published.date().isoformat(),
         "topics": [t.name for t in site.topics.of(item)],
+        "image": _thumbnail(item),
+    }
+
+
+def _thumbnail(item: Item) -> dict[str, object] | None:
+    """The item's image at thumbnail width, its height set so the page does not shift."""
+    image = item.image
+    if image is None:
+        return None
+    ratio = image.height / image.width if image.width and image.height else 2 / 3
+    return {
+        "url": image.url,
+        "alt": image.alt or "",
+        "width": THUMB_WIDTH,
+        "height": max(1, round(THUMB_WIDTH * ratio)),
     }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 
 from .. import __version__
 from ..output import Outputs, Written
@@ -15,7 +17,7 @@ from ..site.reader import Site, read_body
 from ..templates import templates_fingerprint
 from ..urls import Urls
 from .model import FILE_NAMES, Entry, Feed, feeds_of, make_entry
-from .pages import render_listing, render_topic_page
+from .pages import PAGE_SIZE, page_path, render_listing, render_topic_page, topic_of
 
 
 def write_feeds(site: Site, progress: Progress | None = None) -> Written:
@@ -34,10 +36,9 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
 
     templates_fp = templates_fingerprint(site.config)
     folder = site.config.feeds_dir
+    every = _every_item_of_each_topic(site)
     for feed in feeds[1:]:
-        relpath = f"{feed.path}index.html"
-        fingerprint = fingerprints[feed.path] + templates_fp
-        outputs.write(relpath, fingerprint, [folder / relpath], partial(_topic_page, site, feed), written)
+        _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written)
     listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
     for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
         outputs.write(
@@ -65,8 +66,51 @@ def _write_feed(
         site.outputs.write(feed.path + name, fingerprint, [folder / name], partial(render, name), written)
 
 
-def _topic_page(site: Site, feed: Feed) -> list[bytes]:
-    return [render_topic_page(site, feed)]
+def _every_item_of_each_topic(site: Site) -> dict[str, list[Item]]:
+    """Each topic's items, newest first, all of them (the feeds keep only the newest)."""
+    found: dict[str, list[Item]] = {key: [] for key in site.topics.by_key}
+    for item in site.items:
+        for topic in site.topics.of(item):
+            found[topic.key].append(item)
+    return found
+
+
+def _write_topic_pages(
+    site: Site, feed: Feed, items: list[Item], templates_fp: str, written: Written
+) -> None:
+    """A topic's pages of PAGE_SIZE items each; pages past the last one are removed."""
+    count = max(1, math.ceil(len(items) / PAGE_SIZE))
+    folder = site.config.feeds_dir
+    for number in range(1, count + 1):
+        chunk = items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+        relpath = page_path(feed, number)
+        fingerprint = _items_fingerprint(
+            site, chunk, f"{templates_fp}\0{feed.path}\0{number}/{count}\0{len(items)}"
+        )
+        site.outputs.write(
+            relpath,
+            fingerprint,
+            [folder / relpath],
+            partial(_topic_page, site, feed, chunk, number, count),
+            written,
+        )
+    pages = folder / feed.path / "page"
+    if pages.is_dir():
+        for stale in sorted(pages.iterdir()):
+            if stale.name.isdigit() and int(stale.name) > count and _only_bulletins(stale, {"index.html"}):
+                (stale / "index.html").unlink()
+                stale.rmdir()
+                site.outputs.forget(page_path(feed, int(stale.name)))
+                written.removed.append(f"feeds/{page_path(feed, int(stale.name))}")
+
+
+def _only_bulletins(folder: Path, names: set[str]) -> bool:
+    entries = list(folder.iterdir())
+    return bool(entries) and all(e.is_file() and e.name in names for e in entries)
+
+
+def _topic_page(site: Site, feed: Feed, items: list[Item], number: int, count: int) -> list[bytes]:
+    return [render_topic_page(site, feed, items, number, count)]
 
 
 def _listing(site: Site, feeds: list[Feed], template: str) -> list[bytes]:
@@ -111,13 +155,14 @@ def _entries(site: Site) -> Callable[[Feed], list[Entry]]:
 
 def _fingerprint(site: Site, feed: Feed) -> str:
     """Everything a feed's bytes depend on, hashed: a rebuild with the same hash renders nothing."""
-    config, topics = site.config, site.topics
+    return _items_fingerprint(site, feed.entries, f"{feed.title}\0{feed.description}\0{feed.path}")
+
+
+def _items_fingerprint(site: Site, items: Sequence[Item], extra: str) -> str:
     digest = hashlib.sha256()
-    digest.update(
-        f"{__version__}\0{config.fingerprint}\0{feed.title}\0{feed.description}\0{feed.path}".encode()
-    )
-    for item in feed.entries:
-        names = "\x1f".join(t.name for t in topics.of(item))
+    digest.update(f"{__version__}\0{site.config.fingerprint}\0{extra}".encode())
+    for item in items:
+        names = "\x1f".join(t.name for t in site.topics.of(item))
         digest.update(f"\0{item.id}\0{item.fingerprint}\0{item.path}\0{names}".encode())
     return digest.hexdigest()
 
@@ -139,9 +184,19 @@ def _remove_vanished_topics(site: Site, outputs: Outputs) -> list[str]:
     for path in sorted(folder.iterdir()):
         if path.name in current or not path.is_dir():
             continue
-        entries = list(path.iterdir())
+        pages = path / "page"
+        numbered = sorted(pages.iterdir()) if pages.is_dir() else []
+        if not all(p.name.isdigit() and p.is_dir() and _only_bulletins(p, {"index.html"}) for p in numbered):
+            continue
+        entries = [e for e in path.iterdir() if e.name != "page"]
         if not entries or not all(e.is_file() and e.name in _TOPIC_FILES for e in entries):
             continue
+        for page in numbered:
+            (page / "index.html").unlink()
+            page.rmdir()
+            outputs.forget(f"topic/{path.name}/page/{page.name}/index.html")
+        if pages.is_dir():
+            pages.rmdir()
         for entry in entries:
             entry.unlink()
             outputs.forget(f"topic/{path.name}/{entry.name}")
