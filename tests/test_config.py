@@ -27,7 +27,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (config.links, config.feed_items, config.feed_content_kb) == ("source", 50, 100)
     assert (config.id_host, config.id_date) == ("news.example.org", "2000")
     digest = config.digest
-    assert digest.subject == "{title} — {week}"
+    assert digest.subject == "{title}: {headline}"
     assert (digest.section_items, digest.archive_weeks, digest.late_days) == (10, 12, 28)
     assert digest.list_id == "my-site.news.example.org"
     assert digest.manage_url == "https://news.example.org/emails/"
@@ -172,11 +172,11 @@ def test_urls_that_cannot_be_parsed_are_refused(tmp_path: Path) -> None:
         ("}", "Single '}' encountered in format string"),
     ],
 )
-def test_the_subject_takes_only_its_three_placeholders(tmp_path: Path, subject: str, problem: str) -> None:
+def test_the_subject_takes_only_its_placeholders(tmp_path: Path, subject: str, problem: str) -> None:
     text = f'base_url = "https://x.example/"\n[digest]\nsubject = {subject!r}\n'.replace("'", '"')
     assert problems_of(tmp_path, text) == [
         f"bulletin.toml: error: digest.subject: {subject!r}: {problem}; "
-        "use only {title}, {week} and {count}, as they are (write {{ and }} for braces)"
+        "use only {title}, {headline}, {start}, {end}, {count} and {week}, as they are (write {{ and }} for braces)"
     ]
 
 

@@ -80,7 +80,7 @@ def test_the_message_parses_back(mail_site: SiteMaker) -> None:
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
     assert all(p.get_content_charset() == "utf-8" for p in parts)
     assert all(p["Content-Transfer-Encoding"] == "quoted-printable" for p in parts)
-    assert message["Subject"] == "Test News — 2026-W47"
+    assert message["Subject"] == "Test News: Story 5 & <friends>"  # the top headline
     assert message["From"] == "Health Weekly <digest@news.example.org>"
     assert message["Reply-To"] == "editors@news.example.org"
     assert message["List-Id"] == '"Test News" <test-news.news.example.org>'
@@ -330,3 +330,42 @@ def test_the_nu_html_checker_finds_no_error(mail_site: SiteMaker) -> None:
     ]
     assert errors, "vnu reported nothing: the allowed hacks should show"
     assert [e for e in errors if e not in ALLOWED] == []
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "expected"),
+    [
+        (
+            "en",
+            "{title}, {start} to {end}: {count} items",
+            "Test News, November 16, 2026 to November 22, 2026: 6 items",
+        ),
+        ("de", "{title} vom {start}", "Test News vom 16. November 2026"),
+        ("en-GB", "{end} · {headline}", "22 November 2026 · Story 5 & <friends>"),
+        ("en", "{title} — {week}", "Test News — 2026-W47"),
+    ],
+)
+def test_subjects_people_read(mail_site: SiteMaker, language: str, subject: str, expected: str) -> None:
+    mail_site.write_config(language=language, digest={**MAIL, "subject": subject})
+    week(mail_site)
+    write(mail_site)
+    assert parse(mail_site.root / "emails" / "2026-W47" / "digest.eml")["Subject"] == expected
+
+
+def test_a_week_that_has_not_ended_needs_partial_and_stays_out_of_the_archive(mail_site: SiteMaker) -> None:
+    week(mail_site)
+    args = ["digest", "--week", "2026-W47", "--site", str(mail_site.root), "--now", "2026-11-20T12:00"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 3
+    assert (
+        "2026-W47 has not ended yet (it ends 2026-11-23); its digest would miss the rest of the week: pass --partial"
+        in refused.stderr
+    )
+    assert not (mail_site.root / "emails").exists()
+    partial = CliRunner().invoke(main, [*args, "--partial"])
+    assert partial.exit_code == 0, partial.output
+    assert (mail_site.root / "emails" / "custom" / "2026-11-16_2026-11-23" / "digest.html").is_file()
+    assert (
+        not (mail_site.root / "emails" / "2026-W47").exists()
+        and not (mail_site.root / "emails" / "index.html").exists()
+    )

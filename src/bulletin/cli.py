@@ -318,10 +318,16 @@ def _only(site: Site, topics: str | None) -> list[str] | None:
 @click.option("--since", metavar="DATE", help="Start of a custom window (YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", help="End of a custom window, exclusive (YYYY-MM-DD).")
 @click.option("--topics", metavar="SLUG,...", help="Only these topics (written under emails/custom/).")
+@click.option("--partial", is_flag=True, help="Write a week that has not ended (under emails/custom/).")
 @global_options
 @click.pass_context
 def digest(
-    ctx: click.Context, week: str | None, since: str | None, until: str | None, topics: str | None
+    ctx: click.Context,
+    week: str | None,
+    since: str | None,
+    until: str | None,
+    topics: str | None,
+    partial: bool,
 ) -> None:
     """Write one digest (default: the last complete week).
 
@@ -330,9 +336,10 @@ def digest(
     """
     with _running(ctx) as run:
         from .digests.archive import write_window_digest
+        from .digests.windows import partial_week
 
         run.config.require_mail()
-        window = _window(run, week, since, until)
+        window = partial_week(_window(run, week, since, until), run.now, allowed=partial)
         site = run.read()
         result, written = write_window_digest(site, window, run.report, _only(site, topics))
         if result is None:

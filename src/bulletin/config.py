@@ -33,7 +33,7 @@ class DigestConfig:
     sender: str | None = None
     reply_to: str | None = None
     address: str | None = None
-    subject: str = "{title} — {week}"
+    subject: str = "{title}: {headline}"
     section_items: int = 10
     archive_weeks: int = 12
     late_days: int = 28
@@ -358,10 +358,13 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     reply_to = check.text("reply_to", None, 'write reply_to = "editors@example.org"')
     _check_address(check, "reply_to", reply_to)
     address = check.text("address", None, "write the sender's postal address")
-    subject = check.text("subject", "{title} — {week}")
+    subject = check.text("subject", "{title}: {headline}")
     wrong = _subject_problem(subject)
     if wrong:
-        fix = "use only {title}, {week} and {count}, as they are (write {{ and }} for braces)"
+        fix = (
+            "use only {title}, {headline}, {start}, {end}, {count} and {week}, as they are "
+            "(write {{ and }} for braces)"
+        )
         check.fail("subject", f"{subject!r}: {wrong}; {fix}")
     section_items = check.number("section_items", 10, 1, 1000)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
@@ -483,7 +486,7 @@ def _web_links(digest: DigestConfig, web: WebConfig, table: dict[str, Any]) -> D
     return replace(digest, **changes)
 
 
-_SUBJECT_FIELDS = frozenset(("title", "week", "count"))
+_SUBJECT_FIELDS = frozenset(("title", "headline", "start", "end", "count", "week"))
 
 
 def _subject_problem(subject: str) -> str | None:

@@ -111,7 +111,32 @@ def date_range(first: date, last: date) -> str:
 
 
 def _subject(config: Config, digest: Digest) -> str:
-    return config.digest.subject.format(title=config.title, week=digest.window.label, count=digest.count)
+    """digest.subject filled in: the dates in the site's language, the top headline."""
+    from babel import Locale, UnknownLocaleError
+    from babel.dates import format_date  # loaded only when a subject is written
+
+    try:
+        locale = Locale.parse(config.language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        locale = Locale.parse("en")  # a language CLDR does not know: English dates
+    last = digest.window.until - timedelta(days=1)
+    first = digest.sections[0].items[0].title if digest.sections and digest.sections[0].items else ""
+    return config.digest.subject.format(
+        title=config.title,
+        headline=_headline(first),
+        start=format_date(digest.window.since, "long", locale=locale),
+        end=format_date(last, "long", locale=locale),
+        count=digest.count,
+        week=digest.window.label,
+    )
+
+
+def _headline(title: str, limit: int = 80) -> str:
+    """A headline short enough for a subject line, cut at a word."""
+    if len(title) <= limit:
+        return title
+    cut = title[: limit - 1].rsplit(" ", 1)[0] if " " in title[: limit - 1] else title[: limit - 1]
+    return cut.rstrip(" ,;:-–—") + "…"
 
 
 def _section(config: Config, topics: Topics, digest: Digest, section: Section) -> dict[str, Any]:

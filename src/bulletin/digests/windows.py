@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -100,3 +100,18 @@ def custom(since: str, until: str, tz: ZoneInfo) -> Window:
     label = first.isoformat() if inclusive == first else f"{first.isoformat()} – {inclusive.isoformat()}"
     start, end = local_midnight(first, tz).astimezone(UTC), local_midnight(last, tz).astimezone(UTC)
     return Window(start, end, f"{first}_{last}", label, False, first, last)
+
+
+def partial_week(window: Window, now: datetime, *, allowed: bool) -> Window:
+    """A week that has not ended by `now` is refused unless `allowed`; then it becomes a
+    custom window (written under emails/custom/), so a partial week never enters the archive."""
+    if not window.is_week or window.end <= now:
+        return window
+    if not allowed:
+        from ..errors import RefusedError
+
+        raise RefusedError(
+            f"{window.label} has not ended yet (it ends {window.until}); its digest would miss the rest "
+            "of the week: pass --partial to write it anyway (under emails/custom/, out of the archive)"
+        )
+    return replace(window, name=f"{window.since}_{window.until}", is_week=False)
