@@ -367,13 +367,40 @@ def test_a_dry_run_writes_the_outbox_and_sends_nothing(site: SiteMaker) -> None:
         path = subscribers(site, ["ann@example.org,,", "bob@example.org,,alpha"])
         result = cli(site, "send", "--subscribers", str(path), "--dry-run")
         assert result.exit_code == 0, result.output
-        assert result.stdout.startswith("send 2026-W47: 2 written to .bulletin/outbox, 0 already sent")
+        lines = result.stdout.splitlines()
+        assert lines[0] == "outbox: .bulletin/outbox/ emptied first (0 message(s) of the last dry run)"
+        assert re.fullmatch(r"  ann@example\.org  \*  5 items  \d+\.\d kB", lines[1]), lines[1]
+        assert re.fullmatch(r"  bob@example\.org  alpha  2 items  \d+\.\d kB", lines[2]), lines[2]
+        assert lines[3].startswith("send 2026-W47: 2 written to .bulletin/outbox, 0 already sent")
         assert server.handler.received == []
         assert not (site.root / ".bulletin/ledger.sqlite").exists()
         outbox = mailbox.Maildir(site.root / ".bulletin/outbox", create=False)
         messages = sorted(outbox, key=lambda m: m["To"])
         assert [m["To"] for m in messages] == ["ann@example.org", "bob@example.org"]
         assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in messages)
+        names = sorted(p.name for p in (site.root / ".bulletin/outbox/new").iterdir())
+        assert names == ["000001-ann@example.org.eml", "000002-bob@example.org.eml"]
+        again = cli(site, "send", "--subscribers", str(path), "--dry-run")
+        assert "emptied first (2 message(s) of the last dry run)" in again.stdout
+        assert len(list((site.root / ".bulletin/outbox/new").iterdir())) == 2  # not 4
+
+
+def test_preview_writes_one_subscribers_copy(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,Ann,beta", "bob@example.org,,alpha"])
+        result = cli(site, "send", "--subscribers", str(path), "--preview", "bob@example.org")
+        assert result.exit_code == 0, result.output
+        eml, page = (
+            site.root / ".bulletin/preview/bob@example.org.eml",
+            site.root / ".bulletin/preview/bob@example.org.html",
+        )
+        assert result.stdout.splitlines()[:2] == [str(eml), str(page)]
+        assert "Title a1" in page.read_text() and "Title b1" not in page.read_text()
+        assert b"To: bob@example.org" in eml.read_bytes()
+        assert server.handler.received == [] and not (site.root / "emails").exists()
+        missing = cli(site, "send", "--subscribers", str(path), "--preview", "carol@example.org")
+        assert missing.exit_code == 2 and "--preview: carol@example.org is not among" in missing.stderr
 
 
 def test_to_sends_one_test_copy_outside_the_ledger(site: SiteMaker) -> None:

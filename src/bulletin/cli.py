@@ -375,6 +375,9 @@ def digest(
     metavar="ADDRESS",
     help="Send one test copy of the all-topics digest, outside the ledger.",
 )
+@click.option(
+    "--preview", metavar="ADDRESS", help="Write this subscriber's copy to .bulletin/preview/ (.eml, .html)."
+)
 @click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (first send only).")
 @click.option("--retry-failed", is_flag=True, help="Also mail addresses suppressed after repeated failures.")
 @global_options
@@ -387,6 +390,7 @@ def send(
     rate: float | None,
     force: bool,
     to: str | None,
+    preview: str | None,
     new_ledger: bool,
     retry_failed: bool,
 ) -> None:
@@ -403,10 +407,20 @@ def send(
         site = run.read()
         options = SendOptions(
             subscribers=subscribers, window=window, dry_run=dry_run, rate=rate,
-            force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed,
+            force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed, preview=preview,
         )  # fmt: skip
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")
         summary = send_digest(site, options, run.report, secret, password, run.progress)
+        if dry_run:
+            run.say(
+                f"outbox: .bulletin/outbox/ emptied first ({summary.emptied} message(s) of the last dry run)"
+            )
+            for address, chosen, items, size in summary.recipients:
+                run.say(
+                    f"  {address}  {chosen}  {items} item{'s' if items != 1 else ''}  {size / 1000:.1f} kB"
+                )
+        for path in summary.previews:
+            run.say(str(path))
         run.say(summary.line())
         if summary.aborted:
             raise RefusedError(summary.reason)

@@ -6,11 +6,10 @@ the recipients: skip (suppressed, already sent) → their copy → deliver it �
 
 from __future__ import annotations
 
-import mailbox
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -23,13 +22,14 @@ from ..digests.personal import personal_copy, sender_domain
 from ..digests.plan import plan_digest
 from ..digests.render import Rendered, render_digest
 from ..digests.windows import Window
-from ..errors import RefusedError
+from ..errors import RefusedError, UsageError
 from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
 from ..subscriptions import Subscriptions
 from ..tokens import make_token, verp_tag
 from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
+from .outbox import Outbox, write_preview
 from .subscribers import Subscriber, read_subscribers
 
 STALE_AFTER = timedelta(days=7)
@@ -48,6 +48,7 @@ class SendOptions:
     to: str | None = None
     new_ledger: bool = False
     retry_failed: bool = False
+    preview: str | None = None  # write this subscriber's copy to .bulletin/preview/ instead
 
     @property
     def test_copy(self) -> bool:
@@ -56,8 +57,8 @@ class SendOptions:
 
     @property
     def real(self) -> bool:
-        """Mail the subscribers and record it: neither a dry run nor a test copy."""
-        return not self.dry_run and self.to is None
+        """Mail the subscribers and record it: not a dry run, a test copy or a preview."""
+        return not self.dry_run and self.to is None and self.preview is None
 
 
 @dataclass
@@ -75,6 +76,9 @@ class SendSummary:
     aborted: bool = False
     reason: str = ""  # why the run stopped, when it did
     dry_run: bool = False
+    emptied: int = 0  # messages of the last dry run removed from the outbox
+    recipients: list[tuple[str, str, int, int]] = field(default_factory=list)  # dry run: who got what
+    previews: tuple[Path, ...] = ()
 
     def line(self) -> str:
         verb = "written to .bulletin/outbox" if self.dry_run else "sent"
@@ -118,11 +122,12 @@ def send_digest(
 
 def _refuse_stale(options: SendOptions, now: datetime) -> None:
     window = options.window
-    if options.test_copy:
+    if options.test_copy or options.preview is not None:
         return
     if window.end > now:
-        raise RefusedError(f"{window.label} has not ended yet (it ends {window.until}); "
-                           "send it once it is complete")  # fmt: skip
+        raise RefusedError(
+            f"{window.label} has not ended yet (it ends {window.until}); send it once it is complete"
+        )
     if now - window.end > STALE_AFTER and not options.force:
         raise RefusedError(
             f"{window.label} ended on {window.until}, more than 7 days ago; pass --force to send it anyway"
@@ -132,8 +137,9 @@ def _refuse_stale(options: SendOptions, now: datetime) -> None:
 class _Copies:
     """Each topic set's rendered digest (once per set), and one subscriber's copy of it."""
 
-    def __init__(self, site: Site, chosen: Edition, window: Window, secret: str,
-                 clock: Callable[[], datetime]) -> None:  # fmt: skip
+    def __init__(
+        self, site: Site, chosen: Edition, window: Window, secret: str, clock: Callable[[], datetime]
+    ) -> None:
         self.site, self.chosen, self.window = site, chosen, window
         self.secret, self.clock = secret, clock
         self.domain = sender_domain(site.config)
@@ -173,12 +179,20 @@ class _Copies:
 class _Send:
     """One run of `send`, its mode decided once from the options."""
 
-    def __init__(self, site: Site, options: SendOptions, report: Report, ledger: Ledger | None,
-                 secret: str, clock: Callable[[], datetime]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        site: Site,
+        options: SendOptions,
+        report: Report,
+        ledger: Ledger | None,
+        secret: str,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.site, self.options, self.report, self.clock = site, options, report, clock
         self.secret = secret
-        # Skips need the ledger (a test copy ignores it); records need a real send.
-        self.skips = ledger if not options.test_copy else None
+        # Skips need the ledger (a test copy and a preview ignore it); records need a real send.
+        self.ledger = ledger
+        self.skips = ledger if not options.test_copy and options.preview is None else None
         self.records = ledger if options.real else None
         self.summary = SendSummary(options.window.label, dry_run=options.dry_run)
         self.run_id = uuid.uuid4().hex
@@ -187,8 +201,8 @@ class _Send:
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
         started, began = time.monotonic(), self.clock()
         recipients = self._recipients()
-        chosen = edition(self.site, self.options.window, self.skips, freeze=self.options.real)
-        if not self.options.test_copy:
+        chosen = edition(self.site, self.options.window, self.ledger, freeze=self.options.real)
+        if not self.options.test_copy and self.options.preview is None:
             self._write_archive_copy(chosen)
         copies = _Copies(self.site, chosen, self.options.window, self.secret, self.clock)
         outbox, mailer = self._transport(mailer, password)
@@ -204,9 +218,18 @@ class _Send:
                     self.summary.no_items += 1
                     continue
                 message_id, data = copies.copy(rendered, subscriber)
-                if outbox is not None:
-                    outbox.add(data)
+                if self.options.preview is not None:
+                    self.summary.previews = write_preview(
+                        self.site.config.state_dir / "preview", subscriber.email, data
+                    )
                     self.summary.sent += 1
+                elif outbox is not None:
+                    outbox.add(subscriber.email, data)
+                    self.summary.sent += 1
+                    topics = ";".join(sorted(subscriber.topics)) if subscriber.topics is not None else "*"
+                    self.summary.recipients.append(
+                        (subscriber.email, topics, rendered.digest.count, len(data))
+                    )
                 elif not self._deliver(mailer, subscriber, message_id, data):
                     break
         finally:
@@ -222,21 +245,34 @@ class _Send:
     def _recipients(self) -> list[Subscriber]:
         if self.options.to is not None:
             return [Subscriber(email=self.options.to, name="", topics=None, line=0)]
-        if self.options.subscribers is None:
-            if self.skips is None:  # a dry run before any ledger exists
-                return []
-            active = [
-                Subscriber(row.email, row.name, row.topics, 0)
-                for row in Subscriptions(self.skips).rows(status="active")
-            ]
-            if not active:
-                self.report.warning(
-                    str(self.skips.path), None, "no active subscribers in the ledger: add them with "
-                    "`bulletin subscribers import FILE`, or pass --subscribers FILE",
-                )  # fmt: skip
-            return active
-        known = set(self.site.topics.by_slug())
-        return read_subscribers(self.options.subscribers, known, self.report)
+        everyone = self._subscribers()
+        if self.options.preview is None:
+            return everyone
+        wanted = normalise_address(self.options.preview)
+        found = [s for s in everyone if normalise_address(s.email) == wanted]
+        if not found:
+            where = self.options.subscribers or "the ledger's active subscribers"
+            raise UsageError(f"--preview: {self.options.preview} is not among {where}")
+        return found[:1]
+
+    def _subscribers(self) -> list[Subscriber]:
+        if self.options.subscribers is not None:
+            return read_subscribers(self.options.subscribers, set(self.site.topics.by_slug()), self.report)
+        if self.ledger is None:  # a dry run before any ledger exists
+            self.report.warning("send", None, "no ledger and no --subscribers FILE: nobody to write to")
+            return []
+        active = [
+            Subscriber(row.email, row.name, row.topics, 0)
+            for row in Subscriptions(self.ledger).rows(status="active")
+        ]
+        if not active:
+            self.report.warning(
+                str(self.ledger.path),
+                None,
+                "no active subscribers in the ledger: add them with "
+                "`bulletin subscribers import FILE`, or pass --subscribers FILE",
+            )
+        return active
 
     def _write_archive_copy(self, chosen: Edition) -> None:
         """The archive copy: the window as sent (its frozen list), and the index."""
@@ -247,10 +283,14 @@ class _Send:
 
     def _transport(
         self, mailer: SmtpMailer | None, password: str | None
-    ) -> tuple[mailbox.Maildir | None, SmtpMailer | None]:
-        """The outbox of a dry run, or the relay."""
+    ) -> tuple[Outbox | None, SmtpMailer | None]:
+        """The outbox of a dry run, or the relay (a preview needs neither)."""
+        if self.options.preview is not None:
+            return None, None
         if self.options.dry_run:
-            return mailbox.Maildir(self.site.config.state_dir / "outbox", create=True), None
+            outbox = Outbox(self.site.config.state_dir / "outbox")
+            self.summary.emptied = outbox.removed
+            return outbox, None
         return None, mailer or SmtpMailer(self.site.config.smtp, password, Pacing(self.options.rate))
 
     def _skipped(self, subscriber: Subscriber, sent: set[str]) -> bool:
