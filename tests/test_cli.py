@@ -74,7 +74,7 @@ def test_a_bad_item_is_skipped_and_exits_1(site: SiteMaker) -> None:
 
 def test_strict_refuses_on_a_warning_and_writes_nothing(site: SiteMaker) -> None:
     good_site(site)
-    site.raw("dup.md", "---\nid: a\ntitle: Dup\ndate: '2026-11-01'\n---\nx\n")
+    site.raw("dup.md", "---\nid: a\ntitle: Dup\ndate: '2026-11-01'\nhref: https://src.example/dup\n---\nx\n")
     result = run(site, "build", "--strict")
     assert result.exit_code == 3
     assert result.stderr == (
@@ -103,7 +103,7 @@ def test_verbose_lists_held_back_items_and_quiet_prints_only_errors(site: SiteMa
     good_site(site)
     site.item("later.md", date="2026-12-01")
     site.item("clamped.md", date="2026-11-10", lastMod="2026-11-01")
-    site.raw("dup.md", "---\nid: a\ntitle: Dup\ndate: '2026-11-01'\n---\nx\n")
+    site.raw("dup.md", "---\nid: a\ntitle: Dup\ndate: '2026-11-01'\nhref: https://src.example/dup\n---\nx\n")
     verbose = run(site, "check", "-v")
     assert "note: content/later.md: scheduled for 2026-12-01T00:00:00+00:00, held back\n" in verbose.stderr
     assert "note: 1 item(s) had lastMod before date; updated was set to the date\n" in verbose.stderr
@@ -118,7 +118,7 @@ def test_configuration_errors_exit_2_and_build_nothing(site: SiteMaker) -> None:
     assert result.exit_code == 2
     assert result.stderr == (
         'bulletin.toml: error: base_url: required; write base_url = "https://news.example.org/"\n'
-        "bulletin.toml: error: feed_items: 'many' is not a whole number; write a whole number from 1 to 10000\n"
+        "bulletin.toml:2: error: feed_items: 'many' is not a whole number; write a whole number from 1 to 10000\n"
     )
     assert not (site.root / "feeds").exists()
 
@@ -253,7 +253,9 @@ def test_a_read_only_feeds_folder_stops_the_run(site: SiteMaker) -> None:
 def test_any_other_file_system_error_names_the_file(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
     good_site(site)
     assert run(site, "feeds").exit_code == 0
-    site.raw("b.md", "---\nid: b\ntitle: Beta\ndate: '2026-11-21'\n---\nx\n")  # its topics go away
+    site.raw(
+        "b.md", "---\nid: b\ntitle: Beta\ndate: '2026-11-21'\nhref: https://src.example/b\n---\nx\n"
+    )  # its topics go away
     unlink = Path.unlink
 
     def refuse(path: Path, missing_ok: bool = False) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from bulletin.config import load_config
 from bulletin.errors import ConfigError
+
+
+def unlined(problems: list[str]) -> list[str]:
+    """Problems without their line numbers (test_problems_name_their_line checks those)."""
+    return [re.sub(r"^bulletin\.toml:\d+:", "bulletin.toml:", problem) for problem in problems]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -55,7 +61,7 @@ password = "hunter2"
 """
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
-    assert caught.value.problems == [
+    assert unlined(caught.value.problems) == [
         "bulletin.toml: error: title: 5 is not text; write a quoted string",
         'bulletin.toml: error: base_url: required; write base_url = "https://news.example.org/"',
         "bulletin.toml: error: timezone: 'Mars/Olympus' is not an IANA time zone; write e.g. \"Europe/Berlin\"",
@@ -82,7 +88,7 @@ def test_broken_toml_names_the_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
-    assert caught.value.problems == [
+    assert unlined(caught.value.problems) == [
         f"{tmp_path}/bulletin.toml: error: no bulletin.toml here; run bulletin in a site folder or pass --site DIR"
     ]
 
@@ -91,7 +97,7 @@ def test_mail_keys_are_required_only_by_mail_commands(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, 'base_url = "https://x.example/"\n'))
     with pytest.raises(ConfigError) as caught:
         config.require_mail(send=True)
-    assert caught.value.problems == [
+    assert unlined(caught.value.problems) == [
         'bulletin.toml: error: digest.from: required to build digests; write from = "Name <news@example.org>"',
         "bulletin.toml: error: digest.address: required to build digests; write the sender's postal address",
         "bulletin.toml: error: digest.unsubscribe_url: required by send; write an https URL with {token}",
@@ -115,7 +121,7 @@ def test_fingerprint_ignores_comments_but_not_values(tmp_path: Path) -> None:
 def problems_of(tmp_path: Path, text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
-    return caught.value.problems
+    return unlined(caught.value.problems)
 
 
 def test_a_boolean_where_a_number_goes_is_shown_as_written(tmp_path: Path) -> None:
@@ -186,3 +192,15 @@ def test_the_subject_may_use_each_placeholder_and_braces(tmp_path: Path) -> None
         write(tmp_path, f'base_url = "https://x.example/"\n[digest]\nsubject = "{subject}"\n')
     )
     assert config.digest.subject == subject
+
+
+def test_problems_name_their_line_and_the_nearest_key(tmp_path: Path) -> None:
+    text = 'base_url = "https://news.example.org/"\ntitel = "News"\n\n[digest]\nform = "a@b.org"\nsection_items = 0\n[dgest]\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.problems == [
+        "bulletin.toml:6: error: digest.section_items: 0 is out of range; write a whole number from 1 to 1000",
+        "bulletin.toml:5: error: digest.form: unknown key; did you mean 'digest.from'? (see README, Configuration)",
+        "bulletin.toml:7: error: dgest: unknown key; did you mean 'digest'? (see README, Configuration)",
+        "bulletin.toml:2: error: titel: unknown key; did you mean 'title'? (see README, Configuration)",
+    ]

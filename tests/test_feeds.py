@@ -454,5 +454,5 @@ def test_a_bad_brand_is_a_configuration_error(site: SiteMaker) -> None:
     site.write_config(brand={"accent": "teal", "logo": "javascript:alert(1)"})
     result = CliRunner().invoke(main, ["build", "--site", str(site.root)])
     assert result.exit_code == 2
-    assert "bulletin.toml: error: brand.accent: 'teal' is not a colour" in result.stderr
-    assert "bulletin.toml: error: brand.logo: 'javascript:alert(1)' is not an image URL" in result.stderr
+    assert "bulletin.toml:6: error: brand.accent: 'teal' is not a colour" in result.stderr
+    assert "bulletin.toml:7: error: brand.logo: 'javascript:alert(1)' is not an image URL" in result.stderr

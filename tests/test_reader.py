@@ -13,7 +13,7 @@ from bulletin.report import Report
 from bulletin.site.parse import Parsed, parse_item
 from bulletin.site.reader import read_body, read_items
 
-from .conftest import SiteMaker, front_matter
+from .conftest import DATA, SiteMaker, front_matter
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -114,7 +114,9 @@ def test_aliases_are_built_once(site: SiteMaker) -> None:
 
 
 def test_raw_control_characters_are_removed_with_a_warning(site: SiteMaker) -> None:
-    parsed = parse(site, "---\ntitle: Bell\x07 here\ndate: '2026-11-18'\n---\nx\n")
+    parsed = parse(
+        site, "---\ntitle: Bell\x07 here\ndate: '2026-11-18'\nhref: https://src.example/\n---\nx\n"
+    )
     assert parsed.item is not None and parsed.item.title == "Bell here"
     assert messages(parsed) == [
         "content/news/a.md:2: warning: control character U+0007 removed; delete it from the file"
@@ -286,7 +288,8 @@ def test_naive_dates_are_in_the_site_time_zone(site: SiteMaker) -> None:
 def test_updated_defaults_to_published_and_is_clamped(site: SiteMaker) -> None:
     item = item_of(site, date="2026-11-18")
     assert item.updated == item.published
-    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", "lastMod": "2026-11-01"}))
+    fields = {"title": "T", "date": "2026-11-18", "lastMod": "2026-11-01", "href": "https://src.example/"}
+    parsed = parse(site, front_matter(fields))
     assert parsed.item is not None and parsed.item.updated == parsed.item.published
     assert parsed.clamped and not parsed.problems
     item = item_of(site, lastMod=None, updated="2026-11-20T10:00:00Z")
@@ -597,3 +600,44 @@ def test_seed_item_is_read_field_by_field(site: SiteMaker) -> None:
     body = read_body(item, site.config())
     assert body.startswith("<p>Multiple sclerosis (MS) is an autoimmune disease")
     assert body.endswith("<p><strong>What are stem cells? Why are they important?</strong></p>")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"category": "Alpha"},
+            "content/news/a.md:4: warning: 'category' is not a field bulletin reads; did you mean 'categories'?",
+        ),
+        (
+            {"titel": "Typo"},
+            "content/news/a.md:4: warning: 'titel' is not a field bulletin reads; did you mean 'title'?",
+        ),
+        (
+            {"descripton": "Typo"},
+            "content/news/a.md:4: warning: 'descripton' is not a field bulletin reads; did you mean 'description'?",
+        ),
+        (
+            {"link": "https://src.example/x"},
+            "content/news/a.md:4: warning: link is text, so bulletin finds no link in it; write it as link:, then on the next line href: 'https://src.example/x' (indented)",
+        ),
+    ],
+)
+def test_lint_warns_of_what_would_pass_silently(
+    site: SiteMaker, fields: dict[str, str], message: str
+) -> None:
+    text = front_matter({"title": "T", "date": "2026-11-18", **fields, "href": "https://src.example/"})
+    if "link" in fields:
+        text = text.replace("href: https://src.example/\n", "")
+    assert message in messages(parse(site, text))
+
+
+def test_lint_warns_of_an_item_with_no_source_link(site: SiteMaker) -> None:
+    assert messages(parse(site, front_matter({"title": "T", "date": "2026-11-18"}))) == [
+        "content/news/a.md: warning: has no source link, so feeds and the digest point at the site instead; add link: with href: 'https://…' under it"
+    ]
+
+
+def test_fields_curation_tools_write_are_not_typos(site: SiteMaker) -> None:
+    seed = (DATA / "seed.md").read_bytes()
+    assert [p for p in parse(site, seed).problems if "did you mean" in p.message] == []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
 import string
 import tomllib
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,7 +170,9 @@ class _Checker:
         self.seen: set[str] = set()
 
     def _fail(self, key: str, message: str) -> None:
-        self.problems.append(f"{CONFIG_NAME}: error: {self.prefix}{key}: {message}")
+        line = _LINES.get().get(self.prefix + key)
+        where = CONFIG_NAME if line is None else f"{CONFIG_NAME}:{line}"
+        self.problems.append(f"{where}: error: {self.prefix}{key}: {message}")
 
     def get(self, key: str, kind: type, default: Any, fix: str) -> Any:
         self.seen.add(key)
@@ -223,8 +227,11 @@ class _Checker:
         self._fail(key, message)
 
     def unknown(self, nested: tuple[str, ...] = ()) -> None:
+        known = sorted(self.seen | set(nested))
         for key in sorted(set(self.table) - self.seen - set(nested)):
-            self._fail(key, "unknown key; remove it or check its spelling (see README, Configuration)")
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean '{self.prefix}{close[0]}'?" if close else "remove it or check its spelling"
+            self._fail(key, f"unknown key; {hint} (see README, Configuration)")
 
 
 _KIND_NAMES = {str: "text", int: "a whole number", bool: "true or false", list: "a list", dict: "a table"}
@@ -241,9 +248,41 @@ def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+# Where each key stands in the bulletin.toml being checked, so problems name their line.
+_LINES: ContextVar[dict[str, int]] = ContextVar("bulletin_config_lines", default={})  # noqa: B039
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+
+
 def load_config(site: Path) -> Config:
     """Read `site/bulletin.toml`; raise ConfigError listing every problem found."""
-    return parse_config(Path(site), read_config(Path(site)))
+    site = Path(site)
+    data = read_config(site)
+    try:
+        text = (site / CONFIG_NAME).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    token = _LINES.set(key_lines(text))
+    try:
+        return parse_config(site, data)
+    finally:
+        _LINES.reset(token)
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """The line of each key (`table.key`) and table of a TOML text, first occurrence."""
+    found: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TABLE.match(line)
+        if header:
+            table = header.group(1) + "."
+            found.setdefault(header.group(1), number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            found.setdefault(table + key.group(1), number)
+    return found
 
 
 def read_config(site: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ..report import Problem
 from . import bodies
 from .fields import Found, date_of, first, flag, kind, lookup, text, texts
 from .items import Image, Item
+from .lint import lint, no_source
 
 if TYPE_CHECKING:
     from .frontmatter import Fields
@@ -76,6 +77,8 @@ def parse_item(raw: bytes, relpath: str, config: Config) -> Parsed:
     except ItemError as exc:
         problems.append(Problem(relpath, exc.line, "error", exc.message))
         return Parsed(None, tuple(problems))
+    if item.link is None:
+        problems.append(no_source(relpath))
     return Parsed(item, tuple(problems), clamped)
 
 
@@ -99,6 +102,7 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
         raise ItemError(1, "front matter is not closed; add a '---' line after the last field")
     front = _without_controls(text[opening.end() : closing.start()], relpath, problems)
     fields = _fields(front)
+    problems.extend(lint(fields, relpath))
     return _item_from(fields, text, closing.end() + 1, relpath, config, digest(raw))
 
 

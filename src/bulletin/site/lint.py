@@ -1,0 +1,135 @@
+"""Front-matter mistakes that would pass silently: a known field in the wrong shape, a likely
+typo of a field bulletin reads, an item with no source link. Warnings, not errors
+(`--strict` turns them into refusals)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+from ..report import Problem
+
+if TYPE_CHECKING:
+    from .frontmatter import Fields
+
+# The top-level fields bulletin reads (SPEC §2), as authors spell them.
+READ = (
+    "id",
+    "title",
+    "date",
+    "publishDate",
+    "lastMod",
+    "updated",
+    "link",
+    "href",
+    "original",
+    "summary",
+    "description",
+    "author",
+    "categories",
+    "categoryUrl",
+    "topics",
+    "featuredImage",
+    "slug",
+    "basePath",
+    "draft",
+    "status",
+    "openGraphMetaData",
+    "twitterMetaData",
+    "openProjectCustomFields",
+)
+# Fields curation tools write that bulletin ignores on purpose: never "did you mean".
+IGNORED = frozenset(
+    name.lower()
+    for name in (
+        "aliases",
+        "archetype",
+        "breadcrumbLinks",
+        "breadcrumbs",
+        "categoryLabel",
+        "categorySlug",
+        "contentCategories",
+        "favIconImage",
+        "featuredPdf",
+        "htmlMetaData",
+        "identifier",
+        "insights_description",
+        "insights_name",
+        "institution",
+        "layOut",
+        "mastHead",
+        "mdName",
+        "offering",
+        "openProjectWorkPackageType",
+        "relatedOfferings",
+        "searchCategory",
+        "source",
+        "sub",
+        "tags",
+        "via",
+        "viaLink",
+        "weight",
+        "type",
+        "layout",
+        "keywords",
+        "images",
+        "image",
+        "lastmod",
+        "expiryDate",
+        "url",
+    )
+)
+_READ = {name.lower(): name for name in READ}
+# Near misses that string likeness ranks wrong ("category" looks more like "categoryUrl").
+_LIKELY = {
+    "category": "categories",
+    "categorie": "categories",
+    "topic": "topics",
+    "authors": "author",
+    "links": "link",
+    "titles": "title",
+    "dates": "date",
+}
+
+
+def lint(fields: Fields, relpath: str) -> list[Problem]:
+    """Warnings about the front matter: what would otherwise go unnoticed."""
+    found: list[Problem] = []
+    for key, spelled in fields.names.items():
+        if key in _READ or key in IGNORED:
+            continue
+        close = (
+            [_LIKELY[key].lower()]
+            if key in _LIKELY
+            else difflib.get_close_matches(key, list(_READ), n=1, cutoff=0.75)
+        )
+        if close:
+            found.append(
+                Problem(
+                    relpath,
+                    fields.lines[key],
+                    "warning",
+                    f"'{spelled}' is not a field bulletin reads; did you mean '{_READ[close[0]]}'?",
+                )
+            )
+    link = fields.get("link")
+    if isinstance(link, str):
+        found.append(
+            Problem(
+                relpath,
+                fields.lines["link"],
+                "warning",
+                f"link is text, so bulletin finds no link in it; write it as link:, then on the "
+                f"next line href: '{link.strip()[:80]}' (indented)",
+            )
+        )
+    return found
+
+
+def no_source(relpath: str) -> Problem:
+    """An item that points at no article: feeds and the digest link to the site instead."""
+    message = (
+        "has no source link, so feeds and the digest point at the site instead; "
+        "add link: with href: 'https://…' under it"
+    )
+    return Problem(relpath, None, "warning", message)
