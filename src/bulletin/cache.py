@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import pickle
@@ -12,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .files import write_atomic
+from .files import why_not_written, write_atomic
+from .report import Report
 
 _FORMAT = 2
 
@@ -39,7 +39,12 @@ class Cache:
     dict is split into `shards` files by key, so one changed entry rewrites one small file.
     """
 
-    def __init__(self, folder: Path, name: str, key: str, shards: int = 1) -> None:
+    def __init__(
+        self, folder: Path, name: str, key: str, shards: int = 1, report: Report | None = None
+    ) -> None:
+        self.site = folder.parent.parent  # the cache lives in the site's .bulletin/cache/
+        self.report = report
+        self.unsaved = False  # said once per run, however often saving fails
         self.paths = [
             folder / (f"{name}.pickle" if shards == 1 else f"{name}-{n:02d}.pickle") for n in range(shards)
         ]
@@ -96,10 +101,20 @@ class Cache:
                 self.dirty.add(number)
 
     def save(self) -> None:
+        """Write the shards that changed; one that cannot be written is a note (-v), never an error."""
+        failed: tuple[Path, OSError] | None = None
         for number in sorted(self.dirty):
             data = pickle.dumps((self.key, self.shards[number]), pickle.HIGHEST_PROTOCOL)
             # A cache that cannot be written only costs time on the next run; it needs no
             # fsync either: a torn file fails to load and is rebuilt.
-            with contextlib.suppress(OSError):
+            try:
                 write_atomic(self.paths[number], data, durable=False)
+            except OSError as exc:
+                failed = failed or (self.paths[number], exc)
         self.dirty.clear()
+        if failed is not None and self.report is not None and not self.unsaved:
+            self.unsaved = True
+            path, error = failed
+            why = why_not_written(path, self.site, error)
+            where = path.relative_to(self.site).as_posix()
+            self.report.note(f"{where}: cannot save the cache: {why}; bulletin works without it, only slower")

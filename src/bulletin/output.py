@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from .cache import Cache
 from .errors import OutputError
 from .files import why_not_written, write_if_changed
+from .report import Report
 
 if TYPE_CHECKING:
     from .config import Config
@@ -37,9 +38,10 @@ class Outputs:
     fingerprints are one cache, loaded once per run.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, report: Report | None = None) -> None:
         self.site = config.site
-        self.renders = Cache(config.cache_dir, "renders", config.fingerprint)
+        self.report = report
+        self.renders = Cache(config.cache_dir, "renders", config.fingerprint, report=report)
 
     def write(
         self,

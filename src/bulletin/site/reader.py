@@ -69,12 +69,13 @@ class Collection:
 
 @dataclass
 class Site:
-    """A site read for one run: its configuration, items and topics."""
+    """A site read for one run: its configuration, items and topics, and the run's report."""
 
     config: Config
     collection: Collection
     topics: Topics
     now: datetime
+    report: Report | None = field(default=None, repr=False)
     _outputs: Outputs | None = field(default=None, repr=False)
 
     @property
@@ -85,7 +86,7 @@ class Site:
     def outputs(self) -> Outputs:
         """The run's writer of rendered files (one render cache for every stage)."""
         if self._outputs is None:
-            self._outputs = Outputs(self.config)
+            self._outputs = Outputs(self.config, self.report)
         return self._outputs
 
 
@@ -93,7 +94,7 @@ def read_site(config: Config, report: Report, now: datetime, progress: Progress 
     """Read every item (through the cache) and decide the topics."""
     collection = read_items(config, report, now, progress)
     topics = assign_topics(collection.items, report)
-    return Site(config, collection, topics, now)
+    return Site(config, collection, topics, now, report)
 
 
 def read_items(
@@ -125,7 +126,7 @@ def _parse_files(
     files: list[tuple[str, str]], config: Config, report: Report, progress: Progress, jobs: int | None
 ) -> dict[str, Parsed]:
     """Each file's parse: from the cache where its stamp vouches for it, else parsed now."""
-    cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16)
+    cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16, report=report)
     progress.start("Reading items", len(files))
     results: dict[str, Parsed] = {}
     stale: list[_Stale] = []
