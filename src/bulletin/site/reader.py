@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class Site:
     topics: Topics
     now: datetime
     report: Report | None = field(default=None, repr=False)
+    started: float = field(default_factory=time.time, repr=False)  # the clock's, not `now`
     _outputs: Outputs | None = field(default=None, repr=False)
 
     @property
@@ -87,15 +89,16 @@ class Site:
     def outputs(self) -> Outputs:
         """The run's writer of rendered files (one render cache for every stage)."""
         if self._outputs is None:
-            self._outputs = Outputs(self.config, self.report)
+            self._outputs = Outputs(self.config, self.report, self.started)
         return self._outputs
 
 
 def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
     """Read every item (through the cache) and decide the topics."""
+    started = time.time()
     collection = read_items(config, report, now, progress)
     topics = assign_topics(collection.items, report)
-    return Site(config, collection, topics, now, report)
+    return Site(config, collection, topics, now, report, started)
 
 
 def read_items(
