@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from bulletin.cli import main
@@ -52,3 +57,35 @@ def test_a_cache_that_cannot_be_saved_never_fails_a_build(site: SiteMaker) -> No
     built = outputs(site)
     assert run(site, "build").exit_code == 0
     assert outputs(site) == built
+
+
+def build_in_a_process(site: SiteMaker) -> tuple[int, str]:
+    """A build in its own process: a corrupt cache must not even crash the interpreter."""
+    command = [sys.executable, "-m", "bulletin", "build", "--site", str(site.root), *NOW]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stderr
+
+
+def cache_files(site: SiteMaker) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted((site.root / ".bulletin" / "cache").glob("*.pickle"))}
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_cache_is_dropped_and_rebuilt(site: SiteMaker, damage: str) -> None:
+    small_site(site)
+    assert build_in_a_process(site) == (0, "")
+    built, pristine = outputs(site), cache_files(site)
+    names = {p.relative_to(site.root).as_posix() for p in pristine}
+    assert {".bulletin/cache/renders.pickle", ".bulletin/cache/items-00.pickle"} <= names
+    for where in (0.0, 0.05, 0.35, 0.7, 1.0):  # the checksum, the pickle's header, …, the last byte
+        for path, data in pristine.items():
+            at = round(where * (len(data) - 1))
+            if damage == "flip":
+                path.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :])
+            else:
+                path.write_bytes(data[:at])
+        for folder in ("feeds", "emails"):
+            shutil.rmtree(site.root / folder)
+        code, stderr = build_in_a_process(site)
+        assert (code, stderr) == (0, ""), f"{damage} at {where:.0%}"
+        assert outputs(site) == built, f"{damage} at {where:.0%}"

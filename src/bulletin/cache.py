@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import pickle
 import zlib
@@ -14,7 +15,25 @@ from . import __version__
 from .files import why_not_written, write_atomic
 from .report import Report
 
-_FORMAT = 2
+_FORMAT = 3
+_CHECKSUM = 16  # bytes of BLAKE2b in front of every cache file
+
+
+def seal(data: bytes) -> bytes:
+    """`data` with its checksum in front: a cache file that can vouch for itself."""
+    return hashlib.blake2b(data, digest_size=_CHECKSUM).digest() + data
+
+
+def unseal(blob: bytes) -> memoryview | None:
+    """What `seal` sealed; None when any byte changed or the file was cut short.
+
+    A flipped bit in a pickle can load as a different value (a wrong date, an altered
+    title) or crash the unpickler, so nothing is loaded that the checksum does not vouch for.
+    """
+    data = memoryview(blob)[_CHECKSUM:]
+    if len(blob) < _CHECKSUM or hashlib.blake2b(data, digest_size=_CHECKSUM).digest() != blob[:_CHECKSUM]:
+        return None
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +53,10 @@ class Stamp:
 class Cache:
     """A dict pickled under .bulletin/cache/, keyed by bulletin's version and a config hash.
 
-    Anything unreadable, from another version or for another configuration is ignored, so
-    deleting the folder, upgrading bulletin or editing bulletin.toml is always safe. The
-    dict is split into `shards` files by key, so one changed entry rewrites one small file.
+    Anything unreadable, damaged (each file carries a checksum), from another version or
+    for another configuration is ignored, so deleting the folder, upgrading bulletin or
+    editing bulletin.toml is always safe. The dict is split into `shards` files by key, so
+    one changed entry rewrites one small file.
     """
 
     def __init__(
@@ -54,12 +74,14 @@ class Cache:
 
     def _load(self, path: Path) -> dict[Any, Any]:
         try:
-            blob = path.read_bytes()
+            sealed = unseal(path.read_bytes())
+            if sealed is None:
+                return {}  # damaged: this shard's entries are parsed again, and saved
             # Loading many small objects with the cyclic GC on costs twice the time.
             enabled = gc.isenabled()
             gc.disable()
             try:
-                stored_key, data = pickle.loads(blob)
+                stored_key, data = pickle.loads(sealed)
             finally:
                 if enabled:
                     gc.enable()
@@ -104,7 +126,7 @@ class Cache:
         """Write the shards that changed; one that cannot be written is a note (-v), never an error."""
         failed: tuple[Path, OSError] | None = None
         for number in sorted(self.dirty):
-            data = pickle.dumps((self.key, self.shards[number]), pickle.HIGHEST_PROTOCOL)
+            data = seal(pickle.dumps((self.key, self.shards[number]), pickle.HIGHEST_PROTOCOL))
             # A cache that cannot be written only costs time on the next run; it needs no
             # fsync either: a torn file fails to load and is rebuilt.
             try:
