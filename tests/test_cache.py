@@ -67,7 +67,8 @@ def build_in_a_process(site: SiteMaker) -> tuple[int, str]:
 
 
 def cache_files(site: SiteMaker) -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in sorted((site.root / ".bulletin" / "cache").glob("*.pickle"))}
+    """The parse and render caches, and the compiled templates."""
+    return {p: p.read_bytes() for p in sorted((site.root / ".bulletin" / "cache").rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
@@ -77,6 +78,7 @@ def test_a_damaged_cache_is_dropped_and_rebuilt(site: SiteMaker, damage: str) ->
     built, pristine = outputs(site), cache_files(site)
     names = {p.relative_to(site.root).as_posix() for p in pristine}
     assert {".bulletin/cache/renders.pickle", ".bulletin/cache/items-00.pickle"} <= names
+    assert len([name for name in names if name.startswith(".bulletin/cache/templates/")]) >= 8
     for where in (0.0, 0.05, 0.35, 0.7, 1.0):  # the checksum, the pickle's header, …, the last byte
         for path, data in pristine.items():
             at = round(where * (len(data) - 1))

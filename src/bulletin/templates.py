@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn
 
+from .cache import seal, unseal
 from .config import Config
 from .errors import TemplateError
+from .files import write_atomic
 
 if TYPE_CHECKING:
     import jinja2
@@ -102,13 +106,41 @@ def _template_problem(exc: BaseException, site: Path, filename: str, line: int) 
 
 
 def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache | None:
-    import jinja2
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    return _bytecode_cache_class()(folder)
+
+
+@lru_cache(maxsize=1)
+def _bytecode_cache_class() -> Callable[[Path], jinja2.BytecodeCache]:
+    import jinja2
+
+    class CheckedBytecodeCache(jinja2.BytecodeCache):
+        """Compiled templates in one file each, behind a checksum: marshal data with a
+        flipped byte can render something else or crash the interpreter, so a damaged
+        file is compiled again instead of loaded."""
+
+        def __init__(self, folder: Path) -> None:
+            self.folder = folder
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                sealed = unseal((self.folder / f"{bucket.key}.bytecode").read_bytes())
+            except OSError:
+                return
+            if sealed is not None:
+                bucket.bytecode_from_string(bytes(sealed))
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            # Like the parse cache: one that cannot be written only costs time.
+            with contextlib.suppress(OSError):
+                write_atomic(
+                    self.folder / f"{bucket.key}.bytecode", seal(bucket.bytecode_to_string()), durable=False
+                )
+
+    return CheckedBytecodeCache
 
 
 def templates_fingerprint(config: Config) -> str:
