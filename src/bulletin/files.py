@@ -93,11 +93,11 @@ def why_not_written(path: Path, root: Path, exc: OSError) -> str:
     relative = path.relative_to(root)
     folder = relative.parent.as_posix() + "/"
     if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-        for part in [*reversed(relative.parents[:-1]), relative]:  # feeds, feeds/topic, …, the file
-            if part != relative and (root / part).exists() and not (root / part).is_dir():
+        for part in reversed(relative.parents[:-1]):  # feeds, feeds/topic, feeds/topic/x
+            if (root / part).exists() and not (root / part).is_dir():
                 return f"{part.as_posix()} is not a folder; move it out of the way"
-            if part == relative and (root / part).is_dir():
-                return f"{part.as_posix()} is a folder; move it out of the way"
+        if path.is_dir():
+            return f"{relative.as_posix()} is a folder; move it out of the way"
     if exc.errno in _FULL:
         fix = "free some space"
     elif exc.errno in _DENIED:
