@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +275,57 @@ def test_any_other_file_system_error_names_the_file(site: SiteMaker, monkeypatch
     assert result.stderr == (
         "feeds/topic/medigy-cafe-talks/atom.xml: error: Permission denied; check it, then run the same command again\n"
     )
+
+
+def test_an_interrupt_anywhere_in_a_command_exits_130(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good_site(site)
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bulletin.cli.build_site", interrupted)
+    result = run(site, "build")
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "bulletin: interrupted\n")
+
+
+def many_items(site: SiteMaker, count: int) -> None:
+    for n in range(count):
+        site.raw(f"news/{n:04d}.md", f"---\nid: i{n}\ntitle: Item {n}\ndate: 2026-11-{1 + n % 20:02d}\n"
+                 f"categories: [Topic {n % 40}]\nhref: https://src.example/{n}\n---\n<p>Body {n}.</p>\n")  # fmt: skip
+
+
+def build_in_a_process(site: SiteMaker, interrupt_after: float | None = None) -> tuple[int, str, float]:
+    """`bulletin build` in its own process group, as a terminal runs it; Ctrl-C after a delay
+    goes to the whole group (the parsing workers too), as a terminal sends it."""
+    command = [sys.executable, "-m", "bulletin", "build", "--site", str(site.root), *NOW]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    if interrupt_after is not None:
+        try:
+            process.wait(interrupt_after)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr.decode(), time.monotonic() - started
+
+
+def test_ctrl_c_exits_130_with_one_line(site: SiteMaker) -> None:
+    many_items(site, 3000)
+    code, _, took = build_in_a_process(site)
+    assert code == 0
+    interrupted = 0
+    for fraction in (0.3, 0.55, 0.8):
+        for folder in ("feeds", "emails", ".bulletin"):
+            shutil.rmtree(site.root / folder, ignore_errors=True)
+        code, stderr, _ = build_in_a_process(site, interrupt_after=max(0.5, took * fraction))
+        if code == 0:  # finished before the signal came
+            continue
+        assert (code, stderr) == (130, "bulletin: interrupted\n")
+        interrupted += 1
+    assert interrupted >= 2
+    assert build_in_a_process(site)[0] == 0
+    assert stray_temporaries(site) == []  # what an interrupt left mid-write is cleared

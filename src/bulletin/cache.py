@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
+import hashlib
 import os
 import pickle
 import zlib
@@ -12,9 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .files import write_atomic
+from .files import why_not_written, write_atomic
+from .report import Report
 
-_FORMAT = 2
+_FORMAT = 3
+_CHECKSUM = 16  # bytes of BLAKE2b in front of every cache file
+
+
+def seal(data: bytes) -> bytes:
+    """`data` with its checksum in front: a cache file that can vouch for itself."""
+    return hashlib.blake2b(data, digest_size=_CHECKSUM).digest() + data
+
+
+def unseal(blob: bytes) -> memoryview | None:
+    """What `seal` sealed; None when any byte changed or the file was cut short.
+
+    A flipped bit in a pickle can load as a different value (a wrong date, an altered
+    title) or crash the unpickler, so nothing is loaded that the checksum does not vouch for.
+    """
+    data = memoryview(blob)[_CHECKSUM:]
+    if len(blob) < _CHECKSUM or hashlib.blake2b(data, digest_size=_CHECKSUM).digest() != blob[:_CHECKSUM]:
+        return None
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +53,18 @@ class Stamp:
 class Cache:
     """A dict pickled under .bulletin/cache/, keyed by bulletin's version and a config hash.
 
-    Anything unreadable, from another version or for another configuration is ignored, so
-    deleting the folder, upgrading bulletin or editing bulletin.toml is always safe. The
-    dict is split into `shards` files by key, so one changed entry rewrites one small file.
+    Anything unreadable, damaged (each file carries a checksum), from another version or
+    for another configuration is ignored, so deleting the folder, upgrading bulletin or
+    editing bulletin.toml is always safe. The dict is split into `shards` files by key, so
+    one changed entry rewrites one small file.
     """
 
-    def __init__(self, folder: Path, name: str, key: str, shards: int = 1) -> None:
+    def __init__(
+        self, folder: Path, name: str, key: str, shards: int = 1, report: Report | None = None
+    ) -> None:
+        self.site = folder.parent.parent  # the cache lives in the site's .bulletin/cache/
+        self.report = report
+        self.unsaved = False  # said once per run, however often saving fails
         self.paths = [
             folder / (f"{name}.pickle" if shards == 1 else f"{name}-{n:02d}.pickle") for n in range(shards)
         ]
@@ -49,12 +74,14 @@ class Cache:
 
     def _load(self, path: Path) -> dict[Any, Any]:
         try:
-            blob = path.read_bytes()
+            sealed = unseal(path.read_bytes())
+            if sealed is None:
+                return {}  # damaged: this shard's entries are parsed again, and saved
             # Loading many small objects with the cyclic GC on costs twice the time.
             enabled = gc.isenabled()
             gc.disable()
             try:
-                stored_key, data = pickle.loads(blob)
+                stored_key, data = pickle.loads(sealed)
             finally:
                 if enabled:
                     gc.enable()
@@ -96,10 +123,20 @@ class Cache:
                 self.dirty.add(number)
 
     def save(self) -> None:
+        """Write the shards that changed; one that cannot be written is a note (-v), never an error."""
+        failed: tuple[Path, OSError] | None = None
         for number in sorted(self.dirty):
-            data = pickle.dumps((self.key, self.shards[number]), pickle.HIGHEST_PROTOCOL)
+            data = seal(pickle.dumps((self.key, self.shards[number]), pickle.HIGHEST_PROTOCOL))
             # A cache that cannot be written only costs time on the next run; it needs no
             # fsync either: a torn file fails to load and is rebuilt.
-            with contextlib.suppress(OSError):
+            try:
                 write_atomic(self.paths[number], data, durable=False)
+            except OSError as exc:
+                failed = failed or (self.paths[number], exc)
         self.dirty.clear()
+        if failed is not None and self.report is not None and not self.unsaved:
+            self.unsaved = True
+            path, error = failed
+            why = why_not_written(path, self.site, error)
+            where = path.relative_to(self.site).as_posix()
+            self.report.note(f"{where}: cannot save the cache: {why}; bulletin works without it, only slower")

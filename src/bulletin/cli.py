@@ -211,7 +211,21 @@ def _os_problem(exc: OSError, site: Path) -> str:
     return f"{where}: error: {exc.strerror or exc}; check it, then run the same command again"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """bulletin's commands: Ctrl-C ends any of them with one line and exit code 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            pass
+        # Outside the except block: the interrupted frames (and the parsing processes they
+        # hold) are released before the process ends. A bar may have been left mid-line.
+        click.echo(("\n" if sys.stderr.isatty() else "") + "bulletin: interrupted", err=True)
+        ctx.exit(130)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="bulletin")
 @global_options
 @click.pass_context

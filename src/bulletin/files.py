@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,34 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+# What write_atomic's mkstemp names look like: "." + name + "." + 8 of tempfile's characters.
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_stale_temporaries(folder: Path, before: float) -> int:
+    """Delete the temporary files of write_atomic that a killed run left under `folder`.
+
+    Only files named like write_atomic's and last modified before `before` (the current
+    run's start) go, so a run writing at the same time keeps its own. Returns how many.
+    """
+    removed = 0
+    stack = [os.fspath(folder)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:  # not there (yet), or not a folder
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):  # gone already, or not ours to delete
+                    if entry.stat(follow_symlinks=False).st_mtime < before:
+                        os.unlink(entry.path)
+                        removed += 1
+    return removed
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -64,11 +93,11 @@ def why_not_written(path: Path, root: Path, exc: OSError) -> str:
     relative = path.relative_to(root)
     folder = relative.parent.as_posix() + "/"
     if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-        for part in [*reversed(relative.parents[:-1]), relative]:  # feeds, feeds/topic, …, the file
-            if part != relative and (root / part).exists() and not (root / part).is_dir():
+        for part in reversed(relative.parents[:-1]):  # feeds, feeds/topic, feeds/topic/x
+            if (root / part).exists() and not (root / part).is_dir():
                 return f"{part.as_posix()} is not a folder; move it out of the way"
-            if part == relative and (root / part).is_dir():
-                return f"{part.as_posix()} is a folder; move it out of the way"
+        if path.is_dir():
+            return f"{relative.as_posix()} is a folder; move it out of the way"
     if exc.errno in _FULL:
         fix = "free some space"
     elif exc.errno in _DENIED:

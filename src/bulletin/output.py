@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from .cache import Cache
 from .errors import OutputError
-from .files import why_not_written, write_if_changed
+from .files import remove_stale_temporaries, why_not_written, write_if_changed
+from .report import Report
 
 if TYPE_CHECKING:
     from .config import Config
@@ -34,12 +36,18 @@ class Outputs:
 
     A file set is rendered only when the fingerprint of everything it depends on changed
     (or a file is missing), and each file is written only when its bytes did. The render
-    fingerprints are one cache, loaded once per run.
+    fingerprints are one cache, loaded once per run. Before the first file goes into a
+    folder (feeds/, emails/), the temporary files that killed runs left there, and in the
+    cache, are removed.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, report: Report | None = None, started: float | None = None) -> None:
         self.site = config.out
-        self.renders = Cache(config.cache_dir, "renders", config.fingerprint)
+        self.report = report
+        self.started = time.time() if started is None else started
+        self.cleared: set[str] = set()
+        self._clear(config.cache_dir)
+        self.renders = Cache(config.cache_dir, "renders", config.fingerprint, report=report)
 
     def write(
         self,
@@ -50,6 +58,8 @@ class Outputs:
         written: Written,
     ) -> bool:
         """Render `paths` (in order) unless `key` still has `fingerprint`; True if rendered."""
+        if paths:
+            self._clear(self.site / paths[0].relative_to(self.site).parts[0])
         if self.renders.get(key) == fingerprint and all(path.exists() for path in paths):
             written.unchanged += len(paths)
             return False
@@ -69,6 +79,16 @@ class Outputs:
             where = path.relative_to(self.site).as_posix()
             why = f"{why_not_written(path, self.site, exc)}, then run the same command again"
             raise OutputError(f"{where}: error: cannot write it: {why}") from exc
+
+    def _clear(self, folder: Path) -> None:
+        """Remove what killed runs left in `folder`, once per run."""
+        name = folder.relative_to(self.site).as_posix() + "/"
+        if name in self.cleared:
+            return
+        self.cleared.add(name)
+        removed = remove_stale_temporaries(folder, self.started)
+        if removed and self.report is not None:
+            self.report.note(f"removed {removed} temporary file(s) left in {name} by an interrupted run")
 
     def forget(self, key: str) -> None:
         """Drop a fingerprint (its files were removed)."""

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, NoReturn
 
+from .cache import seal, unseal
 from .config import Config
+from .errors import TemplateError
+from .files import write_atomic
 
 if TYPE_CHECKING:
     import jinja2
@@ -28,7 +35,7 @@ def environment(config: Config) -> jinja2.Environment:
     if config.templates_dir.is_dir():
         loaders.append(jinja2.FileSystemLoader(config.templates_dir))
     loaders.append(jinja2.PackageLoader("bulletin", "templates"))
-    env = jinja2.Environment(
+    env = _environment_class(config.site)(
         loader=jinja2.ChoiceLoader(loaders),
         # Compiled templates are kept between runs: a small rebuild skips compiling them.
         bytecode_cache=_bytecode_cache(config.cache_dir / "templates"),
@@ -41,14 +48,99 @@ def environment(config: Config) -> jinja2.Environment:
     return env
 
 
-def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache | None:
+@lru_cache(maxsize=4)
+def _environment_class(site: Path) -> type[jinja2.Environment]:
     import jinja2
 
+    class SiteEnvironment(jinja2.Environment):
+        """Reports a template that does not compile or render as TemplateError, naming its
+        file and line, instead of jinja2's traceback."""
+
+        def handle_exception(self, source: str | None = None) -> NoReturn:
+            _, exc, traceback = sys.exc_info()
+            if isinstance(exc, TemplateError):  # raised in an included template: reported
+                raise exc
+            where = _where(exc, traceback)
+            if exc is None or where is None:
+                super().handle_exception(source)
+            raise TemplateError(_template_problem(exc, site, *where)) from exc
+
+    return SiteEnvironment
+
+
+def _where(exc: BaseException | None, traceback: TracebackType | None) -> tuple[str, int] | None:
+    """The template file and line where `exc` happened: the innermost template frame."""
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return (exc.filename or exc.name or "<template>", exc.lineno)
+    found = None
+    while traceback is not None:
+        template = traceback.tb_frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            found = (
+                template.filename or template.name,
+                template.get_corresponding_lineno(traceback.tb_lineno),
+            )
+        traceback = traceback.tb_next
+    return found
+
+
+def _template_problem(exc: BaseException, site: Path, filename: str, line: int) -> str:
+    """`templates/x.j2:LINE: error: what; fix` for a template that failed."""
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        what = exc.message or str(exc)
+    elif isinstance(exc, jinja2.TemplateNotFound):
+        what = f"template {exc.name!r} not found"
+    else:
+        what = str(exc)
+    path = Path(filename)
+    if path.is_relative_to(site):
+        fix = "fix the template, or remove it from templates/ to use bulletin's own"
+        filename = path.relative_to(site).as_posix()
+    else:
+        fix = "this template ships with bulletin: please report the problem"
+    return f"{filename}:{line}: error: {what}; {fix}"
+
+
+def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache | None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    return _bytecode_cache_class()(folder)
+
+
+@lru_cache(maxsize=1)
+def _bytecode_cache_class() -> Callable[[Path], jinja2.BytecodeCache]:
+    import jinja2
+
+    class CheckedBytecodeCache(jinja2.BytecodeCache):
+        """Compiled templates in one file each, behind a checksum: marshal data with a
+        flipped byte can render something else or crash the interpreter, so a damaged
+        file is compiled again instead of loaded."""
+
+        def __init__(self, folder: Path) -> None:
+            self.folder = folder
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                sealed = unseal((self.folder / f"{bucket.key}.bytecode").read_bytes())
+            except OSError:
+                return
+            if sealed is not None:
+                bucket.bytecode_from_string(bytes(sealed))
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            # Like the parse cache: one that cannot be written only costs time.
+            with contextlib.suppress(OSError):
+                write_atomic(
+                    self.folder / f"{bucket.key}.bytecode", seal(bucket.bytecode_to_string()), durable=False
+                )
+
+    return CheckedBytecodeCache
 
 
 def templates_fingerprint(config: Config) -> str:

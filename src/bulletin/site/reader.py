@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -69,12 +71,14 @@ class Collection:
 
 @dataclass
 class Site:
-    """A site read for one run: its configuration, items and topics."""
+    """A site read for one run: its configuration, items and topics, and the run's report."""
 
     config: Config
     collection: Collection
     topics: Topics
     now: datetime
+    report: Report | None = field(default=None, repr=False)
+    started: float = field(default_factory=time.time, repr=False)  # the clock's, not `now`
     _outputs: Outputs | None = field(default=None, repr=False)
 
     @property
@@ -85,15 +89,16 @@ class Site:
     def outputs(self) -> Outputs:
         """The run's writer of rendered files (one render cache for every stage)."""
         if self._outputs is None:
-            self._outputs = Outputs(self.config)
+            self._outputs = Outputs(self.config, self.report, self.started)
         return self._outputs
 
 
 def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
     """Read every item (through the cache) and decide the topics."""
+    started = time.time()
     collection = read_items(config, report, now, progress)
     topics = assign_topics(collection.items, report)
-    return Site(config, collection, topics, now)
+    return Site(config, collection, topics, now, report, started)
 
 
 def read_items(
@@ -125,7 +130,7 @@ def _parse_files(
     files: list[tuple[str, str]], config: Config, report: Report, progress: Progress, jobs: int | None
 ) -> dict[str, Parsed]:
     """Each file's parse: from the cache where its stamp vouches for it, else parsed now."""
-    cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16)
+    cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16, report=report)
     progress.start("Reading items", len(files))
     results: dict[str, Parsed] = {}
     stale: list[_Stale] = []
@@ -146,10 +151,12 @@ def _parse_files(
                 "PyYAML has no libyaml here: reading items is 11-14 "
                 "times slower; reinstall PyYAML from a wheel that includes it",
             )
-    for relpath, stamp, hashed, result in _parse_all(stale, config, _jobs(jobs, len(stale))):
-        results[relpath] = result
-        cache.put(relpath, _to_row(stamp, hashed, result))
-        progress.advance()
+    # closing: on Ctrl-C the parsing processes stop now, not when the generator is collected.
+    with closing(_parse_all(stale, config, _jobs(jobs, len(stale)))) as parsed:
+        for relpath, stamp, hashed, result in parsed:
+            results[relpath] = result
+            cache.put(relpath, _to_row(stamp, hashed, result))
+            progress.advance()
     progress.finish()
     cache.keep_only(set(results))
     cache.save()
@@ -273,7 +280,9 @@ def _parse_chunk(chunk: list[tuple[str, str, str | None]], config: Config) -> li
     return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
 
 
-def _parse_all(stale: list[_Stale], config: Config, jobs: int) -> Iterator[tuple[str, Stamp, str, Parsed]]:
+def _parse_all(
+    stale: list[_Stale], config: Config, jobs: int
+) -> Generator[tuple[str, Stamp, str, Parsed], None, None]:
     """Parse the files the cache could not answer for, in order, in `jobs` processes."""
     work = [(s.relpath, s.path, s.digest) for s in stale]
     results: Iterator[tuple[str, Parsed | None]]
@@ -297,6 +306,19 @@ def _in_processes(
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     size = max(50, len(work) // (jobs * 8))
     chunks = [work[i : i + size] for i in range(0, len(work), size)]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
-            yield from chunk
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_leave_interrupts_to_the_parent) as pool:
+        try:
+            for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
+                yield from chunk
+        finally:
+            # Stopped early (Ctrl-C): drop the chunks not started instead of parsing them all.
+            pool.shutdown(cancel_futures=True)
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """In a parsing process: Ctrl-C reaches the whole process group, and only the main
+    process should act on it (a worker interrupted while idle dies with a traceback)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,80 @@
+"""Rendered output: what a killed run left behind is cleared by the next one, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from bulletin.cli import main
+
+from .conftest import SiteMaker
+
+NOW = ["--now", "2026-11-25T12:00"]
+
+
+def run(site: SiteMaker, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--site", str(site.root), *NOW], catch_exceptions=False)
+
+
+def mail_site(site: SiteMaker) -> SiteMaker:
+    site.write_config(digest={"from": "News <news@example.org>", "address": "1 Road, Town"})
+    site.item("a.md", id="a", title="Alpha", date="2026-11-18", categories=["Gartner: Healthcare"])
+    site.item("b.md", id="b", title="Beta", date="2026-11-19", categories=["Medigy: Café Talks"])
+    return site
+
+
+def plant(site: SiteMaker, relative: str, age: float = 3600) -> Path:
+    path = site.root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"half a file")
+    when = time.time() - age
+    os.utime(path, (when, when))
+    return path
+
+
+def test_a_rebuild_removes_what_killed_writes_left_and_nothing_else(site: SiteMaker) -> None:
+    mail_site(site)
+    assert run(site, "build").exit_code == 0
+    stale = [
+        plant(site, "emails/2026-W47/.digest.html.k2x9_0ab.tmp"),
+        plant(site, "emails/.index.html.zzzzzzzz.tmp"),
+        plant(site, "feeds/topic/gartner-healthcare/.rss.xml.abcdefgh.tmp"),
+        plant(site, ".bulletin/cache/.items-03.pickle.0123abcd.tmp"),
+    ]
+    kept = [
+        plant(site, "emails/2026-W47/.digest.html.a1b2c3d4.tmp", age=-60),  # a run writing right now
+        plant(site, "emails/2026-W47/.digest.html.ABCDEFGH.tmp"),  # not tempfile's letters
+        plant(site, "emails/2026-W47/.digest.html.tmp"),
+        plant(site, "emails/2026-W47/digest.html.abcdefgh.tmp"),  # not hidden
+        plant(site, "emails/2026-W47/.digest.html.abcdefgh.tmp.bak"),
+        plant(site, "feeds/notes.tmp"),
+        plant(site, "content/.a.md.abcdefgh.tmp"),  # bulletin never writes content/
+        plant(site, ".a.md.abcdefgh.tmp"),
+        plant(site, "templates/.x.j2.abcdefgh.tmp"),
+    ]
+    (site.root / "feeds" / ".rss.xml.folder12.tmp").mkdir()
+    result = run(site, "build", "-v")
+    assert result.exit_code == 0
+    assert [path for path in stale if path.exists()] == []
+    assert [path for path in kept if not path.exists()] == []
+    assert (site.root / "feeds" / ".rss.xml.folder12.tmp").is_dir()
+    notes = [line for line in result.stderr.splitlines() if "temporary" in line]
+    assert notes == [
+        "note: removed 1 temporary file(s) left in .bulletin/cache/ by an interrupted run",
+        "note: removed 1 temporary file(s) left in feeds/ by an interrupted run",
+        "note: removed 2 temporary file(s) left in emails/ by an interrupted run",
+    ]
+    assert "temporary" not in run(site, "build", "-v").stderr
+
+
+def test_the_digest_command_clears_emails_and_feeds_only_clears_feeds(site: SiteMaker) -> None:
+    mail_site(site)
+    digest = plant(site, "emails/2026-W47/.digest.eml.abcdefgh.tmp")
+    feed = plant(site, "feeds/.atom.xml.abcdefgh.tmp")
+    assert run(site, "feeds").exit_code == 0
+    assert (digest.exists(), feed.exists()) == (True, False)
+    assert run(site, "digest", "--week", "2026-W47").exit_code == 0
+    assert not digest.exists()
