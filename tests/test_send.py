@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 import os
 import re
 import signal
@@ -9,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -533,3 +537,95 @@ def test_an_unreachable_relay_stops_the_run_at_once(site: SiteMaker) -> None:
     assert summary.reason.endswith(
         "check smtp.host and smtp.port, then run the same command again (it resumes)"
     )
+
+
+# The markers of bulletin 0.x, fixed strings anyone could read in the source, and a guess
+# at the shape of today's.
+OLD_MARKERS = ("BULLETIN-SPLICE-GREETING-7Q2X", "BULLETIN-SPLICE-UNSUBSCRIBE-7Q2X")
+GUESSED = ("BULLETIN-SPLICE-GREETING-" + "0" * 32, "BULLETIN-SPLICE-UNSUBSCRIBE-" + "0" * 32)
+
+
+def _outbox(site: SiteMaker) -> list[EmailMessage]:
+    import mailbox
+
+    box = mailbox.Maildir(site.root / ".bulletin/outbox", create=False)
+    return sorted(
+        (email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in box),
+        key=lambda message: str(message["To"]),
+    )  # type: ignore[return-value]
+
+
+def _b64(address: str) -> str:
+    """The first half of an unsubscribe token: the address in base64url."""
+    return base64.urlsafe_b64encode(address.encode()).rstrip(b"=").decode()
+
+
+def _links(page: str) -> list[tuple[str, str, str]]:
+    """Every (tag, attribute, value) of an HTML page, character references decoded."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, str, str]] = []
+
+    class Attributes(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.extend((tag, name, value or "") for name, value in attrs)
+
+    Attributes(convert_charrefs=True).feed(page)
+    return found
+
+
+@pytest.mark.parametrize("markers", [OLD_MARKERS, GUESSED], ids=["old-markers", "guessed-markers"])
+def test_content_cannot_place_a_subscribers_link_or_name(site: SiteMaker, markers: tuple[str, str]) -> None:
+    greeting, unsubscribe = markers
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        site.item("m.md", id="m", date="2026-11-19", categories=["Alpha"],
+                  title=f"Title {unsubscribe} and {greeting}",
+                  description=f"A summary with {greeting} and {unsubscribe} in it.",
+                  link={"href": f"https://src.example/{greeting}/{unsubscribe}"},
+                  featuredImage={"href": f"https://img.example/pixel.gif?u={unsubscribe}&n={greeting}",
+                                 "alt": f"Alt {greeting}"})  # fmt: skip
+        path = subscribers(site, ["zed@example.org,Zed Quux,"])
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 0, result.output
+        [received] = server.handler.received
+    message = received.message
+    token = make_token("zed@example.org", SECRET, "test-news.news.example.org")
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    address = _b64("zed@example.org")
+    # The address (and so the token) only in the footer link of each part and in List-Unsubscribe.
+    assert [value for _, _, value in _links(html) if address in value] == [
+        f"https://news.example.org/u?t={token}"
+    ]
+    assert html.count(address) == 1
+    assert text.count(address) == 1
+    assert text.split("Unsubscribe or manage your topics:\n", 1)[1].startswith(
+        f"https://news.example.org/u?t={token}\n"
+    )
+    assert token in message["List-Unsubscribe"]
+    # The name only in the greeting; the content shows the markers as the text they are.
+    assert (html.count("Zed Quux"), text.count("Zed Quux")) == (1, 1)
+    assert "Hi Zed Quux," in text and "Hi Zed Quux," in html
+    assert f"Title {unsubscribe} and {greeting}" in text
+    assert f"https://img.example/pixel.gif?u={unsubscribe}&n={greeting}" in [v for _, _, v in _links(html)]
+    # The archive copy is not personal and keeps its content as written.
+    archive = (site.root / "emails/2026-W47/digest.txt").read_text()
+    assert f"Title {unsubscribe} and {greeting}" in archive and "Zed" not in archive
+
+
+@pytest.mark.parametrize("name", [*OLD_MARKERS, *GUESSED])
+def test_a_name_like_a_marker_stays_a_name(site: SiteMaker, name: str) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"zed@example.org,{name},"])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        [received] = server.handler.received
+    message = received.message
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    address = _b64("zed@example.org")
+    assert (html.count(address), text.count(address)) == (1, 1)
+    assert f"\nHi {name},\n" in text
+    assert re.search(f'<p class="greeting"[^>]*>Hi {name},</p>', html)
+    assert message["To"].addresses[0].display_name == name
