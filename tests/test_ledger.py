@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bulletin.errors import RefusedError
+from bulletin.errors import LedgerError, RefusedError
 from bulletin.ledger import Ledger
 
 AT = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -86,3 +86,81 @@ def test_the_lock_refuses_a_second_holder(tmp_path: Path) -> None:
             holder.stdout.close()
     with Ledger.open(tmp_path / "l.sqlite") as ledger:
         ledger.lock(lock)  # free again once the holder is gone
+
+
+def _filled(path: Path, rows: int = 3000) -> None:
+    """A real ledger of several pages: enough rows that cutting the file loses some."""
+    with Ledger.open(path, create=True) as ledger:
+        ledger.db.executemany(
+            "INSERT INTO sent (window, address, message_id, sent_at) VALUES (?, ?, ?, ?)",
+            [("2026-W47", f"s{n:05d}@example.org", f"<{n}@x>", AT.isoformat()) for n in range(rows)],
+        )
+        ledger.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def test_an_empty_ledger_file_is_no_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    path.write_bytes(b"")  # `: > .bulletin/ledger.sqlite`: SQLite would take it for a new database
+    with pytest.raises(RefusedError) as caught:
+        Ledger.open(path)
+    assert str(caught.value) == (
+        f"{path}: error: empty, or not a bulletin ledger: without it bulletin cannot know who was "
+        "mailed already; restore it from a backup or pass --new-ledger for a first send"
+    )
+    assert path.read_bytes() == b""  # refusing changed nothing
+    assert Ledger.existing(path) is None  # what build and dry runs see: no ledger yet
+    with Ledger.open(path, create=True) as ledger:
+        ledger.suppress("a@x.org", "unsubscribed", AT)
+    with Ledger.open(path) as ledger:
+        assert ledger.suppression("a@x.org") == "unsubscribed"
+
+
+def test_an_sqlite_file_without_the_schema_is_no_ledger(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    sqlite3.connect(path).close()
+    with pytest.raises(RefusedError, match="restore it from a backup or pass --new-ledger"):
+        Ledger.open(path)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(RefusedError) as caught:
+        Ledger.open(other, create=True)
+    assert str(caught.value) == (
+        f"{other}: error: holds tables that are not bulletin's (notes), so it is not a bulletin "
+        "ledger; check the path, or move the file away and pass --new-ledger for a first send"
+    )
+
+
+def test_a_ledger_of_garbage_is_damaged(tmp_path: Path) -> None:
+    import random
+
+    path = tmp_path / "ledger.sqlite"
+    path.write_bytes(random.Random(47).randbytes(8192))
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(path)
+    assert str(caught.value) == (
+        f"{path}: error: the ledger is damaged (file is not a database); restore it from a backup"
+    )
+    with pytest.raises(LedgerError):
+        Ledger.existing(path)
+    with pytest.raises(LedgerError):
+        Ledger.open(path, create=True)  # never taken for a new ledger either
+
+
+def test_a_truncated_ledger_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    _filled(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    # Checked before a send mails anyone; elsewhere the first query that meets it says so.
+    with pytest.raises(LedgerError, match=r"error: the ledger is damaged \(.*\); restore it from a backup$"):
+        Ledger.open(path, verify=True)
+
+    def read() -> None:
+        with Ledger.open(path) as ledger:
+            ledger.already_sent("2026-W47")
+
+    with pytest.raises(LedgerError, match=f"^{path}: error: the ledger is damaged"):
+        read()

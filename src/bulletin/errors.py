@@ -27,6 +27,14 @@ class RefusedError(BulletinError):
     exit_code = 3
 
 
+class NoLedgerError(RefusedError):
+    """There is no ledger (missing, an empty file, no bulletin tables) and none may be created."""
+
+
+class LedgerError(RefusedError):
+    """The ledger is damaged or cannot be used; nothing was mailed because of it."""
+
+
 class ItemError(Exception):
     """A file cannot become an item (its front matter or a field); it is reported and skipped.
 

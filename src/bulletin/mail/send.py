@@ -103,8 +103,10 @@ def send_digest(
     _refuse_stale(options, site.now)
     ledger_path = config.state_dir / "ledger.sqlite"
     ledger: Ledger | None = None
-    if options.real or (not options.test_copy and ledger_path.exists()):
-        ledger = Ledger.open(ledger_path, create=options.new_ledger and options.real)
+    if options.real:  # every page read before anyone is mailed: damage stops the run here
+        ledger = Ledger.open(ledger_path, create=options.new_ledger, verify=True)
+    elif not options.test_copy:
+        ledger = Ledger.existing(ledger_path)
     try:
         if options.real and ledger is not None:
             ledger.lock(config.state_dir / "send.lock")
