@@ -312,6 +312,32 @@ def test_unsubscribed_addresses_are_not_mailed(site: SiteMaker) -> None:
         assert server.handler.received == []
 
 
+def test_an_unsubscribe_in_capitals_stops_the_mail(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,", "Cy@Example.org,,"])
+        assert cli(site, "unsubscribe", "BOB@EXAMPLE.ORG", "--new-ledger").exit_code == 0
+        assert cli(site, "unsubscribe", "cy@example.org").exit_code == 0
+        result = cli(site, "send", "--subscribers", str(path))
+        assert "1 sent, 0 already sent, 2 suppressed" in result.stdout
+        assert [r.recipient for r in server.handler.received] == ["ann@example.org"]
+
+
+def test_one_address_in_two_spellings_gets_one_copy(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["Bob@example.org,Bob,", "bob@example.org,Bobby,", "ann@example.org,,"])
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 1  # the repeated row is reported
+        assert f"{path}:3: error: bob@example.org is already on line 2" in result.stderr
+        assert [r.recipient for r in server.handler.received] == ["Bob@example.org", "ann@example.org"]
+        assert server.handler.received[0].message["To"].addresses[0].addr_spec == "Bob@example.org"
+        # a later run, whatever the spelling, knows the address was mailed
+        path = subscribers(site, ["BOB@example.org,,", "ann@example.org,,"])
+        assert "0 sent, 2 already sent" in cli(site, "send", "--subscribers", str(path)).stdout
+        assert len(server.handler.received) == 2
+
+
 def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bulletin.addresses import normalise_address, valid_address
+from bulletin.addresses import normalise_address, recipient_address, valid_address
 from bulletin.errors import UsageError
 from bulletin.mail.subscribers import Subscriber, read_subscribers
 from bulletin.report import Report
@@ -91,5 +91,21 @@ def test_address_checks(address: str, valid: bool) -> None:
     assert valid_address(address) is valid
 
 
-def test_addresses_compare_with_the_domain_lower_cased() -> None:
-    assert normalise_address(" Ann@Example.ORG ") == "Ann@example.org"
+def test_addresses_compare_case_insensitively_local_part_too() -> None:
+    # Mailbox providers fold case: Ann@ and ann@ are one mailbox, so one subscriber.
+    assert normalise_address(" Ann@Example.ORG ") == "ann@example.org"
+    assert normalise_address("JÖRG@Exämple.org") == normalise_address("jörg@exämple.org")
+    assert recipient_address(" Ann@Example.ORG ") == "Ann@example.org"  # To keeps the local part
+
+
+def test_one_address_in_two_spellings_is_one_subscriber(tmp_path: Path) -> None:
+    subscribers, problems = read(
+        tmp_path, "email,name,topics\nBob@example.org,Bob,\nbob@EXAMPLE.org,Bobby,\nann@example.org,,\n"
+    )
+    assert subscribers == [
+        Subscriber("Bob@example.org", "Bob", None, 2),  # the first row, as written
+        Subscriber("ann@example.org", "", None, 4),
+    ]
+    assert problems == [
+        "subscribers.csv:3: error: bob@EXAMPLE.org is already on line 2; the first row wins: delete this one"
+    ]

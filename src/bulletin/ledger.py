@@ -20,7 +20,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from .addresses import normalise_address
 from .errors import LedgerError, NoLedgerError, RefusedError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: addresses folded to lower case, local part too
 BOUNCES_TO_SUPPRESS = 3
 
 _SCHEMA = """
@@ -121,9 +121,47 @@ def _prepare(path: Path, db: sqlite3.Connection, create: bool, verify: bool) -> 
     # WAL with synchronous=NORMAL: a commit survives the process being killed; only an
     # operating-system crash can lose the last few records.
     db.execute("PRAGMA synchronous=NORMAL")
-    if version < SCHEMA_VERSION:
+    if version == 0:
         db.executescript(_SCHEMA)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    elif version < SCHEMA_VERSION:
+        _migrate(db)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older ledger to SCHEMA_VERSION, in one transaction (another process may be
+    doing the same: the one that gets the write lock first does it)."""
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version < 2:
+            _fold_addresses(db)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _fold_addresses(db: sqlite3.Connection) -> None:
+    """Version 1 → 2: fold the addresses stored with their local part as written.
+
+    Where two spellings meet: the first message sent a window is kept, a suppression is never
+    lost ("unsubscribed" wins over a bounce), and a failing run counts once.
+    """
+    # SQLite's lower() folds ASCII only: fold with the very function that compares addresses.
+    db.create_function("bulletin_fold", 1, normalise_address, deterministic=True)
+    folded = {
+        "sent": "SELECT window, bulletin_fold(address), message_id, min(sent_at) FROM sent "
+                "GROUP BY window, bulletin_fold(address)",
+        "suppressed": "SELECT bulletin_fold(address), CASE WHEN max(reason = 'unsubscribed') "
+                      "THEN 'unsubscribed' ELSE min(reason) END, min(since) FROM suppressed "
+                      "GROUP BY bulletin_fold(address)",
+        "failures": "SELECT bulletin_fold(address), run, code, message, min(at) FROM failures "
+                    "GROUP BY bulletin_fold(address), run",
+    }  # fmt: skip
+    # (With min(), SQLite takes the other bare columns from the row holding the minimum.)
+    for table, select in folded.items():
+        db.execute(f"CREATE TEMP TABLE folded_{table} AS {select}")
+        db.execute(f"DELETE FROM {table}")
+        db.execute(f"INSERT INTO {table} SELECT * FROM folded_{table}")
+        db.execute(f"DROP TABLE folded_{table}")
 
 
 class Ledger:
