@@ -241,6 +241,46 @@ def test_twenty_failures_in_a_row_stop_the_run(site: SiteMaker) -> None:
         )
 
 
+def test_failures_that_stop_the_run_do_not_count_toward_suppression(site: SiteMaker) -> None:
+    first = [f"s{n:02d}@example.org" for n in range(20)]
+    # A relay refusing everything for three runs, then healthy again.
+    with SmtpServer(
+        Script(rcpt={address: ["554 5.7.1 relay access denied"] * 3 for address in first})
+    ) as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n:02d}@example.org,," for n in range(25)])
+        for number in range(3):
+            result = cli(site, "send", "--subscribers", str(path), *(["--new-ledger"] if number == 0 else []))
+            assert result.exit_code == 3
+            assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 20 failed" in result.stdout
+            # each failure is still reported, saying why it does not count
+            assert result.stderr.count("error: ") == 20
+            assert f"{path}:2: error: s00@example.org: the server said 554 5.7.1 relay access denied; " \
+                   "it is retried on the next run; not counted toward suppression: the run stopped " \
+                   "after 20 failures in a row, so the relay is the likely cause\n" in result.stderr  # fmt: skip
+        with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+            assert ledger.suppressed() == {} and ledger.failures("s00@example.org") == 0
+        healthy = cli(site, "send", "--subscribers", str(path))
+        assert healthy.exit_code == 0, healthy.output
+        assert sorted(r.recipient for r in server.handler.received) == [
+            f"s{n:02d}@example.org" for n in range(25)
+        ]
+
+
+def test_failures_before_a_delivery_count(site: SiteMaker) -> None:
+    # Three refusals in a row, then a delivery: the relay works, so the refusals are the
+    # addresses' own and count toward suppression.
+    with SmtpServer(Script(rcpt={f"s{n}@example.org": ["550 no such user"] for n in range(3)})) as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n}@example.org,," for n in range(4)])
+        summary, report = _send(site, path, new_ledger=True)
+        assert (summary.sent, summary.failed, summary.aborted) == (1, 3, False)
+        assert all(str(p).endswith("3 permanent failures suppress it") for p in report.problems)
+        with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+            assert [ledger.failures(f"s{n}@example.org") for n in range(4)] == [1, 1, 1, 0]
+        assert len(server.handler.received) == 1
+
+
 def test_a_killed_run_resumes_without_repeating(site: SiteMaker) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)
