@@ -32,6 +32,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert digest.list_id == "my-site.news.example.org"
     assert digest.manage_url == "https://news.example.org/emails/"
     assert (config.smtp.host, config.smtp.port, config.smtp.security) == ("localhost", 25, "none")
+    assert config.smtp.timeout == 60
     assert config.dkim is None
 
 
@@ -110,3 +111,14 @@ def test_fingerprint_ignores_comments_but_not_values(tmp_path: Path) -> None:
     second = load_config(write(tmp_path, '# a comment\nbase_url = "https://x.example/"\n')).fingerprint
     third = load_config(write(tmp_path, 'base_url = "https://y.example/"\n')).fingerprint
     assert first == second != third
+
+
+@pytest.mark.parametrize("value", ["0", "601", "1.5", '"60"'])
+def test_smtp_timeout_is_whole_seconds_from_1_to_600(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f'base_url = "https://x.example/"\n[smtp]\ntimeout = {value}\n'))
+    [problem] = caught.value.problems
+    assert problem.startswith("bulletin.toml: error: smtp.timeout: ")
+    assert problem.endswith("; write a whole number from 1 to 600")
+    config = load_config(write(tmp_path, 'base_url = "https://x.example/"\n[smtp]\ntimeout = 5\n'))
+    assert config.smtp.timeout == 5

@@ -29,7 +29,7 @@ from bulletin.site.reader import read_site
 from bulletin.tokens import make_token, verify_unsubscribe_token
 
 from .conftest import Counter, SiteMaker
-from .smtp import Script, SmtpServer
+from .smtp import Script, SilentRelay, SmtpServer
 
 SECRET = "test-secret-0123456789"
 NOW = "2026-11-25T12:00"
@@ -279,6 +279,51 @@ def test_failures_before_a_delivery_count(site: SiteMaker) -> None:
         with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
             assert [ledger.failures(f"s{n}@example.org") for n in range(4)] == [1, 1, 1, 0]
         assert len(server.handler.received) == 1
+
+
+@pytest.mark.parametrize("greet", [True, False], ids=["silent-after-data", "silent-from-the-start"])
+def test_a_silent_relay_stops_the_run_at_once(site: SiteMaker, greet: bool) -> None:
+    with SilentRelay(greet=greet) as relay:
+        make_site(site, relay.port)
+        site.write_config(smtp={"host": "127.0.0.1", "port": relay.port, "timeout": 1})
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,", "cy@example.org,,"])
+        started = time.monotonic()
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        elapsed = time.monotonic() - started
+        assert relay.messages == (1 if greet else 0)  # nobody after the first was tried
+    assert result.exit_code == 3
+    assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 0 failed" in result.stdout
+    assert result.stderr == (
+        f"bulletin: the relay 127.0.0.1:{relay.port} did not answer within 1 s (smtp.timeout); "
+        "check the relay, then run the same command again (it resumes)\n"
+    )
+    assert elapsed < 8  # one wait of smtp.timeout, not one per retry and subscriber
+
+
+def test_a_silent_relay_costs_one_timeout(site: SiteMaker) -> None:
+    from bulletin.mail.mailer import RelayError
+
+    with SilentRelay() as relay:
+        make_site(site, relay.port)
+        mailer = SmtpMailer(site.config().smtp, None, backoff=0.5, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(RelayError):
+            mailer.send("digest@news.example.org", "ann@example.org", b"Subject: x\r\n\r\nx\r\n")
+        assert time.monotonic() - started < 2.5  # no retry, no back-off
+        assert relay.messages == 1
+
+
+def test_retries_share_one_timeout(site: SiteMaker) -> None:
+    from bulletin.mail.mailer import RelayError
+
+    # Each attempt waits 0.6 s for a deferral: the second cannot finish within smtp.timeout.
+    with SmtpServer(Script(rcpt={"ann@example.org": ["451 4.3.0 try later"] * 4}, slow=0.6)) as server:
+        make_site(site, server.port)
+        mailer = SmtpMailer(site.config().smtp, None, backoff=0.01, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(RelayError, match="did not answer within 1 s"):
+            mailer.send("digest@news.example.org", "ann@example.org", b"Subject: x\r\n\r\nx\r\n")
+        assert time.monotonic() - started < 1.5
 
 
 def test_a_killed_run_resumes_without_repeating(site: SiteMaker) -> None:
