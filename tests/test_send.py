@@ -501,6 +501,22 @@ def test_to_sends_one_test_copy_outside_the_ledger(site: SiteMaker) -> None:
         assert not (site.root / ".bulletin/ledger.sqlite").exists()
 
 
+@pytest.mark.parametrize(
+    "to", ["", "not-an-address", "x@", "a@b.org\r\nBcc: x@y.org", "Ann <ann@example.org>"],
+    ids=["empty", "no-at", "no-domain", "line-break", "mailbox"],
+)  # fmt: skip
+def test_a_bad_to_is_a_usage_error(site: SiteMaker, to: str) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        result = cli(site, "send", "--to", to)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"bulletin: --to: {to!r} is not an email address; write one address, e.g. --to you@example.org\n"
+        )
+        assert server.handler.received == []
+        assert not (site.root / "emails").exists()  # nothing done
+
+
 def test_send_needs_the_secret_and_a_ledger(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)

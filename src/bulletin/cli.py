@@ -376,11 +376,11 @@ def send(
         if subscribers is None and to is None:
             raise UsageError("send needs --subscribers FILE (or --to ADDRESS for one test copy)")
         window = _window(run, week, None, None)
-        site = run.read()
         options = SendOptions(
             subscribers=subscribers or Path("-"), window=window, dry_run=dry_run, rate=rate,
             force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed,
         )  # fmt: skip
+        site = run.read()
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")
         summary = send_digest(site, options, run.report, secret, password, run.progress)
         run.say(summary.line())

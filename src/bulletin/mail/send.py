@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
-from ..addresses import normalise_address
+from ..addresses import normalise_address, valid_address
 from ..digests.archive import write_archive_index, write_digest
 from ..digests.editions import Edition, edition
 from ..digests.message import fresh_message_id
@@ -23,7 +23,7 @@ from ..digests.personal import personal_copy, sender_domain
 from ..digests.plan import plan_digest
 from ..digests.render import Rendered, render_digest
 from ..digests.windows import Window
-from ..errors import RefusedError
+from ..errors import RefusedError, UsageError
 from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
@@ -47,6 +47,11 @@ class SendOptions:
     to: str | None = None
     new_ledger: bool = False
     retry_failed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.to is not None and not valid_address(self.to):
+            raise UsageError(f"--to: {self.to!r} is not an email address; write one address, "
+                             "e.g. --to you@example.org")  # fmt: skip
 
     @property
     def test_copy(self) -> bool:
