@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,37 @@ def test_the_personal_copy(site: SiteMaker) -> None:
         assert len(ann.data) <= BUDGET
         for data in (ann.data, bob.data):
             assert b"BULLETIN-SPLICE" not in data
+
+
+MALLORY = "=?utf-8?b?" + base64.b64encode(b"Mallory <mallory@evil.example>").decode() + "?="
+
+
+@pytest.mark.parametrize(
+    "name",
+    [MALLORY, f"Jörg {MALLORY}", "=?iso-8859-1?q?Mallory_=3Cmallory=40evil.example=3E?=",
+     '"Eve" <eve@evil.example>, x', "back\\slash \"quoted\""],
+    ids=["encoded-word", "non-ascii-and-encoded-word", "q-encoded-word", "addresses", "quotes"],
+)  # fmt: skip
+def test_a_name_in_to_is_always_just_a_name(site: SiteMaker, name: str) -> None:
+    import csv
+    import io
+
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        row = io.StringIO()
+        csv.writer(row, lineterminator="").writerow(["bob@example.org", name, ""])
+        path = subscribers(site, [row.getvalue()])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        [received] = server.handler.received
+    from email.header import decode_header, make_header
+
+    raw_to = re.search(rb"\r\nTo: ([^\r\n]*)\r\n", received.data)
+    assert raw_to is not None and raw_to.group(1).isascii()
+    # decoded as a mail client shows it, the header holds one address: the subscriber's
+    decoded = str(make_header(decode_header(raw_to.group(1).decode())))
+    assert [address for _, address in getaddresses([decoded])] == ["bob@example.org"], decoded
+    to = received.message["To"]
+    assert [(a.display_name, a.addr_spec) for a in to.addresses] == [(name, "bob@example.org")]
 
 
 def test_inlining_runs_once_per_topic_set_whatever_the_subscribers(
