@@ -3,6 +3,7 @@ to refuse, defer or hang up."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -31,6 +32,7 @@ class Script:
 
     rcpt: dict[str, list[str]] = field(default_factory=dict)
     hang_up_after: int | None = None  # drop the connection once, after this many messages
+    slow: float = 0.0  # seconds to wait before each RCPT reply
 
 
 class Recorder:
@@ -51,6 +53,8 @@ class Recorder:
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.script.slow:
+            await asyncio.sleep(self.script.slow)
         replies = self.script.rcpt.get(address)
         if replies:
             return replies.pop(0)
@@ -95,3 +99,64 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+class SilentRelay:
+    """A relay on 127.0.0.1 that accepts connections and then stops answering: after the
+    end of a message (`greet=True`), or at once, before its greeting (`greet=False`).
+
+    `with SilentRelay() as relay:`; `relay.port`, `relay.messages` (how many it swallowed).
+    """
+
+    def __init__(self, greet: bool = True) -> None:
+        self.greet = greet
+        self.messages = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.connections: list[socket.socket] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> SilentRelay:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.05)
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            self.connections.append(connection)
+            threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
+
+    def _talk(self, connection: socket.socket) -> None:
+        if not self.greet:
+            return  # the connection stays open; nothing is ever said
+        replies = {b"EHLO": b"250 127.0.0.1\r\n", b"HELO": b"250 127.0.0.1\r\n", b"DATA": b"354 go ahead\r\n"}
+        buffer = b""
+        try:
+            connection.sendall(b"220 127.0.0.1 ESMTP\r\n")
+            while b"\r\n.\r\n" not in buffer:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+                while b"\r\n" in buffer and not buffer.startswith(b"\x00"):
+                    line, rest = buffer.split(b"\r\n", 1)
+                    verb = line[:4].upper()
+                    connection.sendall(replies.get(verb, b"250 OK\r\n"))
+                    buffer = rest
+                    if verb == b"DATA":
+                        buffer = b"\x00" + buffer  # the message follows: stop reading commands
+            self.messages += 1  # the whole message arrived; the reply never comes
+        except OSError:
+            return

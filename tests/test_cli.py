@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
+import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,10 @@ from click.testing import CliRunner, Result
 
 from bulletin import __version__
 from bulletin.cli import main
+from bulletin.ledger import Ledger
 
 from .conftest import SiteMaker
+from .smtp import SmtpServer
 
 NOW = ["--now", "2026-11-25T12:00"]
 
@@ -329,3 +334,89 @@ def test_ctrl_c_exits_130_with_one_line(site: SiteMaker) -> None:
     assert interrupted >= 2
     assert build_in_a_process(site)[0] == 0
     assert stray_temporaries(site) == []  # what an interrupt left mid-write is cleared
+
+
+MAIL = {
+    "from": "Health Weekly <digest@news.example.org>",
+    "address": "100 Main Street, Springfield",
+    "unsubscribe_url": "https://news.example.org/u?t={token}",
+}
+
+
+def mail_site(site: SiteMaker, port: int) -> Path:
+    """A site that sends to 127.0.0.1:port, with items in 2026-W47; its subscribers file."""
+    good_site(site)
+    site.write_config(digest=dict(MAIL), smtp={"host": "127.0.0.1", "port": port})
+    path = site.root / "subscribers.csv"
+    path.write_text("email,name,topics\nann@example.org,,\nbob@example.org,,\n", encoding="utf-8")
+    return path
+
+
+def test_an_emptied_ledger_is_refused_like_a_missing_one(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", "test-secret-0123456789")
+    with SmtpServer() as server:
+        path = mail_site(site, server.port)
+        assert run(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        ledger = site.root / ".bulletin/ledger.sqlite"
+        ledger.write_bytes(b"")  # `: > .bulletin/ledger.sqlite`
+        for command in (["send"], ["unsubscribe", "ann@example.org"]):
+            args = [*command, "--subscribers", str(path)] if command == ["send"] else command
+            result = run(site, *args, "--week", "2026-W47") if command == ["send"] else run(site, *args)
+            assert result.exit_code == 3, result.output
+            assert result.stderr == (
+                f"{ledger}: error: empty, or not a bulletin ledger: without it bulletin "
+                "cannot know who was mailed already; restore it from a backup or pass --new-ledger "
+                "for a first send\n"
+            )
+        assert len(server.handler.received) == 2  # the first send only: nobody mailed again
+        assert ledger.read_bytes() == b""
+        # build and digest take it for no ledger at all, and leave the file alone
+        assert run(site, "build").exit_code == 0
+        assert ledger.read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["build"],
+        ["digest", "--week", "2026-W47"],
+        ["send"],
+        ["send", "--dry-run"],
+        ["unsubscribe", "a@example.org"],
+    ],
+)
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_ledger_is_a_clear_error(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch, command: list[str], damage: str
+) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", "test-secret-0123456789")
+    with SmtpServer() as server:
+        path = mail_site(site, server.port)
+        ledger = site.root / ".bulletin/ledger.sqlite"
+        if damage == "garbage":
+            ledger.parent.mkdir(parents=True)
+            ledger.write_bytes(random.Random(47).randbytes(8192))
+        else:  # a real ledger, cut in half (a copy that ran out of disk space)
+            assert run(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+            with Ledger.open(ledger) as filled:
+                filled.db.executemany(
+                    "INSERT INTO sent (window, address, message_id, sent_at) VALUES ('2026-W46', ?, ?, '')",
+                    [(f"s{n:05d}@example.org", f"<{n}@x>") for n in range(3000)],
+                )
+                filled.freeze("2026-W48", datetime(2026, 11, 23, tzinfo=UTC), [f"i{n}" for n in range(3000)])
+                filled.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            data = ledger.read_bytes()
+            ledger.write_bytes(data[: len(data) // 2])
+        sent = len(server.handler.received)
+        args = [*command, "--subscribers", str(path)] if command[0] == "send" else command
+        result = CliRunner().invoke(main, [*args, "--site", str(site.root), *NOW])
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        assert result.exit_code == 3, result.output
+        assert re.fullmatch(
+            rf"{re.escape(str(ledger))}: error: the ledger is damaged \([^\n]*\); "
+            r"restore it from a backup\n",
+            result.stderr,
+        ), result.stderr
+        assert len(server.handler.received) == sent

@@ -38,6 +38,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert digest.list_id == "my-site.news.example.org"
     assert digest.manage_url == "https://news.example.org/emails/"
     assert (config.smtp.host, config.smtp.port, config.smtp.security) == ("localhost", 25, "none")
+    assert config.smtp.timeout == 60
     assert config.dkim is None
 
 
@@ -204,3 +205,14 @@ def test_problems_name_their_line_and_the_nearest_key(tmp_path: Path) -> None:
         "bulletin.toml:7: error: dgest: unknown key; did you mean 'digest'? (see README, Configuration)",
         "bulletin.toml:2: error: titel: unknown key; did you mean 'title'? (see README, Configuration)",
     ]
+
+
+@pytest.mark.parametrize("value", ["0", "601", "1.5", '"60"'])
+def test_smtp_timeout_is_whole_seconds_from_1_to_600(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f'base_url = "https://x.example/"\n[smtp]\ntimeout = {value}\n'))
+    [problem] = caught.value.problems
+    assert problem.startswith("bulletin.toml:3: error: smtp.timeout: ")
+    assert problem.endswith("; write a whole number from 1 to 600")
+    config = load_config(write(tmp_path, 'base_url = "https://x.example/"\n[smtp]\ntimeout = 5\n'))
+    assert config.smtp.timeout == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bulletin.errors import RefusedError
-from bulletin.ledger import Ledger
+from bulletin.errors import LedgerError, RefusedError
+from bulletin.ledger import SCHEMA_VERSION, Ledger
 
 AT = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def test_records_survive_reopening(tmp_path: Path) -> None:
         ledger.record_sent("2026-W47", "Ann@Example.ORG", "<1@x>", AT)
         ledger.suppress("bob@example.org", "unsubscribed", AT)
     with Ledger.open(path) as ledger:
-        assert ledger.already_sent("2026-W47") == {"Ann@example.org"}
+        assert ledger.already_sent("2026-W47") == {"ann@example.org"}
         assert ledger.already_sent("2026-W48") == set()
         assert ledger.suppression("bob@EXAMPLE.org") == "unsubscribed"
         assert ledger.suppression("ann@example.org") is None
@@ -86,3 +87,147 @@ def test_the_lock_refuses_a_second_holder(tmp_path: Path) -> None:
             holder.stdout.close()
     with Ledger.open(tmp_path / "l.sqlite") as ledger:
         ledger.lock(lock)  # free again once the holder is gone
+
+
+def _filled(path: Path, rows: int = 3000) -> None:
+    """A real ledger of several pages: enough rows that cutting the file loses some."""
+    with Ledger.open(path, create=True) as ledger:
+        ledger.db.executemany(
+            "INSERT INTO sent (window, address, message_id, sent_at) VALUES (?, ?, ?, ?)",
+            [("2026-W47", f"s{n:05d}@example.org", f"<{n}@x>", AT.isoformat()) for n in range(rows)],
+        )
+        ledger.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def test_an_empty_ledger_file_is_no_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    path.write_bytes(b"")  # `: > .bulletin/ledger.sqlite`: SQLite would take it for a new database
+    with pytest.raises(RefusedError) as caught:
+        Ledger.open(path)
+    assert str(caught.value) == (
+        f"{path}: error: empty, or not a bulletin ledger: without it bulletin cannot know who was "
+        "mailed already; restore it from a backup or pass --new-ledger for a first send"
+    )
+    assert path.read_bytes() == b""  # refusing changed nothing
+    assert Ledger.existing(path) is None  # what build and dry runs see: no ledger yet
+    with Ledger.open(path, create=True) as ledger:
+        ledger.suppress("a@x.org", "unsubscribed", AT)
+    with Ledger.open(path) as ledger:
+        assert ledger.suppression("a@x.org") == "unsubscribed"
+
+
+def test_an_sqlite_file_without_the_schema_is_no_ledger(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    sqlite3.connect(path).close()
+    with pytest.raises(RefusedError, match="restore it from a backup or pass --new-ledger"):
+        Ledger.open(path)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(RefusedError) as caught:
+        Ledger.open(other, create=True)
+    assert str(caught.value) == (
+        f"{other}: error: holds tables that are not bulletin's (notes), so it is not a bulletin "
+        "ledger; check the path, or move the file away and pass --new-ledger for a first send"
+    )
+
+
+def test_a_ledger_of_garbage_is_damaged(tmp_path: Path) -> None:
+    import random
+
+    path = tmp_path / "ledger.sqlite"
+    path.write_bytes(random.Random(47).randbytes(8192))
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(path)
+    assert str(caught.value) == (
+        f"{path}: error: the ledger is damaged (file is not a database); restore it from a backup"
+    )
+    with pytest.raises(LedgerError):
+        Ledger.existing(path)
+    with pytest.raises(LedgerError):
+        Ledger.open(path, create=True)  # never taken for a new ledger either
+
+
+def test_a_truncated_ledger_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    _filled(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    # Checked before a send mails anyone; elsewhere the first query that meets it says so.
+    with pytest.raises(LedgerError, match=r"error: the ledger is damaged \(.*\); restore it from a backup$"):
+        Ledger.open(path, verify=True)
+
+    def read() -> None:
+        with Ledger.open(path) as ledger:
+            ledger.already_sent("2026-W47")
+
+    with pytest.raises(LedgerError, match=f"^{path}: error: the ledger is damaged"):
+        read()
+
+
+# The schema of bulletin's first ledgers (user_version 1): addresses were stored with the
+# local part as written.
+SCHEMA_V1 = """
+CREATE TABLE sent (window TEXT NOT NULL, address TEXT NOT NULL, message_id TEXT NOT NULL,
+    sent_at TEXT NOT NULL, PRIMARY KEY (window, address));
+CREATE TABLE suppressed (address TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL);
+CREATE TABLE failures (address TEXT NOT NULL, run TEXT NOT NULL, code INTEGER NOT NULL,
+    message TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (address, run));
+CREATE TABLE editions (window TEXT PRIMARY KEY, start TEXT NOT NULL, frozen_at TEXT NOT NULL);
+CREATE TABLE edition_items (window TEXT NOT NULL, position INTEGER NOT NULL, item_id TEXT NOT NULL,
+    PRIMARY KEY (window, position));
+CREATE INDEX edition_items_by_id ON edition_items (item_id);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_ledger_folds_its_addresses(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(SCHEMA_V1)
+        db.executemany(
+            "INSERT INTO sent VALUES (?, ?, ?, ?)",
+            [("2026-W47", "Bob@example.org", "<1@x>", "2026-11-23T07:00:00+00:00"),
+             ("2026-W47", "bob@example.org", "<2@x>", "2026-11-23T07:05:00+00:00"),
+             ("2026-W46", "Bob@example.org", "<0@x>", "2026-11-16T07:00:00+00:00"),
+             ("2026-W47", "Jörg@example.org", "<3@x>", "2026-11-23T07:00:00+00:00")],
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO suppressed VALUES (?, ?, ?)",
+            [("Ann@example.org", "bounced", "2026-11-01T00:00:00+00:00"),
+             ("ann@example.org", "unsubscribed", "2026-11-20T00:00:00+00:00"),
+             ("CY@example.org", "bounced", "2026-11-02T00:00:00+00:00")],
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO failures VALUES (?, ?, ?, ?, ?)",
+            [("Dee@example.org", "run1", 550, "no", "2026-11-01T00:00:00+00:00"),
+             ("dee@example.org", "run1", 551, "no", "2026-11-01T00:00:01+00:00"),
+             ("DEE@example.org", "run2", 550, "no", "2026-11-08T00:00:00+00:00")],
+        )  # fmt: skip
+        db.execute("INSERT INTO editions VALUES ('2026-W47', '2026-11-16T00:00:00+00:00', 'x')")
+        db.execute("INSERT INTO edition_items VALUES ('2026-W47', 0, 'a')")
+        db.commit()
+    with Ledger.open(path) as ledger:
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert ledger.already_sent("2026-W47") == {"bob@example.org", "jörg@example.org"}
+        assert ledger.already_sent("2026-W46") == {"bob@example.org"}
+        # the first message sent to the address is the one kept
+        assert ledger.db.execute(
+            "SELECT message_id FROM sent WHERE window = '2026-W47' AND address = 'bob@example.org'"
+        ).fetchone() == ("<1@x>",)
+        # a suppression is never lost; an unsubscribe wins over a bounce
+        assert ledger.suppressed() == {"ann@example.org": "unsubscribed", "cy@example.org": "bounced"}
+        assert ledger.suppression("Cy@Example.org") == "bounced"
+        assert ledger.failures("dee@example.org") == 2  # two runs, each counted once
+        assert ledger.frozen("2026-W47") == ["a"]
+        assert ledger.record_failure("Dee@Example.org", "run3", 550, "no", AT) is True
+    with Ledger.open(path) as ledger:  # opening again changes nothing
+        assert ledger.suppressed() == {
+            "ann@example.org": "unsubscribed",
+            "cy@example.org": "bounced",
+            "dee@example.org": "bounced",
+        }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 import os
 import re
 import signal
@@ -9,6 +12,8 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
@@ -25,7 +30,7 @@ from bulletin.site.reader import read_site
 from bulletin.tokens import make_token, verify_unsubscribe_token
 
 from .conftest import Counter, SiteMaker
-from .smtp import Script, SmtpServer
+from .smtp import Script, SilentRelay, SmtpServer
 
 SECRET = "test-secret-0123456789"
 NOW = "2026-11-25T12:00"
@@ -149,6 +154,37 @@ def test_the_personal_copy(site: SiteMaker) -> None:
             assert b"BULLETIN-SPLICE" not in data
 
 
+MALLORY = "=?utf-8?b?" + base64.b64encode(b"Mallory <mallory@evil.example>").decode() + "?="
+
+
+@pytest.mark.parametrize(
+    "name",
+    [MALLORY, f"Jörg {MALLORY}", "=?iso-8859-1?q?Mallory_=3Cmallory=40evil.example=3E?=",
+     '"Eve" <eve@evil.example>, x', "back\\slash \"quoted\""],
+    ids=["encoded-word", "non-ascii-and-encoded-word", "q-encoded-word", "addresses", "quotes"],
+)  # fmt: skip
+def test_a_name_in_to_is_always_just_a_name(site: SiteMaker, name: str) -> None:
+    import csv
+    import io
+
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        row = io.StringIO()
+        csv.writer(row, lineterminator="").writerow(["bob@example.org", name, ""])
+        path = subscribers(site, [row.getvalue()])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        [received] = server.handler.received
+    from email.header import decode_header, make_header
+
+    raw_to = re.search(rb"\r\nTo: ([^\r\n]*)\r\n", received.data)
+    assert raw_to is not None and raw_to.group(1).isascii()
+    # decoded as a mail client shows it, the header holds one address: the subscriber's
+    decoded = str(make_header(decode_header(raw_to.group(1).decode())))
+    assert [address for _, address in getaddresses([decoded])] == ["bob@example.org"], decoded
+    to = received.message["To"]
+    assert [(a.display_name, a.addr_spec) for a in to.addresses] == [(name, "bob@example.org")]
+
+
 def test_inlining_runs_once_per_topic_set_whatever_the_subscribers(
     site: SiteMaker, premailer_runs: Counter
 ) -> None:
@@ -237,6 +273,91 @@ def test_twenty_failures_in_a_row_stop_the_run(site: SiteMaker) -> None:
         )
 
 
+def test_failures_that_stop_the_run_do_not_count_toward_suppression(site: SiteMaker) -> None:
+    first = [f"s{n:02d}@example.org" for n in range(20)]
+    # A relay refusing everything for three runs, then healthy again.
+    with SmtpServer(
+        Script(rcpt={address: ["554 5.7.1 relay access denied"] * 3 for address in first})
+    ) as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n:02d}@example.org,," for n in range(25)])
+        for number in range(3):
+            result = cli(site, "send", "--subscribers", str(path), *(["--new-ledger"] if number == 0 else []))
+            assert result.exit_code == 3
+            assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 20 failed" in result.stdout
+            # each failure is still reported, saying why it does not count
+            assert result.stderr.count("error: ") == 20
+            assert f"{path}:2: error: s00@example.org: the server said 554 5.7.1 relay access denied; " \
+                   "it is retried on the next run; not counted toward suppression: the run stopped " \
+                   "after 20 failures in a row, so the relay is the likely cause\n" in result.stderr  # fmt: skip
+        with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+            assert ledger.suppressed() == {} and ledger.failures("s00@example.org") == 0
+        healthy = cli(site, "send", "--subscribers", str(path))
+        assert healthy.exit_code == 0, healthy.output
+        assert sorted(r.recipient for r in server.handler.received) == [
+            f"s{n:02d}@example.org" for n in range(25)
+        ]
+
+
+def test_failures_before_a_delivery_count(site: SiteMaker) -> None:
+    # Three refusals in a row, then a delivery: the relay works, so the refusals are the
+    # addresses' own and count toward suppression.
+    with SmtpServer(Script(rcpt={f"s{n}@example.org": ["550 no such user"] for n in range(3)})) as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n}@example.org,," for n in range(4)])
+        summary, report = _send(site, path, new_ledger=True)
+        assert (summary.sent, summary.failed, summary.aborted) == (1, 3, False)
+        assert all(str(p).endswith("3 permanent failures suppress it") for p in report.problems)
+        with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+            assert [ledger.failures(f"s{n}@example.org") for n in range(4)] == [1, 1, 1, 0]
+        assert len(server.handler.received) == 1
+
+
+@pytest.mark.parametrize("greet", [True, False], ids=["silent-after-data", "silent-from-the-start"])
+def test_a_silent_relay_stops_the_run_at_once(site: SiteMaker, greet: bool) -> None:
+    with SilentRelay(greet=greet) as relay:
+        make_site(site, relay.port)
+        site.write_config(smtp={"host": "127.0.0.1", "port": relay.port, "timeout": 1})
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,", "cy@example.org,,"])
+        started = time.monotonic()
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        elapsed = time.monotonic() - started
+        assert relay.messages == (1 if greet else 0)  # nobody after the first was tried
+    assert result.exit_code == 3
+    assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 0 failed" in result.stdout
+    assert result.stderr == (
+        f"bulletin: the relay 127.0.0.1:{relay.port} did not answer within 1 s (smtp.timeout); "
+        "check the relay, then run the same command again (it resumes)\n"
+    )
+    assert elapsed < 8  # one wait of smtp.timeout, not one per retry and subscriber
+
+
+def test_a_silent_relay_costs_one_timeout(site: SiteMaker) -> None:
+    from bulletin.mail.mailer import RelayError
+
+    with SilentRelay() as relay:
+        make_site(site, relay.port)
+        mailer = SmtpMailer(site.config().smtp, None, backoff=0.5, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(RelayError):
+            mailer.send("digest@news.example.org", "ann@example.org", b"Subject: x\r\n\r\nx\r\n")
+        assert time.monotonic() - started < 2.5  # no retry, no back-off
+        assert relay.messages == 1
+
+
+def test_retries_share_one_timeout(site: SiteMaker) -> None:
+    from bulletin.mail.mailer import RelayError
+
+    # Each attempt waits 0.6 s for a deferral: the second cannot finish within smtp.timeout.
+    with SmtpServer(Script(rcpt={"ann@example.org": ["451 4.3.0 try later"] * 4}, slow=0.6)) as server:
+        make_site(site, server.port)
+        mailer = SmtpMailer(site.config().smtp, None, backoff=0.01, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(RelayError, match="did not answer within 1 s"):
+            mailer.send("digest@news.example.org", "ann@example.org", b"Subject: x\r\n\r\nx\r\n")
+        assert time.monotonic() - started < 1.5
+
+
 def test_a_killed_run_resumes_without_repeating(site: SiteMaker) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)
@@ -306,6 +427,32 @@ def test_unsubscribed_addresses_are_not_mailed(site: SiteMaker) -> None:
         result = cli(site, "send", "--subscribers", str(path))
         assert "0 sent, 0 already sent, 2 suppressed" in result.stdout
         assert server.handler.received == []
+
+
+def test_an_unsubscribe_in_capitals_stops_the_mail(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,", "bob@example.org,,", "Cy@Example.org,,"])
+        assert cli(site, "unsubscribe", "BOB@EXAMPLE.ORG", "--new-ledger").exit_code == 0
+        assert cli(site, "unsubscribe", "cy@example.org").exit_code == 0
+        result = cli(site, "send", "--subscribers", str(path))
+        assert "1 sent, 0 already sent, 2 suppressed" in result.stdout
+        assert [r.recipient for r in server.handler.received] == ["ann@example.org"]
+
+
+def test_one_address_in_two_spellings_gets_one_copy(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["Bob@example.org,Bob,", "bob@example.org,Bobby,", "ann@example.org,,"])
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 1  # the repeated row is reported
+        assert f"{path}:3: error: bob@example.org is already on line 2" in result.stderr
+        assert [r.recipient for r in server.handler.received] == ["Bob@example.org", "ann@example.org"]
+        assert server.handler.received[0].message["To"].addresses[0].addr_spec == "Bob@example.org"
+        # a later run, whatever the spelling, knows the address was mailed
+        path = subscribers(site, ["BOB@example.org,,", "ann@example.org,,"])
+        assert "0 sent, 2 already sent" in cli(site, "send", "--subscribers", str(path)).stdout
+        assert len(server.handler.received) == 2
 
 
 def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None:
@@ -411,6 +558,22 @@ def test_to_sends_one_test_copy_outside_the_ledger(site: SiteMaker) -> None:
         assert [r.recipient for r in server.handler.received] == ["editor@example.org"]
         assert sorted(_sections(server.handler.received[0].data)) == ["Alpha", "Beta", "Gamma", "Other"]
         assert not (site.root / ".bulletin/ledger.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    "to", ["", "not-an-address", "x@", "a@b.org\r\nBcc: x@y.org", "Ann <ann@example.org>"],
+    ids=["empty", "no-at", "no-domain", "line-break", "mailbox"],
+)  # fmt: skip
+def test_a_bad_to_is_a_usage_error(site: SiteMaker, to: str) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        result = cli(site, "send", "--to", to)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"bulletin: --to: {to!r} is not an email address; write one address, e.g. --to you@example.org\n"
+        )
+        assert server.handler.received == []
+        assert not (site.root / "emails").exists()  # nothing done
 
 
 def test_send_needs_the_secret_and_a_ledger(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -560,3 +723,95 @@ def test_an_unreachable_relay_stops_the_run_at_once(site: SiteMaker) -> None:
     assert summary.reason.endswith(
         "check smtp.host and smtp.port, then run the same command again (it resumes)"
     )
+
+
+# The markers of bulletin 0.x, fixed strings anyone could read in the source, and a guess
+# at the shape of today's.
+OLD_MARKERS = ("BULLETIN-SPLICE-GREETING-7Q2X", "BULLETIN-SPLICE-UNSUBSCRIBE-7Q2X")
+GUESSED = ("BULLETIN-SPLICE-GREETING-" + "0" * 32, "BULLETIN-SPLICE-UNSUBSCRIBE-" + "0" * 32)
+
+
+def _outbox(site: SiteMaker) -> list[EmailMessage]:
+    import mailbox
+
+    box = mailbox.Maildir(site.root / ".bulletin/outbox", create=False)
+    return sorted(
+        (email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in box),
+        key=lambda message: str(message["To"]),
+    )  # type: ignore[return-value]
+
+
+def _b64(address: str) -> str:
+    """The first half of an unsubscribe token: the address in base64url."""
+    return base64.urlsafe_b64encode(address.encode()).rstrip(b"=").decode()
+
+
+def _links(page: str) -> list[tuple[str, str, str]]:
+    """Every (tag, attribute, value) of an HTML page, character references decoded."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, str, str]] = []
+
+    class Attributes(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.extend((tag, name, value or "") for name, value in attrs)
+
+    Attributes(convert_charrefs=True).feed(page)
+    return found
+
+
+@pytest.mark.parametrize("markers", [OLD_MARKERS, GUESSED], ids=["old-markers", "guessed-markers"])
+def test_content_cannot_place_a_subscribers_link_or_name(site: SiteMaker, markers: tuple[str, str]) -> None:
+    greeting, unsubscribe = markers
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        site.item("m.md", id="m", date="2026-11-19", categories=["Alpha"],
+                  title=f"Title {unsubscribe} and {greeting}",
+                  description=f"A summary with {greeting} and {unsubscribe} in it.",
+                  link={"href": f"https://src.example/{greeting}/{unsubscribe}"},
+                  featuredImage={"href": f"https://img.example/pixel.gif?u={unsubscribe}&n={greeting}",
+                                 "alt": f"Alt {greeting}"})  # fmt: skip
+        path = subscribers(site, ["zed@example.org,Zed Quux,"])
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert result.exit_code == 0, result.output
+        [received] = server.handler.received
+    message = received.message
+    token = make_token("zed@example.org", SECRET, "test-news.news.example.org")
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    address = _b64("zed@example.org")
+    # The address (and so the token) only in the footer link of each part and in List-Unsubscribe.
+    assert [value for _, _, value in _links(html) if address in value] == [
+        f"https://news.example.org/u?t={token}"
+    ]
+    assert html.count(address) == 1
+    assert text.count(address) == 1
+    assert text.split("Unsubscribe or manage your topics:\n", 1)[1].startswith(
+        f"https://news.example.org/u?t={token}\n"
+    )
+    assert token in message["List-Unsubscribe"]
+    # The name only in the greeting; the content shows the markers as the text they are.
+    assert (html.count("Zed Quux"), text.count("Zed Quux")) == (1, 1)
+    assert "Hi Zed Quux," in text and "Hi Zed Quux," in html
+    assert f"Title {unsubscribe} and {greeting}" in text
+    assert f"https://img.example/pixel.gif?u={unsubscribe}&n={greeting}" in [v for _, _, v in _links(html)]
+    # The archive copy is not personal and keeps its content as written.
+    archive = (site.root / "emails/2026-W47/digest.txt").read_text()
+    assert f"Title {unsubscribe} and {greeting}" in archive and "Zed" not in archive
+
+
+@pytest.mark.parametrize("name", [*OLD_MARKERS, *GUESSED])
+def test_a_name_like_a_marker_stays_a_name(site: SiteMaker, name: str) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"zed@example.org,{name},"])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+        [received] = server.handler.received
+    message = received.message
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    address = _b64("zed@example.org")
+    assert (html.count(address), text.count(address)) == (1, 1)
+    assert f"\nHi {name},\n" in text
+    assert re.search(f'<p class="greeting"[^>]*>Hi {name},</p>', html)
+    assert message["To"].addresses[0].display_name == name

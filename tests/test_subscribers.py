@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bulletin.addresses import normalise_address, valid_address
+from bulletin.addresses import normalise_address, recipient_address, valid_address
 from bulletin.cli import main
 from bulletin.errors import UsageError
 from bulletin.mail.subscribers import Subscriber, read_subscribers
@@ -96,10 +96,6 @@ def test_whole_file_problems(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_address_checks(address: str, valid: bool) -> None:
     assert valid_address(address) is valid
-
-
-def test_addresses_compare_with_the_domain_lower_cased() -> None:
-    assert normalise_address(" Ann@Example.ORG ") == "Ann@example.org"
 
 
 # -- the subscribers kept in the ledger (`bulletin subscribers …`) -------------------------------
@@ -210,3 +206,23 @@ def test_a_field_over_the_csv_limit_names_the_line_where_its_row_starts(tmp_path
     with pytest.raises(UsageError) as caught:
         read(tmp_path, f'email,name,topics\nann@example.org,"Ann,\n{unclosed}')
     assert str(caught.value).startswith(f"{tmp_path}/subscribers.csv:2: error: cannot read the row: ")
+
+
+def test_addresses_compare_case_insensitively_local_part_too() -> None:
+    # Mailbox providers fold case: Ann@ and ann@ are one mailbox, so one subscriber.
+    assert normalise_address(" Ann@Example.ORG ") == "ann@example.org"
+    assert normalise_address("JÖRG@Exämple.org") == normalise_address("jörg@exämple.org")
+    assert recipient_address(" Ann@Example.ORG ") == "Ann@example.org"  # To keeps the local part
+
+
+def test_one_address_in_two_spellings_is_one_subscriber(tmp_path: Path) -> None:
+    subscribers, problems = read(
+        tmp_path, "email,name,topics\nBob@example.org,Bob,\nbob@EXAMPLE.org,Bobby,\nann@example.org,,\n"
+    )
+    assert subscribers == [
+        Subscriber("Bob@example.org", "Bob", None, 2),  # the first row, as written
+        Subscriber("ann@example.org", "", None, 4),
+    ]
+    assert problems == [
+        "subscribers.csv:3: error: bob@EXAMPLE.org is already on line 2; the first row wins: delete this one"
+    ]

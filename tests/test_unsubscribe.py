@@ -7,8 +7,11 @@ import hashlib
 import hmac
 
 import pytest
+from click.testing import CliRunner
 
 from bulletin import verify_unsubscribe_token
+from bulletin.cli import main
+from bulletin.ledger import Ledger
 from bulletin.tokens import make_token
 from bulletin.urls import Urls
 
@@ -54,3 +57,19 @@ def test_unsubscribe_url_is_encoded(site: SiteMaker) -> None:
     site.write_config(digest={"unsubscribe_url": "https://x.example/u?t={token}&e={email}"})
     url = Urls(site.config()).unsubscribe("a+b@example.org", "tok.en")
     assert url == "https://x.example/u?t=tok.en&e=a%2Bb%40example.org"
+
+
+@pytest.mark.parametrize("who", ["@", "x@", "@example.org", "a b@example.org", "ann@example"])
+def test_unsubscribing_something_that_is_no_address_is_a_usage_error(site: SiteMaker, who: str) -> None:
+    site.write_config(digest={"unsubscribe_url": "https://news.example.org/u/{token}"})
+    runner = CliRunner(env={"BULLETIN_SECRET": SECRET})
+    args = ["--site", str(site.root), "--now", "2026-11-25T12:00"]
+    assert runner.invoke(main, ["unsubscribe", "ann@example.org", "--new-ledger", *args]).exit_code == 0
+    result = runner.invoke(main, ["unsubscribe", who, *args])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"bulletin: {who!r} is not an email address; write it as name@example.org, "
+        "or give the token from the subscriber's unsubscribe link\n"
+    )
+    with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+        assert ledger.suppressed() == {"ann@example.org": "unsubscribed"}  # nothing recorded

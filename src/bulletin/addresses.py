@@ -11,7 +11,13 @@ _MAILBOX = re.compile(r"[^<>\r\n]*<([^<>\r\n]*)>")
 
 
 def normalise_address(address: str) -> str:
-    """The form addresses are compared in: the local part as written, the domain lower-cased."""
+    """The form addresses are compared and stored in: trimmed and lower-cased, the local part
+    too (mailbox providers fold case, so Bob@ and bob@ are one mailbox)."""
+    return address.strip().lower()
+
+
+def recipient_address(address: str) -> str:
+    """The address to mail and show in To: the local part as written, the domain lower-cased."""
     local, at, domain = address.strip().rpartition("@")
     return f"{local}@{domain.lower()}" if at else address.strip()
 

@@ -418,11 +418,11 @@ def send(
         run.config.require_mail(send=True)
         secret = require_secret(os.environ.get("BULLETIN_SECRET"))
         window = _window(run, week, None, None)
-        site = run.read()
         options = SendOptions(
             subscribers=subscribers, window=window, dry_run=dry_run, rate=rate,
             force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed, preview=preview,
         )  # fmt: skip
+        site = run.read()
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")
         summary = send_digest(site, options, run.report, secret, password, run.progress)
         if dry_run:

@@ -55,6 +55,7 @@ class SmtpConfig:
     port: int = 25
     security: str = "none"
     username: str | None = None
+    timeout: int = 60  # seconds a relay may leave one message unanswered
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,10 +565,11 @@ def _parse_smtp(problems: list[str], top: _Checker) -> SmtpConfig:
         security = "none"
     port = check.number("port", _PORTS[security], 1, 65535)
     username = check.text("username", None)
+    timeout = check.number("timeout", 60, 1, 600)
     if "password" in table:
         check.fail("password", "passwords never go in a file; set BULLETIN_SMTP_PASSWORD instead")
     check.unknown()
-    return SmtpConfig(host=host, port=port, security=security, username=username)
+    return SmtpConfig(host=host, port=port, security=security, username=username, timeout=timeout)
 
 
 def _parse_dkim(problems: list[str], top: _Checker, site: Path) -> DkimConfig | None:

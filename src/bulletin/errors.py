@@ -37,6 +37,14 @@ class TemplateError(BulletinError):
     """A template does not compile or render; the run stopped at it."""
 
 
+class NoLedgerError(RefusedError):
+    """There is no ledger (missing, an empty file, no bulletin tables) and none may be created."""
+
+
+class LedgerError(RefusedError):
+    """The ledger is damaged or cannot be used; nothing was mailed because of it."""
+
+
 class ItemError(Exception):
     """A file cannot become an item (its front matter or a field); it is reported and skipped.
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .addresses import normalise_address
-from .errors import RefusedError
+from .errors import LedgerError, NoLedgerError, RefusedError
 
-SCHEMA_VERSION = 2
+# 2: addresses folded to lower case, local part too; 3: subscribers, reports and runs
+SCHEMA_VERSION = 3
 BOUNCES_TO_SUPPRESS = 3
 
 _SCHEMA = """
@@ -56,9 +58,119 @@ CREATE TABLE IF NOT EXISTS edition_items (
 );
 CREATE INDEX IF NOT EXISTS edition_items_by_id ON edition_items (item_id);
 """
+_TABLES = frozenset({"sent", "suppressed", "failures", "editions", "edition_items"})
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _unusable(path: Path, error: sqlite3.DatabaseError) -> LedgerError:
+    """What an SQLite error means for the operator, naming the file."""
+    said = str(error)
+    if isinstance(error, sqlite3.OperationalError):
+        if "locked" in said or "busy" in said:
+            return LedgerError(f"{path}: error: the ledger is busy ({said}); let the other bulletin "
+                               "finish, then run the same command again")  # fmt: skip
+        return LedgerError(f"{path}: error: cannot use the ledger ({said}); check the disk and the "
+                           "file's permissions, then run the same command again")  # fmt: skip
+    return LedgerError(f"{path}: error: the ledger is damaged ({said}); restore it from a backup")
+
+
+def _guarded(method: Callable[Concatenate[Ledger, P], R]) -> Callable[Concatenate[Ledger, P], R]:
+    """A ledger method whose SQLite errors become a LedgerError naming the file."""
+
+    @functools.wraps(method)
+    def guarded(self: Ledger, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as error:
+            raise _unusable(self.path, error) from None
+
+    return guarded
+
+
+def _prepare(path: Path, db: sqlite3.Connection, create: bool, verify: bool) -> None:
+    """Check that `db` is a ledger (or, with `create`, an empty file to make one), then set it up."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version > SCHEMA_VERSION:
+        raise RefusedError(f"{path} was written by a newer bulletin (schema {version}); upgrade bulletin")
+    if version == 0 and not create:
+        # SQLite takes an empty file for a new database: that is a lost ledger, not a new one.
+        raise NoLedgerError(
+            f"{path}: error: empty, or not a bulletin ledger: without it bulletin cannot know who "
+            "was mailed already; restore it from a backup or pass --new-ledger for a first send"
+        )
+    if version == 0 and tables:
+        raise RefusedError(
+            f"{path}: error: holds tables that are not bulletin's ({', '.join(sorted(tables))}), so it "
+            "is not a bulletin ledger; check the path, or move the file away and pass --new-ledger "
+            "for a first send"
+        )
+    if version > 0 and _TABLES - tables:
+        missing = ", ".join(sorted(_TABLES - tables))
+        raise LedgerError(
+            f"{path}: error: the ledger is damaged (no table {missing}); restore it from a backup"
+        )
+    if verify:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise LedgerError(
+                f"{path}: error: the ledger is damaged ({problems[0]}); restore it from a backup"
+            )
+    db.execute("PRAGMA journal_mode=WAL")
+    # WAL with synchronous=NORMAL: a commit survives the process being killed; only an
+    # operating-system crash can lose the last few records.
+    db.execute("PRAGMA synchronous=NORMAL")
+    if version == 0:
+        db.executescript(_SCHEMA + _SUBSCRIBERS)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    elif version < SCHEMA_VERSION:
+        _migrate(db)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older ledger to SCHEMA_VERSION, in one transaction (another process may be
+    doing the same: the one that gets the write lock first does it)."""
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version < 2:
+            _fold_addresses(db)
+        if version < 3:
+            for statement in _SUBSCRIBERS.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _fold_addresses(db: sqlite3.Connection) -> None:
+    """Version 1 → 2: fold the addresses stored with their local part as written.
+
+    Where two spellings meet: the first message sent a window is kept, a suppression is never
+    lost ("unsubscribed" wins over a bounce), and a failing run counts once.
+    """
+    # SQLite's lower() folds ASCII only: fold with the very function that compares addresses.
+    db.create_function("bulletin_fold", 1, normalise_address, deterministic=True)
+    folded = {
+        "sent": "SELECT window, bulletin_fold(address), message_id, min(sent_at) FROM sent "
+                "GROUP BY window, bulletin_fold(address)",
+        "suppressed": "SELECT bulletin_fold(address), CASE WHEN max(reason = 'unsubscribed') "
+                      "THEN 'unsubscribed' ELSE min(reason) END, min(since) FROM suppressed "
+                      "GROUP BY bulletin_fold(address)",
+        "failures": "SELECT bulletin_fold(address), run, code, message, min(at) FROM failures "
+                    "GROUP BY bulletin_fold(address), run",
+    }  # fmt: skip
+    # (With min(), SQLite takes the other bare columns from the row holding the minimum.)
+    for table, select in folded.items():
+        db.execute(f"CREATE TEMP TABLE folded_{table} AS {select}")
+        db.execute(f"DELETE FROM {table}")
+        db.execute(f"INSERT INTO {table} SELECT * FROM folded_{table}")
+        db.execute(f"DROP TABLE folded_{table}")
+
 
 _SUBSCRIBERS = """
--- Version 2: subscribers, their status history and consent, the web side's guards, delivery
+-- Version 3: subscribers, their status history and consent, the web side's guards, delivery
 -- reports (bounces and complaints), and a summary of each send.
 CREATE TABLE IF NOT EXISTS subscribers (
     address TEXT PRIMARY KEY,
@@ -114,9 +226,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-# Each version's script, applied in order to bring an older ledger up to date.
-_MIGRATIONS = {1: _SCHEMA, 2: _SUBSCRIBERS}
-
 
 class Ledger:
     """The send ledger; open it with Ledger.open()."""
@@ -147,27 +256,40 @@ class Ledger:
             fcntl.flock(self._writer, fcntl.LOCK_UN)
 
     @classmethod
-    def open(cls, path: Path, create: bool = False) -> Ledger:
-        """Open the ledger; create it only when asked, so a lost ledger cannot re-mail everyone."""
+    def open(cls, path: Path, create: bool = False, verify: bool = False) -> Ledger:
+        """Open the ledger; create it only when asked, so a lost ledger cannot re-mail everyone.
+
+        `verify` reads every page first (before a send mails anyone); otherwise damage is
+        found by the first query that meets it. Either way it is a LedgerError naming the file.
+        """
         if not path.exists() and not create:
-            raise RefusedError(
+            raise NoLedgerError(
                 f"no ledger at {path}: without it bulletin cannot know who was mailed already. "
                 "Restore it from a backup, or pass --new-ledger for a first send"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        try:
+            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.DatabaseError as error:
+            raise _unusable(path, error) from None
+        try:
+            _prepare(path, db, create, verify)
+        except sqlite3.DatabaseError as error:
             db.close()
-            raise RefusedError(f"{path} was written by a newer bulletin (schema {version}); upgrade bulletin")
-        db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a commit survives the process being killed; only an
-        # operating-system crash can lose the last few records.
-        db.execute("PRAGMA synchronous=NORMAL")
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            # executescript commits first; the script and the new version then go together.
-            db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[number]}; PRAGMA user_version={number}; COMMIT;")
+            raise _unusable(path, error) from None
+        except BaseException:
+            db.close()
+            raise
         return cls(path, db)
+
+    @classmethod
+    def existing(cls, path: Path) -> Ledger | None:
+        """The ledger, or None when there is none yet (missing, or an empty file): for the
+        commands that only read it (build, digest, a dry run)."""
+        try:
+            return cls.open(path)
+        except NoLedgerError:
+            return None
 
     # -- one send at a time ------------------------------------------------------------------
 
@@ -188,6 +310,7 @@ class Ledger:
 
     # -- sent ----------------------------------------------------------------------------------
 
+    @_guarded
     def record_sent(self, window: str, address: str, message_id: str, at: datetime) -> None:
         """Record one accepted message; committed before this returns."""
         with self.writing():
@@ -196,11 +319,13 @@ class Ledger:
                 (window, normalise_address(address), message_id, at.isoformat()),
             )
 
+    @_guarded
     def already_sent(self, window: str) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT address FROM sent WHERE window = ?", (window,))}
 
     # -- suppression ---------------------------------------------------------------------------
 
+    @_guarded
     def suppress(self, address: str, reason: str, at: datetime) -> None:
         """Never mail `address` again (reason: unsubscribed or bounced)."""
         with self.writing():
@@ -210,6 +335,7 @@ class Ledger:
                 (normalise_address(address), reason, at.isoformat()),
             )
 
+    @_guarded
     def suppression(self, address: str) -> str | None:
         """Why `address` is suppressed, or None."""
         row = self.db.execute(
@@ -217,9 +343,11 @@ class Ledger:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    @_guarded
     def suppressed(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT address, reason FROM suppressed"))
 
+    @_guarded
     def record_failure(self, address: str, run: str, code: int, message: str, at: datetime) -> bool:
         """Record a permanent failure; True when it is the third run to fail and the address is
         now suppressed."""
@@ -238,6 +366,7 @@ class Ledger:
             )
             return True
 
+    @_guarded
     def failures(self, address: str) -> int:
         """How many runs failed permanently for `address`."""
         row = self.db.execute(
@@ -269,6 +398,7 @@ class Ledger:
 
     # -- frozen editions -----------------------------------------------------------------------
 
+    @_guarded
     def freeze(self, window: str, start: datetime, item_ids: list[str]) -> bool:
         """Store a window's item list once; False (and nothing changed) when it already is."""
         with self.writing():
@@ -284,6 +414,7 @@ class Ledger:
             )
             return True
 
+    @_guarded
     def frozen(self, window: str) -> list[str] | None:
         """The window's frozen item ids in order, or None when it was never frozen."""
         if not self.db.execute("SELECT 1 FROM editions WHERE window = ?", (window,)).fetchone():
@@ -293,9 +424,11 @@ class Ledger:
         )
         return [row[0] for row in rows]
 
+    @_guarded
     def frozen_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT DISTINCT item_id FROM edition_items")}
 
+    @_guarded
     def first_frozen_start(self) -> datetime | None:
         row = self.db.execute("SELECT MIN(start) FROM editions").fetchone()
         return None if row[0] is None else datetime.fromisoformat(row[0])

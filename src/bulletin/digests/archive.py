@@ -20,7 +20,7 @@ from ..site.reader import Site
 from ..templates import environment, templates_fingerprint
 from ..urls import Urls
 from .editions import Edition, frozen_editions
-from .message import GREETING, UNSUBSCRIBE, archive_personal
+from .message import archive_personal, fill
 from .personal import sender_domain
 from .plan import Digest, plan_digest
 from .render import Rendered, render_digest, window_folder
@@ -120,8 +120,8 @@ def archive_files(site: Site, rendered: Rendered, window: Window) -> tuple[bytes
     the archive lists of it (subject, item count, top headlines)."""
     config = site.config
     manage = Urls(config, in_mail=True).manage()
-    page = rendered.html.replace(GREETING, "").replace(UNSUBSCRIBE, html.escape(manage, quote=True))
-    text = rendered.text.replace(GREETING, "").replace(UNSUBSCRIBE, manage)
+    page = fill(rendered.html, "", html.escape(manage, quote=True))
+    text = fill(rendered.text, "", manage)
     personal = archive_personal(
         rendered.template,
         manage,

@@ -57,6 +57,9 @@ def frozen_editions(site: Site, windows: Sequence[Window]) -> dict[str, Edition]
     path = site.config.state_dir / "ledger.sqlite"
     if not path.exists():
         return {}
-    with Ledger.open(path) as ledger:
+    ledger = Ledger.existing(path)  # an empty file is no ledger yet; it stays untouched
+    if ledger is None:
+        return {}
+    with ledger:
         found = {w.name: edition(site, w, ledger, freeze=False) for w in windows}
     return {name: chosen for name, chosen in found.items() if chosen.frozen}

@@ -4,6 +4,11 @@ The text and HTML parts carry markers where per-subscriber values go (the greeti
 unsubscribe URL). Both parts are quoted-printable, and each marker stands between two soft
 line breaks, so a value can be encoded and spliced in without touching the rest: the same
 bytes serve every subscriber of a topic set, and the archive copy.
+
+Only the template can place a marker. The markers are drawn at random when the process
+starts, so no item, name or address written before can hold one; the encoded message is cut
+at the markers once, and each copy is the pieces joined with its values, so a value spliced
+in is never searched for markers again.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import email.policy
 import hashlib
 import html
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.mime.multipart import MIMEMultipart
@@ -18,9 +25,16 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.quoprimime import body_encode
 from email.utils import format_datetime, make_msgid
 
-GREETING = "BULLETIN-SPLICE-GREETING-7Q2X"
-UNSUBSCRIBE = "BULLETIN-SPLICE-UNSUBSCRIBE-7Q2X"
+_RUN = secrets.token_hex(16)
+GREETING = f"BULLETIN-SPLICE-GREETING-{_RUN}"
+UNSUBSCRIBE = f"BULLETIN-SPLICE-UNSUBSCRIBE-{_RUN}"
 MARKERS = (GREETING, UNSUBSCRIBE)
+_FIELDS = {GREETING: "greeting", UNSUBSCRIBE: "unsubscribe"}
+_MARKER = re.compile(f"({GREETING}|{UNSUBSCRIBE})")
+_MARKER_BYTES = re.compile(_MARKER.pattern.encode())
+# The content hash (MIME boundary, the archive copy's Message-ID) sees fixed names in place
+# of this run's markers, so the archive copy stays byte-stable from run to run.
+_STABLE = {GREETING: "BULLETIN-SPLICE-GREETING-7Q2X", UNSUBSCRIBE: "BULLETIN-SPLICE-UNSUBSCRIBE-7Q2X"}
 
 # Headers are never folded into encoded-words: every List-Unsubscribe URI parses back as
 # itself. Lines end in CRLF, as SMTP sends them.
@@ -55,6 +69,16 @@ def _split_keep(text: str, marker: str) -> list[str]:
     return out
 
 
+def fill(text: str, greeting: str, url: str) -> str:
+    """`text` with the greeting and the unsubscribe URL where the template put their markers."""
+    values = {GREETING: greeting, UNSUBSCRIBE: url}
+    return _MARKER.sub(lambda found: values[found.group(1)], text)
+
+
+def _stable(text: str) -> str:
+    return _MARKER.sub(lambda found: _STABLE[found.group(1)], text)
+
+
 def encode_value(value: str) -> bytes:
     """A spliced value as quoted-printable bytes (soft line breaks inside, none at the end)."""
     if "\r" in value or "\n" in value:
@@ -78,10 +102,11 @@ class Personal:
 
 @dataclass(frozen=True, slots=True)
 class MessageTemplate:
-    """A digest message encoded once: common headers and a body with markers."""
+    """A digest message encoded once: common headers, and a body cut where values go."""
 
     head: bytes  # header lines shared by every copy, each ending in CRLF
-    body: bytes  # everything after the blank line, markers included
+    pieces: tuple[bytes, ...]  # everything after the blank line, cut at each splice point
+    slots: tuple[tuple[str, bool], ...]  # between pieces n and n+1: (field, in the HTML part)
     digest: str  # a hash of the content: names the archive copy's Message-ID
 
     def render(self, personal: Personal) -> bytes:
@@ -97,18 +122,17 @@ class MessageTemplate:
             lines.append(f"{name}: {value}\r\n".encode())
         if personal.one_click:
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
-        # Markers appear in the text part first, then in the HTML part; each part has
-        # its own escaping, so split the body at the HTML part's headers.
-        text_part, html_part = self.body.split(b"Content-Type: text/html", 1)
         url = personal.unsubscribe_url
-        text_part = self._fill(text_part, personal.greeting_text, url)
-        html_part = self._fill(html_part, personal.greeting_html, html.escape(url, quote=True))
-        return self.head + b"".join(lines) + b"\r\n" + text_part + b"Content-Type: text/html" + html_part
-
-    @staticmethod
-    def _fill(part: bytes, greeting: str, url: str) -> bytes:
-        part = part.replace(GREETING.encode(), encode_value(greeting))
-        return part.replace(UNSUBSCRIBE.encode(), encode_value(url))
+        values = {
+            ("greeting", False): encode_value(personal.greeting_text),
+            ("unsubscribe", False): encode_value(url),
+            ("greeting", True): encode_value(personal.greeting_html),
+            ("unsubscribe", True): encode_value(html.escape(url, quote=True)),
+        }
+        body = [self.pieces[0]]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            body += (values[slot], piece)
+        return self.head + b"".join(lines) + b"\r\n" + b"".join(body)
 
 
 def build_template(
@@ -122,7 +146,8 @@ def build_template(
     html_body: str,
 ) -> MessageTemplate:
     """Encode the common part of a digest message; the MIME boundary derives from the content."""
-    digest = hashlib.sha256("\0".join((subject, sender, reply_to or "", list_id, text, html_body)).encode())
+    fields = (subject, sender, reply_to or "", list_id, _stable(text), _stable(html_body))
+    digest = hashlib.sha256("\0".join(fields).encode())
     boundary = "==bulletin-" + digest.hexdigest()[:32]
     root = MIMEMultipart("alternative", boundary=boundary, policy=POLICY)
     root["Subject"] = subject
@@ -138,7 +163,12 @@ def build_template(
         root.attach(part)
     data = root.as_bytes(policy=POLICY)
     head, body = data.split(b"\r\n\r\n", 1)
-    return MessageTemplate(head + b"\r\n", body, digest.hexdigest())
+    # The text part's markers come first, then the HTML part's (each part has its escaping).
+    in_text = len(_MARKER.findall(text))
+    cut = _MARKER_BYTES.split(body)
+    markers = [marker.decode() for marker in cut[1::2]]
+    slots = tuple((_FIELDS[marker], n >= in_text) for n, marker in enumerate(markers))
+    return MessageTemplate(head + b"\r\n", tuple(cut[0::2]), slots, digest.hexdigest())
 
 
 def _phrase(name: str) -> str:

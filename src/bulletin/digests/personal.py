@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from email.header import Header
 from email.utils import formataddr, parseaddr
 from urllib.parse import urlsplit
 
@@ -45,8 +46,24 @@ def personal_copy(
         one_click=True,
         message_id=message_id,
         date=date,
-        to=formataddr((name, address), charset="utf-8"),
+        to=to_header(name, address),
     )
+
+
+def to_header(name: str, address: str) -> str:
+    """The To value: the name always reads back as itself, never as another address.
+
+    A plain ASCII name goes as a phrase (quoted where it needs it). Any other name goes as
+    one RFC 2047 encoded word, and so does an ASCII name that holds "=?": passed as it is,
+    or even quoted (some readers decode inside quotes), a mail client would decode it, and
+    "=?utf-8?b?…?=" can decode to "Mallory <mallory@evil.example>".
+    """
+    if not name:
+        return address
+    if name.isascii() and "=?" not in name:
+        return formataddr((name, address))
+    # One word, never folded: a spliced header has no line breaks.
+    return f"{Header(name, 'utf-8').encode(maxlinelen=0)} <{address}>"
 
 
 def worst_case(config: Config) -> Personal:

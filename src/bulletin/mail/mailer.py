@@ -14,7 +14,12 @@ from ..errors import RefusedError
 
 
 class RelayError(RefusedError):
-    """The relay cannot be used at all (unreachable, TLS or login failed): the run stops."""
+    """The relay cannot be used at all (unreachable, silent, TLS or login failed): the run stops."""
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether the relay went silent: smtplib reports a timeout as a lost connection."""
+    return isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError)
 
 
 class DeliveryError(Exception):
@@ -59,7 +64,7 @@ class SmtpMailer:
         pacing: Pacing | None = None,
         retries: int = 3,
         backoff: float = 2.0,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
@@ -67,7 +72,7 @@ class SmtpMailer:
         self.pacing = pacing or Pacing()
         self.retries = retries
         self.backoff = backoff
-        self.timeout = timeout
+        self.timeout = float(config.timeout if timeout is None else timeout)
         self.sleep = sleep
         self.connection: smtplib.SMTP | None = None
         self.reconnects = 0
@@ -96,6 +101,8 @@ class SmtpMailer:
                     "(starttls or ssl) and the relay's certificate"
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
+                if _timed_out(exc):
+                    raise self._silent() from None
                 attempt += 1
                 if attempt > self.retries:
                     raise RelayError(
@@ -123,15 +130,28 @@ class SmtpMailer:
             raise
         return connection
 
+    def _silent(self) -> RelayError:
+        return RelayError(
+            f"the relay {self.config.host}:{self.config.port} did not answer within {self.timeout:g} s "
+            "(smtp.timeout); check the relay, then run the same command again (it resumes)"
+        )
+
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Deliver one message; DeliveryError when the server refuses it for good, or keeps
-        refusing it for now (4xx) after the retries."""
+        refusing it for now (4xx) after the retries; RelayError when the relay leaves it
+        unanswered for smtp.timeout seconds in all (the back-off between retries aside)."""
         self.pacing.wait()
         attempt = 0
+        waited = 0.0
         while True:
+            began = time.monotonic()
             try:
+                if self.timeout - waited <= 0:
+                    raise self._silent()
                 if self.connection is None:
                     self.connection = self._connect()
+                if self.connection.sock is not None:  # the rest of this message's allowance
+                    self.connection.sock.settimeout(self.timeout - waited)
                 refused = self.connection.sendmail(sender, [recipient], message)
                 if refused:  # a single recipient: refused means the whole message was
                     code, reply = refused[recipient]
@@ -147,11 +167,14 @@ class SmtpMailer:
                 if exc.smtp_code == 421:  # the server is closing the connection
                     self._drop()
             except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as exc:
+                self._drop()
+                if _timed_out(exc):  # a silent relay: waiting again would only repeat the wait
+                    raise self._silent() from None
                 # Dropped: reopen and try again (a reconnect does not count as a retry of
                 # the message unless the connection keeps failing).
-                self._drop()
                 self.reconnects += 1
                 error = DeliveryError(421, f"connection lost: {exc}")
+            waited += time.monotonic() - began
             if error.permanent:
                 self._reset()
                 raise error

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
-from ..addresses import normalise_address
+from ..addresses import normalise_address, valid_address
 from ..digests.archive import write_archive_index, write_digest
 from ..digests.editions import Edition, edition
 from ..digests.message import fresh_message_id
@@ -49,6 +49,11 @@ class SendOptions:
     new_ledger: bool = False
     retry_failed: bool = False
     preview: str | None = None  # write this subscriber's copy to .bulletin/preview/ instead
+
+    def __post_init__(self) -> None:
+        if self.to is not None and not valid_address(self.to):
+            raise UsageError(f"--to: {self.to!r} is not an email address; write one address, "
+                             "e.g. --to you@example.org")  # fmt: skip
 
     @property
     def test_copy(self) -> bool:
@@ -108,8 +113,10 @@ def send_digest(
     _refuse_stale(options, site.now)
     ledger_path = config.state_dir / "ledger.sqlite"
     ledger: Ledger | None = None
-    if options.real or (not options.test_copy and ledger_path.exists()):
-        ledger = Ledger.open(ledger_path, create=options.new_ledger and options.real)
+    if options.real:  # every page read before anyone is mailed: damage stops the run here
+        ledger = Ledger.open(ledger_path, create=options.new_ledger, verify=True)
+    elif not options.test_copy:
+        ledger = Ledger.existing(ledger_path)
     try:
         if options.real and ledger is not None:
             ledger.lock(config.state_dir / "send.lock")
@@ -196,7 +203,9 @@ class _Send:
         self.records = ledger if options.real else None
         self.summary = SendSummary(options.window.label, dry_run=options.dry_run)
         self.run_id = uuid.uuid4().hex
-        self.in_a_row = 0
+        # Failures in a row, reported and recorded once the streak ends (see _settle).
+        self.streak: list[tuple[Subscriber, DeliveryError]] = []
+        self.relay_blamed = ""  # why the streak is the relay's fault, when it stopped the run
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
         started, began = time.monotonic(), self.clock()
@@ -208,6 +217,7 @@ class _Send:
         outbox, mailer = self._transport(mailer, password)
         sent = self.skips.already_sent(self.options.window.name) if self.skips is not None else set()
         progress.start(f"Sending {self.options.window.label}", len(recipients))
+        why_not_counted = "the run stopped before it could tell whether the relay was at fault"
         try:
             for subscriber in recipients:
                 progress.advance()
@@ -232,7 +242,9 @@ class _Send:
                     )
                 elif not self._deliver(mailer, subscriber, message_id, data):
                     break
+            why_not_counted = self.relay_blamed
         finally:
+            self._settle(why_not_counted)
             progress.finish()
             if mailer is not None:
                 mailer.close()
@@ -317,10 +329,11 @@ class _Send:
             mailer.send(sender, subscriber.email, data)
         except RelayError as error:
             self.summary.abort(str(error))
+            self.relay_blamed = "the relay failed, so it is the likely cause"
             return False
         except DeliveryError as error:
             return self._failed(subscriber, error)
-        self.in_a_row = 0
+        self._settle("")
         self.summary.sent += 1
         if self.records is not None:
             address = normalise_address(subscriber.email)
@@ -337,23 +350,37 @@ class _Send:
         return f"{local}+{verp_tag(normalise_address(subscriber.email), self.secret)}@{domain}"
 
     def _failed(self, subscriber: Subscriber, error: DeliveryError) -> bool:
-        """Report one refused delivery; False when too many failed in a row."""
+        """Count one refused delivery; False when too many failed in a row."""
         self.summary.failed += 1
-        self.in_a_row += 1
-        fix = "it is retried on the next run"
-        if error.permanent and self.records is not None:
-            address = normalise_address(subscriber.email)
-            if self.records.record_failure(address, self.run_id, error.code, error.message, self.clock()):
-                fix = "3 runs failed for good: now suppressed (--retry-failed overrides)"
-            else:
-                fix = "it is retried on the next run; 3 permanent failures suppress it"
-        where = "--to" if self.options.test_copy else str(self.options.subscribers or "ledger")
-        said = f"the server said {error.code} {error.message}"
-        self.report.error(where, subscriber.line or None, f"{subscriber.email}: {said}; {fix}")
-        if self.in_a_row >= MAX_FAILURES_IN_A_ROW:
+        self.streak.append((subscriber, error))
+        if len(self.streak) >= MAX_FAILURES_IN_A_ROW:
             self.summary.abort(
                 f"stopped after {self.summary.failed} failed deliveries, the last 20 in a row; "
                 "check the relay, then run the same command again (it resumes)"
             )
+            self.relay_blamed = (
+                f"the run stopped after {MAX_FAILURES_IN_A_ROW} failures in a row, "
+                "so the relay is the likely cause"
+            )
             return False
         return True
+
+    def _settle(self, why_not_counted: str) -> None:
+        """Report the failures in a row that just ended. Permanent ones count toward
+        suppressing their address only when the relay was seen working after them, or the
+        run ended normally (`why_not_counted` empty): a run stopped by a broken relay must
+        not get its subscribers suppressed."""
+        for subscriber, error in self.streak:
+            fix = "it is retried on the next run"
+            if error.permanent and self.records is not None:
+                if why_not_counted:
+                    fix += f"; not counted toward suppression: {why_not_counted}"
+                elif self.records.record_failure(subscriber.email, self.run_id, error.code, error.message,
+                                                 self.clock()):  # fmt: skip
+                    fix = "3 runs failed for good: now suppressed (--retry-failed overrides)"
+                else:
+                    fix += "; 3 permanent failures suppress it"
+            where = "--to" if self.options.test_copy else str(self.options.subscribers or "ledger")
+            said = f"the server said {error.code} {error.message}"
+            self.report.error(where, subscriber.line or None, f"{subscriber.email}: {said}; {fix}")
+        self.streak.clear()

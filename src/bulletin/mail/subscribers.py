@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..addresses import normalise_address, valid_address
+from ..addresses import normalise_address, recipient_address, valid_address
 from ..errors import UsageError
 from ..ledger import Ledger
 from ..report import Report
@@ -26,7 +26,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
-    """One row: an address, a name for the greeting, and the topics (slugs; None: all)."""
+    """One row: an address (as written, for To), a name for the greeting, and the topics
+    (slugs; None: all)."""
 
     email: str
     name: str
@@ -81,7 +82,7 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
             continue
         seen[key] = line
         name = " ".join(_CONTROL.sub(" ", cell("name")).split())
-        subscribers.append(Subscriber(key, name, topics, line))
+        subscribers.append(Subscriber(recipient_address(address), name, topics, line))
     return subscribers
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..addresses import normalise_address
+from ..addresses import normalise_address, valid_address
 from ..config import Config
 from ..errors import UsageError
 from ..ledger import Ledger
@@ -14,6 +14,9 @@ from ..tokens import require_secret, verify_unsubscribe_token
 def unsubscribe_address(config: Config, address: str, now: datetime, *, new_ledger: bool = False) -> str:
     """Never mail `address` again (recorded in the ledger); the address."""
     address = address.strip()
+    if not valid_address(address):
+        raise UsageError(f"{address!r} is not an email address; write it as name@example.org, "
+                         "or give the token from the subscriber's unsubscribe link")  # fmt: skip
     with Ledger.open(config.state_dir / "ledger.sqlite", create=new_ledger) as ledger:
         ledger.suppress(normalise_address(address), "unsubscribed", now)
     return address
