@@ -80,6 +80,9 @@ def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch:
             assert "Beta story" in html and "Alpha story" not in html
             assert "Hi Reader," in html
 
+            page.goto(_link(digest, "manage"))  # the digest's footer links their own page
+            assert page.inner_text("h1") == "Your subscription" and page.is_checked("input[value=beta]")
+
             page.goto(_link(digest, "unsubscribe"))
             with page.expect_navigation():
                 page.click("button:has-text('Unsubscribe')")

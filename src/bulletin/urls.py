@@ -69,6 +69,11 @@ class Urls:
         url = template.replace("{token}", quote(token, safe="")).replace("{email}", quote(address, safe=""))
         return self._ours(url)
 
+    def manage_page(self, token: str) -> str:
+        """A subscriber's own manage page of `bulletin serve` (needs [web])."""
+        web = self.config.web.url if self.config.web is not None else self.config.base_url
+        return self._ours(f"{web}manage/{quote(token, safe='')}")
+
     def item(self, item: Item) -> tuple[str | None, str | None]:
         """An item's alternate link and its `via` link, following `links = source | site`."""
         if self.config.links == "site" and item.page:

@@ -28,13 +28,18 @@ from email.utils import format_datetime, make_msgid
 _RUN = secrets.token_hex(16)
 GREETING = f"BULLETIN-SPLICE-GREETING-{_RUN}"
 UNSUBSCRIBE = f"BULLETIN-SPLICE-UNSUBSCRIBE-{_RUN}"
-MARKERS = (GREETING, UNSUBSCRIBE)
-_FIELDS = {GREETING: "greeting", UNSUBSCRIBE: "unsubscribe"}
-_MARKER = re.compile(f"({GREETING}|{UNSUBSCRIBE})")
+MANAGE = f"BULLETIN-SPLICE-MANAGE-{_RUN}"  # the subscriber's own manage page (with [web])
+MARKERS = (GREETING, UNSUBSCRIBE, MANAGE)
+_FIELDS = {GREETING: "greeting", UNSUBSCRIBE: "unsubscribe", MANAGE: "manage"}
+_MARKER = re.compile(f"({GREETING}|{UNSUBSCRIBE}|{MANAGE})")
 _MARKER_BYTES = re.compile(_MARKER.pattern.encode())
 # The content hash (MIME boundary, the archive copy's Message-ID) sees fixed names in place
 # of this run's markers, so the archive copy stays byte-stable from run to run.
-_STABLE = {GREETING: "BULLETIN-SPLICE-GREETING-7Q2X", UNSUBSCRIBE: "BULLETIN-SPLICE-UNSUBSCRIBE-7Q2X"}
+_STABLE = {
+    GREETING: "BULLETIN-SPLICE-GREETING-7Q2X",
+    UNSUBSCRIBE: "BULLETIN-SPLICE-UNSUBSCRIBE-7Q2X",
+    MANAGE: "BULLETIN-SPLICE-MANAGE-7Q2X",
+}
 
 # Headers are never folded into encoded-words: every List-Unsubscribe URI parses back as
 # itself. Lines end in CRLF, as SMTP sends them.
@@ -69,9 +74,10 @@ def _split_keep(text: str, marker: str) -> list[str]:
     return out
 
 
-def fill(text: str, greeting: str, url: str) -> str:
-    """`text` with the greeting and the unsubscribe URL where the template put their markers."""
-    values = {GREETING: greeting, UNSUBSCRIBE: url}
+def fill(text: str, greeting: str, url: str, manage: str | None = None) -> str:
+    """`text` with the greeting, the unsubscribe URL and the manage URL (default: the
+    unsubscribe one) where the template put their markers."""
+    values = {GREETING: greeting, UNSUBSCRIBE: url, MANAGE: url if manage is None else manage}
     return _MARKER.sub(lambda found: values[found.group(1)], text)
 
 
@@ -98,6 +104,7 @@ class Personal:
     message_id: str
     date: str
     to: str | None = None
+    manage_url: str = ""  # the subscriber's manage page, where the template links it
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +129,14 @@ class MessageTemplate:
             lines.append(f"{name}: {value}\r\n".encode())
         if personal.one_click:
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
-        url = personal.unsubscribe_url
+        url, manage = personal.unsubscribe_url, personal.manage_url or personal.unsubscribe_url
         values = {
             ("greeting", False): encode_value(personal.greeting_text),
             ("unsubscribe", False): encode_value(url),
+            ("manage", False): encode_value(manage),
             ("greeting", True): encode_value(personal.greeting_html),
             ("unsubscribe", True): encode_value(html.escape(url, quote=True)),
+            ("manage", True): encode_value(html.escape(manage, quote=True)),
         }
         body = [self.pieces[0]]
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):

@@ -8,7 +8,7 @@ from email.utils import formataddr, parseaddr
 from urllib.parse import urlsplit
 
 from ..config import Config
-from ..tokens import make_token
+from ..tokens import make_purpose_token, make_token
 from ..urls import Urls
 from .message import Personal
 
@@ -31,11 +31,18 @@ def greeting(name: str) -> tuple[str, str]:
 
 
 def personal_copy(
-    config: Config, name: str, address: str, token: str, message_id: str, date: str
+    config: Config,
+    name: str,
+    address: str,
+    token: str,
+    message_id: str,
+    date: str,
+    manage_token: str | None = None,
 ) -> Personal:
-    """What one subscriber's copy carries: greeting, To, unsubscribe link and headers."""
+    """What one subscriber's copy carries: greeting, To, unsubscribe and manage links, headers."""
     name = " ".join(name.split())[:MAX_NAME]
-    url = Urls(config, in_mail=True).unsubscribe(address, token)
+    urls = Urls(config, in_mail=True)
+    url = urls.unsubscribe(address, token)
     html_greeting, text_greeting = greeting(name)
     mailto = config.digest.unsubscribe_mailto
     return Personal(
@@ -47,6 +54,7 @@ def personal_copy(
         message_id=message_id,
         date=date,
         to=to_header(name, address),
+        manage_url=urls.manage_page(manage_token) if manage_token else "",
     )
 
 
@@ -80,4 +88,5 @@ def worst_case(config: Config) -> Personal:
         # Longer than any fresh Message-ID, and fixed: sizes repeat.
         f"<{'x' * 64}@{sender_domain(config)}>",
         "Wed, 30 Sep 2026 23:59:59 +1400",
+        make_purpose_token("manage", address, "any secret", config.digest.list_id) if config.web else None,
     )

@@ -15,7 +15,7 @@ from ..config import Config
 from ..site.topics import Topics
 from ..templates import environment
 from ..urls import Urls
-from .message import BUDGET, GREETING, UNSUBSCRIBE, MessageTemplate, build_template
+from .message import BUDGET, GREETING, MANAGE, UNSUBSCRIBE, MessageTemplate, build_template
 from .personal import sender_domain, worst_case
 from .plan import MONTHS, Digest, Section, day_label
 from .windows import Window
@@ -85,6 +85,7 @@ def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dic
         "greeting": GREETING,
         "links": {
             "unsubscribe": UNSUBSCRIBE,
+            "personal_manage": MANAGE if config.web is not None else None,
             "manage": urls.manage(),
             "view_online": urls.digest_page(folder),
             "archive": urls.archive(),

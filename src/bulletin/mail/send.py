@@ -27,7 +27,7 @@ from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
 from ..subscriptions import Subscriptions
-from ..tokens import make_token, verp_tag
+from ..tokens import make_purpose_token, make_token, verp_tag
 from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
 from .outbox import Outbox, write_preview
 from .subscribers import Subscriber, read_subscribers
@@ -174,6 +174,9 @@ class _Copies:
             make_token(subscriber.email, self.secret, config.digest.list_id),
             message_id,
             format_datetime(self.clock().astimezone(config.timezone)),
+            make_purpose_token("manage", subscriber.email, self.secret, config.digest.list_id)
+            if config.web is not None
+            else None,
         )
         data = rendered.template.render(personal)
         if config.dkim is not None:

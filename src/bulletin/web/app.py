@@ -465,7 +465,7 @@ def preview_routes(web: WebSite, preview: Preview) -> list[Route]:
 
 def preview_digest(web: WebSite, week: str | None, topics: str | None) -> Response:
     """/preview/digest?week=2026-W47&topics=a,b: the digest as that topic set gets it."""
-    from ..digests.message import GREETING, UNSUBSCRIBE
+    from ..digests.message import fill
     from ..digests.plan import plan_digest
     from ..digests.render import render_digest
     from ..digests.windows import iso_week, last_complete_week
@@ -488,7 +488,7 @@ def preview_digest(web: WebSite, week: str | None, topics: str | None) -> Respon
         return web.pages.message(200, "Nothing to show", [f"{window.label} has no items in these topics."])
     rendered = render_digest(config, site.topics, plan, window.name)
     sample = Urls(config, in_mail=True).unsubscribe("reader@example.org", "preview")
-    page = rendered.html.replace(GREETING, "Hi Dana,").replace(UNSUBSCRIBE, html.escape(sample, quote=True))
+    page = fill(rendered.html, "Hi Dana,", html.escape(sample, quote=True))
     at = page.rfind("</body>")
     page = page[:at] + '<script src="/__bulletin/reload.js" defer></script>' + page[at:]
     return HTMLResponse(page, headers={"cache-control": "no-store"})
