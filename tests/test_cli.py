@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 from click.testing import CliRunner, Result
 
 from bulletin import __version__
@@ -10,10 +19,66 @@ from bulletin.cli import main
 from .conftest import SiteMaker
 
 NOW = ["--now", "2026-11-25T12:00"]
+MAIL = {
+    "from": "Health Weekly <digest@news.example.org>",
+    "address": "100 Main Street, Springfield",
+    "unsubscribe_mailto": "unsubscribe@news.example.org",
+    "unsubscribe_url": "https://news.example.org/u?t={token}",
+}
+# Control characters that XML 1.0 forbids (tab, LF and CR are fine).
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def run(site: SiteMaker, *args: str) -> Result:
     return CliRunner().invoke(main, [*args, "--site", str(site.root), *NOW], catch_exceptions=False)
+
+
+def mail_site(site: SiteMaker) -> None:
+    """A site that also writes digests, with items in 2026-W47."""
+    site.write_config(digest=dict(MAIL))
+    for item_id, date, topics in [("a1", "2026-11-16", ["Alpha"]), ("b1", "2026-11-17", ["Beta"])]:
+        site.item(f"{item_id}.md", id=item_id, title=f"Title {item_id}", date=date, categories=topics,
+                  href=f"https://src.example/{item_id}")  # fmt: skip
+
+
+def rss_titles(site: SiteMaker, feed: str = "feeds/rss.xml") -> list[str]:
+    return [item.findtext("title") or "" for item in ET.parse(site.root / feed).getroot().iter("item")]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def published_texts(site: SiteMaker) -> Iterator[tuple[str, str]]:
+    """Every published file as a reader gets it: JSON strings decoded, .eml parts decoded,
+    XML as its text and attribute values (the HTML inside a feed entry unescaped once)."""
+    for folder in ("feeds", "emails"):
+        for path in sorted((site.root / folder).rglob("*")):
+            if not path.is_file():
+                continue
+            relpath, data = path.relative_to(site.root).as_posix(), path.read_bytes()
+            if relpath.endswith(".json"):
+                for text in _strings(json.loads(data)):
+                    yield relpath, text
+            elif relpath.endswith(".eml"):
+                message = email.message_from_bytes(data, policy=email.policy.default)
+                for part in message.walk():
+                    if part.get_content_maintype() == "text":
+                        yield relpath, part.get_content()  # type: ignore[attr-defined]
+            elif relpath.endswith((".xml", ".opml")):
+                yield relpath, data.decode()
+                for element in ET.fromstring(data).iter():
+                    yield from ((relpath, t) for t in (element.text, *element.attrib.values()) if t)
+            else:
+                yield relpath, data.decode()
 
 
 def good_site(site: SiteMaker) -> None:
@@ -138,3 +203,32 @@ def test_topics_table(site: SiteMaker) -> None:
         "Gartner: Healthcare  gartner-healthcare      2  2026-11-21  https://news.example.org/feeds/topic/gartner-healthcare/rss.xml\n"
         "Medigy: Café Talks   medigy-cafe-talks       1  2026-11-21  https://news.example.org/feeds/topic/medigy-cafe-talks/rss.xml\n"
     )
+
+
+# -- hostile content: reported, never a crash ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("ctl.md", "Hello \x0b vertical &#11; \x1b escape &#x1b;[31m, in Markdown."),
+        ("ctl.html", "<p>Hello \x0b vertical &#11; \x1b escape &#x1b;[31m, in HTML.</p>"),
+    ],
+    ids=["markdown", "html"],
+)
+def test_control_characters_in_a_body_never_reach_the_output(site: SiteMaker, name: str, body: str) -> None:
+    mail_site(site)
+    site.item(name, body, id="ctl", title="Controls", date="2026-11-18", categories=["Alpha"])
+    check = run(site, "check")
+    assert (check.exit_code, check.stderr) == (
+        0,
+        f"content/{name}:8: warning: control character U+000B, U+001B removed from the body; "
+        "delete it from the file\n",
+    )
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "Controls" in rss_titles(site)
+    assert "Controls" in rss_titles(site, "feeds/topic/alpha/rss.xml")
+    assert (site.root / "emails/2026-W47/digest.html").is_file()
+    for relpath, text in published_texts(site):
+        assert not CONTROL.search(text), f"{relpath} holds a control character"

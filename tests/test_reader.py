@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -474,6 +475,32 @@ def test_html_file_extension_means_html(site: SiteMaker) -> None:
 def test_xml_forbidden_characters_leave_bodies(site: SiteMaker) -> None:
     item = item_of(site, body="<p>a\x00b\x0bc\ufffed\x85</p>")
     assert read_body(item, site.config()) == "<p>abcd\x85</p>"
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "codes"),
+    [
+        ("a.html", "<p>Vertical\x0btab, &#11;entity, &#x1b;[31mescape &#X0C;feed.</p>", "U+000B"),
+        ("a.md", "Vertical\x0btab, &#11;entity, &#x1b;[31mescape, *emphasis*\x1b.", "U+000B, U+001B"),
+    ],
+    ids=["html", "markdown"],
+)
+def test_control_characters_leave_bodies_and_their_summaries(
+    site: SiteMaker, name: str, body: str, codes: str
+) -> None:
+    text = front_matter({"title": "T", "date": "2026-11-18"}, body)
+    parsed = parse(site, text, name=f"news/{name}")
+    assert parsed.item is not None
+    forbidden = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    assert not forbidden.search(parsed.item.summary), repr(parsed.item.summary)
+    assert parsed.item.summary.startswith("Verticaltab,")
+    html = read_body(parsed.item, site.config())
+    assert not forbidden.search(html), repr(html)
+    # Raw ones are reported like those in front matter; written as entities, they are text.
+    assert messages(parsed) == [
+        f"content/news/{name}:5: warning: control character {codes} removed from the body; "
+        "delete it from the file"
+    ]
 
 
 # -- the folder -------------------------------------------------------------------------------

@@ -182,9 +182,11 @@ def sanitize(body_html: str, base_url: str | None) -> str:
 
 
 def plain_text(body_html: str) -> str:
-    """The text of some HTML, tags dropped, entities decoded, whitespace collapsed."""
+    """The text of some HTML, tags dropped, entities decoded, whitespace collapsed.
+
+    Characters XML forbids are removed after decoding: `&#11;` is one too."""
     text = nh3.clean(body_html, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
-    return " ".join(html.unescape(text).split())
+    return " ".join(strip_forbidden(html.unescape(text)).split())
 
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")

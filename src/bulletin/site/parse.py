@@ -99,7 +99,9 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
         raise ItemError(1, "front matter is not closed; add a '---' line after the last field")
     front = _without_controls(text[opening.end() : closing.start()], relpath, problems)
     fields = _fields(front)
-    return _item_from(fields, text, closing.end() + 1, relpath, config, digest(raw))
+    item, clamped = _item_from(fields, text, closing.end() + 1, relpath, config, digest(raw))
+    _body_controls(text, item.body_offset, relpath, problems)
+    return item, clamped
 
 
 def _without_controls(front: str, relpath: str, problems: list[Problem]) -> str:
@@ -112,6 +114,16 @@ def _without_controls(front: str, relpath: str, problems: list[Problem]) -> str:
             message = f"control character {codes} removed; delete it from the file"
             problems.append(Problem(relpath, number, "warning", message))
     return _CONTROL.sub("", front)
+
+
+def _body_controls(text: str, body_offset: int, relpath: str, problems: list[Problem]) -> None:
+    """Warn about control characters in the body: every use of the body removes them."""
+    found = _CONTROL.search(text, body_offset)
+    if found is None:
+        return
+    codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in _CONTROL.findall(text, body_offset)}))
+    message = f"control character {codes} removed from the body; delete it from the file"
+    problems.append(Problem(relpath, text.count("\n", 0, found.start()) + 1, "warning", message))
 
 
 def _fields(front: str) -> Fields:
@@ -216,7 +228,7 @@ def _summary(fields: Fields, body: str, relpath: str) -> str:
     )
     if found is not None:
         return bodies.summarize(text(found, "write the summary as text"))
-    return bodies.summarize(bodies.plain_text(bodies.to_html(body, relpath)))
+    return bodies.summarize(bodies.plain_text(bodies.to_html(bodies.strip_forbidden(body), relpath)))
 
 
 def _authors(fields: Fields) -> tuple[str, ...]:
