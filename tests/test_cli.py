@@ -41,6 +41,24 @@ def mail_site(site: SiteMaker) -> None:
                   href=f"https://src.example/{item_id}")  # fmt: skip
 
 
+def good_items(site: SiteMaker) -> None:
+    """Two ordinary items that every build must publish whatever else is in content/."""
+    site.item("good.md", id="good", title="Good item", date="2026-11-18", categories=["Alpha"],
+              href="https://src.example/good")  # fmt: skip
+    site.item("also.md", id="also", title="Also good", date="2026-11-19", categories=["Beta"],
+              href="https://src.example/also")  # fmt: skip
+
+
+def assert_rest_built(site: SiteMaker, result: Result, bad: str, code: int = 1) -> None:
+    """One bad file: reported by name, the others still published."""
+    assert result.exit_code == code, result.output
+    assert bad in result.stderr, result.stderr
+    titles = rss_titles(site)
+    assert "Good item" in titles and "Also good" in titles
+    for name in ("rss.xml", "atom.xml", "feed.json"):
+        assert (site.root / "feeds/topic/alpha" / name).is_file()
+
+
 def rss_titles(site: SiteMaker, feed: str = "feeds/rss.xml") -> list[str]:
     return [item.findtext("title") or "" for item in ET.parse(site.root / feed).getroot().iter("item")]
 
@@ -232,3 +250,10 @@ def test_control_characters_in_a_body_never_reach_the_output(site: SiteMaker, na
     assert (site.root / "emails/2026-W47/digest.html").is_file()
     for relpath, text in published_texts(site):
         assert not CONTROL.search(text), f"{relpath} holds a control character"
+
+
+def test_an_odd_length_utf16_file_is_skipped(site: SiteMaker) -> None:
+    good_items(site)
+    site.raw("u16.md", b"\xff\xfe" + "---\ntitle: X\n".encode("utf-16-le") + b"x")
+    result = run(site, "build")
+    assert_rest_built(site, result, "content/u16.md:3: error: is not UTF-16")

@@ -139,6 +139,26 @@ def test_utf16_with_bom_is_read(site: SiteMaker) -> None:
     assert item is not None and item.title == "Wide"
 
 
+def test_utf16_with_an_odd_number_of_bytes_is_an_error(site: SiteMaker) -> None:
+    raw = b"\xff\xfe" + "---\ntitle: X\n".encode("utf-16-le") + b"x"
+    assert messages(parse(site, raw)) == [
+        "content/news/a.md:3: error: is not UTF-16: truncated data at byte 28; save the file as UTF-8"
+    ]
+
+
+def test_a_failure_inside_bulletin_skips_the_file_and_says_so(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr("bulletin.site.parse._item_from", broken)
+    assert messages(parse(site, front_matter({"title": "T", "date": "2026-11-18"}))) == [
+        "content/news/a.md: error: cannot be read: OverflowError: date value out of range; "
+        "this is a bug in bulletin, please report it"
+    ]
+
+
 def test_non_utf8_bytes_name_the_line(site: SiteMaker) -> None:
     raw = "---\ntitle: ok\ndate: '2026-11-18'\nauthor: Jos\xe9\n---\nx\n".encode("latin-1")
     parsed = parse(site, raw)

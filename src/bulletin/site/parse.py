@@ -52,7 +52,13 @@ def digest(raw: bytes) -> str:
 def decode(raw: bytes) -> str:
     """The file's text with LF line endings and no BOM; ItemError unless UTF-8 or UTF-16."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = raw.decode("utf-16")
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].decode("utf-16", "replace").count("\n") + 1
+            raise ItemError(
+                line, f"is not UTF-16: {exc.reason} at byte {exc.start}; save the file as UTF-8"
+            ) from None
     else:
         try:
             text = raw.decode("utf-8")
@@ -75,6 +81,10 @@ def parse_item(raw: bytes, relpath: str, config: Config) -> Parsed:
         item, clamped = _parse(raw, relpath, config, problems)
     except ItemError as exc:
         problems.append(Problem(relpath, exc.line, "error", exc.message))
+        return Parsed(None, tuple(problems))
+    except Exception as exc:  # one file must never stop the run: skip it, and say why
+        message = f"cannot be read: {type(exc).__name__}: {exc}; this is a bug in bulletin, please report it"
+        problems.append(Problem(relpath, None, "error", message))
         return Parsed(None, tuple(problems))
     return Parsed(item, tuple(problems), clamped)
 
