@@ -257,3 +257,16 @@ def test_an_odd_length_utf16_file_is_skipped(site: SiteMaker) -> None:
     site.raw("u16.md", b"\xff\xfe" + "---\ntitle: X\n".encode("utf-16-le") + b"x")
     result = run(site, "build")
     assert_rest_built(site, result, "content/u16.md:3: error: is not UTF-16")
+
+
+def test_a_300_character_category_gets_a_short_slug(site: SiteMaker) -> None:
+    good_items(site)
+    name = "Category " + "x" * 291
+    site.item("long.md", id="long", title="Long topic", date="2026-11-18", categories=[name])
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "content/long.md: warning: topic 'Category xxxx" in result.stderr
+    assert "Long topic" in rss_titles(site)
+    slugs = sorted(p.name for p in (site.root / "feeds/topic").iterdir())
+    assert slugs == ["alpha", "beta", "category"]
+    assert "Long topic" in rss_titles(site, "feeds/topic/category/rss.xml")
