@@ -270,3 +270,12 @@ def test_a_300_character_category_gets_a_short_slug(site: SiteMaker) -> None:
     slugs = sorted(p.name for p in (site.root / "feeds/topic").iterdir())
     assert slugs == ["alpha", "beta", "category"]
     assert "Long topic" in rss_titles(site, "feeds/topic/category/rss.xml")
+
+
+def test_a_date_before_the_first_instant_is_refused(site: SiteMaker) -> None:
+    mail_site(site)  # digests group items by week: the date must survive that too
+    good_items(site)
+    site.item("old.md", id="old", title="Too old", date="0001-01-01T00:00:00+14:00")
+    result = run(site, "build")
+    assert_rest_built(site, result, "content/old.md:4: error: date '0001-01-01T00:00:00+14:00' is not a date")
+    assert (site.root / "emails/2026-W47/digest.html").is_file()

@@ -288,6 +288,29 @@ def test_rejected_dates(value: str) -> None:
     assert parse_date(value, ZoneInfo("UTC")) is None
 
 
+@pytest.mark.parametrize(
+    ("value", "zone"),
+    [
+        ("0001-01-01T00:00:00+14:00", "UTC"),
+        ("0001-01-01", "Asia/Tokyo"),
+        ("0001-01-01T00:00:00", "Pacific/Kiritimati"),
+        ("9999-12-31T23:59:59-14:00", "UTC"),
+        ("9999-12-31", "America/New_York"),
+        ("0001-01-03", "UTC"),  # representable, but a week or a late window around it is not
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_refused(value: str, zone: str) -> None:
+    assert parse_date(value, ZoneInfo(zone)) is None
+
+
+def test_a_date_at_the_end_of_the_calendar_is_the_usual_error(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ntitle: T\ndate: '0001-01-01T00:00:00+14:00'\n---\nx\n")
+    assert messages(parsed) == [
+        "content/news/a.md:3: error: date '0001-01-01T00:00:00+14:00' is not a date; write YYYY-MM-DD "
+        "or an ISO 8601 date-time"
+    ]
+
+
 def test_midnight_that_does_not_exist_is_the_first_instant_of_the_day() -> None:
     # Chile moved its clocks from 00:00 to 01:00 on 2026-09-06.
     tz = ZoneInfo("America/Santiago")
