@@ -5,9 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +35,54 @@ CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def run(site: SiteMaker, *args: str) -> Result:
     return CliRunner().invoke(main, [*args, "--site", str(site.root), *NOW], catch_exceptions=False)
+
+
+def spawn(site: SiteMaker, *args: str) -> subprocess.Popen[str]:
+    """bulletin as a real process, in a session of its own (so that its workers can be found)."""
+    command = [sys.executable, "-m", "bulletin", *args, "--site", str(site.root), *NOW]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def run_within(site: SiteMaker, seconds: float, *args: str) -> subprocess.CompletedProcess[str]:
+    """bulletin as a real process that must finish within `seconds`: a hang fails the test."""
+    process = spawn(site, *args)
+    try:
+        out, err = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.communicate()
+        pytest.fail(f"bulletin {' '.join(args)} did not finish within {seconds} s")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def as_result(done: subprocess.CompletedProcess[str]) -> Result:
+    """A finished process, shaped like CliRunner's result for the assertions below."""
+
+    class Finished:
+        exit_code, stdout, stderr = done.returncode, done.stdout, done.stderr
+        output = done.stdout + done.stderr
+
+    return Finished()  # type: ignore[return-value]
+
+
+def _permissions_ignored() -> bool:
+    """True when this process reads files whatever their permission bits say (root)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "probe"
+        probe.write_bytes(b"x")
+        probe.chmod(0)
+        try:
+            probe.read_bytes()
+        except PermissionError:
+            return False
+        return True
+
+
+AS_ROOT = _permissions_ignored()
 
 
 def mail_site(site: SiteMaker) -> None:
@@ -279,3 +331,49 @@ def test_a_date_before_the_first_instant_is_refused(site: SiteMaker) -> None:
     result = run(site, "build")
     assert_rest_built(site, result, "content/old.md:4: error: date '0001-01-01T00:00:00+14:00' is not a date")
     assert (site.root / "emails/2026-W47/digest.html").is_file()
+
+
+def test_a_symlink_loop_is_reported_and_each_item_read_once(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("sub/inner.md", id="inner", title="Inner", date="2026-11-17")
+    content = site.root / "content"
+    (content / "self.md").symlink_to("self.md")  # a link to itself
+    (content / "sub/back").symlink_to("..")  # a folder containing itself
+    result = run(site, "build")
+    assert_rest_built(
+        site, result, "content/self.md: error: cannot be read: Too many levels of symbolic links"
+    )
+    assert "content/sub/back: warning: is a link to content/, which is already read" in result.stderr
+    assert sorted(rss_titles(site)) == ["Also good", "Good item", "Inner"]
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root reads whatever the permission bits say")
+def test_an_unreadable_file_is_skipped(site: SiteMaker) -> None:
+    good_items(site)
+    locked = site.item("locked.md", id="locked", title="Locked")
+    locked.chmod(0)
+    try:
+        result = run(site, "build")
+    finally:
+        locked.chmod(0o644)
+    assert_rest_built(site, result, "content/locked.md: error: cannot be read: Permission denied")
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root reads whatever the permission bits say")
+def test_an_unreadable_folder_is_skipped(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("locked/inside.md", id="inside", title="Inside")
+    folder = site.root / "content/locked"
+    folder.chmod(0)
+    try:
+        result = run(site, "build")
+    finally:
+        folder.chmod(0o755)
+    assert_rest_built(site, result, "content/locked/: error: folder cannot be read: Permission denied")
+
+
+def test_a_fifo_does_not_hang_the_build(site: SiteMaker) -> None:
+    good_items(site)
+    os.mkfifo(site.root / "content/x.md")
+    result = as_result(run_within(site, 20, "build"))
+    assert_rest_built(site, result, "content/x.md: error: is a named pipe (FIFO), not a file")

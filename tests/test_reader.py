@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -558,6 +562,108 @@ def test_bad_files_are_skipped_and_the_rest_read(site: SiteMaker) -> None:
     collection = read_items(site.config(), report, NOW)
     assert [i.title for i in collection.items] == ["Good"]
     assert [p.path for p in report.errors] == ["content/bad.md"]
+
+
+def read_all(site: SiteMaker) -> tuple[list[str], list[str]]:
+    """The titles of the items read (sorted) and every problem reported."""
+    report = Report()
+    collection = read_items(site.config(), report, NOW)
+    return sorted(i.title for i in collection.items), [str(p) for p in report.sorted()]
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging when the block blocks (SIGALRM interrupts a blocking open)."""
+
+    def expired(*_: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_symlink_loops_are_reported_and_every_item_read_once(site: SiteMaker) -> None:
+    site.item("good.md", title="Good")
+    site.item("sub/inner.md", title="Inner")
+    content = site.root / "content"
+    (content / "self.md").symlink_to("self.md")  # a link to itself
+    (content / "sub/back").symlink_to("..")  # a folder containing itself
+    (site.root / "shared").mkdir()  # outside content/, inside the site: read through the link
+    site.raw("../shared/extra.md", front_matter({"title": "Extra", "date": "2026-11-18"}))
+    (site.root / "shared/again").symlink_to(".")
+    (content / "shared").symlink_to("../shared")
+    assert read_all(site) == (
+        ["Extra", "Good", "Inner"],
+        [
+            "content/self.md: error: cannot be read: Too many levels of symbolic links; fix or remove it",
+            "content/shared/again: warning: is a link to shared/, which is already read; not read "
+            "twice: remove the link",
+            "content/sub/back: warning: is a link to content/, which is already read; not read "
+            "twice: remove the link",
+        ],
+    )
+
+
+def test_a_fifo_is_reported_not_opened(site: SiteMaker) -> None:
+    site.item("good.md", title="Good")
+    os.mkfifo(site.root / "content/x.md")
+    with deadline(10):
+        assert read_all(site) == (
+            ["Good"],
+            [
+                "content/x.md: error: is a named pipe (FIFO), not a file; only regular files are read: remove it"
+            ],
+        )
+
+
+def test_an_unreadable_folder_is_reported_and_the_rest_read(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.item("good.md", title="Good")
+    site.item("locked/inside.md", title="Inside")
+    locked = os.fspath(site.root / "content/locked")
+    scandir = os.scandir
+
+    def refusing(path: str) -> object:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    assert read_all(site) == (
+        ["Good"],
+        [
+            "content/locked/: error: folder cannot be read: Permission denied; its items are skipped: "
+            "give bulletin's user permission to read it, or move it out of content/"
+        ],
+    )
+
+
+def test_an_unreadable_file_is_reported_and_the_rest_read(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.item("good.md", title="Good")
+    locked = os.fspath(site.item("locked.md", title="Locked"))
+    real_open = os.open
+
+    def refusing(path: str, *args: object, **kwargs: object) -> int:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+    assert read_all(site) == (
+        ["Good"],
+        [
+            "content/locked.md: error: cannot be read: Permission denied; give bulletin's user "
+            "permission to read it, or move it out of content/"
+        ],
+    )
 
 
 def test_duplicate_ids_newer_wins(site: SiteMaker) -> None:
