@@ -377,3 +377,21 @@ def test_a_fifo_does_not_hang_the_build(site: SiteMaker) -> None:
     os.mkfifo(site.root / "content/x.md")
     result = as_result(run_within(site, 20, "build"))
     assert_rest_built(site, result, "content/x.md: error: is a named pipe (FIFO), not a file")
+
+
+def test_symlinks_out_of_the_site_are_not_published(site: SiteMaker, tmp_path: Path) -> None:
+    good_items(site)
+    outside = tmp_path / "outside"
+    (outside / "folder").mkdir(parents=True)
+    secret = "---\ntitle: Secret {n}\ndate: '2026-11-18'\n---\nNot for publishing.\n"
+    (outside / "secret.md").write_text(secret.format(n=1))
+    (outside / "folder/secret2.md").write_text(secret.format(n=2))
+    (site.root / "content/leak.md").symlink_to(outside / "secret.md")
+    (site.root / "content/elsewhere").symlink_to(outside / "folder")
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    published = "".join(text for _, text in published_texts(site))
+    assert "Secret" not in published and "Not for publishing" not in published
+    assert "content/leak.md: warning: is a link to " in result.stderr
+    assert "content/elsewhere: warning: is a link to " in result.stderr
+    assert sorted(rss_titles(site)) == ["Also good", "Good item"]

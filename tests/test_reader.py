@@ -609,6 +609,45 @@ def test_symlink_loops_are_reported_and_every_item_read_once(site: SiteMaker) ->
     )
 
 
+def test_symlinks_out_of_the_site_are_not_read(site: SiteMaker, tmp_path: Path) -> None:
+    site.item("good.md", title="Good")
+    outside = tmp_path / "outside"
+    (outside / "folder").mkdir(parents=True)
+    (outside / "secret.md").write_text(front_matter({"title": "Secret", "date": "2026-11-18"}))
+    (outside / "folder/secret2.md").write_text(front_matter({"title": "Secret 2", "date": "2026-11-18"}))
+    (site.root / "content/leak.md").symlink_to(outside / "secret.md")
+    (site.root / "content/elsewhere").symlink_to(outside / "folder")
+    (site.root / "inside.md").symlink_to(outside / "secret.md")  # in the site, but leading out
+    (site.root / "content/chained.md").symlink_to("../inside.md")
+    assert read_all(site) == (
+        ["Good"],
+        [
+            f"content/chained.md: warning: is a link to {outside / 'secret.md'}, outside the site "
+            "folder; not read: copy it into the site or remove the link",
+            f"content/elsewhere: warning: is a link to {outside / 'folder'}, outside the site "
+            "folder; not read: copy it into the site or remove the link",
+            f"content/leak.md: warning: is a link to {outside / 'secret.md'}, outside the site "
+            "folder; not read: copy it into the site or remove the link",
+        ],
+    )
+
+
+def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "volume/news"
+    elsewhere.mkdir(parents=True)
+    (site.root / "content").rmdir()
+    (site.root / "content").symlink_to(elsewhere)
+    site.item("2026/a.md", title="A")
+    (elsewhere / "latest").symlink_to("2026")  # a second way in: not read twice
+    (elsewhere / "b.md").symlink_to("2026/a.md")  # a file link inside content/: read
+    assert read_all(site) == (
+        ["A", "A"],
+        [
+            "content/latest: warning: is a link to content/2026/, which is already read; not read twice: remove the link"
+        ],
+    )
+
+
 def test_a_fifo_is_reported_not_opened(site: SiteMaker) -> None:
     site.item("good.md", title="Good")
     os.mkfifo(site.root / "content/x.md")

@@ -32,8 +32,9 @@ def find_item_files(content_dir: Path, problems: list[Problem] | None = None) ->
     depth, hidden files and folders skipped, in a stable order. Strings, not Paths: this
     runs for every file on every build.
 
-    What is not walked into is added to `problems`: folders that cannot be listed, and links
-    to a folder already read (a loop, or a second way to the same items)."""
+    What is not read is added to `problems`: folders that cannot be listed, links to a folder
+    already read (a loop, or a second way to the same items), and links that lead out of the
+    site folder, which must not publish whatever they point to."""
     walk = _Walk(content_dir, [] if problems is None else problems)
     stack = [("", walk.root)]
     while stack:
@@ -50,11 +51,12 @@ def find_item_files(content_dir: Path, problems: list[Problem] | None = None) ->
             name = entry.name
             if name.startswith("."):
                 continue
+            relpath = f"{walk.prefix}/{relative}{name}"
             if _is_dir(entry):
-                if not name.startswith("_") and walk.enter(entry, f"{walk.prefix}/{relative}{name}"):
+                if not name.startswith("_") and walk.enter(entry, relpath):
                     folders.append((f"{relative}{name}/", entry.path))
-            elif name.endswith(CONTENT_SUFFIXES):
-                yield f"{walk.prefix}/{relative}{name}", entry.path
+            elif name.endswith(CONTENT_SUFFIXES) and walk.stays_inside(entry, relpath):
+                yield relpath, entry.path
         stack.extend(reversed(folders))
 
 
@@ -75,8 +77,22 @@ class _Walk:
     def problem(self, path: str, level: Level, message: str) -> None:
         self.problems.append(Problem(path, None, level, message))
 
+    def stays_inside(self, entry: os.DirEntry[str], relpath: str) -> bool:
+        """False, and a warning, for a link that leads out of the site (and out of content/,
+        which may itself be a link to another disk)."""
+        if not entry.is_symlink():
+            return True
+        target = os.path.realpath(entry.path)
+        if self._within(target, self.site) or self._within(target, self.content):
+            return True
+        fix = "copy it into the site or remove the link"
+        self.problem(relpath, "warning", f"is a link to {target}, outside the site folder; not read: {fix}")
+        return False
+
     def enter(self, entry: os.DirEntry[str], relpath: str) -> bool:
-        """True to walk into this folder: not one that the walk reaches anyway."""
+        """True to walk into this folder: not one that the walk reaches anyway, nor one outside."""
+        if not self.stays_inside(entry, relpath):
+            return False
         try:
             info = entry.stat()
         except OSError as exc:
@@ -86,16 +102,22 @@ class _Walk:
         # A link to a folder inside content/ is a second way to items read anyway.
         link = entry.is_symlink() and os.path.realpath(entry.path)
         if identity in self.seen or (link and self._within(link, self.content)):
-            target = link or os.path.realpath(entry.path)
-            shown = os.path.relpath(target, self.site).replace(os.sep, "/") + "/"
+            shown = self._shown(link or os.path.realpath(entry.path))
             self.problem(
                 relpath,
                 "warning",
-                f"is a link to {shown}, which is already read; not read twice: remove the link",
+                f"is a link to {shown}/, which is already read; not read twice: remove the link",
             )
             return False
         self.seen.add(identity)
         return True
+
+    def _shown(self, target: str) -> str:
+        """A folder as the site's author knows it: content/…, else relative to the site."""
+        if self._within(target, self.content):
+            inner = os.path.relpath(target, self.content)
+            return self.prefix if inner == "." else f"{self.prefix}/{inner}".replace(os.sep, "/")
+        return os.path.relpath(target, self.site).replace(os.sep, "/")
 
     @staticmethod
     def _within(path: str, folder: str) -> bool:
