@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -395,3 +396,23 @@ def test_symlinks_out_of_the_site_are_not_published(site: SiteMaker, tmp_path: P
     assert "content/leak.md: warning: is a link to " in result.stderr
     assert "content/elsewhere: warning: is a link to " in result.stderr
     assert sorted(rss_titles(site)) == ["Also good", "Good item"]
+
+
+@pytest.mark.parametrize(
+    ("body", "warning"),
+    [
+        ("<div>" * 500_000 + "</div>" * 500_000, "body nests elements more than 64 deep"),  # 5.5 MB
+        ("&amp;" * (2 * 2**20), "body is 10,485,760 characters long"),  # 10 MB
+        ("\n" * (15 * 2**20), "body is 15,728,640 characters long"),  # 15 MB
+    ],
+    ids=["500000-nested-divs", "10-mb-of-entities", "15-mb-of-blank-lines"],
+)
+def test_a_huge_or_deep_body_costs_seconds_and_is_reported(site: SiteMaker, body: str, warning: str) -> None:
+    good_items(site)
+    site.raw("big.md", f"---\ntitle: Big\ndate: '2026-11-18'\ncategories: [Alpha]\n---\n{body}")
+    started = time.monotonic()
+    result = as_result(run_within(site, 30, "build"))
+    assert time.monotonic() - started < 10, "a few seconds at most"
+    assert result.exit_code == 0, result.stderr[-1500:]
+    assert "content/big.md" in result.stderr and warning in result.stderr, result.stderr[-1500:]
+    assert sorted(rss_titles(site)) == ["Also good", "Big", "Good item"]

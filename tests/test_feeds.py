@@ -240,6 +240,16 @@ def test_long_content_is_cut_at_an_element_and_links_to_the_source(site: SiteMak
     assert html.count("<p>") == html.count("</p>")
 
 
+def test_a_body_cut_before_rendering_still_links_to_the_source(site: SiteMaker) -> None:
+    # Cut at 200 K characters (twice feed_content_kb), inside the comment: what is left
+    # renders well under the cap, and the entry must still say that it is not all.
+    body = "<p>Start.</p><!--" + "y" * 300_000 + "--><p>Never shown.</p>"
+    site.item("long.md", title="Long", href="https://src.example/long", link={"brand": "Src"}, body=body)
+    feeds, _ = build(site)
+    html = json.loads((feeds / "feed.json").read_bytes())["items"][0]["content_html"]
+    assert html == '<p>Start.</p><p><a href="https://src.example/long">Read the full article at Src</a></p>'
+
+
 def test_feed_items_limits_every_feed(site: SiteMaker) -> None:
     site.write_config(feed_items=2)
     for n in range(5):

@@ -15,6 +15,7 @@ import pytest
 
 from bulletin.dates import local_midnight, parse_date
 from bulletin.report import Report
+from bulletin.site import bodies
 from bulletin.site.parse import Parsed, parse_item
 from bulletin.site.reader import read_body, read_items
 
@@ -126,6 +127,16 @@ def test_raw_control_characters_are_removed_with_a_warning(site: SiteMaker) -> N
     ]
 
 
+@pytest.mark.parametrize("character", ["\x01", "\x7f", "\x80", "\x9b", "\ufffe"])
+def test_every_forbidden_character_is_found_in_utf8_files(site: SiteMaker, character: str) -> None:
+    in_title = character if character != "\ufffe" else ""  # which libyaml refuses outright
+    text = f"---\ntitle: A{in_title}B\ndate: '2026-11-18'\n---\n<p>C{character}D.</p>\n"
+    parsed = parse(site, text.encode())
+    assert parsed.item is not None
+    assert (parsed.item.title, parsed.item.summary) == ("AB", "CD.")
+    assert read_body(parsed.item, site.config()) == "<p>CD.</p>"
+
+
 def test_escaped_control_characters_are_removed_from_text(site: SiteMaker) -> None:
     item = parse(site, "---\ntitle: \"Esc\\x01aped\\x1b\"\ndate: '2026-11-18'\n---\nx\n").item
     assert item is not None and item.title == "Escaped"
@@ -198,10 +209,65 @@ def test_a_file_over_20_mb_is_refused(site: SiteMaker) -> None:
     ]
 
 
-def test_a_huge_body_is_fine(site: SiteMaker) -> None:
+def test_a_huge_body_is_cut_before_it_is_rendered_and_says_so(site: SiteMaker) -> None:
     body = "<p>" + "word " * 1_000_000 + "</p>"  # 5 MB
-    item = item_of(site, body=body)
-    assert len(read_body(item, site.config())) > 5_000_000
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}, body))
+    assert messages(parsed) == [
+        "content/news/a.md: warning: body is 5,000,008 characters long; only its first 204,800 are "
+        "used (twice feed_content_kb, at most 1 MB): shorten it or link to the article"
+    ]
+    assert parsed.item is not None
+    html = read_body(parsed.item, site.config())
+    assert html.startswith("<p>word word") and html.endswith("</p>")
+    assert 200_000 < len(html) <= 204_800 + len("</p>")
+    assert parsed.item.summary.startswith("word word")
+
+
+@pytest.mark.parametrize(("kb", "limit"), [(1, 65_536), (100, 204_800), (512, 1_048_576), (5000, 1_048_576)])
+def test_the_cut_follows_feed_content_kb_within_bounds(kb: int, limit: int) -> None:
+    assert bodies.body_limit(kb) == limit
+
+
+def test_a_cut_falls_on_a_line_or_a_tag() -> None:
+    text = ("<p>" + "x" * 50 + "</p>\n") * 5000  # 290,000 characters
+    prepared = bodies.prepare(text, 100_000)
+    assert prepared.cut and prepared.length == 290_000
+    assert prepared.text.endswith("</p>\n") and len(prepared.text) <= 100_000
+
+
+def test_nesting_deeper_than_64_drops_the_deeper_tags_and_keeps_their_text() -> None:
+    html = "<div>" * 100 + "text" + "</div>" * 100 + "<p>after</p>"
+    flat, first = bodies.limit_depth(html)
+    assert flat == "<div>" * 64 + "text" + "</div>" * 64 + "<p>after</p>"
+    assert first == 64 * len("<div>")
+
+
+def test_the_depth_pass_leaves_ordinary_html_alone() -> None:
+    paragraphs = "".join(f"<p>para {n}<br><img src=x.png>" for n in range(200))  # never closed
+    items = "<ul>" + "".join(f"<li>item <b>{n}</b>" for n in range(200)) + "</ul>"
+    rows = "<table>" + "".join(f"<tr><td>{n}<td>{n}" for n in range(200)) + "</table>"
+    comment = "<!--" + "<div>" * 100 + "-->"
+    script = "<script>" + "<div>" * 100 + "</script>"
+    links = "".join(f"<https://example.org/{n}> <a@b.example>" for n in range(100))  # Markdown autolinks
+    for html in (paragraphs, items, rows, comment, script, links):
+        assert bodies.limit_depth(html) == (html, None)
+
+
+def test_raw_text_elements_too_deep_go_whole() -> None:
+    html = "<div>" * 64 + "<script>alert('<b>')</script>" + "<style>p {}</style>" + "</div>" * 64
+    flat, _ = bodies.limit_depth(html)
+    assert flat == "<div>" * 64 + "</div>" * 64
+
+
+def test_deep_nesting_is_reported_with_its_line(site: SiteMaker) -> None:
+    body = "<p>Intro</p>\n" + "<div>" * 70 + "deep" + "</div>" * 70
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}, body))
+    assert messages(parsed) == [
+        "content/news/a.md:6: warning: body nests elements more than 64 deep; the deeper tags "
+        "are dropped and their text kept: simplify its HTML"
+    ]
+    assert parsed.item is not None
+    assert read_body(parsed.item, site.config()).count("<div>") == 64
 
 
 # -- fields -----------------------------------------------------------------------------------

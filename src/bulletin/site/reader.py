@@ -164,10 +164,23 @@ def read_regular(path: str) -> bytes:
 
 def read_body(item: Item, config: Config) -> str:
     """The item's body as sanitised HTML, URLs absolute, ready for a feed or a digest."""
-    raw = read_regular(os.fspath(config.site / item.path))
-    text = decode(raw)
-    body_html = bodies.to_html(bodies.strip_forbidden(text[item.body_offset :]), item.path)
-    return bodies.sanitize(body_html, item.link or item.page or config.site_url)
+    return read_content(item, config).html
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """An item's body as sanitised HTML, and whether it was cut before it was rendered."""
+
+    html: str
+    cut: bool
+
+
+def read_content(item: Item, config: Config) -> Body:
+    """The item's body, read again from its file, cut and flattened as the parse did."""
+    text = decode(read_regular(os.fspath(config.site / item.path)))
+    body = bodies.prepare(text[item.body_offset :], bodies.body_limit(config.feed_content_kb))
+    html = bodies.sanitize(bodies.to_html(body.text, item.path), item.link or item.page or config.site_url)
+    return Body(html, body.cut)
 
 
 @dataclass(frozen=True, slots=True)
