@@ -416,3 +416,18 @@ def test_a_huge_or_deep_body_costs_seconds_and_is_reported(site: SiteMaker, body
     assert result.exit_code == 0, result.stderr[-1500:]
     assert "content/big.md" in result.stderr and warning in result.stderr, result.stderr[-1500:]
     assert sorted(rss_titles(site)) == ["Also good", "Big", "Good item"]
+
+
+def test_markup_in_a_title_is_shown_as_text_everywhere(site: SiteMaker) -> None:
+    mail_site(site)
+    site.item("tags.md", id="tags", title="Tags <b>bold</b>", date="2026-11-19", categories=["Alpha"],
+              description="<p>Hello <em>world</em>.</p>")  # fmt: skip
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "Tags bold" in rss_titles(site)
+    assert "Tags bold" in (site.root / "feeds/topic/alpha/index.html").read_text()
+    assert "* Tags bold" in (site.root / "emails/2026-W47/digest.txt").read_text()
+    assert "Hello world." in (site.root / "emails/2026-W47/digest.txt").read_text()
+    for relpath, text in published_texts(site):
+        assert "<b>bold" not in text and "&lt;b&gt;" not in text, relpath
+        assert "<em>world" not in text and "&lt;em&gt;" not in text, relpath

@@ -122,8 +122,8 @@ def test_topic_feeds_hold_their_topic_only(site: SiteMaker) -> None:
     feeds, _ = build(site)
     health = feedparser.parse((feeds / "topic/gartner-healthcare/atom.xml").read_bytes())
     cafe = feedparser.parse((feeds / "topic/medigy-cafe-talks/atom.xml").read_bytes())
-    assert [e.title for e in health.entries] == ["First <b>bold</b> & co", "Second"]
-    assert [e.title for e in cafe.entries] == ["First <b>bold</b> & co"]
+    assert [e.title for e in health.entries] == ["First bold & co", "Second"]  # markup reduced to text
+    assert [e.title for e in cafe.entries] == ["First bold & co"]
     # two spellings, one topic shown by the most common (ties: the smaller) spelling
     assert [t.term for t in health.entries[1].tags] == ["Gartner: Healthcare"]
     assert health.feed.title == "Test News: Gartner: Healthcare"
@@ -207,9 +207,9 @@ def test_rss_channel_and_items(site: SiteMaker) -> None:
     assert [c.text for c in first.findall(f"{DC}creator")] == ["Ann Author", "Bob Writer"]
     enclosure = first.find("enclosure")
     assert enclosure is not None and enclosure.get("length") == "0"
-    # plain text stays text: escaped once more inside RSS's HTML description
-    assert first.findtext("description") == "A summary with &lt;script&gt;alert(1)&lt;/script&gt; text."
-    assert first.findtext("title") == "First <b>bold</b> & co"
+    # an HTML description becomes its text (see test_titles_and_summaries_are_text_in_every_format)
+    assert first.findtext("description") == "A summary with text."
+    assert first.findtext("title") == "First bold & co"
 
 
 def test_content_is_sanitised_and_absolute(site: SiteMaker) -> None:
@@ -383,7 +383,7 @@ def test_index_and_opml_list_every_feed(site: SiteMaker) -> None:
         "https://news.example.org/feeds/topic/medigy-cafe-talks/rss.xml",
     ]
     page = (feeds / "topic/gartner-healthcare/index.html").read_text()
-    assert "First &lt;b&gt;bold&lt;/b&gt; &amp; co" in page
+    assert "First bold &amp; co" in page
     assert 'href="https://news.example.org/feeds/topic/gartner-healthcare/atom.xml"' in page
 
 
@@ -405,3 +405,34 @@ def test_a_vanished_topic_loses_its_feeds_but_not_foreign_files(site: SiteMaker)
     assert not (feeds / "topic" / "medigy-cafe-talks").exists()
     assert (feeds / "topic" / "hand-made" / "notes.txt").read_text() == "mine"
     assert "medigy-cafe-talks" not in (feeds / "index.html").read_text()
+
+
+def test_titles_and_summaries_are_text_in_every_format(site: SiteMaker, atom_schema: etree.RelaxNG) -> None:
+    site.item(
+        "tags.md",
+        id="tags",
+        title="Tags <b>bold</b> &amp; more",
+        description="<p>Hello <em>world</em> &amp; more.</p>",
+        categories=["Topic <i>one</i>"],
+        href="https://src.example/tags",
+    )
+    feeds, _ = build(site)
+    for path in ("atom.xml", "rss.xml", "topic/topic-one/atom.xml", "topic/topic-one/rss.xml"):
+        data = (feeds / path).read_bytes()
+        assert b"&lt;b&gt;" not in data and b"&lt;em&gt;" not in data and b"&lt;i&gt;" not in data, path
+    atom = etree.parse(str(feeds / "atom.xml")).getroot()
+    entry = atom.find(f"{ATOM}entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}title") == "Tags bold & more"
+    assert entry.findtext(f"{ATOM}summary") == "Hello world & more."
+    rss = etree.parse(str(feeds / "rss.xml")).getroot().find("channel/item")
+    assert rss is not None
+    assert rss.findtext("title") == "Tags bold & more"
+    assert rss.findtext("description") == "Hello world &amp; more."  # HTML: the text, escaped once
+    item = json.loads((feeds / "feed.json").read_bytes())["items"][0]
+    assert (item["title"], item["summary"]) == ("Tags bold & more", "Hello world & more.")
+    topic = etree.parse(str(feeds / "topic/topic-one/atom.xml")).getroot()
+    assert topic.findtext(f"{ATOM}title") == "Test News: Topic one"
+    page = (feeds / "topic/topic-one/index.html").read_text()
+    assert "Tags bold &amp; more" in page and "&lt;" not in page
+    assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))

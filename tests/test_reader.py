@@ -291,8 +291,19 @@ def test_title_precedence_first_non_empty_wins(site: SiteMaker) -> None:
 
 
 def test_title_is_plain_text_never_html(site: SiteMaker) -> None:
-    item = item_of(site, title="<script>alert(1)</script> &amp;   spaced\n out")
-    assert item.title == "<script>alert(1)</script> &amp; spaced out"
+    # HTML in a title is reduced to its text: a feed reader would show the tags, or obey them.
+    item = item_of(site, title="<script>alert(1)</script> <b>Bold</b> &amp;   spaced\n out")
+    assert item.title == "Bold & spaced out"
+    # Angle brackets around no HTML element, and a bare &, are text.
+    item = item_of(site, title="Story & <friends> (<25 beds), List<T>")
+    assert item.title == "Story & <friends> (<25 beds), List<T>"
+
+
+def test_a_title_that_is_only_markup_is_an_error(site: SiteMaker) -> None:
+    parsed = parse(site, front_matter({"title": "<b></b><script>x</script>", "date": "2026-11-18"}))
+    assert messages(parsed) == [
+        "content/news/a.md:2: error: title has no visible text; write the article's title"
+    ]
 
 
 def test_a_title_that_is_a_list_is_an_error(site: SiteMaker) -> None:

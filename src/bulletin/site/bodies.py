@@ -318,6 +318,33 @@ def plain_text(body_html: str) -> str:
     return " ".join(strip_forbidden(html.unescape(text)).split())
 
 
+# HTML's elements, old and new: a title holding one of these holds markup; `<friends>` or
+# `<T>` is text that happens to use angle brackets.
+_HTML_ELEMENTS = (
+    "a|abbr|acronym|address|applet|area|article|aside|audio|b|base|basefont|bdi|bdo|big|blink|"
+    "blockquote|body|br|button|canvas|caption|center|cite|code|col|colgroup|data|datalist|dd|del|"
+    "details|dfn|dialog|dir|div|dl|dt|em|embed|fieldset|figcaption|figure|font|footer|form|frame|"
+    "frameset|h1|h2|h3|h4|h5|h6|head|header|hgroup|hr|html|i|iframe|img|input|ins|kbd|label|"
+    "legend|li|link|main|map|mark|marquee|math|menu|meta|meter|nav|nobr|noembed|noframes|"
+    "noscript|object|ol|optgroup|option|output|p|param|picture|plaintext|pre|progress|q|rp|rt|"
+    "ruby|s|samp|script|search|section|select|slot|small|source|span|strike|strong|style|sub|"
+    "summary|sup|svg|table|tbody|td|template|textarea|tfoot|th|thead|time|title|tr|track|tt|u|ul|"
+    "var|video|wbr|xmp"
+)
+# An HTML tag, a comment or a character reference: what makes a field's value HTML, not text.
+_MARKUP = re.compile(
+    rf"</?(?:{_HTML_ELEMENTS})(?=[\s/>])[^<>]*>|<!--"
+    r"|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);",
+    re.IGNORECASE,
+)
+
+
+def text_of(value: str) -> str:
+    """A field that should be text, as text: when it holds markup (an HTML tag, an entity), its
+    text (`Tags <b>bold</b>` → `Tags bold`); else as it is (`rural & critical (<25 beds)`)."""
+    return plain_text(value) if _MARKUP.search(value) else value
+
+
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 

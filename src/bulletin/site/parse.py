@@ -231,7 +231,7 @@ def _title(fields: Fields) -> str:
     found = first(fields, "title", "openGraphMetaData.ogtitle", "twitterMetaData.twittertitle")
     if found is None:
         raise ItemError(None, "title is missing; add a line title: 'The article title'")
-    title = text(found)
+    title = bodies.text_of(text(found))  # markup in a title is shown as tags by every reader
     if not title:
         raise ItemError(found.line, f"{found.name} has no visible text; write the article's title")
     return title
@@ -277,7 +277,7 @@ def _summary(fields: Fields, body: str, relpath: str) -> str:
         "description",
     )
     if found is not None:
-        return bodies.summarize(text(found, "write the summary as text"))
+        return bodies.summarize(bodies.text_of(text(found, "write the summary as text")))
     return bodies.summarize(bodies.plain_text(bodies.to_html(body, relpath)))
 
 
@@ -322,6 +322,7 @@ def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     else:
         found = first(fields, "openProjectCustomFields.medigyTopics", "topics")
         pairs = [(name, None) for name in texts(found, fix)] if found else []
+    pairs = [(bodies.text_of(name) if name else None, url) for name, url in pairs]  # feed titles
     kept = [(name, url) for name, url in pairs if name]
     return tuple(n for n, _ in kept), tuple(u for _, u in kept)
 
