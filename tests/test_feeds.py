@@ -436,3 +436,36 @@ def test_titles_and_summaries_are_text_in_every_format(site: SiteMaker, atom_sch
     page = (feeds / "topic/topic-one/index.html").read_text()
     assert "Tags bold &amp; more" in page and "&lt;" not in page
     assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))
+
+
+def test_an_empty_body_leaves_out_the_content(
+    site: SiteMaker, atom_schema: etree.RelaxNG, json_schema: dict[str, object]
+) -> None:
+    site.item(
+        "empty.md",
+        "",
+        id="empty",
+        title="No body",
+        description="Only a summary.",
+        href="https://src.example/e",
+    )
+    site.item("bare.md", "", id="bare", title="No body, no link", description="Just this.", date="2026-11-17")
+    feeds, _ = build(site)
+    atom = etree.parse(str(feeds / "atom.xml"))
+    assert atom_schema.validate(atom), atom_schema.error_log
+    entries = {e.findtext(f"{ATOM}id"): e for e in atom.getroot().iter(f"{ATOM}entry")}
+    assert entries["tag:news.example.org,2000:empty"].find(f"{ATOM}content") is None
+    # Atom needs content or an alternate link: an entry with neither shows its summary.
+    bare = entries["tag:news.example.org,2000:bare"].find(f"{ATOM}content")
+    assert bare is not None and (bare.get("type"), bare.text) == ("html", "Just this.")
+    rss = etree.parse(str(feeds / "rss.xml")).getroot()
+    for item in rss.iter("item"):
+        assert item.find(f"{CONTENT}encoded") is None
+        assert item.findtext("description")
+    data = json.loads((feeds / "feed.json").read_bytes())
+    jsonschema.validate(data, json_schema)
+    items = {i["id"].rsplit(":", 1)[1]: i for i in data["items"]}
+    assert "content_html" not in items["empty"] and items["empty"]["content_text"] == "Only a summary."
+    assert "content_html" not in items["bare"] and items["bare"]["content_text"] == "Just this."
+    for path in feeds.rglob("*.xml"):
+        assert not feedparser.parse(path.read_bytes()).bozo
