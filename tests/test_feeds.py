@@ -8,6 +8,7 @@ import os
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import feedparser
@@ -469,3 +470,101 @@ def test_an_empty_body_leaves_out_the_content(
     assert "content_html" not in items["bare"] and items["bare"]["content_text"] == "Just this."
     for path in feeds.rglob("*.xml"):
         assert not feedparser.parse(path.read_bytes()).bozo
+
+
+class _Attributes(HTMLParser):
+    """Every attribute in some HTML, character references decoded as a browser does."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.extend((tag, name, value or "") for name, value in attrs)
+
+    handle_startendtag = handle_starttag
+
+
+def published_attributes(feeds: Path) -> list[tuple[str, str, str, str]]:
+    """(file, tag, attribute, value) for every attribute of every entry's HTML, in every feed."""
+    html_parts = []
+    for path in sorted(feeds.rglob("*")):
+        if path.name == "feed.json":
+            html_parts += [(path, i.get("content_html", "")) for i in json.loads(path.read_bytes())["items"]]
+        elif path.name in ("atom.xml", "rss.xml"):
+            root = etree.parse(str(path)).getroot()
+            html_parts += [(path, e.text or "") for e in root.iter(f"{ATOM}content", f"{CONTENT}encoded")]
+        elif path.suffix == ".html":
+            html_parts.append((path, path.read_text()))
+    found = []
+    for path, html in html_parts:
+        parser = _Attributes()
+        parser.feed(html)
+        parser.close()
+        found += [(path.relative_to(feeds).as_posix(), *attribute) for attribute in parser.found]
+    return found
+
+
+_RASTER = re.compile(r"data:image/(png|jpeg|gif|webp)[;,]")
+
+
+def dangerous(tag: str, name: str, value: str) -> bool:
+    """A javascript:, vbscript: or (but in img src, a raster image) data: URL, read as a browser
+    reads it: tabs and line breaks removed, leading and trailing controls and spaces stripped."""
+    url = re.sub(r"[\t\n\r]", "", value).strip("".join(map(chr, range(0x21)))).lower()
+    if url.startswith(("javascript:", "vbscript:")):
+        return True
+    return url.startswith("data:") and not (tag == "img" and name == "src" and _RASTER.match(url))
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<blockquote cite="javascript:alert(1)">Quoted.</blockquote>',
+        '<p><q cite="data:text/html,x">Quoted.</q></p>',
+        '<p><del cite="vbscript:msgbox(1)">Old.</del><ins cite=" JavaScript:x">New.</ins></p>',
+        '<blockquote cite="&#x6a;avascript:x">Quoted.</blockquote>',
+        '<p><img longdesc="javascript:x" src="a.png" alt="A"></p>',
+        '<p><img longdesc="da&#10;ta:text/html,x" src="a.png" alt="A"></p>',
+        '<p><a href=" data:text/html,x">Link</a></p>',
+        '<p><a href="&#x20;data:text/html,x">Link</a></p>',
+        '<p><a href="da&#10;ta:text/html,x">Link</a></p>',
+        '<p><a href="java&#x09;script:alert(1)">Link</a></p>',
+        '<p><a href="data:image/png;base64,AAAA">A raster image, but not in img src</a></p>',
+        '<p><img src="data:image/svg+xml;base64,PHN2Zz4=" alt="B"></p>',
+        '<p><img src=" data:image/svg+xml,&lt;svg/&gt;" alt="B"></p>',
+        '<map name="m"><area href="data:text/html,x" alt="C"></map>',
+        "Markdown: [link](<data:text/html,x>) and ![img](data:image/svg+xml;base64,PHN2Zz4=)",
+    ],
+    ids=[
+        "blockquote-cite", "q-cite", "del-ins-cite", "cite-entity", "img-longdesc",
+        "longdesc-newline-entity", "href-space", "href-entity-space", "href-newline-entity",
+        "href-tab-entity", "href-raster-data", "img-svg-data", "img-space-svg-data", "area-href",
+        "markdown",
+    ],
+)  # fmt: skip
+def test_no_script_or_data_url_survives_sanitising(site: SiteMaker, markup: str) -> None:
+    name = "x.md" if markup.startswith("Markdown") else "x.html"
+    site.item(
+        name, f"<p>Before.</p>\n{markup}\n<p>After.</p>", title="Payload", href="https://src.example/a/x"
+    )
+    feeds, _ = build(site)
+    found = published_attributes(feeds)
+    assert found, "no attributes seen: the check checks nothing"
+    assert [f for f in found if dangerous(*f[1:])] == []
+
+
+def test_safe_urls_in_every_url_attribute_stay_and_become_absolute(site: SiteMaker) -> None:
+    body = (
+        '<blockquote cite="/quotes/1">Q.</blockquote><p><q cite="https://ok.example/q">q</q>'
+        '<img src="data:image/png;base64,AAAA" longdesc="desc.html" alt="A">'
+        '<a href="mailto:ed@example.org">mail</a></p>'
+    )
+    site.item("x.html", body, title="Safe", href="https://src.example/a/x")
+    feeds, _ = build(site)
+    assert json.loads((feeds / "feed.json").read_bytes())["items"][0]["content_html"] == (
+        '<blockquote cite="https://src.example/quotes/1">Q.</blockquote>'
+        '<p><q cite="https://ok.example/q">q</q>'
+        '<img src="data:image/png;base64,AAAA" longdesc="https://src.example/a/desc.html" alt="A">'
+        '<a href="mailto:ed@example.org">mail</a></p>'
+    )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urljoin
 
 import nh3
 
@@ -130,7 +132,14 @@ _DROP_WITH_CONTENT = {
     "noframes",
 }
 _URL_SCHEMES = {"http", "https", "mailto", "data"}
-_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);", re.IGNORECASE)
+# Every attribute the allowed tags have whose value is a URL; nh3 checks only href and src.
+_URL_ATTRIBUTES = frozenset(("href", "src", "cite", "longdesc"))
+_SAFE_SCHEMES = frozenset(("http", "https", "mailto"))
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
+_RASTER_DATA = re.compile(r"data:image/(?:png|jpeg|gif|webp)[;,]")
+# Browsers drop tabs and line breaks anywhere in a URL and trim spaces and controls around it;
+# dropping every one of them anywhere is stricter still.
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
 
 
 def strip_forbidden(text: str) -> str:
@@ -285,13 +294,34 @@ def to_html(body: str, filename: str) -> str:
     return str(_markdown().render(body))
 
 
-def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
-    # data: URLs survive only as inline raster images.
-    if value[:5].lower() == "data:" and not (
-        tag == "img" and attribute == "src" and _DATA_IMAGE.match(value)
-    ):
-        return None
-    return value
+def url_allowed(tag: str, attribute: str, value: str) -> bool:
+    """Whether a URL attribute may stay, decided on the URL a browser would follow: character
+    references decoded (twice over, in case a reader decodes once more), ASCII whitespace and
+    controls removed, the scheme lower-cased. Relative, http(s) and mailto URLs may; a data:
+    URL only as a raster image (PNG, JPEG, GIF, WebP) in img src; anything else may not."""
+    url = _URL_NOISE.sub("", html.unescape(html.unescape(value))).lower()
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return True  # relative: made absolute against the source
+    if scheme.group(1) == "data":
+        return tag == "img" and attribute == "src" and _RASTER_DATA.match(url) is not None
+    return scheme.group(1) in _SAFE_SCHEMES
+
+
+def _url_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
+    """nh3's attribute filter: every URL attribute checked alike; the ones nh3 does not know
+    as URLs (cite, longdesc) made absolute here, as it makes href and src."""
+
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if attribute not in _URL_ATTRIBUTES:
+            return value
+        if not url_allowed(tag, attribute, value):
+            return None
+        if attribute in ("cite", "longdesc") and _SCHEME.match(value.strip().lower()) is None:
+            return urljoin(base_url, value.strip()) if base_url else None
+        return value
+
+    return keep
 
 
 def sanitize(body_html: str, base_url: str | None) -> str:
@@ -301,7 +331,7 @@ def sanitize(body_html: str, base_url: str | None) -> str:
         tags=set(ALLOWED_TAGS),
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_keep_attribute,
+        attribute_filter=_url_filter(base_url),
         url_schemes=_URL_SCHEMES,
         link_rel=None,
         strip_comments=True,
