@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import errno
+import json
 import os
 import random
 import re
@@ -12,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +32,132 @@ from .conftest import SiteMaker
 from .smtp import SmtpServer
 
 NOW = ["--now", "2026-11-25T12:00"]
+MAIL = {
+    "from": "Health Weekly <digest@news.example.org>",
+    "address": "100 Main Street, Springfield",
+    "unsubscribe_mailto": "unsubscribe@news.example.org",
+    "unsubscribe_url": "https://news.example.org/u?t={token}",
+}
+# Control characters that XML 1.0 forbids (tab, LF and CR are fine).
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def run(site: SiteMaker, *args: str) -> Result:
     return CliRunner().invoke(main, [*args, "--site", str(site.root), *NOW], catch_exceptions=False)
+
+
+def spawn(site: SiteMaker, *args: str) -> subprocess.Popen[str]:
+    """bulletin as a real process, in a session of its own (so that its workers can be found)."""
+    command = [sys.executable, "-m", "bulletin", *args, "--site", str(site.root), *NOW]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def run_within(site: SiteMaker, seconds: float, *args: str) -> subprocess.CompletedProcess[str]:
+    """bulletin as a real process that must finish within `seconds`: a hang fails the test."""
+    process = spawn(site, *args)
+    try:
+        out, err = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.communicate()
+        pytest.fail(f"bulletin {' '.join(args)} did not finish within {seconds} s")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def as_result(done: subprocess.CompletedProcess[str]) -> Result:
+    """A finished process, shaped like CliRunner's result for the assertions below."""
+
+    class Finished:
+        exit_code, stdout, stderr = done.returncode, done.stdout, done.stderr
+        output = done.stdout + done.stderr
+
+    return Finished()  # type: ignore[return-value]
+
+
+def _permissions_ignored() -> bool:
+    """True when this process reads files whatever their permission bits say (root)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "probe"
+        probe.write_bytes(b"x")
+        probe.chmod(0)
+        try:
+            probe.read_bytes()
+        except PermissionError:
+            return False
+        return True
+
+
+AS_ROOT = _permissions_ignored()
+
+
+def mail_site(site: SiteMaker) -> None:
+    """A site that also writes digests, with items in 2026-W47."""
+    site.write_config(digest=dict(MAIL))
+    for item_id, date, topics in [("a1", "2026-11-16", ["Alpha"]), ("b1", "2026-11-17", ["Beta"])]:
+        site.item(f"{item_id}.md", id=item_id, title=f"Title {item_id}", date=date, categories=topics,
+                  href=f"https://src.example/{item_id}")  # fmt: skip
+
+
+def good_items(site: SiteMaker) -> None:
+    """Two ordinary items that every build must publish whatever else is in content/."""
+    site.item("good.md", id="good", title="Good item", date="2026-11-18", categories=["Alpha"],
+              href="https://src.example/good")  # fmt: skip
+    site.item("also.md", id="also", title="Also good", date="2026-11-19", categories=["Beta"],
+              href="https://src.example/also")  # fmt: skip
+
+
+def assert_rest_built(site: SiteMaker, result: Result, bad: str, code: int = 1) -> None:
+    """One bad file: reported by name, the others still published."""
+    assert result.exit_code == code, result.output
+    assert bad in result.stderr, result.stderr
+    titles = rss_titles(site)
+    assert "Good item" in titles and "Also good" in titles
+    for name in ("rss.xml", "atom.xml", "feed.json"):
+        assert (site.root / "feeds/topic/alpha" / name).is_file()
+
+
+def rss_titles(site: SiteMaker, feed: str = "feeds/rss.xml") -> list[str]:
+    return [item.findtext("title") or "" for item in ET.parse(site.root / feed).getroot().iter("item")]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def published_texts(site: SiteMaker) -> Iterator[tuple[str, str]]:
+    """Every published file as a reader gets it: JSON strings decoded, .eml parts decoded,
+    XML as its text and attribute values (the HTML inside a feed entry unescaped once)."""
+    for folder in ("feeds", "emails"):
+        for path in sorted((site.root / folder).rglob("*")):
+            if not path.is_file():
+                continue
+            relpath, data = path.relative_to(site.root).as_posix(), path.read_bytes()
+            if relpath.endswith(".json"):
+                for text in _strings(json.loads(data)):
+                    yield relpath, text
+            elif relpath.endswith(".eml"):
+                message = email.message_from_bytes(data, policy=email.policy.default)
+                for part in message.walk():
+                    if part.get_content_maintype() == "text":
+                        yield relpath, part.get_content()  # type: ignore[attr-defined]
+            elif relpath.endswith((".xml", ".opml")):
+                yield relpath, data.decode()
+                for element in ET.fromstring(data).iter():
+                    yield from ((relpath, t) for t in (element.text, *element.attrib.values()) if t)
+            else:
+                yield relpath, data.decode()
 
 
 def good_site(site: SiteMaker) -> None:
@@ -173,10 +300,10 @@ def test_weeks_beyond_the_calendar_are_a_usage_error(site: SiteMaker) -> None:
         2,
         "bulletin: --since 0001-01-01 is out of range; write dates from 0002-01-07 to 9999-12-27\n",
     )
-    result = CliRunner().invoke(main, ["digest", "--site", str(site.root), "--now", "0001-01-09"])
+    result = CliRunner().invoke(main, ["digest", "--site", str(site.root), "--now", "0002-01-09"])
     assert (result.exit_code, result.stderr) == (
         2,
-        "bulletin: no complete week before 0001-01-09 is in range; weeks run from 0002-W02 to 9999-W51\n",
+        "bulletin: no complete week before 0002-01-09 is in range; weeks run from 0002-W02 to 9999-W51\n",
     )
     result = CliRunner().invoke(main, ["check", "--site", str(site.root), "--now", "0001-01-01"])
     assert result.exit_code == 2
@@ -336,17 +463,17 @@ def test_ctrl_c_exits_130_with_one_line(site: SiteMaker) -> None:
     assert stray_temporaries(site) == []  # what an interrupt left mid-write is cleared
 
 
-MAIL = {
+SEND_MAIL = {
     "from": "Health Weekly <digest@news.example.org>",
     "address": "100 Main Street, Springfield",
     "unsubscribe_url": "https://news.example.org/u?t={token}",
 }
 
 
-def mail_site(site: SiteMaker, port: int) -> Path:
+def sending_site(site: SiteMaker, port: int) -> Path:
     """A site that sends to 127.0.0.1:port, with items in 2026-W47; its subscribers file."""
     good_site(site)
-    site.write_config(digest=dict(MAIL), smtp={"host": "127.0.0.1", "port": port})
+    site.write_config(digest=dict(SEND_MAIL), smtp={"host": "127.0.0.1", "port": port})
     path = site.root / "subscribers.csv"
     path.write_text("email,name,topics\nann@example.org,,\nbob@example.org,,\n", encoding="utf-8")
     return path
@@ -357,7 +484,7 @@ def test_an_emptied_ledger_is_refused_like_a_missing_one(
 ) -> None:
     monkeypatch.setenv("BULLETIN_SECRET", "test-secret-0123456789")
     with SmtpServer() as server:
-        path = mail_site(site, server.port)
+        path = sending_site(site, server.port)
         assert run(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
         ledger = site.root / ".bulletin/ledger.sqlite"
         ledger.write_bytes(b"")  # `: > .bulletin/ledger.sqlite`
@@ -393,7 +520,7 @@ def test_a_damaged_ledger_is_a_clear_error(
 ) -> None:
     monkeypatch.setenv("BULLETIN_SECRET", "test-secret-0123456789")
     with SmtpServer() as server:
-        path = mail_site(site, server.port)
+        path = sending_site(site, server.port)
         ledger = site.root / ".bulletin/ledger.sqlite"
         if damage == "garbage":
             ledger.parent.mkdir(parents=True)
@@ -420,3 +547,160 @@ def test_a_damaged_ledger_is_a_clear_error(
             result.stderr,
         ), result.stderr
         assert len(server.handler.received) == sent
+
+
+# -- hostile content: reported, never a crash ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("ctl.md", "Hello \x0b vertical &#11; \x1b escape &#x1b;[31m, in Markdown."),
+        ("ctl.html", "<p>Hello \x0b vertical &#11; \x1b escape &#x1b;[31m, in HTML.</p>"),
+    ],
+    ids=["markdown", "html"],
+)
+def test_control_characters_in_a_body_never_reach_the_output(site: SiteMaker, name: str, body: str) -> None:
+    mail_site(site)
+    site.item(name, body, id="ctl", title="Controls", date="2026-11-18", categories=["Alpha"])
+    check = run(site, "check")
+    assert (check.exit_code, check.stderr) == (
+        0,
+        f"content/{name}:9: warning: control character U+000B, U+001B removed from the body; "
+        "delete it from the file\n",
+    )
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "Controls" in rss_titles(site)
+    assert "Controls" in rss_titles(site, "feeds/topic/alpha/rss.xml")
+    assert (site.root / "emails/2026-W47/digest.html").is_file()
+    for relpath, text in published_texts(site):
+        assert not CONTROL.search(text), f"{relpath} holds a control character"
+
+
+def test_an_odd_length_utf16_file_is_skipped(site: SiteMaker) -> None:
+    good_items(site)
+    site.raw("u16.md", b"\xff\xfe" + "---\ntitle: X\n".encode("utf-16-le") + b"x")
+    result = run(site, "build")
+    assert_rest_built(site, result, "content/u16.md:3: error: is not UTF-16")
+
+
+def test_a_300_character_category_gets_a_short_slug(site: SiteMaker) -> None:
+    good_items(site)
+    name = "Category " + "x" * 291
+    site.item("long.md", id="long", title="Long topic", date="2026-11-18", categories=[name])
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "content/long.md: warning: topic 'Category xxxx" in result.stderr
+    assert "Long topic" in rss_titles(site)
+    slugs = sorted(p.name for p in (site.root / "feeds/topic").iterdir())
+    assert slugs == ["alpha", "beta", "category"]
+    assert "Long topic" in rss_titles(site, "feeds/topic/category/rss.xml")
+
+
+def test_a_date_before_the_first_instant_is_refused(site: SiteMaker) -> None:
+    mail_site(site)  # digests group items by week: the date must survive that too
+    good_items(site)
+    site.item("old.md", id="old", title="Too old", date="0001-01-01T00:00:00+14:00")
+    result = run(site, "build")
+    assert_rest_built(site, result, "content/old.md:4: error: date '0001-01-01T00:00:00+14:00' is not a date")
+    assert (site.root / "emails/2026-W47/digest.html").is_file()
+
+
+def test_a_symlink_loop_is_reported_and_each_item_read_once(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("sub/inner.md", id="inner", title="Inner", date="2026-11-17")
+    content = site.root / "content"
+    (content / "self.md").symlink_to("self.md")  # a link to itself
+    (content / "sub/back").symlink_to("..")  # a folder containing itself
+    result = run(site, "build")
+    assert_rest_built(
+        site, result, "content/self.md: error: cannot be read: Too many levels of symbolic links"
+    )
+    assert "content/sub/back: warning: is a link to content/, which is already read" in result.stderr
+    assert sorted(rss_titles(site)) == ["Also good", "Good item", "Inner"]
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root reads whatever the permission bits say")
+def test_an_unreadable_file_is_skipped(site: SiteMaker) -> None:
+    good_items(site)
+    locked = site.item("locked.md", id="locked", title="Locked")
+    locked.chmod(0)
+    try:
+        result = run(site, "build")
+    finally:
+        locked.chmod(0o644)
+    assert_rest_built(site, result, "content/locked.md: error: cannot be read: Permission denied")
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root reads whatever the permission bits say")
+def test_an_unreadable_folder_is_skipped(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("locked/inside.md", id="inside", title="Inside")
+    folder = site.root / "content/locked"
+    folder.chmod(0)
+    try:
+        result = run(site, "build")
+    finally:
+        folder.chmod(0o755)
+    assert_rest_built(site, result, "content/locked/: error: folder cannot be read: Permission denied")
+
+
+def test_a_fifo_does_not_hang_the_build(site: SiteMaker) -> None:
+    good_items(site)
+    os.mkfifo(site.root / "content/x.md")
+    result = as_result(run_within(site, 20, "build"))
+    assert_rest_built(site, result, "content/x.md: error: is a named pipe (FIFO), not a file")
+
+
+def test_symlinks_out_of_the_site_are_not_published(site: SiteMaker, tmp_path: Path) -> None:
+    good_items(site)
+    outside = tmp_path / "outside"
+    (outside / "folder").mkdir(parents=True)
+    secret = "---\ntitle: Secret {n}\ndate: '2026-11-18'\n---\nNot for publishing.\n"
+    (outside / "secret.md").write_text(secret.format(n=1))
+    (outside / "folder/secret2.md").write_text(secret.format(n=2))
+    (site.root / "content/leak.md").symlink_to(outside / "secret.md")
+    (site.root / "content/elsewhere").symlink_to(outside / "folder")
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    published = "".join(text for _, text in published_texts(site))
+    assert "Secret" not in published and "Not for publishing" not in published
+    assert "content/leak.md: warning: is a link to " in result.stderr
+    assert "content/elsewhere: warning: is a link to " in result.stderr
+    assert sorted(rss_titles(site)) == ["Also good", "Good item"]
+
+
+@pytest.mark.parametrize(
+    ("body", "warning"),
+    [
+        ("<div>" * 500_000 + "</div>" * 500_000, "body nests elements more than 64 deep"),  # 5.5 MB
+        ("&amp;" * (2 * 2**20), "body is 10,485,760 characters long"),  # 10 MB
+        ("\n" * (15 * 2**20), "body is 15,728,640 characters long"),  # 15 MB
+    ],
+    ids=["500000-nested-divs", "10-mb-of-entities", "15-mb-of-blank-lines"],
+)
+def test_a_huge_or_deep_body_costs_seconds_and_is_reported(site: SiteMaker, body: str, warning: str) -> None:
+    good_items(site)
+    site.raw("big.md", f"---\ntitle: Big\ndate: '2026-11-18'\ncategories: [Alpha]\n---\n{body}")
+    started = time.monotonic()
+    result = as_result(run_within(site, 30, "build"))
+    assert time.monotonic() - started < 10, "a few seconds at most"
+    assert result.exit_code == 0, result.stderr[-1500:]
+    assert "content/big.md" in result.stderr and warning in result.stderr, result.stderr[-1500:]
+    assert sorted(rss_titles(site)) == ["Also good", "Big", "Good item"]
+
+
+def test_markup_in_a_title_is_shown_as_text_everywhere(site: SiteMaker) -> None:
+    mail_site(site)
+    site.item("tags.md", id="tags", title="Tags <b>bold</b>", date="2026-11-19", categories=["Alpha"],
+              description="<p>Hello <em>world</em>.</p>")  # fmt: skip
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "Tags bold" in rss_titles(site)
+    assert "Tags bold" in (site.root / "feeds/topic/alpha/index.html").read_text()
+    assert "* Tags bold" in (site.root / "emails/2026-W47/digest.txt").read_text()
+    assert "Hello world." in (site.root / "emails/2026-W47/digest.txt").read_text()
+    for relpath, text in published_texts(site):
+        assert "<b>bold" not in text and "&lt;b&gt;" not in text, relpath
+        assert "<em>world" not in text and "&lt;em&gt;" not in text, relpath

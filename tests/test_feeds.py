@@ -8,6 +8,7 @@ import os
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import feedparser
@@ -122,8 +123,8 @@ def test_topic_feeds_hold_their_topic_only(site: SiteMaker) -> None:
     feeds, _ = build(site)
     health = feedparser.parse((feeds / "topic/gartner-healthcare/atom.xml").read_bytes())
     cafe = feedparser.parse((feeds / "topic/medigy-cafe-talks/atom.xml").read_bytes())
-    assert [e.title for e in health.entries] == ["First <b>bold</b> & co", "Second"]
-    assert [e.title for e in cafe.entries] == ["First <b>bold</b> & co"]
+    assert [e.title for e in health.entries] == ["First bold & co", "Second"]  # markup reduced to text
+    assert [e.title for e in cafe.entries] == ["First bold & co"]
     # two spellings, one topic shown by the most common (ties: the smaller) spelling
     assert [t.term for t in health.entries[1].tags] == ["Gartner: Healthcare"]
     assert health.feed.title == "Test News: Gartner: Healthcare"
@@ -207,9 +208,9 @@ def test_rss_channel_and_items(site: SiteMaker) -> None:
     assert [c.text for c in first.findall(f"{DC}creator")] == ["Ann Author", "Bob Writer"]
     enclosure = first.find("enclosure")
     assert enclosure is not None and enclosure.get("length") == "0"
-    # plain text stays text: escaped once more inside RSS's HTML description
-    assert first.findtext("description") == "A summary with &lt;script&gt;alert(1)&lt;/script&gt; text."
-    assert first.findtext("title") == "First <b>bold</b> & co"
+    # an HTML description becomes its text (see test_titles_and_summaries_are_text_in_every_format)
+    assert first.findtext("description") == "A summary with text."
+    assert first.findtext("title") == "First bold & co"
 
 
 def test_content_is_sanitised_and_absolute(site: SiteMaker) -> None:
@@ -238,6 +239,16 @@ def test_long_content_is_cut_at_an_element_and_links_to_the_source(site: SiteMak
     assert len(html.encode()) <= 1024
     assert html.endswith('</p><p><a href="https://src.example/long">Read the full article at Src</a></p>')
     assert html.count("<p>") == html.count("</p>")
+
+
+def test_a_body_cut_before_rendering_still_links_to_the_source(site: SiteMaker) -> None:
+    # Cut at 200 K characters (twice feed_content_kb), inside the comment: what is left
+    # renders well under the cap, and the entry must still say that it is not all.
+    body = "<p>Start.</p><!--" + "y" * 300_000 + "--><p>Never shown.</p>"
+    site.item("long.md", title="Long", href="https://src.example/long", link={"brand": "Src"}, body=body)
+    feeds, _ = build(site)
+    html = json.loads((feeds / "feed.json").read_bytes())["items"][0]["content_html"]
+    assert html == '<p>Start.</p><p><a href="https://src.example/long">Read the full article at Src</a></p>'
 
 
 def test_feed_items_limits_every_feed(site: SiteMaker) -> None:
@@ -373,7 +384,7 @@ def test_index_and_opml_list_every_feed(site: SiteMaker) -> None:
         "https://news.example.org/feeds/topic/medigy-cafe-talks/rss.xml",
     ]
     page = (feeds / "topic/gartner-healthcare/index.html").read_text()
-    assert "First &lt;b&gt;bold&lt;/b&gt; &amp; co" in page
+    assert "First bold &amp; co" in page
     assert 'href="https://news.example.org/feeds/topic/gartner-healthcare/atom.xml"' in page
 
 
@@ -456,3 +467,173 @@ def test_a_bad_brand_is_a_configuration_error(site: SiteMaker) -> None:
     assert result.exit_code == 2
     assert "bulletin.toml:6: error: brand.accent: 'teal' is not a colour" in result.stderr
     assert "bulletin.toml:7: error: brand.logo: 'javascript:alert(1)' is not an image URL" in result.stderr
+
+
+def test_titles_and_summaries_are_text_in_every_format(site: SiteMaker, atom_schema: etree.RelaxNG) -> None:
+    site.item(
+        "tags.md",
+        id="tags",
+        title="Tags <b>bold</b> &amp; more",
+        description="<p>Hello <em>world</em> &amp; more.</p>",
+        categories=["Topic <i>one</i>"],
+        href="https://src.example/tags",
+    )
+    feeds, _ = build(site)
+    for path in ("atom.xml", "rss.xml", "topic/topic-one/atom.xml", "topic/topic-one/rss.xml"):
+        data = (feeds / path).read_bytes()
+        assert b"&lt;b&gt;" not in data and b"&lt;em&gt;" not in data and b"&lt;i&gt;" not in data, path
+    atom = etree.parse(str(feeds / "atom.xml")).getroot()
+    entry = atom.find(f"{ATOM}entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}title") == "Tags bold & more"
+    assert entry.findtext(f"{ATOM}summary") == "Hello world & more."
+    rss = etree.parse(str(feeds / "rss.xml")).getroot().find("channel/item")
+    assert rss is not None
+    assert rss.findtext("title") == "Tags bold & more"
+    assert rss.findtext("description") == "Hello world &amp; more."  # HTML: the text, escaped once
+    item = json.loads((feeds / "feed.json").read_bytes())["items"][0]
+    assert (item["title"], item["summary"]) == ("Tags bold & more", "Hello world & more.")
+    topic = etree.parse(str(feeds / "topic/topic-one/atom.xml")).getroot()
+    assert topic.findtext(f"{ATOM}title") == "Test News: Topic one"
+    page = (feeds / "topic/topic-one/index.html").read_text()
+    assert "Tags bold &amp; more" in page and "&lt;" not in page
+    assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))
+
+
+def test_an_empty_body_leaves_out_the_content(
+    site: SiteMaker, atom_schema: etree.RelaxNG, json_schema: dict[str, object]
+) -> None:
+    site.item(
+        "empty.md",
+        "",
+        id="empty",
+        title="No body",
+        description="Only a summary.",
+        href="https://src.example/e",
+    )
+    site.item(
+        "bare.md",
+        "",
+        id="bare",
+        title="No body, no link",
+        description="Just this.",
+        date="2026-11-17",
+        href=None,
+    )
+    feeds, _ = build(site)
+    atom = etree.parse(str(feeds / "atom.xml"))
+    assert atom_schema.validate(atom), atom_schema.error_log
+    entries = {e.findtext(f"{ATOM}id"): e for e in atom.getroot().iter(f"{ATOM}entry")}
+    assert entries["tag:news.example.org,2000:empty"].find(f"{ATOM}content") is None
+    # Atom needs content or an alternate link: an entry with neither shows its summary.
+    bare = entries["tag:news.example.org,2000:bare"].find(f"{ATOM}content")
+    assert bare is not None and (bare.get("type"), bare.text) == ("html", "Just this.")
+    rss = etree.parse(str(feeds / "rss.xml")).getroot()
+    for item in rss.iter("item"):
+        assert item.find(f"{CONTENT}encoded") is None
+        assert item.findtext("description")
+    data = json.loads((feeds / "feed.json").read_bytes())
+    jsonschema.validate(data, json_schema)
+    items = {i["id"].rsplit(":", 1)[1]: i for i in data["items"]}
+    assert "content_html" not in items["empty"] and items["empty"]["content_text"] == "Only a summary."
+    assert "content_html" not in items["bare"] and items["bare"]["content_text"] == "Just this."
+    for path in feeds.rglob("*.xml"):
+        assert not feedparser.parse(path.read_bytes()).bozo
+
+
+class _Attributes(HTMLParser):
+    """Every attribute in some HTML, character references decoded as a browser does."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.extend((tag, name, value or "") for name, value in attrs)
+
+    handle_startendtag = handle_starttag
+
+
+def published_attributes(feeds: Path) -> list[tuple[str, str, str, str]]:
+    """(file, tag, attribute, value) for every attribute of every entry's HTML, in every feed."""
+    html_parts = []
+    for path in sorted(feeds.rglob("*")):
+        if path.name == "feed.json":
+            html_parts += [(path, i.get("content_html", "")) for i in json.loads(path.read_bytes())["items"]]
+        elif path.name in ("atom.xml", "rss.xml"):
+            root = etree.parse(str(path)).getroot()
+            html_parts += [(path, e.text or "") for e in root.iter(f"{ATOM}content", f"{CONTENT}encoded")]
+        elif path.suffix == ".html":
+            html_parts.append((path, path.read_text()))
+    found = []
+    for path, html in html_parts:
+        parser = _Attributes()
+        parser.feed(html)
+        parser.close()
+        found += [(path.relative_to(feeds).as_posix(), *attribute) for attribute in parser.found]
+    return found
+
+
+_RASTER = re.compile(r"data:image/(png|jpeg|gif|webp)[;,]")
+
+
+def dangerous(tag: str, name: str, value: str) -> bool:
+    """A javascript:, vbscript: or (but in img src, a raster image) data: URL, read as a browser
+    reads it: tabs and line breaks removed, leading and trailing controls and spaces stripped."""
+    url = re.sub(r"[\t\n\r]", "", value).strip("".join(map(chr, range(0x21)))).lower()
+    if url.startswith(("javascript:", "vbscript:")):
+        return True
+    return url.startswith("data:") and not (tag == "img" and name == "src" and _RASTER.match(url))
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<blockquote cite="javascript:alert(1)">Quoted.</blockquote>',
+        '<p><q cite="data:text/html,x">Quoted.</q></p>',
+        '<p><del cite="vbscript:msgbox(1)">Old.</del><ins cite=" JavaScript:x">New.</ins></p>',
+        '<blockquote cite="&#x6a;avascript:x">Quoted.</blockquote>',
+        '<p><img longdesc="javascript:x" src="a.png" alt="A"></p>',
+        '<p><img longdesc="da&#10;ta:text/html,x" src="a.png" alt="A"></p>',
+        '<p><a href=" data:text/html,x">Link</a></p>',
+        '<p><a href="&#x20;data:text/html,x">Link</a></p>',
+        '<p><a href="da&#10;ta:text/html,x">Link</a></p>',
+        '<p><a href="java&#x09;script:alert(1)">Link</a></p>',
+        '<p><a href="data:image/png;base64,AAAA">A raster image, but not in img src</a></p>',
+        '<p><img src="data:image/svg+xml;base64,PHN2Zz4=" alt="B"></p>',
+        '<p><img src=" data:image/svg+xml,&lt;svg/&gt;" alt="B"></p>',
+        '<map name="m"><area href="data:text/html,x" alt="C"></map>',
+        "Markdown: [link](<data:text/html,x>) and ![img](data:image/svg+xml;base64,PHN2Zz4=)",
+    ],
+    ids=[
+        "blockquote-cite", "q-cite", "del-ins-cite", "cite-entity", "img-longdesc",
+        "longdesc-newline-entity", "href-space", "href-entity-space", "href-newline-entity",
+        "href-tab-entity", "href-raster-data", "img-svg-data", "img-space-svg-data", "area-href",
+        "markdown",
+    ],
+)  # fmt: skip
+def test_no_script_or_data_url_survives_sanitising(site: SiteMaker, markup: str) -> None:
+    name = "x.md" if markup.startswith("Markdown") else "x.html"
+    site.item(
+        name, f"<p>Before.</p>\n{markup}\n<p>After.</p>", title="Payload", href="https://src.example/a/x"
+    )
+    feeds, _ = build(site)
+    found = published_attributes(feeds)
+    assert found, "no attributes seen: the check checks nothing"
+    assert [f for f in found if dangerous(*f[1:])] == []
+
+
+def test_safe_urls_in_every_url_attribute_stay_and_become_absolute(site: SiteMaker) -> None:
+    body = (
+        '<blockquote cite="/quotes/1">Q.</blockquote><p><q cite="https://ok.example/q">q</q>'
+        '<img src="data:image/png;base64,AAAA" longdesc="desc.html" alt="A">'
+        '<a href="mailto:ed@example.org">mail</a></p>'
+    )
+    site.item("x.html", body, title="Safe", href="https://src.example/a/x")
+    feeds, _ = build(site)
+    assert json.loads((feeds / "feed.json").read_bytes())["items"][0]["content_html"] == (
+        '<blockquote cite="https://src.example/quotes/1">Q.</blockquote>'
+        '<p><q cite="https://ok.example/q">q</q>'
+        '<img src="data:image/png;base64,AAAA" longdesc="https://src.example/a/desc.html" alt="A">'
+        '<a href="mailto:ed@example.org">mail</a></p>'
+    )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,6 +15,7 @@ import pytest
 
 from bulletin.dates import local_midnight, parse_date
 from bulletin.report import Report
+from bulletin.site import bodies
 from bulletin.site.parse import Parsed, parse_item
 from bulletin.site.reader import read_body, read_items
 
@@ -123,6 +129,16 @@ def test_raw_control_characters_are_removed_with_a_warning(site: SiteMaker) -> N
     ]
 
 
+@pytest.mark.parametrize("character", ["\x01", "\x7f", "\x80", "\x9b", "\ufffe"])
+def test_every_forbidden_character_is_found_in_utf8_files(site: SiteMaker, character: str) -> None:
+    in_title = character if character != "\ufffe" else ""  # which libyaml refuses outright
+    text = f"---\ntitle: A{in_title}B\ndate: '2026-11-18'\n---\n<p>C{character}D.</p>\n"
+    parsed = parse(site, text.encode())
+    assert parsed.item is not None
+    assert (parsed.item.title, parsed.item.summary) == ("AB", "CD.")
+    assert read_body(parsed.item, site.config()) == "<p>CD.</p>"
+
+
 def test_escaped_control_characters_are_removed_from_text(site: SiteMaker) -> None:
     item = parse(site, "---\ntitle: \"Esc\\x01aped\\x1b\"\ndate: '2026-11-18'\n---\nx\n").item
     assert item is not None and item.title == "Escaped"
@@ -138,6 +154,26 @@ def test_utf16_with_bom_is_read(site: SiteMaker) -> None:
     text = "---\ntitle: Wide\ndate: '2026-11-18'\n---\n<p>Body</p>\n"
     item = parse(site, text.encode("utf-16")).item
     assert item is not None and item.title == "Wide"
+
+
+def test_utf16_with_an_odd_number_of_bytes_is_an_error(site: SiteMaker) -> None:
+    raw = b"\xff\xfe" + "---\ntitle: X\n".encode("utf-16-le") + b"x"
+    assert messages(parse(site, raw)) == [
+        "content/news/a.md:3: error: is not UTF-16: truncated data at byte 28; save the file as UTF-8"
+    ]
+
+
+def test_a_failure_inside_bulletin_skips_the_file_and_says_so(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr("bulletin.site.parse._item_from", broken)
+    assert messages(parse(site, front_matter({"title": "T", "date": "2026-11-18"}))) == [
+        "content/news/a.md: error: cannot be read: OverflowError: date value out of range; "
+        "this is a bug in bulletin, please report it"
+    ]
 
 
 def test_non_utf8_bytes_name_the_line(site: SiteMaker) -> None:
@@ -175,10 +211,69 @@ def test_a_file_over_20_mb_is_refused(site: SiteMaker) -> None:
     ]
 
 
-def test_a_huge_body_is_fine(site: SiteMaker) -> None:
+def test_a_huge_body_is_cut_before_it_is_rendered_and_says_so(site: SiteMaker) -> None:
     body = "<p>" + "word " * 1_000_000 + "</p>"  # 5 MB
-    item = item_of(site, body=body)
-    assert len(read_body(item, site.config())) > 5_000_000
+    parsed = parse(
+        site, front_matter({"title": "T", "date": "2026-11-18", "href": "https://src.example/"}, body)
+    )
+    assert messages(parsed) == [
+        "content/news/a.md: warning: body is 5,000,008 characters long; only its first 204,800 are "
+        "used (twice feed_content_kb, at most 1 MB): shorten it or link to the article"
+    ]
+    assert parsed.item is not None
+    html = read_body(parsed.item, site.config())
+    assert html.startswith("<p>word word") and html.endswith("</p>")
+    assert 200_000 < len(html) <= 204_800 + len("</p>")
+    assert parsed.item.summary.startswith("word word")
+
+
+@pytest.mark.parametrize(("kb", "limit"), [(1, 65_536), (100, 204_800), (512, 1_048_576), (5000, 1_048_576)])
+def test_the_cut_follows_feed_content_kb_within_bounds(kb: int, limit: int) -> None:
+    assert bodies.body_limit(kb) == limit
+
+
+def test_a_cut_falls_on_a_line_or_a_tag() -> None:
+    text = ("<p>" + "x" * 50 + "</p>\n") * 5000  # 290,000 characters
+    prepared = bodies.prepare(text, 100_000)
+    assert prepared.cut and prepared.length == 290_000
+    assert prepared.text.endswith("</p>\n") and len(prepared.text) <= 100_000
+
+
+def test_nesting_deeper_than_64_drops_the_deeper_tags_and_keeps_their_text() -> None:
+    html = "<div>" * 100 + "text" + "</div>" * 100 + "<p>after</p>"
+    flat, first = bodies.limit_depth(html)
+    assert flat == "<div>" * 64 + "text" + "</div>" * 64 + "<p>after</p>"
+    assert first == 64 * len("<div>")
+
+
+def test_the_depth_pass_leaves_ordinary_html_alone() -> None:
+    paragraphs = "".join(f"<p>para {n}<br><img src=x.png>" for n in range(200))  # never closed
+    items = "<ul>" + "".join(f"<li>item <b>{n}</b>" for n in range(200)) + "</ul>"
+    rows = "<table>" + "".join(f"<tr><td>{n}<td>{n}" for n in range(200)) + "</table>"
+    comment = "<!--" + "<div>" * 100 + "-->"
+    script = "<script>" + "<div>" * 100 + "</script>"
+    links = "".join(f"<https://example.org/{n}> <a@b.example>" for n in range(100))  # Markdown autolinks
+    for html in (paragraphs, items, rows, comment, script, links):
+        assert bodies.limit_depth(html) == (html, None)
+
+
+def test_raw_text_elements_too_deep_go_whole() -> None:
+    html = "<div>" * 64 + "<script>alert('<b>')</script>" + "<style>p {}</style>" + "</div>" * 64
+    flat, _ = bodies.limit_depth(html)
+    assert flat == "<div>" * 64 + "</div>" * 64
+
+
+def test_deep_nesting_is_reported_with_its_line(site: SiteMaker) -> None:
+    body = "<p>Intro</p>\n" + "<div>" * 70 + "deep" + "</div>" * 70
+    parsed = parse(
+        site, front_matter({"title": "T", "date": "2026-11-18", "href": "https://src.example/"}, body)
+    )
+    assert messages(parsed) == [
+        "content/news/a.md:7: warning: body nests elements more than 64 deep; the deeper tags "
+        "are dropped and their text kept: simplify its HTML"
+    ]
+    assert parsed.item is not None
+    assert read_body(parsed.item, site.config()).count("<div>") == 64
 
 
 # -- fields -----------------------------------------------------------------------------------
@@ -202,8 +297,19 @@ def test_title_precedence_first_non_empty_wins(site: SiteMaker) -> None:
 
 
 def test_title_is_plain_text_never_html(site: SiteMaker) -> None:
-    item = item_of(site, title="<script>alert(1)</script> &amp;   spaced\n out")
-    assert item.title == "<script>alert(1)</script> &amp; spaced out"
+    # HTML in a title is reduced to its text: a feed reader would show the tags, or obey them.
+    item = item_of(site, title="<script>alert(1)</script> <b>Bold</b> &amp;   spaced\n out")
+    assert item.title == "Bold & spaced out"
+    # Angle brackets around no HTML element, and a bare &, are text.
+    item = item_of(site, title="Story & <friends> (<25 beds), List<T>")
+    assert item.title == "Story & <friends> (<25 beds), List<T>"
+
+
+def test_a_title_that_is_only_markup_is_an_error(site: SiteMaker) -> None:
+    parsed = parse(site, front_matter({"title": "<b></b><script>x</script>", "date": "2026-11-18"}))
+    assert messages(parsed) == [
+        "content/news/a.md:2: error: title has no visible text; write the article's title"
+    ]
 
 
 def test_a_title_that_is_a_list_is_an_error(site: SiteMaker) -> None:
@@ -267,6 +373,29 @@ def test_accepted_dates(value: str, expected: datetime) -> None:
 )
 def test_rejected_dates(value: str) -> None:
     assert parse_date(value, ZoneInfo("UTC")) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "zone"),
+    [
+        ("0001-01-01T00:00:00+14:00", "UTC"),
+        ("0001-01-01", "Asia/Tokyo"),
+        ("0001-01-01T00:00:00", "Pacific/Kiritimati"),
+        ("9999-12-31T23:59:59-14:00", "UTC"),
+        ("9999-12-31", "America/New_York"),
+        ("0001-01-03", "UTC"),  # representable, but a week or a late window around it is not
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_refused(value: str, zone: str) -> None:
+    assert parse_date(value, ZoneInfo(zone)) is None
+
+
+def test_a_date_at_the_end_of_the_calendar_is_the_usual_error(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ntitle: T\ndate: '0001-01-01T00:00:00+14:00'\n---\nx\n")
+    assert messages(parsed) == [
+        "content/news/a.md:3: error: date '0001-01-01T00:00:00+14:00' is not a date; write YYYY-MM-DD "
+        "or an ISO 8601 date-time"
+    ]
 
 
 def test_midnight_that_does_not_exist_is_the_first_instant_of_the_day() -> None:
@@ -479,6 +608,32 @@ def test_xml_forbidden_characters_leave_bodies(site: SiteMaker) -> None:
     assert read_body(item, site.config()) == "<p>abcd\x85</p>"
 
 
+@pytest.mark.parametrize(
+    ("name", "body", "codes"),
+    [
+        ("a.html", "<p>Vertical\x0btab, &#11;entity, &#x1b;[31mescape &#X0C;feed.</p>", "U+000B"),
+        ("a.md", "Vertical\x0btab, &#11;entity, &#x1b;[31mescape, *emphasis*\x1b.", "U+000B, U+001B"),
+    ],
+    ids=["html", "markdown"],
+)
+def test_control_characters_leave_bodies_and_their_summaries(
+    site: SiteMaker, name: str, body: str, codes: str
+) -> None:
+    text = front_matter({"title": "T", "date": "2026-11-18", "href": "https://src.example/"}, body)
+    parsed = parse(site, text, name=f"news/{name}")
+    assert parsed.item is not None
+    forbidden = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    assert not forbidden.search(parsed.item.summary), repr(parsed.item.summary)
+    assert parsed.item.summary.startswith("Verticaltab,")
+    html = read_body(parsed.item, site.config())
+    assert not forbidden.search(html), repr(html)
+    # Raw ones are reported like those in front matter; written as entities, they are text.
+    assert messages(parsed) == [
+        f"content/news/{name}:6: warning: control character {codes} removed from the body; "
+        "delete it from the file"
+    ]
+
+
 # -- the folder -------------------------------------------------------------------------------
 
 
@@ -491,6 +646,150 @@ def test_bad_files_are_skipped_and_the_rest_read(site: SiteMaker) -> None:
     collection = read_items(site.config(), report, NOW)
     assert [i.title for i in collection.items] == ["Good"]
     assert [p.path for p in report.errors] == ["content/bad.md"]
+
+
+def read_all(site: SiteMaker) -> tuple[list[str], list[str]]:
+    """The titles of the items read (sorted) and every problem reported."""
+    report = Report()
+    collection = read_items(site.config(), report, NOW)
+    return sorted(i.title for i in collection.items), [str(p) for p in report.sorted()]
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging when the block blocks (SIGALRM interrupts a blocking open)."""
+
+    def expired(*_: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_symlink_loops_are_reported_and_every_item_read_once(site: SiteMaker) -> None:
+    site.item("good.md", title="Good")
+    site.item("sub/inner.md", title="Inner")
+    content = site.root / "content"
+    (content / "self.md").symlink_to("self.md")  # a link to itself
+    (content / "sub/back").symlink_to("..")  # a folder containing itself
+    (site.root / "shared").mkdir()  # outside content/, inside the site: read through the link
+    site.raw(
+        "../shared/extra.md",
+        front_matter({"title": "Extra", "date": "2026-11-18", "href": "https://src.example/"}),
+    )
+    (site.root / "shared/again").symlink_to(".")
+    (content / "shared").symlink_to("../shared")
+    assert read_all(site) == (
+        ["Extra", "Good", "Inner"],
+        [
+            "content/self.md: error: cannot be read: Too many levels of symbolic links; fix or remove it",
+            "content/shared/again: warning: is a link to shared/, which is already read; not read "
+            "twice: remove the link",
+            "content/sub/back: warning: is a link to content/, which is already read; not read "
+            "twice: remove the link",
+        ],
+    )
+
+
+def test_symlinks_out_of_the_site_are_not_read(site: SiteMaker, tmp_path: Path) -> None:
+    site.item("good.md", title="Good")
+    outside = tmp_path / "outside"
+    (outside / "folder").mkdir(parents=True)
+    (outside / "secret.md").write_text(front_matter({"title": "Secret", "date": "2026-11-18"}))
+    (outside / "folder/secret2.md").write_text(front_matter({"title": "Secret 2", "date": "2026-11-18"}))
+    (site.root / "content/leak.md").symlink_to(outside / "secret.md")
+    (site.root / "content/elsewhere").symlink_to(outside / "folder")
+    (site.root / "inside.md").symlink_to(outside / "secret.md")  # in the site, but leading out
+    (site.root / "content/chained.md").symlink_to("../inside.md")
+    assert read_all(site) == (
+        ["Good"],
+        [
+            f"content/chained.md: warning: is a link to {outside / 'secret.md'}, outside the site "
+            "folder; not read: copy it into the site or remove the link",
+            f"content/elsewhere: warning: is a link to {outside / 'folder'}, outside the site "
+            "folder; not read: copy it into the site or remove the link",
+            f"content/leak.md: warning: is a link to {outside / 'secret.md'}, outside the site "
+            "folder; not read: copy it into the site or remove the link",
+        ],
+    )
+
+
+def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "volume/news"
+    elsewhere.mkdir(parents=True)
+    (site.root / "content").rmdir()
+    (site.root / "content").symlink_to(elsewhere)
+    site.item("2026/a.md", title="A")
+    (elsewhere / "latest").symlink_to("2026")  # a second way in: not read twice
+    (elsewhere / "b.md").symlink_to("2026/a.md")  # a file link inside content/: read
+    assert read_all(site) == (
+        ["A", "A"],
+        [
+            "content/latest: warning: is a link to content/2026/, which is already read; not read twice: remove the link"
+        ],
+    )
+
+
+def test_a_fifo_is_reported_not_opened(site: SiteMaker) -> None:
+    site.item("good.md", title="Good")
+    os.mkfifo(site.root / "content/x.md")
+    with deadline(10):
+        assert read_all(site) == (
+            ["Good"],
+            [
+                "content/x.md: error: is a named pipe (FIFO), not a file; only regular files are read: remove it"
+            ],
+        )
+
+
+def test_an_unreadable_folder_is_reported_and_the_rest_read(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.item("good.md", title="Good")
+    site.item("locked/inside.md", title="Inside")
+    locked = os.fspath(site.root / "content/locked")
+    scandir = os.scandir
+
+    def refusing(path: str) -> object:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    assert read_all(site) == (
+        ["Good"],
+        [
+            "content/locked/: error: folder cannot be read: Permission denied; its items are skipped: "
+            "give bulletin's user permission to read it, or move it out of content/"
+        ],
+    )
+
+
+def test_an_unreadable_file_is_reported_and_the_rest_read(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.item("good.md", title="Good")
+    locked = os.fspath(site.item("locked.md", title="Locked"))
+    real_open = os.open
+
+    def refusing(path: str, *args: object, **kwargs: object) -> int:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+    assert read_all(site) == (
+        ["Good"],
+        [
+            "content/locked.md: error: cannot be read: Permission denied; give bulletin's user "
+            "permission to read it, or move it out of content/"
+        ],
+    )
 
 
 def test_duplicate_ids_newer_wins(site: SiteMaker) -> None:

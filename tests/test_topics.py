@@ -102,3 +102,31 @@ def test_an_item_lists_each_topic_once_in_its_order() -> None:
     # "BETA" and "Beta" are used once each: the lexicographically smaller one shows.
     assert [t.name for t in topics.of(item)] == ["BETA", "alpha"]
     assert [t.count for t in topics.of(item)] == [1, 1]
+
+
+def test_long_slugs_are_cut_to_80_characters_at_a_hyphen_and_stay_apart() -> None:
+    words = " ".join(f"word{n}" for n in range(60))  # word0-word1-…: 400 characters
+    items = [
+        make("a", [words], day=1),
+        make("b", [words + " but another ending"], day=2),
+        make("c", ["x" * 300], day=3),  # one word: cut where it must be
+    ]
+    report = Report()
+    topics = assign_topics(items, report)
+    plain = "word0-word1-word2-word3-word4-word5-word6-word7-word8-word9-word10-word11-word12"
+    assert len(plain) == 80
+    assert sorted(t.slug for t in topics.by_key.values()) == sorted(
+        [plain, "word0-word1-word2-word3-word4-word5-word6-word7-word8-word9-word10-word11-2", "x" * 80]
+    )
+    assert all(len(t.slug) <= 80 for t in topics.by_key.values())
+    assert [str(p) for p in report.problems] == [
+        f"content/a.md: warning: topic '{words[:40]}…' would have a slug of "
+        f"{len(words)} characters; it is cut to '{plain}' (at most 80): shorten the category name",
+        f"content/b.md: warning: topic '{words[:40]}…' would have a slug of "
+        f"{len(words) + 19} characters; it is cut to '{plain}' (at most 80): shorten the category name",
+        "content/c.md: warning: topic 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' would have a slug of "
+        "300 characters; it is cut to '" + "x" * 80 + "' (at most 80): shorten the category name",
+        f"content: warning: topics '{words}' and '{words} but another ending' share the slug '{plain}'; "
+        f"'{words} but another ending' uses 'word0-word1-word2-word3-word4-word5-word6-word7-word8-word9-word10-word11-2': "
+        "rename one of them or fix its categoryUrl",
+    ]

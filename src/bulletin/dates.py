@@ -13,6 +13,11 @@ _DATETIME = re.compile(
     r" ?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?"
 )
 
+# The instants bulletin accepts: a year inside what datetime can hold, so that converting to
+# any time zone and the arithmetic of weeks and late windows cannot overflow.
+_EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """The first instant of `day` in `tz`; when midnight does not exist, the end of the gap."""
@@ -36,14 +41,15 @@ def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
     """An aware datetime from the accepted forms, naive ones in `tz`; None if not a date."""
     value = value.strip()
     try:
+        moment: datetime | None = None
         match = _DATE.fullmatch(value)
         if match:
-            return local_midnight(date(*map(int, match.groups())), tz)
-        match = _DATETIME.fullmatch(value)
-        if not match:
-            return None
-        return _date_time(match.groups(), tz)
-    except (ValueError, OverflowError):  # no such day or time; before year 1 or after 9999 in UTC
+            moment = local_midnight(date(*map(int, match.groups())), tz)
+        else:
+            match = _DATETIME.fullmatch(value)
+            moment = _date_time(match.groups(), tz) if match else None
+        return moment if moment is not None and _EARLIEST <= moment <= _LATEST else None
+    except (ValueError, OverflowError):  # no such day, or beyond the ends of the calendar
         return None
 
 

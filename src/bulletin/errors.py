@@ -55,3 +55,7 @@ class ItemError(Exception):
         super().__init__(message)
         self.line = line
         self.message = message
+
+
+class NotAFileError(OSError):
+    """A path under content/ names something other than a regular file (a FIFO, a device)."""

@@ -7,6 +7,9 @@ import unicodedata
 
 # What a slug looks like: lower-case ASCII words joined by single hyphens.
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# Slugs name folders: far below any file system's limit on a name (255 bytes), and short
+# enough to read in a URL.
+MAX_SLUG = 80
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _LETTERS = str.maketrans(
     {
@@ -41,3 +44,11 @@ def slugify(name: str, *, letters: bool = True) -> str:
     else:
         text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return _NOT_SLUG.sub("-", text.lower()).strip("-")
+
+
+def shorten(slug: str, limit: int = MAX_SLUG) -> str:
+    """`slug` cut to at most `limit` characters: at its last hyphen that fits, else anywhere."""
+    if len(slug) <= limit:
+        return slug
+    hyphen = slug.rfind("-", 0, limit + 1)
+    return slug[:hyphen] if hyphen > 0 else slug[:limit]

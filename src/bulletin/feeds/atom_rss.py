@@ -27,6 +27,7 @@ from .model import MEDIA_TYPES, Entry, Feed, feed_date
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 GENERATOR_URI = "https://pypi.org/project/bulletin/"
 
 
@@ -63,6 +64,9 @@ class _BulletinEntry(BaseEntryExtension):
         description = element.find("description")
         if description is not None:
             description.text = html.escape(self.entry.item.summary, quote=False)
+        if not self.entry.content_html:  # the summary stood in for Atom's sake: not content here
+            for encoded in element.findall(f"{{{CONTENT_NS}}}encoded"):
+                element.remove(encoded)
         self._media(element)
         return element
 
@@ -106,7 +110,10 @@ def _generator(feed: Feed, entries: Sequence[Entry], config: Config) -> FeedGene
         fe.dc.dc_creator(list(entry.authors))
         for name in entry.categories:
             fe.category(term=name)
-        fe.content(entry.content_html, type="html")
+        if entry.content_html:
+            fe.content(entry.content_html, type="html")
+        elif not entry.alternate:  # Atom wants content or an alternate link: the summary, then
+            fe.content(html.escape(item.summary or item.title, quote=False), type="html")
         fe.summary(item.summary or item.title)
         image = item.image
         if image is not None and image.mime_type:

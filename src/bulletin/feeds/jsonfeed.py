@@ -21,7 +21,10 @@ def render_json(feed: Feed, entries: Sequence[Entry], config: Config, self_url: 
         if entry.via:
             out["external_url"] = entry.via
         out["title"] = item.title
-        out["content_html"] = entry.content_html
+        if entry.content_html:
+            out["content_html"] = entry.content_html
+        else:  # JSON Feed wants content_html or content_text
+            out["content_text"] = item.summary
         if item.summary:
             out["summary"] = item.summary
         if item.image is not None:

@@ -13,7 +13,7 @@ from ..output import Outputs, Written
 from ..report import NoProgress, Progress
 from ..site.bodies import cap
 from ..site.items import Item
-from ..site.reader import Site, read_body
+from ..site.reader import Body, Site, read_content
 from ..templates import templates_fingerprint
 from ..urls import Urls
 from .model import FILE_NAMES, Entry, Feed, feeds_of, make_entry
@@ -138,10 +138,11 @@ def _entries(site: Site) -> Callable[[Feed], list[Entry]]:
     def content_of(item: Item) -> str:
         if item.id not in bodies:
             try:
-                body = read_body(item, config)
+                body = read_content(item, config)
             except OSError:
-                body = ""  # removed since it was read; the next build drops the item
-            bodies[item.id] = cap(body, config.feed_content_kb * 1024, item.link, item.source_name)
+                body = Body("", False)  # removed since it was read; the next build drops the item
+            limit = config.feed_content_kb * 1024
+            bodies[item.id] = cap(body.html, limit, item.link, item.source_name, body.cut)
         return bodies[item.id]
 
     def entries_of(feed: Feed) -> list[Entry]:

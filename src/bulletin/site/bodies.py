@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urljoin
 
 import nh3
 
@@ -129,12 +132,147 @@ _DROP_WITH_CONTENT = {
     "noframes",
 }
 _URL_SCHEMES = {"http", "https", "mailto", "data"}
-_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);", re.IGNORECASE)
+# Every attribute the allowed tags have whose value is a URL; nh3 checks only href and src.
+_URL_ATTRIBUTES = frozenset(("href", "src", "cite", "longdesc"))
+_SAFE_SCHEMES = frozenset(("http", "https", "mailto"))
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
+_RASTER_DATA = re.compile(r"data:image/(?:png|jpeg|gif|webp)[;,]")
+# Browsers drop tabs and line breaks anywhere in a URL and trim spaces and controls around it;
+# dropping every one of them anywhere is stricter still.
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
 
 
 def strip_forbidden(text: str) -> str:
     """Remove characters that XML 1.0 (and the feed validator) reject."""
     return _XML_FORBIDDEN.sub("", text)
+
+
+# Rendering a body costs time and memory that grow with its size (markdown-it, nh3), and
+# nh3's with the square of its nesting depth: a body is cut, and its deepest tags dropped,
+# before either sees it, so that one hostile file costs seconds, not minutes and gigabytes.
+BODY_MIN = 64 * 1024
+BODY_MAX = 1024 * 1024
+DEPTH_LIMIT = 64
+
+
+def body_limit(feed_content_kb: int) -> int:
+    """How many characters of a body are rendered: twice what a feed shows, 64 K to 1 M."""
+    return min(max(2 * feed_content_kb * 1024, BODY_MIN), BODY_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A body ready for Markdown and sanitising, and what was done to it to get there."""
+
+    text: str
+    length: int  # characters before the cut
+    cut: bool
+    dropped_at: int | None  # where in `text` the first tag too deep was dropped
+
+
+def prepare(body: str, limit: int, clean: bool = False) -> Prepared:
+    """The body cut to `limit` characters (at a line or a tag), XML-forbidden characters
+    removed (unless it is known to be `clean` of them), tags nested deeper than DEPTH_LIMIT
+    dropped (their text stays)."""
+    text = _cut(body, limit) if len(body) > limit else body
+    text, dropped_at = limit_depth(text if clean else strip_forbidden(text))
+    return Prepared(text, len(body), len(body) > limit, dropped_at)
+
+
+def _cut(text: str, limit: int) -> str:
+    window = text[max(0, limit - 4096) : limit]
+    at = max(window.rfind("\n"), window.rfind("<"))
+    end = limit - len(window) + at if at > 0 else limit
+    return text[: end + 1] if text[end] == "\n" else text[:end]
+
+
+_TOKEN = re.compile(r"<(?:(!--)|(/?)([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^<>]*>)")
+_VOID_ELEMENTS = frozenset(
+    (
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    )
+)
+# Elements whose content is not markup: one leaf, kept or dropped whole.
+_RAW_TEXT = frozenset(
+    ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext")
+)
+# Start tags that close an open element of these names first (<p>a<p>b is two paragraphs).
+_CLOSES = {
+    "p": frozenset(("p",)),
+    "li": frozenset(("li",)),
+    "dt": frozenset(("dt", "dd")),
+    "dd": frozenset(("dt", "dd")),
+    "td": frozenset(("td", "th")),
+    "th": frozenset(("td", "th")),
+    "tr": frozenset(("td", "th", "tr")),
+    "option": frozenset(("option",)),
+}
+
+
+def limit_depth(html: str, limit: int = DEPTH_LIMIT) -> tuple[str, int | None]:
+    """The markup without the tags nested deeper than `limit` (their text stays), and where
+    the first was dropped. One pass, linear in the length; ordinary HTML comes back as is."""
+    # Only a start tag opens an element: with few of them there is nothing to scan for.
+    if html.count("<") - html.count("</") - html.count("<!") <= limit:
+        return html, None
+    open_: list[str] = []  # the elements open here, as far as a linear scan can tell
+    counts: dict[str, int] = {}
+    pieces: list[str] = []
+    kept_from, position, first = 0, 0, None
+    for match in _TOKEN.finditer(html):
+        start = match.start()
+        if start < position:  # inside a comment or a raw-text element skipped over
+            continue
+        position = match.end()
+        comment, closing, name = match.group(1, 2, 3)
+        if comment:  # nothing in it is a tag
+            end = html.find("-->", position)
+            position = len(html) if end < 0 else end + 3
+            continue
+        name, depth = name.lower(), len(open_)  # the depth of this tag's element
+        if closing:
+            if not counts.get(name):
+                continue  # a stray end tag: closes nothing, harmless
+            while (top := open_.pop()) != name:  # closes what is open inside it too
+                counts[top] -= 1
+            counts[name] -= 1
+            depth = len(open_)
+        elif name in _RAW_TEXT:
+            position = _raw_text_end(html, name, position)
+        elif name not in _VOID_ELEMENTS:
+            closes = _CLOSES.get(name)
+            while closes and open_ and open_[-1] in closes:  # <p>a<p>b: two paragraphs
+                counts[open_.pop()] -= 1
+            depth = len(open_)
+            open_.append(name)
+            counts[name] = counts.get(name, 0) + 1
+        if depth >= limit:
+            first = start if first is None else first
+            pieces.append(html[kept_from:start])
+            kept_from = position
+    if first is None:
+        return html, None
+    pieces.append(html[kept_from:])
+    return "".join(pieces), first
+
+
+def _raw_text_end(html: str, name: str, position: int) -> int:
+    """Where a raw-text element that starts before `position` ends: after its end tag."""
+    end = re.compile(rf"</{name}[^<>]*>", re.IGNORECASE).search(html, position)
+    return len(html) if end is None else end.end()
 
 
 def is_html(body: str, filename: str) -> bool:
@@ -156,13 +294,34 @@ def to_html(body: str, filename: str) -> str:
     return str(_markdown().render(body))
 
 
-def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
-    # data: URLs survive only as inline raster images.
-    if value[:5].lower() == "data:" and not (
-        tag == "img" and attribute == "src" and _DATA_IMAGE.match(value)
-    ):
-        return None
-    return value
+def url_allowed(tag: str, attribute: str, value: str) -> bool:
+    """Whether a URL attribute may stay, decided on the URL a browser would follow: character
+    references decoded (twice over, in case a reader decodes once more), ASCII whitespace and
+    controls removed, the scheme lower-cased. Relative, http(s) and mailto URLs may; a data:
+    URL only as a raster image (PNG, JPEG, GIF, WebP) in img src; anything else may not."""
+    url = _URL_NOISE.sub("", html.unescape(html.unescape(value))).lower()
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return True  # relative: made absolute against the source
+    if scheme.group(1) == "data":
+        return tag == "img" and attribute == "src" and _RASTER_DATA.match(url) is not None
+    return scheme.group(1) in _SAFE_SCHEMES
+
+
+def _url_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
+    """nh3's attribute filter: every URL attribute checked alike; the ones nh3 does not know
+    as URLs (cite, longdesc) made absolute here, as it makes href and src."""
+
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if attribute not in _URL_ATTRIBUTES:
+            return value
+        if not url_allowed(tag, attribute, value):
+            return None
+        if attribute in ("cite", "longdesc") and _SCHEME.match(value.strip().lower()) is None:
+            return urljoin(base_url, value.strip()) if base_url else None
+        return value
+
+    return keep
 
 
 def sanitize(body_html: str, base_url: str | None) -> str:
@@ -172,7 +331,7 @@ def sanitize(body_html: str, base_url: str | None) -> str:
         tags=set(ALLOWED_TAGS),
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_keep_attribute,
+        attribute_filter=_url_filter(base_url),
         url_schemes=_URL_SCHEMES,
         link_rel=None,
         strip_comments=True,
@@ -182,9 +341,38 @@ def sanitize(body_html: str, base_url: str | None) -> str:
 
 
 def plain_text(body_html: str) -> str:
-    """The text of some HTML, tags dropped, entities decoded, whitespace collapsed."""
+    """The text of some HTML, tags dropped, entities decoded, whitespace collapsed.
+
+    Characters XML forbids are removed after decoding: `&#11;` is one too."""
     text = nh3.clean(body_html, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
-    return " ".join(html.unescape(text).split())
+    return " ".join(strip_forbidden(html.unescape(text)).split())
+
+
+# HTML's elements, old and new: a title holding one of these holds markup; `<friends>` or
+# `<T>` is text that happens to use angle brackets.
+_HTML_ELEMENTS = (
+    "a|abbr|acronym|address|applet|area|article|aside|audio|b|base|basefont|bdi|bdo|big|blink|"
+    "blockquote|body|br|button|canvas|caption|center|cite|code|col|colgroup|data|datalist|dd|del|"
+    "details|dfn|dialog|dir|div|dl|dt|em|embed|fieldset|figcaption|figure|font|footer|form|frame|"
+    "frameset|h1|h2|h3|h4|h5|h6|head|header|hgroup|hr|html|i|iframe|img|input|ins|kbd|label|"
+    "legend|li|link|main|map|mark|marquee|math|menu|meta|meter|nav|nobr|noembed|noframes|"
+    "noscript|object|ol|optgroup|option|output|p|param|picture|plaintext|pre|progress|q|rp|rt|"
+    "ruby|s|samp|script|search|section|select|slot|small|source|span|strike|strong|style|sub|"
+    "summary|sup|svg|table|tbody|td|template|textarea|tfoot|th|thead|time|title|tr|track|tt|u|ul|"
+    "var|video|wbr|xmp"
+)
+# An HTML tag, a comment or a character reference: what makes a field's value HTML, not text.
+_MARKUP = re.compile(
+    rf"</?(?:{_HTML_ELEMENTS})(?=[\s/>])[^<>]*>|<!--"
+    r"|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);",
+    re.IGNORECASE,
+)
+
+
+def text_of(value: str) -> str:
+    """A field that should be text, as text: when it holds markup (an HTML tag, an entity), its
+    text (`Tags <b>bold</b>` → `Tags bold`); else as it is (`rural & critical (<25 beds)`)."""
+    return plain_text(value) if _MARKUP.search(value) else value
 
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
@@ -211,11 +399,15 @@ _TAG = re.compile(rb"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
 _VOID = {b"area", b"br", b"col", b"hr", b"img", b"wbr"}
 
 
-def cap(body_html: str, limit_bytes: int, source: str | None, source_name: str | None) -> str:
-    """Cut sanitised HTML longer than limit_bytes at an element boundary; link to the source."""
+def cap(
+    body_html: str, limit_bytes: int, source: str | None, source_name: str | None, cut: bool = False
+) -> str:
+    """Cut sanitised HTML longer than limit_bytes at an element boundary; link to the source.
+
+    `cut`: the body was already cut before it was rendered, so the link goes on anyway."""
     data = body_html.encode()
     if len(data) <= limit_bytes:
-        return body_html
+        return body_html + _more(source, source_name) if cut else body_html
     # Walk the (well-formed, sanitised) markup keeping a depth count: a cut is
     # allowed only where depth returns to zero, so no element is left open.
     budget = limit_bytes - 300
@@ -230,11 +422,12 @@ def cap(body_html: str, limit_bytes: int, source: str | None, source_name: str |
         if depth <= 0:
             depth = 0
             last_cut = match.end()
-    kept = data[:last_cut].decode()
+    return data[:last_cut].decode() + _more(source, source_name)
+
+
+def _more(source: str | None, source_name: str | None) -> str:
     if source:
         name = html.escape(source_name or source)
         link = html.escape(source, quote=True)
-        more = f'<p><a href="{link}">Read the full article at {name}</a></p>'
-    else:
-        more = "<p>(The rest of this article is not included in the feed.)</p>"
-    return kept + more
+        return f'<p><a href="{link}">Read the full article at {name}</a></p>'
+    return "<p>(The rest of this article is not included in the feed.)</p>"

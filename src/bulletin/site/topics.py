@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from ..report import Report
-from ..slugs import SLUG, slugify
+from ..slugs import MAX_SLUG, SLUG, shorten, slugify
 from .items import Item
 
 
@@ -64,56 +64,84 @@ class Topics:
 
 def assign_topics(items: Iterable[Item], report: Report) -> Topics:
     """Decide each topic's name and slug once for this build; report slug collisions."""
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    url_slugs: dict[str, Counter[str]] = defaultdict(Counter)
-    counts: Counter[str] = Counter()
-    earliest: dict[str, tuple[datetime, str]] = {}
+    seen = _gather(items)
+    chosen: dict[str, tuple[str, str]] = {}
+    for key, names in seen.spellings.items():
+        name = min(names, key=lambda n: (-names[n], n))
+        urls = seen.url_slugs.get(key)
+        if urls:
+            slug = min(urls, key=lambda s: (-urls[s], s))
+        else:
+            slug = slugify(name) or "topic-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+        if len(slug) > MAX_SLUG:
+            shown = name if len(name) <= 40 else name[:40] + "…"
+            report.warning(
+                seen.earliest[key][2],
+                None,
+                f"topic '{shown}' would have a slug of {len(slug)} characters; it is cut to "
+                f"'{shorten(slug)}' (at most {MAX_SLUG}): shorten the category name",
+            )
+        chosen[key] = (name, shorten(slug))
+    return Topics(dict(sorted(_kept_apart(chosen, seen, report).items())))
+
+
+@dataclass
+class _Seen:
+    """What the items say about each topic key: spellings, categoryUrl slugs, item counts."""
+
+    spellings: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    url_slugs: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    counts: Counter[str] = field(default_factory=Counter)
+    earliest: dict[str, tuple[datetime, str, str]] = field(default_factory=dict)  # published, id, path
+
+
+def _gather(items: Iterable[Item]) -> _Seen:
+    seen = _Seen()
     for item in items:
         keys_seen: set[str] = set()
         for name, url in zip(item.topics, item.topic_urls or (None,) * len(item.topics), strict=False):
             key = topic_key(name)
             if not key:
                 continue
-            spellings[key][name] += 1
+            seen.spellings[key][name] += 1
             if url and SLUG.match(url):
-                url_slugs[key][url] += 1
+                seen.url_slugs[key][url] += 1
             if key not in keys_seen:
-                counts[key] += 1
+                seen.counts[key] += 1
                 keys_seen.add(key)
-                first = (item.published, item.id)
-                if key not in earliest or first < earliest[key]:
-                    earliest[key] = first
+                first = (item.published, item.id, item.path)
+                if key not in seen.earliest or first[:2] < seen.earliest[key][:2]:
+                    seen.earliest[key] = first
+    return seen
 
-    chosen: dict[str, tuple[str, str]] = {}
-    for key, names in spellings.items():
-        name = min(names, key=lambda n: (-names[n], n))
-        urls = url_slugs.get(key)
-        if urls:
-            slug = min(urls, key=lambda s: (-urls[s], s))
-        else:
-            slug = slugify(name) or "topic-" + hashlib.sha1(name.encode()).hexdigest()[:8]
-        chosen[key] = (name, slug)
 
-    # Same slug for different topics: the earliest keeps it, the others get -2, -3...
+def _numbered(slug: str, number: int) -> str:
+    """slug-2, slug-3…, never longer than MAX_SLUG."""
+    suffix = f"-{number}"
+    return shorten(slug, MAX_SLUG - len(suffix)) + suffix
+
+
+def _kept_apart(chosen: dict[str, tuple[str, str]], seen: _Seen, report: Report) -> dict[str, Topic]:
+    """Same slug for different topics: the earliest keeps it, the others get -2, -3..."""
     by_slug: dict[str, list[str]] = defaultdict(list)
     for key, (_, slug) in chosen.items():
         by_slug[slug].append(key)
     taken = set(by_slug)
     topics: dict[str, Topic] = {}
     for slug in sorted(by_slug):
-        keys = sorted(by_slug[slug], key=lambda k: (earliest[k], chosen[k][0]))
-        topics[keys[0]] = Topic(keys[0], chosen[keys[0]][0], slug, counts[keys[0]])
+        keys = sorted(by_slug[slug], key=lambda k: (seen.earliest[k][:2], chosen[k][0]))
+        topics[keys[0]] = Topic(keys[0], chosen[keys[0]][0], slug, seen.counts[keys[0]])
         number = 2
         for key in keys[1:]:
-            while f"{slug}-{number}" in taken:
+            while _numbered(slug, number) in taken:
                 number += 1
-            new = f"{slug}-{number}"
+            new = _numbered(slug, number)
             taken.add(new)
-            topics[key] = Topic(key, chosen[key][0], new, counts[key])
+            topics[key] = Topic(key, chosen[key][0], new, seen.counts[key])
             report.warning(
                 "content",
                 None,
                 f"topics '{chosen[keys[0]][0]}' and '{chosen[key][0]}' share the slug '{slug}'; "
                 f"'{chosen[key][0]}' uses '{new}': rename one of them or fix its categoryUrl",
             )
-    return Topics(dict(sorted(topics.items())))
+    return topics
