@@ -103,3 +103,21 @@ def test_every_flipped_bit_and_every_cut_is_caught() -> None:
         for bit in range(8):
             assert unseal(blob[:at] + bytes([blob[at] ^ (1 << bit)]) + blob[at + 1 :]) is None, (at, bit)
         assert unseal(blob[:at]) is None, at
+
+
+def test_a_flipped_letter_in_a_cached_title_never_reaches_the_feeds(site: SiteMaker) -> None:
+    small_site(site)
+    assert run(site, "build").exit_code == 0
+    built = outputs(site)
+    damaged = 0
+    for path in (site.root / ".bulletin" / "cache").glob("items-*.pickle"):
+        data = bytearray(path.read_bytes())
+        at = data.find(b"Item 1")
+        if at >= 0:
+            data[at] ^= 0x20  # "Item 1…" becomes "item 1…": still a valid pickle
+            path.write_bytes(bytes(data))
+            damaged += 1
+    assert damaged
+    for folder in ("feeds", "emails"):
+        shutil.rmtree(site.root / folder)
+    assert (run(site, "build").exit_code, outputs(site)) == (0, built)

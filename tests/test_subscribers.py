@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from bulletin.addresses import normalise_address, valid_address
+from bulletin.cli import main
 from bulletin.errors import UsageError
 from bulletin.mail.subscribers import Subscriber, read_subscribers
 from bulletin.report import Report
+
+from .conftest import SiteMaker
 
 KNOWN = {"alpha", "beta", "gamma"}
 
@@ -107,3 +111,33 @@ def test_a_field_over_the_csv_limit_names_the_line_where_its_row_starts(tmp_path
     with pytest.raises(UsageError) as caught:
         read(tmp_path, f'email,name,topics\nann@example.org,"Ann,\n{unclosed}')
     assert str(caught.value).startswith(f"{tmp_path}/subscribers.csv:2: error: cannot read the row: ")
+
+
+def test_send_stops_on_an_unreadable_row_before_mailing_anyone(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", "test-secret-0123456789")
+    site.write_config(digest={"from": "News <news@example.org>", "address": "1 Road, Town",
+                              "unsubscribe_url": "https://news.example.org/u?t={token}"})  # fmt: skip
+    site.item("a.md", id="a", title="Alpha", date="2026-11-18", categories=["Alpha"])
+    path = site.root / "subscribers.csv"
+    path.write_text('email,name,topics\nann@example.org,Ann,\nbob@example.org,"' + "B" * 140_000 + '",\n')
+    result = CliRunner().invoke(
+        main,
+        [
+            "send",
+            "--subscribers",
+            str(path),
+            "--dry-run",
+            "--site",
+            str(site.root),
+            "--now",
+            "2026-11-25T12:00",
+        ],
+    )
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"{path}:3: error: cannot read the row: field larger than field limit (131072); "
+        "check the quotes there: a quote that is never closed runs on to the end of the file\n"
+    )
+    assert not (site.root / ".bulletin" / "outbox").exists()
