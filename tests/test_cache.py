@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from bulletin.cache import seal, unseal
 from bulletin.cli import main
 
 from .conftest import SiteMaker
@@ -91,3 +93,31 @@ def test_a_damaged_cache_is_dropped_and_rebuilt(site: SiteMaker, damage: str) ->
         code, stderr = build_in_a_process(site)
         assert (code, stderr) == (0, ""), f"{damage} at {where:.0%}"
         assert outputs(site) == built, f"{damage} at {where:.0%}"
+
+
+def test_every_flipped_bit_and_every_cut_is_caught() -> None:
+    data = pickle.dumps(("2026-11-18T09:30:00+00:00", "An item's title", 1234), pickle.HIGHEST_PROTOCOL)
+    blob = seal(data)
+    assert unseal(blob) == data
+    for at in range(len(blob)):
+        for bit in range(8):
+            assert unseal(blob[:at] + bytes([blob[at] ^ (1 << bit)]) + blob[at + 1 :]) is None, (at, bit)
+        assert unseal(blob[:at]) is None, at
+
+
+def test_a_flipped_letter_in_a_cached_title_never_reaches_the_feeds(site: SiteMaker) -> None:
+    small_site(site)
+    assert run(site, "build").exit_code == 0
+    built = outputs(site)
+    damaged = 0
+    for path in (site.root / ".bulletin" / "cache").glob("items-*.pickle"):
+        data = bytearray(path.read_bytes())
+        at = data.find(b"Item 1")
+        if at >= 0:
+            data[at] ^= 0x20  # "Item 1…" becomes "item 1…": still a valid pickle
+            path.write_bytes(bytes(data))
+            damaged += 1
+    assert damaged
+    for folder in ("feeds", "emails"):
+        shutil.rmtree(site.root / folder)
+    assert (run(site, "build").exit_code, outputs(site)) == (0, built)

@@ -226,3 +226,33 @@ def test_one_address_in_two_spellings_is_one_subscriber(tmp_path: Path) -> None:
     assert problems == [
         "subscribers.csv:3: error: bob@EXAMPLE.org is already on line 2; the first row wins: delete this one"
     ]
+
+
+def test_send_stops_on_an_unreadable_row_before_mailing_anyone(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BULLETIN_SECRET", "test-secret-0123456789")
+    site.write_config(digest={"from": "News <news@example.org>", "address": "1 Road, Town",
+                              "unsubscribe_url": "https://news.example.org/u?t={token}"})  # fmt: skip
+    site.item("a.md", id="a", title="Alpha", date="2026-11-18", categories=["Alpha"])
+    path = site.root / "subscribers.csv"
+    path.write_text('email,name,topics\nann@example.org,Ann,\nbob@example.org,"' + "B" * 140_000 + '",\n')
+    result = CliRunner().invoke(
+        main,
+        [
+            "send",
+            "--subscribers",
+            str(path),
+            "--dry-run",
+            "--site",
+            str(site.root),
+            "--now",
+            "2026-11-25T12:00",
+        ],
+    )
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"{path}:3: error: cannot read the row: field larger than field limit (131072); "
+        "check the quotes there: a quote that is never closed runs on to the end of the file\n"
+    )
+    assert not (site.root / ".bulletin" / "outbox").exists()

@@ -50,6 +50,7 @@ def environment(config: Config) -> jinja2.Environment:
 
 @lru_cache(maxsize=4)
 def _environment_class(site: Path) -> type[jinja2.Environment]:
+    # Made on first use, like the next class: jinja2 is imported only when rendering.
     import jinja2
 
     class SiteEnvironment(jinja2.Environment):
