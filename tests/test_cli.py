@@ -431,3 +431,21 @@ def test_markup_in_a_title_is_shown_as_text_everywhere(site: SiteMaker) -> None:
     for relpath, text in published_texts(site):
         assert "<b>bold" not in text and "&lt;b&gt;" not in text, relpath
         assert "<em>world" not in text and "&lt;em&gt;" not in text, relpath
+
+
+def test_an_invisible_title_is_refused(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("ghost.md", id="ghost", title="\u200b\u200b\u200b", date="2026-11-19")
+    result = run(site, "build")
+    assert_rest_built(site, result, "content/ghost.md:3: error: title has only invisible characters (U+200B)")
+    assert len(rss_titles(site)) == 2
+
+
+def test_a_bidi_override_never_reaches_the_output(site: SiteMaker) -> None:
+    mail_site(site)
+    site.item("rlo.md", id="rlo", title="Reversed", date="2026-11-19", categories=["Health\u202eCare"])
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "Reversed" in rss_titles(site, "feeds/topic/healthcare/rss.xml")
+    for relpath, text in published_texts(site):
+        assert not re.search("[\u202a-\u202e\u2066-\u2069]", text), f"{relpath} holds a bidi control"

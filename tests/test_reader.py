@@ -306,6 +306,44 @@ def test_a_title_that_is_only_markup_is_an_error(site: SiteMaker) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("title", "codes"),
+    [
+        ("\u200b\u200b\u200b", "U+200B"),
+        ("\u200c \u200d", "U+200C, U+200D"),
+        ("\u2060\ufeff", "U+2060, U+FEFF"),
+        ("<b>\u200b</b>", "U+200B"),
+    ],
+)
+def test_an_invisible_title_is_an_error(site: SiteMaker, title: str, codes: str) -> None:
+    parsed = parse(site, front_matter({"title": title, "date": "2026-11-18"}))
+    assert messages(parsed) == [
+        f"content/news/a.md:2: error: title has only invisible characters ({codes}); "
+        "write the article's title"
+    ]
+
+
+def test_joiners_inside_visible_text_stay(site: SiteMaker) -> None:
+    assert (
+        item_of(site, title="می\u200cخواهم \U0001f468\u200d\U0001f469").title
+        == "می\u200cخواهم \U0001f468\u200d\U0001f469"
+    )
+
+
+def test_bidirectional_controls_are_stripped_from_text_fields(site: SiteMaker) -> None:
+    item = item_of(
+        site,
+        title="Safe\u202e3pm.exe",
+        categories=["Health\u202eCare", "\u2066Isolated\u2069"],
+        author="An\u202dna",
+        link={"href": "https://src.example/a", "brand": "Br\u202aand\u202c"},
+        description="Sum\u2067mary\u2068.",
+    )
+    assert (item.title, item.topics, item.authors) == ("Safe3pm.exe", ("HealthCare", "Isolated"), ("Anna",))
+    assert (item.source_name, item.summary) == ("Brand", "Summary.")
+    assert item_of(site, body="<p>Body \u202ewith\u202c override.</p>").summary == "Body with override."
+
+
 def test_a_title_that_is_a_list_is_an_error(site: SiteMaker) -> None:
     parsed = parse(site, front_matter({"title": ["a", "b"], "date": "2026-11-18"}))
     assert messages(parsed) == ["content/news/a.md:2: error: title is a list; write it as one line of text"]
