@@ -449,3 +449,15 @@ def test_a_bidi_override_never_reaches_the_output(site: SiteMaker) -> None:
     assert "Reversed" in rss_titles(site, "feeds/topic/healthcare/rss.xml")
     for relpath, text in published_texts(site):
         assert not re.search("[\u202a-\u202e\u2066-\u2069]", text), f"{relpath} holds a bidi control"
+
+
+def test_a_date_in_non_ascii_digits_is_refused(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("arabic.md", id="arabic", title="Arabic digits", date="٢٠٢٦-١١-٢٠")
+    result = run(site, "build")
+    assert_rest_built(
+        site,
+        result,
+        "content/arabic.md:4: error: date '٢٠٢٦-١١-٢٠' is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
+    )
+    assert "Arabic digits" not in rss_titles(site)

@@ -401,6 +401,9 @@ def test_accepted_dates(value: str, expected: datetime) -> None:
         "2026W47",
         "yesterday",
         "2026-11-18T09:30+24:00",
+        "٢٠٢٦-١١-٢٠",  # Arabic-Indic digits: int() reads them, people and other tools do not
+        "2026-11-18T０９:30",
+        "２０２６-11-18",
     ],
 )
 def test_rejected_dates(value: str) -> None:
