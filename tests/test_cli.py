@@ -461,3 +461,51 @@ def test_a_date_in_non_ascii_digits_is_refused(site: SiteMaker) -> None:
         "content/arabic.md:4: error: date '٢٠٢٦-١١-٢٠' is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
     )
     assert "Arabic digits" not in rss_titles(site)
+
+
+def test_a_topic_keeps_its_slug_when_another_spelling_wins(site: SiteMaker) -> None:
+    for n in range(3):
+        site.item(f"h{n}.md", id=f"h{n}", title=f"Health {n}", date=f"2026-11-1{n}", categories=["Health"])
+    assert run(site, "check").exit_code == 0
+    assert not (site.root / ".bulletin/slugs.json").exists()  # nothing is published by a check
+    assert run(site, "build").exit_code == 0
+    state = site.root / ".bulletin/slugs.json"
+    assert json.loads(state.read_text()) == {"health": "health"}
+    for n in range(3, 7):
+        site.item(f"h{n}.md", id=f"h{n}", title=f"Health {n}", date=f"2026-11-1{n}", categories=["Heal th"])
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (site.root / "feeds/topic").iterdir()) == ["health"]
+    assert len(rss_titles(site, "feeds/topic/health/rss.xml")) == 7
+    assert result.stderr == (
+        "content: warning: topic 'Heal th' keeps its published slug 'health' (its name now gives "
+        "'heal-th'); to change it on purpose, delete its entry from .bulletin/slugs.json\n"
+    )
+    assert "Heal th  health" in run(site, "topics").stdout
+    # Changing it on purpose: delete the entry, and the next build publishes the new slug.
+    state.write_text("{}\n")
+    assert run(site, "build").exit_code == 0
+    assert sorted(p.name for p in (site.root / "feeds/topic").iterdir()) == ["heal-th"]
+    assert json.loads(state.read_text()) == {"health": "heal-th"}
+
+
+def test_a_damaged_slugs_file_is_reported_and_kept(site: SiteMaker) -> None:
+    good_items(site)
+    state = site.root / ".bulletin/slugs.json"
+    state.parent.mkdir()
+    state.write_text('{"alpha": "../../x", "beta": "beta-1"')
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        ".bulletin/slugs.json: warning: cannot be read (Expecting ',' delimiter: line 1 column 38); "
+        "slugs are decided afresh and the file is left as it is: fix it or delete it\n"
+    )
+    assert state.read_text() == '{"alpha": "../../x", "beta": "beta-1"'
+    state.write_text('{"alpha": "../../x", "beta": "beta-1"}')
+    result = run(site, "build")
+    assert result.stderr == (
+        ".bulletin/slugs.json: warning: the slug '../../x' of topic 'alpha' is not a slug; "
+        "it is ignored: write lower-case words joined by '-'\n"
+    )
+    assert sorted(p.name for p in (site.root / "feeds/topic").iterdir()) == ["alpha", "beta-1"]
+    assert json.loads(state.read_text()) == {"alpha": "alpha", "beta": "beta-1"}

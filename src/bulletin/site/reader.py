@@ -22,7 +22,7 @@ from ..report import Level, NoProgress, Problem, Progress, Report
 from . import bodies
 from .items import Item
 from .parse import Parsed, decode, digest, parse_item
-from .topics import Topics, assign_topics
+from .topics import Topics, assign_topics, load_published
 
 CONTENT_SUFFIXES = (".md", ".markdown", ".html")
 
@@ -218,7 +218,7 @@ class Site:
 def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
     """Read every item (through the cache) and decide the topics."""
     collection = read_items(config, report, now, progress)
-    topics = assign_topics(collection.items, report)
+    topics = assign_topics(collection.items, report, load_published(config.site, report))
     return Site(config, collection, topics, now)
 
 
