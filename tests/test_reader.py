@@ -6,6 +6,9 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -930,3 +933,59 @@ def test_seed_item_is_read_field_by_field(site: SiteMaker) -> None:
     body = read_body(item, site.config())
     assert body.startswith("<p>Multiple sclerosis (MS) is an autoimmune disease")
     assert body.endswith("<p><strong>What are stem cells? Why are they important?</strong></p>")
+
+
+# -- parse workers ----------------------------------------------------------------------------
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, each with its start time (pids are reused)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found[int(entry)] = fields[19]
+    return found
+
+
+def _alive(pid: int, started: str) -> bool:
+    """Still running: not gone, not a zombie, not another process under a reused pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and fields[19] == started
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_parse_workers_die_with_a_killed_build(site: SiteMaker) -> None:
+    body = "\n\n".join(
+        f"Paragraph {n} of *Markdown* with [a link](https://src.example/{n})." for n in range(40)
+    )
+    for n in range(1000):  # above the 400 stale files that start parallel parsing
+        site.item(f"i{n:04d}.md", body, id=f"i{n}", categories=[f"T{n % 7}"])
+    command = [sys.executable, "-m", "bulletin", "feeds", "--site", str(site.root), "--now", "2026-11-25"]
+    build = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "BULLETIN_JOBS": "2"}
+    )
+    workers: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while not workers and build.poll() is None and time.monotonic() < deadline:
+            workers = _children(build.pid)
+            time.sleep(0.005)
+        assert workers, "the build never started its parse workers"
+        build.kill()  # SIGKILL: no chance to clean up
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            build.communicate(timeout=5)  # returns once nothing holds its stdout and stderr open
+        assert build.returncode is not None, "the killed build's output stayed open: its workers live on"
+        time.sleep(0.2)
+        assert [pid for pid, started in workers.items() if _alive(pid, started)] == []
+    finally:
+        for pid, started in workers.items():
+            if _alive(pid, started):
+                os.kill(pid, signal.SIGKILL)
+        build.kill()
+        build.communicate()

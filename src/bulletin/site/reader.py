@@ -6,7 +6,10 @@ import contextlib
 import errno
 import gc
 import os
+import signal
 import stat
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -400,7 +403,45 @@ def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tu
 
 
 def _parse_chunk(chunk: list[tuple[str, str, str | None]], config: Config) -> list[tuple[str, Parsed | None]]:
+    _exit_if_orphaned()
     return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
+
+
+# In a parse worker: the build it works for. A worker whose build was killed would otherwise
+# wait for work forever, holding the build's stdout and stderr open.
+_PARENT: int | None = None
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def _die_with_parent(parent: int) -> None:
+    """A parse worker's first step: ask Linux to kill it when the build dies; elsewhere, or
+    if that fails, watch the build from a thread."""
+    global _PARENT
+    _PARENT = parent
+    asked = False
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            asked = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    _exit_if_orphaned()  # the build may have died before prctl took effect
+    if not asked:
+        import threading
+
+        threading.Thread(target=_watch_parent, name="bulletin-watch-build", daemon=True).start()
+
+
+def _watch_parent() -> None:
+    while True:
+        time.sleep(0.5)
+        _exit_if_orphaned()
+
+
+def _exit_if_orphaned() -> None:
+    """Exit if the build this worker works for is gone (checked between chunks too)."""
+    if _PARENT is not None and os.getppid() != _PARENT:
+        os._exit(1)
 
 
 def _parse_all(stale: list[_Stale], config: Config, jobs: int) -> Iterator[tuple[str, Stamp, str, Parsed]]:
@@ -427,6 +468,7 @@ def _in_processes(
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     size = max(50, len(work) // (jobs * 8))
     chunks = [work[i : i + size] for i in range(0, len(work), size)]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(jobs, context, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
             yield from chunk
