@@ -217,7 +217,7 @@ def test_a_huge_body_is_cut_before_it_is_rendered_and_says_so(site: SiteMaker) -
     parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}, body))
     assert messages(parsed) == [
         "content/news/a.md: warning: body is 5,000,008 characters long; only its first 204,800 are "
-        "used (twice feed_content_kb, at most 1 MB): shorten it or link to the article"
+        "used (twice feed_content_kb, 64 KB to 1 MB): shorten it or link to the article"
     ]
     assert parsed.item is not None
     html = read_body(parsed.item, site.config())

@@ -164,7 +164,7 @@ def _body_problems(
     if body.cut:
         message = (
             f"body is {body.length:,} characters long; only its first {limit:,} are used "
-            "(twice feed_content_kb, at most 1 MB): shorten it or link to the article"
+            "(twice feed_content_kb, 64 KB to 1 MB): shorten it or link to the article"
         )
         problems.append(Problem(relpath, None, "warning", message))
     if body.dropped_at is not None:
