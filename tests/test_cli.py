@@ -704,3 +704,81 @@ def test_markup_in_a_title_is_shown_as_text_everywhere(site: SiteMaker) -> None:
     for relpath, text in published_texts(site):
         assert "<b>bold" not in text and "&lt;b&gt;" not in text, relpath
         assert "<em>world" not in text and "&lt;em&gt;" not in text, relpath
+
+
+def test_an_invisible_title_is_refused(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("ghost.md", id="ghost", title="\u200b\u200b\u200b", date="2026-11-19")
+    result = run(site, "build")
+    assert_rest_built(site, result, "content/ghost.md:3: error: title has only invisible characters (U+200B)")
+    assert len(rss_titles(site)) == 2
+
+
+def test_a_bidi_override_never_reaches_the_output(site: SiteMaker) -> None:
+    mail_site(site)
+    site.item("rlo.md", id="rlo", title="Reversed", date="2026-11-19", categories=["Health\u202eCare"])
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert "Reversed" in rss_titles(site, "feeds/topic/healthcare/rss.xml")
+    for relpath, text in published_texts(site):
+        assert not re.search("[\u202a-\u202e\u2066-\u2069]", text), f"{relpath} holds a bidi control"
+
+
+def test_a_date_in_non_ascii_digits_is_refused(site: SiteMaker) -> None:
+    good_items(site)
+    site.item("arabic.md", id="arabic", title="Arabic digits", date="٢٠٢٦-١١-٢٠")
+    result = run(site, "build")
+    assert_rest_built(
+        site,
+        result,
+        "content/arabic.md:4: error: date '٢٠٢٦-١١-٢٠' is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
+    )
+    assert "Arabic digits" not in rss_titles(site)
+
+
+def test_a_topic_keeps_its_slug_when_another_spelling_wins(site: SiteMaker) -> None:
+    for n in range(3):
+        site.item(f"h{n}.md", id=f"h{n}", title=f"Health {n}", date=f"2026-11-1{n}", categories=["Health"])
+    assert run(site, "check").exit_code == 0
+    assert not (site.root / ".bulletin/slugs.json").exists()  # nothing is published by a check
+    assert run(site, "build").exit_code == 0
+    state = site.root / ".bulletin/slugs.json"
+    assert json.loads(state.read_text()) == {"health": "health"}
+    for n in range(3, 7):
+        site.item(f"h{n}.md", id=f"h{n}", title=f"Health {n}", date=f"2026-11-1{n}", categories=["Heal th"])
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (site.root / "feeds/topic").iterdir()) == ["health"]
+    assert len(rss_titles(site, "feeds/topic/health/rss.xml")) == 7
+    assert result.stderr == (
+        "content: warning: topic 'Heal th' keeps its published slug 'health' (its name now gives "
+        "'heal-th'); to change it on purpose, delete its entry from .bulletin/slugs.json\n"
+    )
+    assert "Heal th  health" in run(site, "topics").stdout
+    # Changing it on purpose: delete the entry, and the next build publishes the new slug.
+    state.write_text("{}\n")
+    assert run(site, "build").exit_code == 0
+    assert sorted(p.name for p in (site.root / "feeds/topic").iterdir()) == ["heal-th"]
+    assert json.loads(state.read_text()) == {"health": "heal-th"}
+
+
+def test_a_damaged_slugs_file_is_reported_and_kept(site: SiteMaker) -> None:
+    good_items(site)
+    state = site.root / ".bulletin/slugs.json"
+    state.parent.mkdir()
+    state.write_text('{"alpha": "../../x", "beta": "beta-1"')
+    result = run(site, "build")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        ".bulletin/slugs.json: warning: cannot be read (Expecting ',' delimiter: line 1 column 38); "
+        "slugs are decided afresh and the file is left as it is: fix it or delete it\n"
+    )
+    assert state.read_text() == '{"alpha": "../../x", "beta": "beta-1"'
+    state.write_text('{"alpha": "../../x", "beta": "beta-1"}')
+    result = run(site, "build")
+    assert result.stderr == (
+        ".bulletin/slugs.json: warning: the slug '../../x' of topic 'alpha' is not a slug; "
+        "it is ignored: write lower-case words joined by '-'\n"
+    )
+    assert sorted(p.name for p in (site.root / "feeds/topic").iterdir()) == ["alpha", "beta-1"]
+    assert json.loads(state.read_text()) == {"alpha": "alpha", "beta": "beta-1"}

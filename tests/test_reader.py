@@ -6,6 +6,9 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -218,7 +221,7 @@ def test_a_huge_body_is_cut_before_it_is_rendered_and_says_so(site: SiteMaker) -
     )
     assert messages(parsed) == [
         "content/news/a.md: warning: body is 5,000,008 characters long; only its first 204,800 are "
-        "used (twice feed_content_kb, at most 1 MB): shorten it or link to the article"
+        "used (twice feed_content_kb, 64 KB to 1 MB): shorten it or link to the article"
     ]
     assert parsed.item is not None
     html = read_body(parsed.item, site.config())
@@ -312,6 +315,44 @@ def test_a_title_that_is_only_markup_is_an_error(site: SiteMaker) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("title", "codes"),
+    [
+        ("\u200b\u200b\u200b", "U+200B"),
+        ("\u200c \u200d", "U+200C, U+200D"),
+        ("\u2060\ufeff", "U+2060, U+FEFF"),
+        ("<b>\u200b</b>", "U+200B"),
+    ],
+)
+def test_an_invisible_title_is_an_error(site: SiteMaker, title: str, codes: str) -> None:
+    parsed = parse(site, front_matter({"title": title, "date": "2026-11-18"}))
+    assert messages(parsed) == [
+        f"content/news/a.md:2: error: title has only invisible characters ({codes}); "
+        "write the article's title"
+    ]
+
+
+def test_joiners_inside_visible_text_stay(site: SiteMaker) -> None:
+    assert (
+        item_of(site, title="می\u200cخواهم \U0001f468\u200d\U0001f469").title
+        == "می\u200cخواهم \U0001f468\u200d\U0001f469"
+    )
+
+
+def test_bidirectional_controls_are_stripped_from_text_fields(site: SiteMaker) -> None:
+    item = item_of(
+        site,
+        title="Safe\u202e3pm.exe",
+        categories=["Health\u202eCare", "\u2066Isolated\u2069"],
+        author="An\u202dna",
+        link={"href": "https://src.example/a", "brand": "Br\u202aand\u202c"},
+        description="Sum\u2067mary\u2068.",
+    )
+    assert (item.title, item.topics, item.authors) == ("Safe3pm.exe", ("HealthCare", "Isolated"), ("Anna",))
+    assert (item.source_name, item.summary) == ("Brand", "Summary.")
+    assert item_of(site, body="<p>Body \u202ewith\u202c override.</p>").summary == "Body with override."
+
+
 def test_a_title_that_is_a_list_is_an_error(site: SiteMaker) -> None:
     parsed = parse(site, front_matter({"title": ["a", "b"], "date": "2026-11-18"}))
     assert messages(parsed) == ["content/news/a.md:2: error: title is a list; write it as one line of text"]
@@ -369,6 +410,9 @@ def test_accepted_dates(value: str, expected: datetime) -> None:
         "2026W47",
         "yesterday",
         "2026-11-18T09:30+24:00",
+        "٢٠٢٦-١١-٢٠",  # Arabic-Indic digits: int() reads them, people and other tools do not
+        "2026-11-18T０９:30",
+        "２０２６-11-18",
     ],
 )
 def test_rejected_dates(value: str) -> None:
@@ -940,3 +984,59 @@ def test_lint_warns_of_an_item_with_no_source_link(site: SiteMaker) -> None:
 def test_fields_curation_tools_write_are_not_typos(site: SiteMaker) -> None:
     seed = (DATA / "seed.md").read_bytes()
     assert [p for p in parse(site, seed).problems if "did you mean" in p.message] == []
+
+
+# -- parse workers ----------------------------------------------------------------------------
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, each with its start time (pids are reused)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found[int(entry)] = fields[19]
+    return found
+
+
+def _alive(pid: int, started: str) -> bool:
+    """Still running: not gone, not a zombie, not another process under a reused pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and fields[19] == started
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_parse_workers_die_with_a_killed_build(site: SiteMaker) -> None:
+    body = "\n\n".join(
+        f"Paragraph {n} of *Markdown* with [a link](https://src.example/{n})." for n in range(40)
+    )
+    for n in range(1000):  # above the 400 stale files that start parallel parsing
+        site.item(f"i{n:04d}.md", body, id=f"i{n}", categories=[f"T{n % 7}"])
+    command = [sys.executable, "-m", "bulletin", "feeds", "--site", str(site.root), "--now", "2026-11-25"]
+    build = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "BULLETIN_JOBS": "2"}
+    )
+    workers: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while not workers and build.poll() is None and time.monotonic() < deadline:
+            workers = _children(build.pid)
+            time.sleep(0.005)
+        assert workers, "the build never started its parse workers"
+        build.kill()  # SIGKILL: no chance to clean up
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            build.communicate(timeout=5)  # returns once nothing holds its stdout and stderr open
+        assert build.returncode is not None, "the killed build's output stayed open: its workers live on"
+        time.sleep(0.2)
+        assert [pid for pid, started in workers.items() if _alive(pid, started)] == []
+    finally:
+        for pid, started in workers.items():
+            if _alive(pid, started):
+                os.kill(pid, signal.SIGKILL)
+        build.kill()
+        build.communicate()

@@ -130,3 +130,44 @@ def test_long_slugs_are_cut_to_80_characters_at_a_hyphen_and_stay_apart() -> Non
         f"'{words} but another ending' uses 'word0-word1-word2-word3-word4-word5-word6-word7-word8-word9-word10-word11-2': "
         "rename one of them or fix its categoryUrl",
     ]
+
+
+def test_a_published_slug_stays_when_the_name_would_give_another() -> None:
+    items = [make(f"h{n}", ["Health"]) for n in range(3)] + [make(f"s{n}", ["Heal th"]) for n in range(4)]
+    report = Report()
+    topics = assign_topics(items, report, published={"health": "health"})
+    assert [(t.name, t.slug) for t in topics.by_key.values()] == [("Heal th", "health")]
+    assert [str(p) for p in report.problems] == [
+        "content: warning: topic 'Heal th' keeps its published slug 'health' (its name now gives "
+        "'heal-th'); to change it on purpose, delete its entry from .bulletin/slugs.json"
+    ]
+
+
+def test_a_published_slug_beats_a_new_topic_that_wants_it() -> None:
+    items = [make("new", ["A+B"], day=1), make("old", ["A B"], day=5)]  # the new topic is earlier
+    report = Report()
+    topics = assign_topics(items, report, published={"ab": "a-b"})
+    assert {t.name: t.slug for t in topics.by_key.values()} == {"A B": "a-b", "A+B": "a-b-2"}
+    assert [str(p) for p in report.problems] == [
+        "content: warning: topics 'A B' and 'A+B' share the slug 'a-b'; 'A+B' uses 'a-b-2': "
+        "rename one of them or fix its categoryUrl"
+    ]
+
+
+def test_the_slug_of_a_topic_gone_for_now_is_not_given_away() -> None:
+    report = Report()
+    topics = assign_topics([make("a", ["News"])], report, published={"oldnews": "news"})
+    assert [t.slug for t in topics.by_key.values()] == ["news-2"]
+    assert [str(p) for p in report.problems] == [
+        "content: warning: the slug 'news' was published for the topic 'oldnews' (see "
+        ".bulletin/slugs.json); 'News' uses 'news-2': rename it, or delete that entry to give "
+        "'news' to it"
+    ]
+
+
+def test_published_numbered_slugs_are_not_reported_again() -> None:
+    items = [make("a", ["A B"], day=1), make("b", ["A+B"], day=2)]
+    report = Report()
+    topics = assign_topics(items, report, published={"ab": "a-b", "a+b": "a-b-2"})
+    assert {t.name: t.slug for t in topics.by_key.values()} == {"A B": "a-b", "A+B": "a-b-2"}
+    assert report.problems == []

@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# ASCII digits only: \d alone also matches ٢٠٢٦ or ２０２６, which int() reads but no one else does.
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
-    r" ?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?"
+    r" ?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?",
+    re.ASCII,
 )
 
 # The instants bulletin accepts: a year inside what datetime can hold, so that converting to

@@ -14,6 +14,7 @@ from ..report import NoProgress, Progress
 from ..site.bodies import cap
 from ..site.items import Item
 from ..site.reader import Body, Site, read_content
+from ..site.topics import save_published
 from ..templates import templates_fingerprint
 from ..urls import Urls
 from .model import FILE_NAMES, Entry, Feed, feeds_of, make_entry
@@ -46,6 +47,7 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
         )
     written.removed.extend(_remove_vanished_topics(site, outputs))
     outputs.save()
+    save_published(site.config.out, site.topics)  # published now: each topic keeps its slug
     return written
 
 

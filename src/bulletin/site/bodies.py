@@ -142,9 +142,20 @@ _RASTER_DATA = re.compile(r"data:image/(?:png|jpeg|gif|webp)[;,]")
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
 
 
+# Bidirectional embeddings, overrides and isolates: in a name or a title they reorder what a
+# reader sees ("Safe\u202eexe.pdf" shows as "Safefdp.exe"); no text field needs them.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def strip_forbidden(text: str) -> str:
     """Remove characters that XML 1.0 (and the feed validator) reject."""
     return _XML_FORBIDDEN.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """A text field's value: XML-forbidden characters and bidirectional controls removed,
+    whitespace collapsed to single spaces."""
+    return " ".join(_BIDI_CONTROLS.sub("", strip_forbidden(text)).split())
 
 
 # Rendering a body costs time and memory that grow with its size (markdown-it, nh3), and
@@ -345,7 +356,7 @@ def plain_text(body_html: str) -> str:
 
     Characters XML forbids are removed after decoding: `&#11;` is one too."""
     text = nh3.clean(body_html, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
-    return " ".join(strip_forbidden(html.unescape(text)).split())
+    return one_line(html.unescape(text))
 
 
 # HTML's elements, old and new: a title holding one of these holds markup; `<friends>` or

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from ..dates import parse_date
 from ..errors import ItemError
-from .bodies import strip_forbidden
+from .bodies import one_line
 
 if TYPE_CHECKING:  # PyYAML loads only when a file must be parsed
     from .frontmatter import Fields
@@ -80,7 +80,7 @@ def text(found: Found, fix: str = "write it as one line of text") -> str:
     """The value as one line of text; ItemError when it is a list or mapping."""
     if not isinstance(found.value, str):
         raise ItemError(found.line, f"{found.name} is {kind(found.value)}; {fix}")
-    return " ".join(strip_forbidden(found.value).split())
+    return one_line(found.value)
 
 
 def texts(found: Found, fix: str) -> list[str | None]:
@@ -91,7 +91,7 @@ def texts(found: Found, fix: str) -> list[str | None]:
         if value is None:
             out.append(None)
         elif isinstance(value, str):
-            out.append(" ".join(strip_forbidden(value).split()) or None)
+            out.append(one_line(value) or None)
         else:
             raise ItemError(found.line, f"{found.name} contains {kind(value)}; {fix}")
     return out

@@ -168,7 +168,7 @@ def _body_problems(
     if body.cut:
         message = (
             f"body is {body.length:,} characters long; only its first {limit:,} are used "
-            "(twice feed_content_kb, at most 1 MB): shorten it or link to the article"
+            "(twice feed_content_kb, 64 KB to 1 MB): shorten it or link to the article"
         )
         problems.append(Problem(relpath, None, "warning", message))
     if body.dropped_at is not None:
@@ -238,7 +238,21 @@ def _title(fields: Fields) -> str:
     title = bodies.text_of(text(found))  # markup in a title is shown as tags by every reader
     if not title:
         raise ItemError(found.line, f"{found.name} has no visible text; write the article's title")
+    if all(_invisible(c) for c in title):
+        codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in title if not c.isspace()}))
+        raise ItemError(
+            found.line, f"{found.name} has only invisible characters ({codes}); write the article's title"
+        )
     return title
+
+
+# Blank characters that are neither whitespace nor format characters.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _invisible(character: str) -> bool:
+    """Whitespace, a format character (zero-width space, joiners, word joiner, BOM…) or a filler."""
+    return character.isspace() or unicodedata.category(character) in ("Cf", "Zs") or character in _FILLERS
 
 
 def _dates(fields: Fields, config: Config) -> tuple[datetime, datetime]:

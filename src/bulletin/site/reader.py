@@ -6,7 +6,9 @@ import contextlib
 import errno
 import gc
 import os
+import signal
 import stat
+import sys
 import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
@@ -24,7 +26,7 @@ from ..report import Level, NoProgress, Problem, Progress, Report
 from . import bodies
 from .items import Item
 from .parse import Parsed, decode, digest, parse_item
-from .topics import Topics, assign_topics
+from .topics import SLUGS_FILE, Topics, assign_topics, load_published
 
 CONTENT_SUFFIXES = (".md", ".markdown", ".html")
 
@@ -223,7 +225,9 @@ def read_site(config: Config, report: Report, now: datetime, progress: Progress 
     """Read every item (through the cache) and decide the topics."""
     started = time.time()
     collection = read_items(config, report, now, progress)
-    topics = assign_topics(collection.items, report)
+    # A preview (serve --watch) starts from the slugs the real site published, keeps its own.
+    recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
+    topics = assign_topics(collection.items, report, load_published(recorded, report))
     return Site(config, collection, topics, now, report, started)
 
 
@@ -407,7 +411,45 @@ def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tu
 
 
 def _parse_chunk(chunk: list[tuple[str, str, str | None]], config: Config) -> list[tuple[str, Parsed | None]]:
+    _exit_if_orphaned()
     return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
+
+
+# In a parse worker: the build it works for. A worker whose build was killed would otherwise
+# wait for work forever, holding the build's stdout and stderr open.
+_PARENT: int | None = None
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def _die_with_parent(parent: int) -> None:
+    """A parse worker's first step: ask Linux to kill it when the build dies; elsewhere, or
+    if that fails, watch the build from a thread."""
+    global _PARENT
+    _PARENT = parent
+    asked = False
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            asked = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    _exit_if_orphaned()  # the build may have died before prctl took effect
+    if not asked:
+        import threading
+
+        threading.Thread(target=_watch_parent, name="bulletin-watch-build", daemon=True).start()
+
+
+def _watch_parent() -> None:
+    while True:
+        time.sleep(0.5)
+        _exit_if_orphaned()
+
+
+def _exit_if_orphaned() -> None:
+    """Exit if the build this worker works for is gone (checked between chunks too)."""
+    if _PARENT is not None and os.getppid() != _PARENT:
+        os._exit(1)
 
 
 def _parse_all(
@@ -437,7 +479,7 @@ def _in_processes(
     size = max(50, len(work) // (jobs * 8))
     chunks = [work[i : i + size] for i in range(0, len(work), size)]
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_leave_interrupts_to_the_parent) as pool:
+    with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
         try:
             for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
                 yield from chunk
@@ -446,9 +488,8 @@ def _in_processes(
             pool.shutdown(cancel_futures=True)
 
 
-def _leave_interrupts_to_the_parent() -> None:
-    """In a parsing process: Ctrl-C reaches the whole process group, and only the main
-    process should act on it (a worker interrupted while idle dies with a traceback)."""
-    import signal
-
+def _start_worker(parent: int) -> None:
+    """A parsing process's first step: die with the build, and leave Ctrl-C to it (it reaches
+    the whole process group; a worker interrupted while idle would die with a traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 
+from ..files import write_atomic
 from ..report import Report
 from ..slugs import MAX_SLUG, SLUG, shorten, slugify
 from .items import Item
@@ -36,6 +39,8 @@ class Topics:
     """Every topic of a build, and which topics each item belongs to."""
 
     by_key: dict[str, Topic]
+    # What .bulletin/slugs.json held when the topics were decided; None: it could not be read.
+    published: dict[str, str] | None = field(default=None, compare=False, repr=False)
     _of: dict[tuple[str, ...], tuple[Topic, ...]] = field(default_factory=dict, compare=False, repr=False)
     _slugs: dict[str, Topic] = field(default_factory=dict, compare=False, repr=False)
 
@@ -62,8 +67,13 @@ class Topics:
         return sorted(self.by_key.values(), key=lambda t: (t.name.casefold(), t.slug))
 
 
-def assign_topics(items: Iterable[Item], report: Report) -> Topics:
-    """Decide each topic's name and slug once for this build; report slug collisions."""
+def assign_topics(
+    items: Iterable[Item], report: Report, published: Mapping[str, str] | None = None
+) -> Topics:
+    """Decide each topic's name and slug once for this build; report slug collisions.
+
+    `published` holds the slug each topic key was published under (.bulletin/slugs.json): the
+    topic keeps it whatever its name gives now, and no other topic takes it. None: unknown."""
     seen = _gather(items)
     chosen: dict[str, tuple[str, str]] = {}
     for key, names in seen.spellings.items():
@@ -82,7 +92,10 @@ def assign_topics(items: Iterable[Item], report: Report) -> Topics:
                 f"'{shorten(slug)}' (at most {MAX_SLUG}): shorten the category name",
             )
         chosen[key] = (name, shorten(slug))
-    return Topics(dict(sorted(_kept_apart(chosen, seen, report).items())))
+    known = dict(published or {})
+    topics = _keep_published(chosen, seen, known, report)
+    topics.update(_kept_apart(chosen, seen, known, report))
+    return Topics(dict(sorted(topics.items())), published=None if published is None else known)
 
 
 @dataclass
@@ -121,27 +134,119 @@ def _numbered(slug: str, number: int) -> str:
     return shorten(slug, MAX_SLUG - len(suffix)) + suffix
 
 
-def _kept_apart(chosen: dict[str, tuple[str, str]], seen: _Seen, report: Report) -> dict[str, Topic]:
-    """Same slug for different topics: the earliest keeps it, the others get -2, -3..."""
+def _keep_published(
+    chosen: dict[str, tuple[str, str]], seen: _Seen, published: dict[str, str], report: Report
+) -> dict[str, Topic]:
+    """The topics published before: their slug stays, whatever their name gives now."""
+    topics = {}
+    for key, (name, slug) in chosen.items():
+        kept = published.get(key)
+        if kept is None:
+            continue
+        topics[key] = Topic(key, name, kept, seen.counts[key])
+        number = kept.rsplit("-", 1)[-1]
+        if kept != slug and not (number.isdigit() and _numbered(slug, int(number)) == kept):
+            report.warning(
+                "content",
+                None,
+                f"topic '{name}' keeps its published slug '{kept}' (its name now gives '{slug}'); "
+                f"to change it on purpose, delete its entry from {SLUGS_FILE}",
+            )
+    return topics
+
+
+def _kept_apart(
+    chosen: dict[str, tuple[str, str]], seen: _Seen, published: dict[str, str], report: Report
+) -> dict[str, Topic]:
+    """The topics not published before. Same slug for different topics: a published topic
+    keeps it, else the earliest does; the others get -2, -3..."""
+    owners = {slug: key for key, slug in published.items()}
     by_slug: dict[str, list[str]] = defaultdict(list)
     for key, (_, slug) in chosen.items():
-        by_slug[slug].append(key)
-    taken = set(by_slug)
+        if key not in published:
+            by_slug[slug].append(key)
+    taken = set(by_slug) | set(owners)
     topics: dict[str, Topic] = {}
     for slug in sorted(by_slug):
         keys = sorted(by_slug[slug], key=lambda k: (seen.earliest[k][:2], chosen[k][0]))
-        topics[keys[0]] = Topic(keys[0], chosen[keys[0]][0], slug, seen.counts[keys[0]])
+        owner = owners.get(slug)
+        if owner is None:
+            owner = keys.pop(0)
+            topics[owner] = Topic(owner, chosen[owner][0], slug, seen.counts[owner])
         number = 2
-        for key in keys[1:]:
+        for key in keys:
             while _numbered(slug, number) in taken:
                 number += 1
             new = _numbered(slug, number)
             taken.add(new)
-            topics[key] = Topic(key, chosen[key][0], new, seen.counts[key])
-            report.warning(
-                "content",
-                None,
-                f"topics '{chosen[keys[0]][0]}' and '{chosen[key][0]}' share the slug '{slug}'; "
-                f"'{chosen[key][0]}' uses '{new}': rename one of them or fix its categoryUrl",
-            )
+            name = chosen[key][0]
+            topics[key] = Topic(key, name, new, seen.counts[key])
+            report.warning("content", None, _shared(slug, owner, chosen, name, new))
     return topics
+
+
+def _shared(slug: str, owner: str, chosen: dict[str, tuple[str, str]], name: str, new: str) -> str:
+    if owner in chosen:
+        return (
+            f"topics '{chosen[owner][0]}' and '{name}' share the slug '{slug}'; '{name}' uses "
+            f"'{new}': rename one of them or fix its categoryUrl"
+        )
+    return (
+        f"the slug '{slug}' was published for the topic '{owner}' (see {SLUGS_FILE}); '{name}' uses "
+        f"'{new}': rename it, or delete that entry to give '{slug}' to it"
+    )
+
+
+# Topic key → the slug it was published under. Precious, unlike .bulletin/cache/: deleting it
+# lets a renamed topic move to a new slug, which breaks its subscribers' feeds.
+SLUGS_FILE = ".bulletin/slugs.json"
+
+
+def load_published(site: Path, report: Report) -> dict[str, str] | None:
+    """The slug each topic key was published under ({} before the first build); None, with a
+    warning, when the file cannot be read: it is then left as it is for a person to fix."""
+    try:
+        data = json.loads((site / SLUGS_FILE).read_bytes())
+        if not isinstance(data, dict):
+            raise ValueError("it is not an object of topic keys and slugs")
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        reason = (
+            f"{exc.msg}: line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else exc
+        )
+        report.warning(
+            SLUGS_FILE,
+            None,
+            f"cannot be read ({reason}); slugs are decided afresh and the file is left as it is: "
+            "fix it or delete it",
+        )
+        return None
+    published: dict[str, str] = {}
+    for key, slug in sorted(data.items()):
+        if not (isinstance(slug, str) and SLUG.match(slug) and len(slug) <= MAX_SLUG):
+            report.warning(
+                SLUGS_FILE,
+                None,
+                f"the slug '{slug}' of topic '{key}' is not a slug; it is ignored: write lower-case "
+                "words joined by '-'",
+            )
+        elif slug in published.values():
+            report.warning(SLUGS_FILE, None, f"the slug '{slug}' is given twice; topic '{key}' loses it")
+        else:
+            published[key] = slug
+    return published
+
+
+def save_published(site: Path, topics: Topics) -> bool:
+    """Record the slug of every topic (keeping those of topics gone for now) when it changed."""
+    if topics.published is None:
+        return False
+    slugs = {**topics.published, **{t.key: t.slug for t in topics.by_key.values()}}
+    if slugs == topics.published:
+        return False
+    data = json.dumps(dict(sorted(slugs.items())), ensure_ascii=False, indent=2) + "\n"
+    write_atomic(site / SLUGS_FILE, data.encode())
+    return True
