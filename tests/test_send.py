@@ -217,7 +217,7 @@ def test_a_deferral_is_retried(site: SiteMaker) -> None:
         path = subscribers(site, ["ann@example.org,,", "bob@example.org,,"])
         summary, report = _send(site, path, new_ledger=True)
         assert (summary.sent, summary.failed) == (2, 0)
-        assert [r.recipient for r in server.handler.received] == ["ann@example.org", "bob@example.org"]
+        assert sorted(r.recipient for r in server.handler.received) == ["ann@example.org", "bob@example.org"]
         assert report.problems == []
 
 
@@ -232,7 +232,7 @@ def test_a_refusal_fails_one_and_the_others_are_delivered(site: SiteMaker) -> No
             f"{path}:3: error: bob@example.org: the server said 550 5.1.1 no such user; "
             "it is retried on the next run; 3 permanent failures suppress it\n"
         )
-        assert [r.recipient for r in server.handler.received] == ["ann@example.org", "cy@example.org"]
+        assert sorted(r.recipient for r in server.handler.received) == ["ann@example.org", "cy@example.org"]
 
 
 def test_three_permanent_failures_on_separate_runs_suppress(site: SiteMaker) -> None:
@@ -259,14 +259,20 @@ def test_the_server_dropping_the_connection(site: SiteMaker) -> None:
         assert server.handler.connections == 2
 
 
-def test_twenty_failures_in_a_row_stop_the_run(site: SiteMaker) -> None:
+@pytest.mark.parametrize("connections", [1, 4])
+def test_twenty_failures_in_a_row_stop_the_run(site: SiteMaker, connections: int) -> None:
     rows = [f"s{n:02d}@example.org,," for n in range(25)]
     with SmtpServer(Script(rcpt={f"s{n:02d}@example.org": ["550 no"] for n in range(25)})) as server:
         make_site(site, server.port)
         path = subscribers(site, rows)
-        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        result = cli(
+            site, "send", "--subscribers", str(path), "--new-ledger", "--connections", str(connections)
+        )
         assert result.exit_code == 3
-        assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 20 failed" in result.stdout
+        # The breaker is global: with N connections, at most N - 1 messages under way end after it.
+        failed = int(re.search(r"(\d+) failed", result.stdout).group(1))  # type: ignore[union-attr]
+        assert 20 <= failed <= 20 + connections - 1
+        assert "0 sent, 0 already sent, 0 suppressed, 0 with no items" in result.stdout
         assert result.stderr.endswith(
             "bulletin: stopped after 20 failed deliveries, the last 20 in a row; "
             "check the relay, then run the same command again (it resumes)\n"
@@ -282,7 +288,8 @@ def test_failures_that_stop_the_run_do_not_count_toward_suppression(site: SiteMa
         make_site(site, server.port)
         path = subscribers(site, [f"s{n:02d}@example.org,," for n in range(25)])
         for number in range(3):
-            result = cli(site, "send", "--subscribers", str(path), *(["--new-ledger"] if number == 0 else []))
+            new = ["--new-ledger"] if number == 0 else []
+            result = cli(site, "send", "--subscribers", str(path), "--connections", "1", *new)
             assert result.exit_code == 3
             assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 20 failed" in result.stdout
             # each failure is still reported, saying why it does not count
@@ -320,7 +327,7 @@ def test_a_silent_relay_stops_the_run_at_once(site: SiteMaker, greet: bool) -> N
         site.write_config(smtp={"host": "127.0.0.1", "port": relay.port, "timeout": 1})
         path = subscribers(site, ["ann@example.org,,", "bob@example.org,,", "cy@example.org,,"])
         started = time.monotonic()
-        result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger", "--connections", "1")
         elapsed = time.monotonic() - started
         assert relay.messages == (1 if greet else 0)  # nobody after the first was tried
     assert result.exit_code == 3
@@ -358,13 +365,14 @@ def test_retries_share_one_timeout(site: SiteMaker) -> None:
         assert time.monotonic() - started < 1.5
 
 
-def test_a_killed_run_resumes_without_repeating(site: SiteMaker) -> None:
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_killed_run_resumes_without_repeating(site: SiteMaker, connections: int) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)
         rows = [f"s{n:02d}@example.org,S{n}," for n in range(30)]
         path = subscribers(site, rows)
         command = [sys.executable, "-m", "bulletin", "send", "--subscribers", str(path), "--rate", "20",
-                   "--site", str(site.root), "--now", NOW]  # fmt: skip
+                   "--connections", str(connections), "--site", str(site.root), "--now", NOW]  # fmt: skip
         first = subprocess.Popen(
             [*command, "--new-ledger"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -378,7 +386,8 @@ def test_a_killed_run_resumes_without_repeating(site: SiteMaker) -> None:
         assert second.returncode == 0, second.stderr
         counts = {f"s{n:02d}@example.org": len(server.handler.to(f"s{n:02d}@example.org")) for n in range(30)}
         assert all(count >= 1 for count in counts.values())
-        assert sum(counts.values()) - 30 <= 1  # at most the one message in flight at the kill
+        # at most the messages under way at the kill: one a connection
+        assert sum(counts.values()) - 30 <= connections
 
 
 def test_a_concurrent_run_is_refused(site: SiteMaker) -> None:
@@ -447,8 +456,9 @@ def test_one_address_in_two_spellings_gets_one_copy(site: SiteMaker) -> None:
         result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
         assert result.exit_code == 1  # the repeated row is reported
         assert f"{path}:3: error: bob@example.org is already on line 2" in result.stderr
-        assert [r.recipient for r in server.handler.received] == ["Bob@example.org", "ann@example.org"]
-        assert server.handler.received[0].message["To"].addresses[0].addr_spec == "Bob@example.org"
+        assert sorted(r.recipient for r in server.handler.received) == ["Bob@example.org", "ann@example.org"]
+        (bob,) = server.handler.to("Bob@example.org")
+        assert bob.message["To"].addresses[0].addr_spec == "Bob@example.org"
         # a later run, whatever the spelling, knows the address was mailed
         path = subscribers(site, ["BOB@example.org,,", "ann@example.org,,"])
         assert "0 sent, 2 already sent" in cli(site, "send", "--subscribers", str(path)).stdout
@@ -815,3 +825,41 @@ def test_a_name_like_a_marker_stays_a_name(site: SiteMaker, name: str) -> None:
     assert f"\nHi {name},\n" in text
     assert re.search(f'<p class="greeting"[^>]*>Hi {name},</p>', html)
     assert message["To"].addresses[0].display_name == name
+
+
+# -- several connections -----------------------------------------------------------------------
+
+
+def test_several_connections_deliver_each_message_once(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n:02d}@example.org,,{['', 'alpha', 'beta'][n % 3]}" for n in range(60)])
+        result = cli(site, "send", "--subscribers", str(path), "--new-ledger", "--connections", "4")
+        assert result.exit_code == 0, result.output
+        assert sorted(r.recipient for r in server.handler.received) == [
+            f"s{n:02d}@example.org" for n in range(60)
+        ]
+        assert server.handler.connections == 4  # one conversation a connection, each reused
+        with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+            assert len(ledger.already_sent("2026-W47")) == 60
+        assert "0 sent, 60 already sent" in cli(site, "send", "--subscribers", str(path)).stdout
+
+
+def test_a_run_stopped_with_several_connections_counts_no_failure(site: SiteMaker) -> None:
+    everyone = [f"s{n:02d}@example.org" for n in range(25)]
+    # A relay refusing everything for three runs (a message under way at a stop may be
+    # refused once more in the same run), then fixed.
+    refusals = {address: ["554 5.7.1 relay access denied"] * 6 for address in everyone}
+    with SmtpServer(Script(rcpt=refusals)) as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"{address},," for address in everyone])
+        for number in range(3):
+            new = ["--new-ledger"] if number == 0 else []
+            result = cli(site, "send", "--subscribers", str(path), "--connections", "4", *new)
+            assert result.exit_code == 3, result.output
+        with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
+            assert ledger.suppressed() == {} and all(ledger.failures(a) == 0 for a in everyone)
+        for replies in refusals.values():
+            replies.clear()
+        assert cli(site, "send", "--subscribers", str(path), "--connections", "4").exit_code == 0
+        assert sorted({r.recipient for r in server.handler.received}) == everyone

@@ -390,6 +390,14 @@ def digest(
     help="Send one test copy of the all-topics digest, outside the ledger.",
 )
 @click.option(
+    "--connections",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    metavar="N",
+    help="SMTP connections to the relay at once.",
+)
+@click.option(
     "--preview", metavar="ADDRESS", help="Write this subscriber's copy to .bulletin/preview/ (.eml, .html)."
 )
 @click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (first send only).")
@@ -404,6 +412,7 @@ def send(
     rate: float | None,
     force: bool,
     to: str | None,
+    connections: int,
     preview: str | None,
     new_ledger: bool,
     retry_failed: bool,
@@ -421,6 +430,7 @@ def send(
         options = SendOptions(
             subscribers=subscribers, window=window, dry_run=dry_run, rate=rate,
             force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed, preview=preview,
+            connections=connections,
         )  # fmt: skip
         site = run.read()
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 from ..config import SmtpConfig
 from ..errors import RefusedError
@@ -43,15 +45,18 @@ class Pacing:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _next: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def wait(self) -> None:
+        """Wait for this message's turn; shared by every connection, so the rate is global."""
         if not self.rate:
             return
-        now = self.clock()
-        if now < self._next:
-            self.sleep(self._next - now)
-            now = self._next
-        self._next = now + 1.0 / self.rate
+        with self._lock:  # held while waiting: the next message's turn comes after this one's
+            now = self.clock()
+            if now < self._next:
+                self.sleep(self._next - now)
+                now = self._next
+            self._next = now + 1.0 / self.rate
 
 
 class SmtpMailer:
@@ -203,3 +208,39 @@ class SmtpMailer:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self.connection.quit()
         self.connection = None
+
+
+class MailerPool:
+    """`connections` SMTP connections to one relay, one per worker thread, sharing the pacing.
+
+    Messages are handed over with submit(); whoever submits them also records what came of
+    them, so the ledger keeps one writer.
+    """
+
+    def __init__(self, config: SmtpConfig, password: str | None, pacing: Pacing, connections: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.config, self.password, self.pacing = config, password, pacing
+        self.connections = connections
+        self.executor = ThreadPoolExecutor(connections, thread_name_prefix="bulletin-smtp")
+        self.local = threading.local()
+        self.mailers: list[SmtpMailer] = []
+        self.lock = threading.Lock()
+
+    def submit(self, sender: str, recipient: str, message: bytes) -> Future[None]:
+        """Send one message on the next free connection."""
+        return self.executor.submit(self._send, sender, recipient, message)
+
+    def _send(self, sender: str, recipient: str, message: bytes) -> None:
+        mailer: SmtpMailer | None = getattr(self.local, "mailer", None)
+        if mailer is None:
+            mailer = self.local.mailer = SmtpMailer(self.config, self.password, self.pacing)
+            with self.lock:
+                self.mailers.append(mailer)
+        mailer.send(sender, recipient, message)
+
+    def close(self) -> None:
+        """Wait for the messages under way, drop those not started, say goodbye to the relay."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        for mailer in self.mailers:
+            mailer.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime, parseaddr
@@ -28,7 +29,7 @@ from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
 from ..subscriptions import Subscriptions
 from ..tokens import make_purpose_token, make_token, verp_tag
-from .mailer import DeliveryError, Pacing, RelayError, SmtpMailer
+from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer
 from .outbox import Outbox, write_preview
 from .subscribers import Subscriber, read_subscribers
 
@@ -49,11 +50,13 @@ class SendOptions:
     new_ledger: bool = False
     retry_failed: bool = False
     preview: str | None = None  # write this subscriber's copy to .bulletin/preview/ instead
+    connections: int = 4  # SMTP connections to the relay at once
 
     def __post_init__(self) -> None:
         if self.to is not None and not valid_address(self.to):
-            raise UsageError(f"--to: {self.to!r} is not an email address; write one address, "
-                             "e.g. --to you@example.org")  # fmt: skip
+            raise UsageError(
+                f"--to: {self.to!r} is not an email address; write one address, e.g. --to you@example.org"
+            )
 
     @property
     def test_copy(self) -> bool:
@@ -94,7 +97,9 @@ class SendSummary:
         )
 
     def abort(self, reason: str) -> None:
-        self.aborted, self.reason = True, reason
+        """Stop the run, for the first reason given (messages still under way end after it)."""
+        if not self.aborted:
+            self.aborted, self.reason = True, reason
 
 
 def send_digest(
@@ -209,6 +214,7 @@ class _Send:
         # Failures in a row, reported and recorded once the streak ends (see _settle).
         self.streak: list[tuple[Subscriber, DeliveryError]] = []
         self.relay_blamed = ""  # why the streak is the relay's fault, when it stopped the run
+        self.in_flight: dict[Future[None], tuple[Subscriber, str]] = {}  # with several connections
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
         started, began = time.monotonic(), self.clock()
@@ -217,45 +223,91 @@ class _Send:
         if not self.options.test_copy and self.options.preview is None:
             self._write_archive_copy(chosen)
         copies = _Copies(self.site, chosen, self.options.window, self.secret, self.clock)
-        outbox, mailer = self._transport(mailer, password)
+        outbox, relay = self._transport(mailer, password)
         sent = self.skips.already_sent(self.options.window.name) if self.skips is not None else set()
         progress.start(f"Sending {self.options.window.label}", len(recipients))
         why_not_counted = "the run stopped before it could tell whether the relay was at fault"
         try:
             for subscriber in recipients:
                 progress.advance()
-                if self._skipped(subscriber, sent):
-                    continue
-                rendered = copies.rendered(subscriber.topics)
-                if rendered is None:
-                    self.summary.no_items += 1
-                    continue
-                message_id, data = copies.copy(rendered, subscriber)
-                if self.options.preview is not None:
-                    self.summary.previews = write_preview(
-                        self.site.config.state_dir / "preview", subscriber.email, data
-                    )
-                    self.summary.sent += 1
-                elif outbox is not None:
-                    outbox.add(subscriber.email, data)
-                    self.summary.sent += 1
-                    topics = ";".join(sorted(subscriber.topics)) if subscriber.topics is not None else "*"
-                    self.summary.recipients.append(
-                        (subscriber.email, topics, rendered.digest.count, len(data))
-                    )
-                elif not self._deliver(mailer, subscriber, message_id, data):
+                copy = None if self._skipped(subscriber, sent) else self._copy(copies, subscriber)
+                if copy is not None and not self._hand_over(subscriber, *copy, outbox, relay):
                     break
+            self._drain()
             why_not_counted = self.relay_blamed
         finally:
+            self._drain()
             self._settle(why_not_counted)
             progress.finish()
-            if mailer is not None:
-                mailer.close()
+            if relay is not None:
+                relay.close()
         self.summary.topic_sets = len(copies.renders)
         self.summary.seconds = time.monotonic() - started
         if self.records is not None:
             self.records.record_run(self.run_id, self.options.window.name, began, self.clock(), self.summary)
         return self.summary
+
+    def _copy(self, copies: _Copies, subscriber: Subscriber) -> tuple[str, bytes, int] | None:
+        """The subscriber's message (Message-ID, bytes, items); None when no topic had items."""
+        rendered = copies.rendered(subscriber.topics)
+        if rendered is None:
+            self.summary.no_items += 1
+            return None
+        message_id, data = copies.copy(rendered, subscriber)
+        return message_id, data, rendered.digest.count
+
+    def _hand_over(
+        self,
+        subscriber: Subscriber,
+        message_id: str,
+        data: bytes,
+        items: int,
+        outbox: Outbox | None,
+        relay: SmtpMailer | MailerPool | None,
+    ) -> bool:
+        """Preview, outbox or relay; False when the run must stop."""
+        if self.options.preview is not None:
+            self.summary.previews = write_preview(
+                self.site.config.state_dir / "preview", subscriber.email, data
+            )
+            self.summary.sent += 1
+        elif outbox is not None:
+            outbox.add(subscriber.email, data)
+            self.summary.sent += 1
+            topics = ";".join(sorted(subscriber.topics)) if subscriber.topics is not None else "*"
+            self.summary.recipients.append((subscriber.email, topics, items, len(data)))
+        elif isinstance(relay, MailerPool):
+            return self._submit(relay, subscriber, message_id, data)
+        else:
+            return self._deliver(relay, subscriber, message_id, data)
+        return True
+
+    # -- several connections ---------------------------------------------------------------------
+
+    def _submit(self, pool: MailerPool, subscriber: Subscriber, message_id: str, data: bytes) -> bool:
+        """Hand a message to the pool, then record what finished; False when the run must stop.
+
+        At most one message a connection is under way: a kill repeats at most those."""
+        future = pool.submit(self._return_path(subscriber), subscriber.email, data)
+        self.in_flight[future] = (subscriber, message_id)
+        if len(self.in_flight) < pool.connections:
+            return True
+        done, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+        return all([self._finished(future) for future in done])
+
+    def _finished(self, future: Future[None]) -> bool:
+        subscriber, message_id = self.in_flight.pop(future)
+        error = future.exception()
+        if error is not None and not isinstance(error, (RelayError, DeliveryError)):
+            raise error
+        return self._outcome(subscriber, message_id, error)
+
+    def _drain(self) -> None:
+        """Record every message still under way (after a stop too: what the relay took, it took)."""
+        while self.in_flight:
+            done, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+            for future in done:
+                self._finished(future)
 
     def _recipients(self) -> list[Subscriber]:
         if self.options.to is not None:
@@ -298,15 +350,19 @@ class _Send:
 
     def _transport(
         self, mailer: SmtpMailer | None, password: str | None
-    ) -> tuple[Outbox | None, SmtpMailer | None]:
-        """The outbox of a dry run, or the relay (a preview needs neither)."""
+    ) -> tuple[Outbox | None, SmtpMailer | MailerPool | None]:
+        """The outbox of a dry run, or the relay: one connection, or a pool of them (a preview
+        needs neither)."""
         if self.options.preview is not None:
             return None, None
         if self.options.dry_run:
             outbox = Outbox(self.site.config.state_dir / "outbox")
             self.summary.emptied = outbox.removed
             return outbox, None
-        return None, mailer or SmtpMailer(self.site.config.smtp, password, Pacing(self.options.rate))
+        pacing = Pacing(self.options.rate)
+        if mailer is not None or self.options.connections <= 1 or self.options.test_copy:
+            return None, mailer or SmtpMailer(self.site.config.smtp, password, pacing)
+        return None, MailerPool(self.site.config.smtp, password, pacing, self.options.connections)
 
     def _skipped(self, subscriber: Subscriber, sent: set[str]) -> bool:
         """Suppressed addresses and those already sent this window are skipped (and counted)."""
@@ -323,20 +379,26 @@ class _Send:
         return False
 
     def _deliver(
-        self, mailer: SmtpMailer | None, subscriber: Subscriber, message_id: str, data: bytes
+        self, mailer: SmtpMailer | MailerPool | None, subscriber: Subscriber, message_id: str, data: bytes
     ) -> bool:
-        """Deliver one copy and record the outcome; False when the run must stop."""
-        assert mailer is not None
-        sender = self._return_path(subscriber)
+        """Deliver one copy over one connection and record the outcome; False when the run must stop."""
+        assert isinstance(mailer, SmtpMailer)
         try:
-            mailer.send(sender, subscriber.email, data)
-        except RelayError as error:
+            mailer.send(self._return_path(subscriber), subscriber.email, data)
+        except (RelayError, DeliveryError) as error:
+            return self._outcome(subscriber, message_id, error)
+        return self._outcome(subscriber, message_id, None)
+
+    def _outcome(self, subscriber: Subscriber, message_id: str, error: BaseException | None) -> bool:
+        """Record one delivery's outcome; False when the run must stop."""
+        if isinstance(error, RelayError):
             self.summary.abort(str(error))
             self.relay_blamed = "the relay failed, so it is the likely cause"
             return False
-        except DeliveryError as error:
+        if isinstance(error, DeliveryError):
             return self._failed(subscriber, error)
-        self._settle("")
+        if not self.summary.aborted:  # a message under way when the run stopped clears nobody
+            self._settle("")
         self.summary.sent += 1
         if self.records is not None:
             address = normalise_address(subscriber.email)
@@ -378,8 +440,9 @@ class _Send:
             if error.permanent and self.records is not None:
                 if why_not_counted:
                     fix += f"; not counted toward suppression: {why_not_counted}"
-                elif self.records.record_failure(subscriber.email, self.run_id, error.code, error.message,
-                                                 self.clock()):  # fmt: skip
+                elif self.records.record_failure(
+                    subscriber.email, self.run_id, error.code, error.message, self.clock()
+                ):
                     fix = "3 runs failed for good: now suppressed (--retry-failed overrides)"
                 else:
                     fix += "; 3 permanent failures suppress it"
