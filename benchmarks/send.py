@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark `bulletin send` against bare smtplib (SPEC §9). Run by hand, not by CI.
 
-    python benchmarks/send.py [--subscribers 10000] [--topic-sets 20] [--make-corpus PATH]
+    python benchmarks/send.py [--subscribers 10000] [--topics-per 1-6] [--connections 4] [--fixed-sets N]
 
 Starts an SMTP sink (aiosmtpd, discarding) in another process on 127.0.0.1, writes a week of
-items with make_corpus.py and a subscribers file spread over `topic-sets` distinct topic
-sets, then measures:
+items with make_corpus.py (40 topics), and subscribers who each tick 1 to 6 topics at random
+(seeded), as real readers do: almost every subscriber has a topic set of their own.
+`--fixed-sets N` instead spreads them over N sets, the easy case. Then it measures:
 
-- bare:     smtplib sending the same number of pre-built messages over one connection;
-- bulletin: the whole `bulletin send` run (render per topic set, splice per subscriber,
-            the WAL ledger), as a subprocess.
+- bare:     smtplib sending as many pre-built messages (taken from a dry run) over the same
+            number of connections, one thread each;
+- bulletin: the whole `bulletin send` run (rendering, splicing, the WAL ledger), as a
+            subprocess, with its peak memory.
 
-Target: bulletin >= 80% of bare smtplib's messages per second.
+Target: bulletin >= 80% of bare smtplib's messages per second, peak memory <= 300 MB, and
+rendering that does not grow with the number of topic sets.
 """
 
 from __future__ import annotations
@@ -19,19 +22,22 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import random
+import resource
 import shutil
 import smtplib
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = "2026-11-25T12:00"
 SINK = """
-import sys, time
+import sys
 from aiosmtpd.controller import Controller
 class Sink:
     async def handle_DATA(self, server, session, envelope):
@@ -50,15 +56,86 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def make_site(folder: Path, port: int, make_corpus: Path) -> tuple[Path, dict[str, str]]:
+    site = folder / "site"
+    corpus = [
+        sys.executable,
+        str(make_corpus),
+        str(site / "content"),
+        "--items",
+        "400",
+        "--start",
+        "2026-11-16",
+        "--days",
+        "7",
+    ]
+    subprocess.run(corpus, check=True, stdout=subprocess.DEVNULL)
+    config = (
+        (REPO / "bulletin.toml")
+        .read_text()
+        .replace('host = "localhost"', f'host = "127.0.0.1"\nport = {port}')
+    )
+    (site / "bulletin.toml").write_text(config)
+    env = {**os.environ, "BULLETIN_SECRET": "benchmark-secret-0123456789"}
+    return site, env
+
+
+def write_subscribers(site: Path, env: dict[str, str], count: int, low: int, high: int, fixed: int) -> int:
+    """The subscribers file; the number of distinct topic sets in it."""
+    listing = subprocess.run(
+        [sys.executable, "-m", "bulletin", "topics", "--site", str(site), "--now", NOW],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    slugs = [line.split()[-4] for line in listing.splitlines()[1:]]
+    chooser = random.Random(47)
+    pool = (
+        [frozenset(chooser.sample(slugs, chooser.randint(low, high))) for _ in range(fixed)] if fixed else []
+    )
+    chosen = [
+        pool[n % len(pool)] if pool else frozenset(chooser.sample(slugs, chooser.randint(low, high)))
+        for n in range(count)
+    ]
+    with (site / "subscribers.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name", "topics"])
+        for n, topics in enumerate(chosen):
+            writer.writerow([f"reader{n}@example.org", f"Reader {n}", ";".join(sorted(topics))])
+    return len(set(chosen))
+
+
+def bare(port: int, messages: list[bytes], count: int, connections: int) -> float:
+    """Seconds for smtplib to send `count` pre-built messages over `connections` connections."""
+
+    def worker(number: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for n in range(number, count, connections):
+                smtp.sendmail(
+                    "digest@news.example.org", [f"reader{n}@example.org"], messages[n % len(messages)]
+                )
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--subscribers", type=int, default=10_000)
-    parser.add_argument("--topic-sets", type=int, default=20)
+    parser.add_argument("--topics-per", default="1-6", help="how many topics each subscriber ticks, LOW-HIGH")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--fixed-sets", type=int, default=0, help="spread subscribers over N sets instead")
     parser.add_argument("--make-corpus", type=Path, default=REPO.parent / "shared/corpus/make_corpus.py")
     args = parser.parse_args()
-
+    low, high = (int(n) for n in args.topics_per.split("-"))
     port = free_port()
     sink = subprocess.Popen(
         [sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -66,114 +143,52 @@ def main() -> None:
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     try:
         with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
-            site = Path(tmp) / "site"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(args.make_corpus),
-                    str(site / "content"),
-                    "--items",
-                    "400",
-                    "--start",
-                    "2026-11-16",
-                    "--days",
-                    "7",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            config = (
-                (REPO / "bulletin.toml")
-                .read_text()
-                .replace('host = "localhost"', f'host = "127.0.0.1"\nport = {port}')
-            )
-            (site / "bulletin.toml").write_text(config)
-            env = {**os.environ, "BULLETIN_SECRET": "benchmark-secret-0123456789"}
-            listing = subprocess.run(
-                [sys.executable, "-m", "bulletin", "topics", "--site", str(site), "--now", NOW],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=env,
-            ).stdout
-            slugs = [line.split()[-4] for line in listing.splitlines()[1:]]
-            sets = [
-                ";".join(slugs[(n + k) % len(slugs)] for k in range(1 + n % 3))
-                for n in range(args.topic_sets)
+            site, env = make_site(Path(tmp), port, args.make_corpus)
+            sets = write_subscribers(site, env, args.subscribers, low, high, args.fixed_sets)
+            command = [
+                sys.executable,
+                "-m",
+                "bulletin",
+                "send",
+                "--site",
+                str(site),
+                "--now",
+                NOW,
+                "--subscribers",
+                str(site / "subscribers.csv"),
             ]
-            with (site / "subscribers.csv").open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["email", "name", "topics"])
-                for n in range(args.subscribers):
-                    writer.writerow([f"reader{n}@example.org", f"Reader {n}", sets[n % len(sets)]])
-
-            # Bare smtplib: the messages pre-built (one per topic set, from the dry run's outbox).
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "bulletin",
-                    "send",
-                    "--site",
-                    str(site),
-                    "--now",
-                    NOW,
-                    "--subscribers",
-                    str(site / "subscribers.csv"),
-                    "--dry-run",
-                    "-q",
-                ],
-                check=True,
-                env=env,
-            )
-            outbox = site / ".bulletin" / "outbox" / "new"
-            prebuilt = [path.read_bytes() for path in sorted(outbox.iterdir())[: args.topic_sets]]
+            # Bare smtplib: pre-built messages, from a dry run's outbox (a sample, when many).
+            subprocess.run([*command, "--dry-run", "-q"], check=True, env=env)
+            outbox = sorted((site / ".bulletin" / "outbox" / "new").iterdir())
+            prebuilt = [path.read_bytes() for path in outbox[:500]]
             shutil.rmtree(site / ".bulletin" / "outbox")
             size = sum(map(len, prebuilt)) / len(prebuilt)
-            started = time.perf_counter()
-            with smtplib.SMTP("127.0.0.1", port) as smtp:
-                for n in range(args.subscribers):
-                    smtp.sendmail(
-                        "digest@news.example.org", [f"reader{n}@example.org"], prebuilt[n % len(prebuilt)]
-                    )
-            bare = time.perf_counter() - started
+            bare_seconds = bare(port, prebuilt, args.subscribers, args.connections)
 
             started = time.perf_counter()
             result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "bulletin",
-                    "send",
-                    "--site",
-                    str(site),
-                    "--now",
-                    NOW,
-                    "--subscribers",
-                    str(site / "subscribers.csv"),
-                    "--new-ledger",
-                ],
+                [*command, "--new-ledger", "--connections", str(args.connections)],
                 capture_output=True,
                 text=True,
                 env=env,
                 check=False,
             )
             ours = time.perf_counter() - started
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             if result.returncode != 0:
                 raise SystemExit(result.stderr)
-            print(
-                f"{args.subscribers} subscribers, {args.topic_sets} topic sets, "
-                f"messages of {size / 1000:.0f} kB"
-            )
-            print(f"bare smtplib:   {bare:6.2f} s  {args.subscribers / bare:7.0f} messages/s")
-            print(
-                f"bulletin send:  {ours:6.2f} s  {args.subscribers / ours:7.0f} messages/s  "
-                f"({bare / ours:.0%} of bare)  [{result.stdout.strip()}]"
-            )
     finally:
-        assert sink.stdin is not None
-        sink.stdin.close()
-        sink.wait(timeout=10)
+        sink.kill()
+    print(
+        f"{args.subscribers} subscribers, {sets} distinct topic sets ({low}-{high} of 40 topics each), "
+        f"messages of {size / 1000:.0f} kB, {args.connections} connection(s)"
+    )
+    print(f"bare smtplib:   {bare_seconds:6.2f} s  {args.subscribers / bare_seconds:7.0f} messages/s")
+    print(
+        f"bulletin send:  {ours:6.2f} s  {args.subscribers / ours:7.0f} messages/s  "
+        f"({bare_seconds / ours:.0%} of bare), peak memory of the largest child {peak:.0f} MB"
+    )
+    print(f"  [{result.stdout.strip()}]")
 
 
 if __name__ == "__main__":
