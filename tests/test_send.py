@@ -59,8 +59,14 @@ def make_site(site: SiteMaker, port: int) -> SiteMaker:
         ("old", "2026-11-05", ["Alpha"]),
     ]
     for item_id, date, topics in items:
-        site.item(f"{item_id}.md", id=item_id, title=f"Title {item_id}", date=date, categories=topics,
-                  href=f"https://src.example/{item_id}")  # fmt: skip
+        site.item(
+            f"{item_id}.md",
+            id=item_id,
+            title=f"Title {item_id}",
+            date=date,
+            categories=topics,
+            href=f"https://src.example/{item_id}",
+        )
     return site
 
 
@@ -159,10 +165,15 @@ MALLORY = "=?utf-8?b?" + base64.b64encode(b"Mallory <mallory@evil.example>").dec
 
 @pytest.mark.parametrize(
     "name",
-    [MALLORY, f"Jörg {MALLORY}", "=?iso-8859-1?q?Mallory_=3Cmallory=40evil.example=3E?=",
-     '"Eve" <eve@evil.example>, x', "back\\slash \"quoted\""],
+    [
+        MALLORY,
+        f"Jörg {MALLORY}",
+        "=?iso-8859-1?q?Mallory_=3Cmallory=40evil.example=3E?=",
+        '"Eve" <eve@evil.example>, x',
+        'back\\slash "quoted"',
+    ],
     ids=["encoded-word", "non-ascii-and-encoded-word", "q-encoded-word", "addresses", "quotes"],
-)  # fmt: skip
+)
 def test_a_name_in_to_is_always_just_a_name(site: SiteMaker, name: str) -> None:
     import csv
     import io
@@ -294,9 +305,11 @@ def test_failures_that_stop_the_run_do_not_count_toward_suppression(site: SiteMa
             assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 20 failed" in result.stdout
             # each failure is still reported, saying why it does not count
             assert result.stderr.count("error: ") == 20
-            assert f"{path}:2: error: s00@example.org: the server said 554 5.7.1 relay access denied; " \
-                   "it is retried on the next run; not counted toward suppression: the run stopped " \
-                   "after 20 failures in a row, so the relay is the likely cause\n" in result.stderr  # fmt: skip
+            assert (
+                f"{path}:2: error: s00@example.org: the server said 554 5.7.1 relay access denied; "
+                "it is retried on the next run; not counted toward suppression: the run stopped "
+                "after 20 failures in a row, so the relay is the likely cause\n" in result.stderr
+            )
         with Ledger.open(site.root / ".bulletin/ledger.sqlite") as ledger:
             assert ledger.suppressed() == {} and ledger.failures("s00@example.org") == 0
         healthy = cli(site, "send", "--subscribers", str(path))
@@ -371,8 +384,22 @@ def test_a_killed_run_resumes_without_repeating(site: SiteMaker, connections: in
         make_site(site, server.port)
         rows = [f"s{n:02d}@example.org,S{n}," for n in range(30)]
         path = subscribers(site, rows)
-        command = [sys.executable, "-m", "bulletin", "send", "--subscribers", str(path), "--rate", "20",
-                   "--connections", str(connections), "--site", str(site.root), "--now", NOW]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "bulletin",
+            "send",
+            "--subscribers",
+            str(path),
+            "--rate",
+            "20",
+            "--connections",
+            str(connections),
+            "--site",
+            str(site.root),
+            "--now",
+            NOW,
+        ]
         first = subprocess.Popen(
             [*command, "--new-ledger"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -395,13 +422,18 @@ def test_a_concurrent_run_is_refused(site: SiteMaker) -> None:
         make_site(site, server.port)
         path = subscribers(site, ["ann@example.org,,"])
         holder = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sys, time; from pathlib import Path; from bulletin.ledger import Ledger;"
-             "l = Ledger.open(Path(sys.argv[1]), create=True); l.lock(Path(sys.argv[2]));"
-             "print('locked', flush=True); time.sleep(30)",
-             str(site.root / ".bulletin/ledger.sqlite"), str(site.root / ".bulletin/send.lock")],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                "import sys, time; from pathlib import Path; from bulletin.ledger import Ledger;"
+                "l = Ledger.open(Path(sys.argv[1]), create=True); l.lock(Path(sys.argv[2]));"
+                "print('locked', flush=True); time.sleep(30)",
+                str(site.root / ".bulletin/ledger.sqlite"),
+                str(site.root / ".bulletin/send.lock"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
             result = cli(site, "send", "--subscribers", str(path))
@@ -471,12 +503,25 @@ def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None
         path = subscribers(site, ["ann@example.org,,"])
         assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
         # An item dated in W47 arrives after W47 was sent, and one in W48 proper.
-        site.item("late.md", id="late", title="Title late", date="2026-11-19", categories=["Beta"],
-                  href="https://src.example/late")  # fmt: skip
-        site.item("w48.md", id="w48", title="Title w48", date="2026-11-24", categories=["Beta"],
-                  href="https://src.example/w48")  # fmt: skip
-        again = CliRunner().invoke(main, ["send", "--subscribers", str(path), "--site", str(site.root),
-                                          "--now", "2026-12-01T12:00"])  # fmt: skip
+        site.item(
+            "late.md",
+            id="late",
+            title="Title late",
+            date="2026-11-19",
+            categories=["Beta"],
+            href="https://src.example/late",
+        )
+        site.item(
+            "w48.md",
+            id="w48",
+            title="Title w48",
+            date="2026-11-24",
+            categories=["Beta"],
+            href="https://src.example/w48",
+        )
+        again = CliRunner().invoke(
+            main, ["send", "--subscribers", str(path), "--site", str(site.root), "--now", "2026-12-01T12:00"]
+        )
         assert again.exit_code == 0, again.output
         w47, w48 = server.handler.to("ann@example.org")
         assert "Title late" not in _text(w47.data)
@@ -495,8 +540,20 @@ def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None
             week47 = (site.root / "emails/2026-W47/digest.txt").read_text()
             assert "Title late" not in week47 and "Title a1" in week47
         assert "Title late" in (site.root / "emails/2026-W48/digest.txt").read_text()
-        third = CliRunner().invoke(main, ["send", "--subscribers", str(path), "--site", str(site.root),
-                                          "--now", "2026-12-08T12:00", "--week", "2026-W49"])  # fmt: skip
+        third = CliRunner().invoke(
+            main,
+            [
+                "send",
+                "--subscribers",
+                str(path),
+                "--site",
+                str(site.root),
+                "--now",
+                "2026-12-08T12:00",
+                "--week",
+                "2026-W49",
+            ],
+        )
         # W49 has no items of its own, and "late" belongs to W48's frozen list: nothing to send
         assert third.exit_code == 0
         assert "send 2026-W49: 0 sent, 0 already sent, 0 suppressed, 1 with no items" in third.stdout
@@ -512,8 +569,12 @@ def test_a_stale_week_needs_force(site: SiteMaker) -> None:
         assert result.stderr == (
             "bulletin: 2026-W46 ended on 2026-11-16, more than 7 days ago; pass --force to send it anyway\n"
         )
-        assert cli(site, "send", "--subscribers", str(path), "--new-ledger", "--week", "2026-W46",
-                   "--force").exit_code == 0  # fmt: skip
+        assert (
+            cli(
+                site, "send", "--subscribers", str(path), "--new-ledger", "--week", "2026-W46", "--force"
+            ).exit_code
+            == 0
+        )
 
 
 def test_a_dry_run_writes_the_outbox_and_sends_nothing(site: SiteMaker) -> None:
@@ -571,9 +632,10 @@ def test_to_sends_one_test_copy_outside_the_ledger(site: SiteMaker) -> None:
 
 
 @pytest.mark.parametrize(
-    "to", ["", "not-an-address", "x@", "a@b.org\r\nBcc: x@y.org", "Ann <ann@example.org>"],
+    "to",
+    ["", "not-an-address", "x@", "a@b.org\r\nBcc: x@y.org", "Ann <ann@example.org>"],
     ids=["empty", "no-at", "no-domain", "line-break", "mailbox"],
-)  # fmt: skip
+)
 def test_a_bad_to_is_a_usage_error(site: SiteMaker, to: str) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)
@@ -654,10 +716,27 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -775,12 +854,19 @@ def test_content_cannot_place_a_subscribers_link_or_name(site: SiteMaker, marker
     greeting, unsubscribe = markers
     with SmtpServer() as server:
         make_site(site, server.port)
-        site.item("m.md", id="m", date="2026-11-19", categories=["Alpha"],
-                  title=f"Title {unsubscribe} and {greeting}",
-                  description=f"A summary with {greeting} and {unsubscribe} in it.",
-                  link={"href": f"https://src.example/{greeting}/{unsubscribe}"},
-                  featuredImage={"href": f"https://img.example/pixel.gif?u={unsubscribe}&n={greeting}",
-                                 "alt": f"Alt {greeting}"})  # fmt: skip
+        site.item(
+            "m.md",
+            id="m",
+            date="2026-11-19",
+            categories=["Alpha"],
+            title=f"Title {unsubscribe} and {greeting}",
+            description=f"A summary with {greeting} and {unsubscribe} in it.",
+            link={"href": f"https://src.example/{greeting}/{unsubscribe}"},
+            featuredImage={
+                "href": f"https://img.example/pixel.gif?u={unsubscribe}&n={greeting}",
+                "alt": f"Alt {greeting}",
+            },
+        )
         path = subscribers(site, ["zed@example.org,Zed Quux,"])
         result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
         assert result.exit_code == 0, result.output
@@ -863,3 +949,21 @@ def test_a_run_stopped_with_several_connections_counts_no_failure(site: SiteMake
             replies.clear()
         assert cli(site, "send", "--subscribers", str(path), "--connections", "4").exit_code == 0
         assert sorted({r.recipient for r in server.handler.received}) == everyone
+
+
+def test_recipients_are_grouped_by_topic_set_in_the_order_sets_first_appear() -> None:
+    from bulletin.mail.send import by_topic_set
+    from bulletin.mail.subscribers import Subscriber
+
+    def one(address: str, topics: frozenset[str] | None) -> Subscriber:
+        return Subscriber(address, "", topics, 0)
+
+    alpha, beta = frozenset({"alpha"}), frozenset({"beta"})
+    people = [
+        one("a@x.org", alpha),
+        one("b@x.org", None),
+        one("c@x.org", alpha),
+        one("d@x.org", beta),
+        one("e@x.org", None),
+    ]
+    assert [s.email for s in by_topic_set(people)] == ["a@x.org", "c@x.org", "b@x.org", "e@x.org", "d@x.org"]

@@ -132,6 +132,15 @@ def send_digest(
             ledger.close()
 
 
+def by_topic_set(recipients: list[Subscriber]) -> list[Subscriber]:
+    """The recipients grouped by topic set, sets in the order they first appear, each group
+    in list order: every set is rendered once and then let go."""
+    first: dict[frozenset[str] | None, int] = {}
+    for number, subscriber in enumerate(recipients):
+        first.setdefault(subscriber.topics, number)
+    return sorted(recipients, key=lambda subscriber: first[subscriber.topics])
+
+
 def _refuse_stale(options: SendOptions, now: datetime) -> None:
     window = options.window
     if options.test_copy or options.preview is not None:
@@ -147,7 +156,11 @@ def _refuse_stale(options: SendOptions, now: datetime) -> None:
 
 
 class _Copies:
-    """Each topic set's rendered digest (once per set), and one subscriber's copy of it."""
+    """Each topic set's rendered digest, and one subscriber's copy of it.
+
+    Recipients come grouped by topic set (see by_topic_set), so each set is rendered once
+    and only the set at hand is kept: memory does not grow with the number of sets.
+    """
 
     def __init__(
         self, site: Site, chosen: Edition, window: Window, secret: str, clock: Callable[[], datetime]
@@ -155,18 +168,20 @@ class _Copies:
         self.site, self.chosen, self.window = site, chosen, window
         self.secret, self.clock = secret, clock
         self.domain = sender_domain(site.config)
-        self.renders: dict[frozenset[str] | None, Rendered | None] = {}
+        self.current: tuple[frozenset[str] | None, Rendered | None] | None = None
+        self.sets = 0  # topic sets rendered
 
     def rendered(self, topics: frozenset[str] | None) -> Rendered | None:
         """The digest this topic set gets; None when none of its topics had items."""
-        if topics not in self.renders:
+        if self.current is None or self.current[0] != topics:
             config, site, chosen = self.site.config, self.site, self.chosen
             only = sorted(topics) if topics is not None else None
             digest = plan_digest(config, site.topics, self.window, chosen.candidates, only, chosen.late)
-            self.renders[topics] = (
-                None if digest.empty else render_digest(config, site.topics, digest, self.window.name)
-            )
-        return self.renders[topics]
+            self.current = None  # let the last set's rendering go before the next is made
+            rendered = None if digest.empty else render_digest(config, site.topics, digest, self.window.name)
+            self.current = (topics, rendered)
+            self.sets += 1
+        return self.current[1]
 
     def copy(self, rendered: Rendered, subscriber: Subscriber) -> tuple[str, bytes]:
         """The Message-ID and the bytes of the subscriber's message, signed when configured."""
@@ -218,7 +233,7 @@ class _Send:
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
         started, began = time.monotonic(), self.clock()
-        recipients = self._recipients()
+        recipients = by_topic_set(self._recipients())
         chosen = edition(self.site, self.options.window, self.ledger, freeze=self.options.real)
         if not self.options.test_copy and self.options.preview is None:
             self._write_archive_copy(chosen)
@@ -241,7 +256,7 @@ class _Send:
             progress.finish()
             if relay is not None:
                 relay.close()
-        self.summary.topic_sets = len(copies.renders)
+        self.summary.topic_sets = copies.sets
         self.summary.seconds = time.monotonic() - started
         if self.records is not None:
             self.records.record_run(self.run_id, self.options.window.name, began, self.clock(), self.summary)
