@@ -14,7 +14,8 @@ import nh3
 
 # Characters XML 1.0 forbids anywhere in a document, plus the C1 controls and
 # U+FFFD that the W3C feed validator reports as "bad characters".
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd-\uffff]")
+_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd-\uffff"
+_XML_FORBIDDEN = re.compile(f"[{_FORBIDDEN}]")
 
 # The W3C feed validator's list of acceptable HTML, less the tags it flags in
 # practice (form controls, HTML5 novelties such as mark, ruby, summary, data),
@@ -143,8 +144,9 @@ _URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
 
 
 # Bidirectional embeddings, overrides and isolates: in a name or a title they reorder what a
-# reader sees ("Safe\u202eexe.pdf" shows as "Safefdp.exe"); no text field needs them.
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# reader sees ("Safe\u202eexe.pdf" shows as "Safefdp.exe"); no text field needs them. Text
+# fields lose them with the characters XML forbids, in one pass.
+_NOT_IN_TEXT = re.compile(f"[{_FORBIDDEN}\u202a-\u202e\u2066-\u2069]")
 
 
 def strip_forbidden(text: str) -> str:
@@ -155,7 +157,7 @@ def strip_forbidden(text: str) -> str:
 def one_line(text: str) -> str:
     """A text field's value: XML-forbidden characters and bidirectional controls removed,
     whitespace collapsed to single spaces."""
-    return " ".join(_BIDI_CONTROLS.sub("", strip_forbidden(text)).split())
+    return " ".join(_NOT_IN_TEXT.sub("", text).split())
 
 
 # Rendering a body costs time and memory that grow with its size (markdown-it, nh3), and
@@ -237,7 +239,8 @@ def limit_depth(html: str, limit: int = DEPTH_LIMIT) -> tuple[str, int | None]:
     """The markup without the tags nested deeper than `limit` (their text stays), and where
     the first was dropped. One pass, linear in the length; ordinary HTML comes back as is."""
     # Only a start tag opens an element: with few of them there is nothing to scan for.
-    if html.count("<") - html.count("</") - html.count("<!") <= limit:
+    starts = html.count("<")
+    if starts <= limit or starts - html.count("</") - html.count("<!") <= limit:
         return html, None
     open_: list[str] = []  # the elements open here, as far as a linear scan can tell
     counts: dict[str, int] = {}

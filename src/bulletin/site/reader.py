@@ -25,7 +25,7 @@ from ..output import Outputs
 from ..report import Level, NoProgress, Problem, Progress, Report
 from . import bodies
 from .items import Item
-from .parse import Parsed, decode, digest, parse_item
+from .parse import Parsed, decode, digest, parse_item, surely_clean
 from .topics import SLUGS_FILE, Topics, assign_topics, load_published
 
 CONTENT_SUFFIXES = (".md", ".markdown", ".html")
@@ -181,8 +181,9 @@ class Body:
 
 def read_content(item: Item, config: Config) -> Body:
     """The item's body, read again from its file, cut and flattened as the parse did."""
-    text = decode(read_regular(os.fspath(config.site / item.path)))
-    body = bodies.prepare(text[item.body_offset :], bodies.body_limit(config.feed_content_kb))
+    raw = read_regular(os.fspath(config.site / item.path))
+    limit = bodies.body_limit(config.feed_content_kb)
+    body = bodies.prepare(decode(raw)[item.body_offset :], limit, surely_clean(raw))
     html = bodies.sanitize(bodies.to_html(body.text, item.path), item.link or item.page or config.site_url)
     return Body(html, body.cut)
 
