@@ -11,6 +11,7 @@ import subprocess
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -369,3 +370,13 @@ def test_a_week_that_has_not_ended_needs_partial_and_stays_out_of_the_archive(ma
         not (mail_site.root / "emails" / "2026-W47").exists()
         and not (mail_site.root / "emails" / "index.html").exists()
     )
+
+
+def test_many_long_topic_slugs_still_make_a_folder_name() -> None:
+    from bulletin.digests.render import window_folder
+
+    slugs = [f"topic-{n}-" + "x" * 72 for n in range(6)]
+    folder = window_folder(iso_week("2026-W47", ZoneInfo("UTC")), slugs)
+    name = folder.removeprefix("custom/")
+    assert len(name.encode()) < 255 and name.startswith("2026-11-16_2026-11-23_topic-0-")
+    assert folder != window_folder(iso_week("2026-W47", ZoneInfo("UTC")), slugs[:5])

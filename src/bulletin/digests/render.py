@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Callable
@@ -277,7 +278,10 @@ def window_folder(window: Window, only: list[str] | None) -> str:
     if window.is_week and only is None:
         return window.name
     since_until = f"{window.since.isoformat()}_{window.until.isoformat()}"
-    return "custom/" + since_until + ("_" + "+".join(sorted(only)) if only else "")
+    slugs = "+".join(sorted(only)) if only else ""
+    if len(slugs) > 120:  # a folder name has 255 bytes at most: many long slugs get a digest
+        slugs = slugs[:100].rstrip("+-") + "-" + hashlib.sha256(slugs.encode()).hexdigest()[:12]
+    return "custom/" + since_until + ("_" + slugs if slugs else "")
 
 
 def _short_alt(alt: str | None) -> str:
