@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .config import Config
-from .digests.archive import DigestResult, write_recent_digests
 from .errors import RefusedError
 from .feeds.writer import write_feeds
 from .output import Written
 from .report import Progress, Report
 from .site.reader import Site, read_site
 from .urls import Urls
+
+if TYPE_CHECKING:  # digests load only when a build writes them (not for `bulletin feeds`)
+    from .digests.archive import DigestResult
 
 
 @dataclass
@@ -40,6 +43,8 @@ def build_site(
     refuse_if_strict(report, strict)
     built = Built(site, write_feeds(site, progress))
     if digests and config.digest.sender and config.digest.address:
+        from .digests.archive import write_recent_digests
+
         built.digests, built.digests_written = write_recent_digests(site, report)
     return built
 
