@@ -35,8 +35,11 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def web_site(site: SiteMaker, smtp_port: int, **web: object) -> SiteMaker:
-    site.write_config(digest=dict(MAIL), smtp={"host": "127.0.0.1", "port": smtp_port},
-                      web={"url": "http://127.0.0.1/", **web})  # fmt: skip
+    site.write_config(
+        digest=dict(MAIL),
+        smtp={"host": "127.0.0.1", "port": smtp_port},
+        web={"url": "http://127.0.0.1/", **web},
+    )
     site.item("a.md", title="Alpha one", categories=["Alpha"], date="2026-11-18")
     site.item("b.md", title="Beta one", categories=["Beta"], date="2026-11-19")
     Ledger.open(site.root / ".bulletin" / "ledger.sqlite", create=True).close()
@@ -153,8 +156,10 @@ def test_the_honeypot_shows_the_usual_page_and_changes_nothing(
     site: SiteMaker, smtp: SmtpServer, web: WebServer
 ) -> None:
     page = web.client.get("/subscribe").text
-    response = web.client.post("/subscribe", data={"form": form_token(page), "email": "bot@example.org",
-                                                   "website": "https://spam.example"})  # fmt: skip
+    response = web.client.post(
+        "/subscribe",
+        data={"form": form_token(page), "email": "bot@example.org", "website": "https://spam.example"},
+    )
     assert response.status_code == 200 and "Check your inbox" in response.text
     assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
 
@@ -172,8 +177,9 @@ def test_manage_changes_name_and_topics_then_leaves(site: SiteMaker, web: WebSer
     path = "/manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
     page = web.client.get(path)
     assert page.status_code == 200 and 'value="alpha" checked' in page.text
-    saved = web.client.post(path, data={"form": form_token(page.text), "name": "Ann <b>", "topics": ["beta"],
-                                        "action": "save"})  # fmt: skip
+    saved = web.client.post(
+        path, data={"form": form_token(page.text), "name": "Ann <b>", "topics": ["beta"], "action": "save"}
+    )
     assert saved.status_code == 200 and "Saved" in saved.text and "Ann &lt;b&gt;" in saved.text
     row = store(site).get("ann@example.org")
     assert row is not None and row.topics == frozenset({"beta"}) and row.name == "Ann <b>"
@@ -185,8 +191,11 @@ def test_manage_changes_name_and_topics_then_leaves(site: SiteMaker, web: WebSer
 def test_one_click_unsubscribe_is_a_bare_post_answered_200(site: SiteMaker, web: WebServer) -> None:
     _active(site, "ann@example.org")
     token = make_token("ann@example.org", SECRET, LIST_ID)
-    response = web.client.post(f"/unsubscribe/{token}", content=b"List-Unsubscribe=One-Click",
-                               headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    response = web.client.post(
+        f"/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 200 and "set-cookie" not in response.headers
     assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
     with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
@@ -196,9 +205,24 @@ def test_one_click_unsubscribe_is_a_bare_post_answered_200(site: SiteMaker, web:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_one_click_from_curl(site: SiteMaker, web: WebServer) -> None:
     token = make_token("csv-only@example.org", SECRET, LIST_ID)  # a CSV subscriber: not in the table
-    result = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
-                             "-d", "List-Unsubscribe=One-Click", f"{web.url}unsubscribe/{token}"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-d",
+            "List-Unsubscribe=One-Click",
+            f"{web.url}unsubscribe/{token}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout == "200"
     with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
         assert ledger.suppression("csv-only@example.org") == "unsubscribed"
@@ -337,8 +361,11 @@ def test_pages_carry_the_security_headers_and_are_escaped(site: SiteMaker, smtp:
 
 
 def test_bodies_over_16_kb_are_refused(web: WebServer) -> None:
-    response = web.client.post("/subscribe", content=b"email=" + b"a" * 17_000,
-                               headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    response = web.client.post(
+        "/subscribe",
+        content=b"email=" + b"a" * 17_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 413
 
 
@@ -406,3 +433,42 @@ def test_the_feeds_index_and_topic_pages_link_to_the_subscribe_page(
     assert CliRunner().invoke(main, ["feeds", "--site", str(site.root)]).exit_code == 0
     for page in ("feeds/index.html", "feeds/topic/alpha/index.html"):
         assert 'href="http://127.0.0.1/subscribe"' in (site.root / page).read_text(), page
+
+
+def test_one_click_as_multipart_form_data_and_repeated_grows_nothing(site: SiteMaker, web: WebServer) -> None:
+    _active(site, "ann@example.org")
+    path = "/unsubscribe/" + make_token("ann@example.org", SECRET, LIST_ID)
+    response = web.client.post(path, files={"List-Unsubscribe": (None, "One-Click")})
+    assert response.status_code == 200
+    assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    db = sqlite3.connect(site.root / ".bulletin" / "ledger.sqlite")
+    changes = db.execute("SELECT COUNT(*) FROM status_changes").fetchone()[0]
+    for _ in range(5):
+        assert web.client.post(path, content=b"List-Unsubscribe=One-Click").status_code == 200
+    assert db.execute("SELECT COUNT(*) FROM status_changes").fetchone()[0] == changes
+
+
+def test_an_old_confirm_link_never_undoes_an_unsubscribe(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    subscribe(web, "ann@example.org")
+    path = confirm(web, smtp, "ann@example.org")
+    web.client.post(
+        "/unsubscribe/" + make_token("ann@example.org", SECRET, LIST_ID),
+        content=b"List-Unsubscribe=One-Click",
+    )
+    page = web.client.get(path)
+    again = web.client.post(path, data={"form": form_token(page.text)})
+    assert again.status_code == 400
+    assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_a_request_that_mails_nothing_changes_nothing(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    for _ in range(3):
+        subscribe(web, "ann@example.org", "alpha", name="Ann")
+    before = ledger_rows(site)
+    status, page = subscribe(web, "ANN@example.org", "beta", name="Someone else")
+    assert status == 200 and "Check your inbox" in page
+    assert ledger_rows(site) == before and len(smtp.handler.to("ann@example.org")) == 3

@@ -126,8 +126,8 @@ class Subscriptions:
         address = normalise_address(address)
         with self._transaction():
             status = self._status(address)
-            if status is None:
-                return False
+            if status not in ("pending", "active"):
+                return False  # an old link never undoes a later unsubscribe (or a bounce)
             if status != "active":
                 self.db.execute(
                     "UPDATE subscribers SET status = 'active', confirmed = ?, changed = ? WHERE address = ?",
@@ -157,6 +157,12 @@ class Subscriptions:
     def _leave(self, address: str, at: datetime, status: str, reason: str) -> None:
         assert status in SUPPRESSED
         found = self.db.execute("SELECT reason FROM suppressed WHERE address = ?", (address,)).fetchone()
+        if (
+            found is not None
+            and _RANK.get(str(found[0]), 0) >= _RANK[status]
+            and self._status(address) in (None, str(found[0]))
+        ):
+            return  # already so: nothing to record (a repeated one-click must not grow the ledger)
         if found is not None and _RANK.get(str(found[0]), 0) > _RANK[status]:
             status = str(found[0])  # a complaint is never turned back into a mere bounce
         self.db.execute(

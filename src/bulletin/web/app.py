@@ -251,25 +251,24 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     consent = Consent(
         web.clock(), web.web.url + "subscribe", CONSENT, web.client(request) if web.web.store_ip else None
     )
+    asked = time.time()
+    if not web.store.may_mail(email, asked):
+        return _check_inbox(web)  # the same page, and the row as it was: no mail, no change
     before_row = web.store.get(email)
     before = web.store.request(email, values["name"], topics or None, consent)
-    asked = time.time()
-    if web.store.may_mail(email, asked):
-        manage = before == "active"
-        link = web.manage_link(email) if manage else web.confirm_link(email)
-        data = confirmation(
-            web.config, email, link, manage=manage, context=web.pages.context(now=web.clock())
+    manage = before == "active"
+    link = web.manage_link(email) if manage else web.confirm_link(email)
+    data = confirmation(web.config, email, link, manage=manage, context=web.pages.context(now=web.clock()))
+    try:
+        await run_in_threadpool(send_confirmation, web.config, web.password, email, data)
+    except (RelayError, DeliveryError, OSError):
+        web.store.undo_request(email, before, before_row)
+        web.store.forget_mail(email, asked)
+        return web.pages.message(
+            503,
+            "Please try again later",
+            ["We could not send the confirmation mail just now. Nothing was saved."],
         )
-        try:
-            await run_in_threadpool(send_confirmation, web.config, web.password, email, data)
-        except (RelayError, DeliveryError, OSError):
-            web.store.undo_request(email, before, before_row)
-            web.store.forget_mail(email, asked)
-            return web.pages.message(
-                503,
-                "Please try again later",
-                ["We could not send the confirmation mail just now. Nothing was saved."],
-            )
     return _check_inbox(web)
 
 
@@ -420,14 +419,15 @@ async def unsubscribe(web: WebSite, request: Request) -> Response:
     token = request.path_params["token"]
     address = verify_unsubscribe_token(token, web.secret, web.list_id())
     body = await request.body()
-    if body.strip() == ONE_CLICK:  # RFC 8058: no cookie, no form token, no redirect
+    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    # RFC 8058: urlencoded, multipart, or a bare body; no cookie, form token or redirect.
+    if body.strip() == ONE_CLICK or form.get("List-Unsubscribe") == "One-Click":
         if address is None:
             return PlainTextResponse("This unsubscribe link is not valid.\n", status_code=400)
         web.store.leave(address, web.clock(), reason="one-click")
         return PlainTextResponse("Unsubscribed.\n", headers={"cache-control": "no-store"})
     if address is None:
         return _bad_link(web, "unsubscribe")
-    form = await request.form(max_files=0, max_fields=20)
     refused = web.guard_form(request, form, "unsubscribe")
     if refused is not None:
         return refused
