@@ -265,6 +265,9 @@ def check(ctx: click.Context) -> None:
         run.say(f"{_summary(site)}; {problems}")
 
 
+new_ledger_option = click.option(
+    "--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only)."
+)
 strict_option = click.option(
     "--strict", is_flag=True, help="Treat any problem, warnings included, as fatal (exit 3); write nothing."
 )
@@ -488,7 +491,7 @@ def topics(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="The port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
-@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only).")
+@new_ledger_option
 @click.option("--watch", is_flag=True, help="Preview for authors: rebuild on every change, pages reload.")
 @global_options
 @click.pass_context
@@ -519,7 +522,7 @@ def _ledger(run: Run, create: bool = False) -> Any:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only).")
+@new_ledger_option
 @global_options
 @click.pass_context
 def subscribers_import(ctx: click.Context, file: Path, new_ledger: bool) -> None:
@@ -569,7 +572,7 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
 @click.argument("address")
 @click.option("--name", default="", help="The name for the greeting.")
 @click.option("--topics", metavar="A;B", help="Topic slugs separated by ';' (default: every topic).")
-@click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (a new list only).")
+@new_ledger_option
 @global_options
 @click.pass_context
 def subscribers_add(
