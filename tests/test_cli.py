@@ -447,10 +447,16 @@ def build_in_a_process(site: SiteMaker, interrupt_after: float | None = None) ->
 
 def test_ctrl_c_exits_130_with_one_line(site: SiteMaker) -> None:
     many_items(site, 3000)
-    code, _, took = build_in_a_process(site)
-    assert code == 0
+    timings = []
+    for _ in range(2):  # the faster of two clean builds: a busy machine makes one slower
+        for folder in ("feeds", "emails", ".bulletin"):
+            shutil.rmtree(site.root / folder, ignore_errors=True)
+        code, _, took = build_in_a_process(site)
+        assert code == 0
+        timings.append(took)
+    took = min(timings)
     interrupted = 0
-    for fraction in (0.3, 0.55, 0.8):
+    for fraction in (0.2, 0.35, 0.5, 0.65, 0.8):
         for folder in ("feeds", "emails", ".bulletin"):
             shutil.rmtree(site.root / folder, ignore_errors=True)
         code, stderr, _ = build_in_a_process(site, interrupt_after=max(0.5, took * fraction))

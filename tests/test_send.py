@@ -196,7 +196,7 @@ def test_a_name_in_to_is_always_just_a_name(site: SiteMaker, name: str) -> None:
     assert [(a.display_name, a.addr_spec) for a in to.addresses] == [(name, "bob@example.org")]
 
 
-def test_inlining_runs_once_per_topic_set_whatever_the_subscribers(
+def test_inlining_runs_a_fixed_number_of_times_whatever_the_subscribers(
     site: SiteMaker, premailer_runs: Counter
 ) -> None:
     with SmtpServer() as server:
@@ -206,7 +206,8 @@ def test_inlining_runs_once_per_topic_set_whatever_the_subscribers(
         before = premailer_runs.count
         result = cli(site, "send", "--subscribers", str(path), "--new-ledger")
         assert result.exit_code == 0, result.output
-        # 3 topic sets, plus the archive copy of the week: 4, never 60
+        # the archive copy, the parts once, two copies checked against full renders: never 60
+        # (tests/test_assemble.py: the same with 40 topic sets)
         assert premailer_runs.count - before == 4
         assert len(server.handler.received) == 60
 

@@ -118,30 +118,58 @@ class MessageTemplate:
 
     def render(self, personal: Personal) -> bytes:
         """One copy of the message, ready for SMTP."""
-        lines = []
-        for name, value in (("To", personal.to), ("Date", personal.date),
-                            ("Message-ID", personal.message_id),
-                            ("List-Unsubscribe", personal.list_unsubscribe)):  # fmt: skip
-            if value is None:
-                continue
-            if "\r" in value or "\n" in value:
-                raise SpliceError(f"{name} {value[:40]!r} contains a line break")
-            lines.append(f"{name}: {value}\r\n".encode())
-        if personal.one_click:
-            lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
-        url, manage = personal.unsubscribe_url, personal.manage_url or personal.unsubscribe_url
-        values = {
-            ("greeting", False): encode_value(personal.greeting_text),
-            ("unsubscribe", False): encode_value(url),
-            ("manage", False): encode_value(manage),
-            ("greeting", True): encode_value(personal.greeting_html),
-            ("unsubscribe", True): encode_value(html.escape(url, quote=True)),
-            ("manage", True): encode_value(html.escape(manage, quote=True)),
-        }
+        values = personal_values(personal)
         body = [self.pieces[0]]
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
             body += (values[slot], piece)
-        return self.head + b"".join(lines) + b"\r\n" + b"".join(body)
+        return self.head + personal_headers(personal) + b"\r\n" + b"".join(body)
+
+
+def personal_headers(personal: Personal) -> bytes:
+    """The header lines of one copy: To, Date, Message-ID, List-Unsubscribe(-Post)."""
+    lines = []
+    for name, value in (("To", personal.to), ("Date", personal.date),
+                        ("Message-ID", personal.message_id),
+                        ("List-Unsubscribe", personal.list_unsubscribe)):  # fmt: skip
+        if value is None:
+            continue
+        if "\r" in value or "\n" in value:
+            raise SpliceError(f"{name} {value[:40]!r} contains a line break")
+        lines.append(f"{name}: {value}\r\n".encode())
+    if personal.one_click:
+        lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    return b"".join(lines)
+
+
+def personal_values(personal: Personal) -> dict[tuple[str, bool], bytes]:
+    """Each splice point's value, encoded: (field, in the HTML part) → bytes."""
+    url, manage = personal.unsubscribe_url, personal.manage_url or personal.unsubscribe_url
+    return {
+        ("greeting", False): encode_value(personal.greeting_text),
+        ("unsubscribe", False): encode_value(url),
+        ("manage", False): encode_value(manage),
+        ("greeting", True): encode_value(personal.greeting_html),
+        ("unsubscribe", True): encode_value(html.escape(url, quote=True)),
+        ("manage", True): encode_value(html.escape(manage, quote=True)),
+    }
+
+
+def encode_parts(text: str, in_html: bool) -> list[bytes | tuple[str, bool]]:
+    """`text` as quoted-printable that starts and ends at a line break (soft or hard), cut
+    at its splice points: parts encoded once join into a valid body in any order."""
+    if not text:
+        return []
+    data = _qp(text).encode("ascii")
+    if not data.endswith(b"\r\n"):
+        data += _SOFT.encode()
+    cut = _MARKER_BYTES.split(data)
+    out: list[bytes | tuple[str, bool]] = []
+    for n, chunk in enumerate(cut):
+        if n % 2:
+            out.append((_FIELDS[chunk.decode()], in_html))
+        elif chunk:
+            out.append(chunk)
+    return out
 
 
 def build_template(

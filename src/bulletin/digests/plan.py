@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -98,22 +98,7 @@ def plan_digest(
     def shows(topic: Topic) -> bool:
         return shown_slugs is None or topic.slug in shown_slugs
 
-    # Count before placing: an item counts once for each topic it has.
-    counts: Counter[str] = Counter()
-    for item in chosen:
-        for topic in topics.of(item):
-            if shows(topic):
-                counts[topic.key] += 1
-    preferred = {slug: n for n, slug in enumerate(config.digest.topics)}
-    order = sorted(
-        (topics.by_key[key] for key in counts),
-        key=lambda t: (
-            preferred.get(t.slug, len(preferred)),
-            -counts[t.key],
-            t.name.casefold(),
-            t.name,
-        ),
-    )
+    order = topic_order(config, topics, chosen, shows)
     rank = {topic.key: n for n, topic in enumerate(order)}
 
     placed: dict[str, list[Item]] = {topic.key: [] for topic in order}
@@ -135,3 +120,26 @@ def plan_digest(
         members = tuple(sorted(other, key=_newest_first, reverse=True))
         sections.append(Section("Other", None, members, min(cap, len(members))))
     return Digest(window, shown_slugs, tuple(sections), late_ids)
+
+
+def topic_order(
+    config: Config, topics: Topics, chosen: Sequence[Item], shows: Callable[[Topic], bool] = lambda _: True
+) -> list[Topic]:
+    """The shown topics of `chosen` in section order: digest.topics first, then by how many
+    items each has (an item counts once for each topic it has), then by name. A topic's
+    count does not depend on which other topics are shown."""
+    counts: Counter[str] = Counter()
+    for item in chosen:
+        for topic in topics.of(item):
+            if shows(topic):
+                counts[topic.key] += 1
+    preferred = {slug: n for n, slug in enumerate(config.digest.topics)}
+    return sorted(
+        (topics.by_key[key] for key in counts),
+        key=lambda t: (
+            preferred.get(t.slug, len(preferred)),
+            -counts[t.key],
+            t.name.casefold(),
+            t.name,
+        ),
+    )

@@ -13,7 +13,8 @@ from typing import Any
 
 from .. import __version__
 from ..config import Config
-from ..site.topics import Topics
+from ..site.items import Item
+from ..site.topics import Topic, Topics
 from ..templates import environment
 from ..urls import Urls
 from .message import BUDGET, GREETING, MANAGE, UNSUBSCRIBE, MessageTemplate, build_template
@@ -60,10 +61,10 @@ def inline(html: str) -> str:
     )
 
 
-def _context(config: Config, topics: Topics, digest: Digest, folder: str) -> dict[str, Any]:
+def digest_context(config: Config, topics: Topics, digest: Digest, folder: str) -> dict[str, Any]:
     sections = [_section(config, topics, digest, section) for section in digest.sections]
     headlines = [section["days"][0]["entries"][0]["title"] for section in sections if section["days"]][:3]
-    subject = _subject(config, digest)
+    subject = subject_line(config, digest)
     subset = sorted(t.name for t in topics.by_key.values() if digest.topics and t.slug in digest.topics)
     urls = Urls(config, in_mail=True)
     return {
@@ -112,7 +113,7 @@ def date_range(first: date, last: date) -> str:
     return f"{first.day} {MONTHS[first.month - 1]} {first.year} – {last.day} {month} {last.year}"
 
 
-def _subject(config: Config, digest: Digest) -> str:
+def subject_line(config: Config, digest: Digest) -> str:
     """digest.subject filled in: the dates in the site's language, the top headline."""
     from babel import Locale, UnknownLocaleError
     from babel.dates import format_date  # loaded only when a subject is written
@@ -142,78 +143,101 @@ def _headline(title: str, limit: int = 80) -> str:
 
 
 def _section(config: Config, topics: Topics, digest: Digest, section: Section) -> dict[str, Any]:
-    tz = config.timezone
     urls = Urls(config, in_mail=True)
-    url = urls.topic_page(section.topic.slug) if section.topic is not None else None
     days: list[dict[str, Any]] = []
     for item in section.items[: section.shown]:
-        day = item.published.astimezone(tz).date()
-        if not days or days[-1]["date"] != day.isoformat():
-            days.append({"date": day.isoformat(), "label": day_label(day), "entries": []})
-        alternate, _ = urls.item(item)
-        image = None
-        if item.image is not None:
-            ratio = (item.image.height / item.image.width) if item.image.width and item.image.height else 1
-            image = {
-                "url": urls.image(item.image.url),
-                "alt": _short_alt(item.image.alt),
-                "thumb_height": max(1, round(96 * ratio)),
-            }
-        days[-1]["entries"].append(
-            {
-                "id": item.id,
-                "title": item.title,
-                "url": alternate or urls.site(),
-                "source_name": item.source_name,
-                "summary": item.summary,
-                "image": image,
-                "other_topics": [
-                    t.name for t in topics.of(item) if section.topic is None or t.key != section.topic.key
-                ],
-                "late": item.id in digest.late,
-                "date_label": day_label(day),
-                "published": item.published.isoformat(),
-            }
-        )
-    more_url = url or urls.feeds_index()
+        entry = item_entry(config, urls, topics, digest.late, section.topic, item)
+        if not days or days[-1]["date"] != entry["date"]:
+            days.append(day_entry(entry["date"]))
+        days[-1]["entries"].append(entry)
     return {
-        "name": section.name,
-        "slug": section.topic.slug if section.topic else None,
-        "url": url,
+        **section_head(urls, section.name, section.topic),
         "count": len(section.items),
         "shown": section.shown,
         "more": section.more,
-        "more_url": more_url,
         "days": days,
+    }
+
+
+def section_head(urls: Urls, name: str, topic: Topic | None) -> dict[str, Any]:
+    """What a section's title and "and N more" rows show of it."""
+    url = urls.topic_page(topic.slug) if topic is not None else None
+    return {
+        "name": name,
+        "slug": topic.slug if topic else None,
+        "url": url,
+        "more_url": url or urls.feeds_index(),
+    }
+
+
+def day_entry(day: str) -> dict[str, Any]:
+    """A day heading in a section; `entries` are its items."""
+    return {"date": day, "label": day_label(date.fromisoformat(day)), "entries": []}
+
+
+def item_entry(
+    config: Config, urls: Urls, topics: Topics, late: frozenset[str], topic: Topic | None, item: Item
+) -> dict[str, Any]:
+    """What an item row shows, placed in `topic`'s section (None: "Other")."""
+    day = item.published.astimezone(config.timezone).date()
+    alternate, _ = urls.item(item)
+    image = None
+    if item.image is not None:
+        ratio = (item.image.height / item.image.width) if item.image.width and item.image.height else 1
+        image = {
+            "url": urls.image(item.image.url),
+            "alt": _short_alt(item.image.alt),
+            "thumb_height": max(1, round(96 * ratio)),
+        }
+    return {
+        "id": item.id,
+        "title": item.title,
+        "url": alternate or urls.site(),
+        "source_name": item.source_name,
+        "summary": item.summary,
+        "image": image,
+        "other_topics": [t.name for t in topics.of(item) if topic is None or t.key != topic.key],
+        "late": item.id in late,
+        "date": day.isoformat(),
+        "date_label": day_label(day),
+        "published": item.published.isoformat(),
     }
 
 
 def render_digest(config: Config, topics: Topics, digest: Digest, folder: str) -> Rendered:
     """Render and inline `digest`; cut items (largest section first) until the largest
     possible copy fits the size budget. Renders once when it fits, log2-many times when not."""
-    env = environment(config)
-    domain = sender_domain(config)
-    worst = worst_case(config)
 
     def attempt(plan: Digest) -> Rendered:
-        context = _context(config, topics, plan, folder)
-        html = inline(env.get_template("digest.html.j2").render(context))
-        text = env.get_template("digest.txt.j2").render(context)
-        subject = context["digest"]["subject"]
-        template = build_template(
-            subject=subject,
-            sender=config.digest.sender or f"{config.title} <news@{domain}>",
-            reply_to=config.digest.reply_to,
-            list_id=config.digest.list_id,
-            list_name=config.title,
-            text=text,
-            html_body=html,
-        )
-        size = len(template.render(worst))
-        return Rendered(plan, subject, html, text, template, size, digest.shown - plan.shown)
+        return render_plan(config, topics, plan, folder, digest.shown - plan.shown)
 
     first = attempt(digest)
     return first if first.size <= BUDGET else _fewest_cuts(digest, first, attempt)
+
+
+def render_plan(config: Config, topics: Topics, plan: Digest, folder: str, cuts: int = 0) -> Rendered:
+    """Render and inline `plan` as it is (whatever its size)."""
+    env = environment(config)
+    context = digest_context(config, topics, plan, folder)
+    html = inline(env.get_template("digest.html.j2").render(context))
+    text = env.get_template("digest.txt.j2").render(context)
+    subject = context["digest"]["subject"]
+    template = build_template(
+        subject=subject,
+        sender=message_sender(config),
+        reply_to=config.digest.reply_to,
+        list_id=config.digest.list_id,
+        list_name=config.title,
+        text=text,
+        html_body=html,
+    )
+    size = len(template.render(worst_case(config)))
+    return Rendered(plan, subject, html, text, template, size, cuts)
+
+
+def message_sender(config: Config) -> str:
+    """The From of every digest message."""
+    return config.digest.sender or f"{config.title} <news@{sender_domain(config)}>"
 
 
 def _fewest_cuts(digest: Digest, first: Rendered, attempt: Callable[[Digest], Rendered]) -> Rendered:

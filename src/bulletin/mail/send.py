@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ..addresses import normalise_address, valid_address
 from ..digests.archive import write_archive_index, write_digest
+from ..digests.assemble import Copies
 from ..digests.editions import Edition, edition
 from ..digests.message import fresh_message_id
 from ..digests.personal import personal_copy, sender_domain
-from ..digests.plan import plan_digest
-from ..digests.render import Rendered, render_digest
+from ..digests.render import Rendered
 from ..digests.windows import Window
 from ..errors import RefusedError, UsageError
 from ..ledger import Ledger
@@ -156,31 +156,46 @@ def _refuse_stale(options: SendOptions, now: datetime) -> None:
 
 
 class _Copies:
-    """Each topic set's rendered digest, and one subscriber's copy of it.
+    """Each topic set's digest, and one subscriber's copy of it.
 
-    Recipients come grouped by topic set (see by_topic_set), so each set is rendered once
-    and only the set at hand is kept: memory does not grow with the number of sets.
+    The digest's parts are inlined once, on the first set (see digests.assemble); each set's
+    digest is assembled from them, so memory and time per set do not grow with the number
+    of sets.
     """
 
     def __init__(
-        self, site: Site, chosen: Edition, window: Window, secret: str, clock: Callable[[], datetime]
+        self,
+        site: Site,
+        chosen: Edition,
+        window: Window,
+        secret: str,
+        clock: Callable[[], datetime],
+        report: Report,
     ) -> None:
         self.site, self.chosen, self.window = site, chosen, window
-        self.secret, self.clock = secret, clock
+        self.secret, self.clock, self.report = secret, clock, report
         self.domain = sender_domain(site.config)
+        self.assembled: Copies | None = None
         self.current: tuple[frozenset[str] | None, Rendered | None] | None = None
         self.sets = 0  # topic sets rendered
+        self.warned = False
 
     def rendered(self, topics: frozenset[str] | None) -> Rendered | None:
         """The digest this topic set gets; None when none of its topics had items."""
         if self.current is None or self.current[0] != topics:
-            config, site, chosen = self.site.config, self.site, self.chosen
-            only = sorted(topics) if topics is not None else None
-            digest = plan_digest(config, site.topics, self.window, chosen.candidates, only, chosen.late)
-            self.current = None  # let the last set's rendering go before the next is made
-            rendered = None if digest.empty else render_digest(config, site.topics, digest, self.window.name)
-            self.current = (topics, rendered)
+            if self.assembled is None:
+                config = self.site.config
+                self.assembled = Copies(config, self.site.topics, self.window, self.chosen, self.window.name)
+            self.current = (topics, self.assembled.rendered(topics))
             self.sets += 1
+            if self.assembled.why_full and not self.warned:
+                self.warned = True
+                self.report.warning(
+                    str(self.site.config.templates_dir),
+                    None,
+                    f"{self.assembled.why_full}: each topic set is rendered in full, which is slower; "
+                    "see README, Digest templates",
+                )
         return self.current[1]
 
     def copy(self, rendered: Rendered, subscriber: Subscriber) -> tuple[str, bytes]:
@@ -237,7 +252,7 @@ class _Send:
         chosen = edition(self.site, self.options.window, self.ledger, freeze=self.options.real)
         if not self.options.test_copy and self.options.preview is None:
             self._write_archive_copy(chosen)
-        copies = _Copies(self.site, chosen, self.options.window, self.secret, self.clock)
+        copies = _Copies(self.site, chosen, self.options.window, self.secret, self.clock, self.report)
         outbox, relay = self._transport(mailer, password)
         sent = self.skips.already_sent(self.options.window.name) if self.skips is not None else set()
         progress.start(f"Sending {self.options.window.label}", len(recipients))
