@@ -92,7 +92,9 @@ def test_whole_file_problems(tmp_path: Path) -> None:
     ("address", "valid"),
     [("a@example.org", True), ("first.last+tag@sub.example.co.uk", True), ("a@b", False),
      ("a@@example.org", False), ("a b@example.org", False), (".a@example.org", False),
-     ("a@example.123", False), ("a@-bad.example.org", False), ("x" * 65 + "@example.org", False)],
+     ("a@example.123", False), ("a@-bad.example.org", False), ("x" * 65 + "@example.org", False),
+     ('"bob"@example.org', False), ('"b\\ob"@example.org', False), ('"j\u00f6rg"@example.org', False),
+     ('"a b"@example.org', False)],
 )  # fmt: skip
 def test_address_checks(address: str, valid: bool) -> None:
     assert valid_address(address) is valid
@@ -156,6 +158,10 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
             "--topics: unknown topic slug(s) nope",
         ),
         (["remove", "not-an-address"], "is not an email address"),
+        (
+            ["add", '"ann"@example.org', "--new-ledger"],
+            "ADDRESS: '\"ann\"@example.org' is not an email address",
+        ),
     ],
 )
 def test_subscriber_commands_refuse_bad_input(site: SiteMaker, args: list[str], message: str) -> None:

@@ -472,3 +472,29 @@ def test_a_request_that_mails_nothing_changes_nothing(
     status, page = subscribe(web, "ANN@example.org", "beta", name="Someone else")
     assert status == 200 and "Check your inbox" in page
     assert ledger_rows(site) == before and len(smtp.handler.to("ann@example.org")) == 3
+
+
+# -- one mailbox, one spelling -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling", ['"ann"@example.org', '"Ann"@Example.org', '"j\u00f6rg"@example.org', '"a b"@example.org']
+)
+def test_a_quoted_local_part_gets_the_invalid_address_page(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, spelling: str
+) -> None:
+    status, page = subscribe(web, spelling)
+    assert status == 400 and "Please enter an email address without quotation marks" in page
+    assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
+def test_another_spelling_escapes_neither_the_daily_cap_nor_the_suppression_list(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    for _ in range(3):
+        subscribe(web, "ann@example.org")
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("bob@example.org", datetime.now(UTC), "complained")
+    for spelling in ('"ann"@example.org', '"a\\nn"@example.org', '"bob"@example.org', '"Bob"@example.org'):
+        subscribe(web, spelling)
+    assert len(smtp.handler.received) == 3

@@ -275,6 +275,8 @@ async def subscribe(web: WebSite, request: Request) -> Response:
 def _check_subscription(web: WebSite, email: str, topics: list[str]) -> str | None:
     """What is wrong with a subscription form, in words; None when nothing is."""
     if not valid_address(email):
+        if '"' in email:  # a quoted local part: the same mailbox as one without quotes
+            return "Please enter an email address without quotation marks, such as name@example.org."
         return "Please enter an email address such as name@example.org."
     known = web.pages.topic_slugs()
     if len(topics) > len(known) or len(set(topics)) != len(topics) or not set(topics) <= known:
