@@ -262,3 +262,23 @@ def test_send_stops_on_an_unreadable_row_before_mailing_anyone(
         "check the quotes there: a quote that is never closed runs on to the end of the file\n"
     )
     assert not (site.root / ".bulletin" / "outbox").exists()
+
+
+def test_add_says_whether_a_suppressed_address_can_come_back(site: SiteMaker) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Subscriptions
+
+    _topics_site(site)
+    assert _cli(site, "subscribers", "add", "ann@example.org", "--new-ledger").exit_code == 0
+    assert _cli(site, "subscribers", "remove", "ann@example.org").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("bob@example.org", datetime(2026, 11, 20, tzinfo=UTC), "complained")
+    left = _cli(site, "subscribers", "add", "ann@example.org")
+    assert left.stderr == (
+        "bulletin: ann@example.org is unsubscribed; it stays so (they can subscribe again on the web)\n"
+    )
+    complained = _cli(site, "subscribers", "add", "bob@example.org")
+    assert (complained.exit_code, complained.stderr) == (
+        left.exit_code,
+        "bulletin: bob@example.org is complained; it stays so: bulletin never mails it again\n",
+    )

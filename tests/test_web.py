@@ -498,3 +498,28 @@ def test_another_spelling_escapes_neither_the_daily_cap_nor_the_suppression_list
     for spelling in ('"ann"@example.org', '"a\\nn"@example.org', '"bob"@example.org', '"Bob"@example.org'):
         subscribe(web, spelling)
     assert len(smtp.handler.received) == 3
+
+
+# -- suppressed addresses ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["bounced", "complained"])
+def test_a_bounced_or_complained_address_gets_no_mail_and_the_usual_page(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, status: str
+) -> None:
+    _active(site, "ann@example.org")
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("ann@example.org", datetime.now(UTC), status)
+        ledger.suppress("csv-only@example.org", status, datetime.now(UTC))  # a CSV subscriber: no row
+        Subscriptions(ledger).leave("left@example.org", datetime.now(UTC))
+    before = ledger_rows(site)
+    usual = subscribe(web, "new@example.org", "alpha")
+    assert subscribe(web, "ann@example.org", "alpha") == usual
+    assert subscribe(web, "Csv-Only@example.org", "alpha") == usual
+    assert smtp.handler.to("ann@example.org") == smtp.handler.to("Csv-Only@example.org") == []
+    after = ledger_rows(site)
+    assert [r for r in after["subscribers"] if r[0] != "new@example.org"] == before["subscribers"]
+    assert after["suppressed"] == before["suppressed"]
+    # Leaving is not refusing mail: whoever unsubscribed may subscribe again, with a new opt-in.
+    assert subscribe(web, "left@example.org", "alpha") == usual
+    assert "/confirm/" in text_of(last_mail(smtp, "left@example.org"))

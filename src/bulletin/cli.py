@@ -587,8 +587,10 @@ def subscribers_add(
         chosen = parse_topics(topics, set(run.read().topics.by_slug()))
         with _ledger(run, new_ledger) as ledger:
             status = Subscriptions(ledger).add(email, " ".join(name.split()), chosen, run.now, "cli")
-        if status != "active":
+        if status == "unsubscribed":
             raise RefusedError(f"{email} is {status}; it stays so (they can subscribe again on the web)")
+        if status != "active":
+            raise RefusedError(f"{email} is {status}; it stays so: bulletin never mails it again")
         run.say(f"added {email}: active")
 
 

@@ -17,6 +17,9 @@ from .ledger import Ledger
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 SUPPRESSED = frozenset(("unsubscribed", "bounced", "complained"))
+# Never mailed again, not even a confirmation: a dead mailbox, or someone who called our mail
+# spam. (Whoever unsubscribed may subscribe again, by double opt-in.)
+NEVER_MAILED = frozenset(("bounced", "complained"))
 TRANSIENT_WEEKS = 3  # transient failures in this many separate weeks make an address bounced
 _RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 MAILS_PER_DAY = 3  # confirmation or manage-link mails one address can get in a day
@@ -81,6 +84,17 @@ class Subscriptions:
             query, args = query + " WHERE status = ?", [status]
         found = [_row(r) for r in self.db.execute(query + " ORDER BY address", args)]
         return [r for r in found if topic is None or r.topics is None or topic in r.topics]
+
+    def never_mailed(self, address: str) -> bool:
+        """Whether `address` bounced or complained, as a subscriber or in the suppression list
+        (a CSV subscriber has no row): it gets no mail at all."""
+        address = normalise_address(address)
+        found = self.db.execute(
+            "SELECT status FROM subscribers WHERE address = ?"
+            " UNION ALL SELECT reason FROM suppressed WHERE address = ?",
+            (address, address),
+        )
+        return any(str(reason) in NEVER_MAILED for (reason,) in found)
 
     def counts(self) -> dict[str, int]:
         """Subscribers per status."""
