@@ -282,3 +282,40 @@ def test_add_says_whether_a_suppressed_address_can_come_back(site: SiteMaker) ->
         left.exit_code,
         "bulletin: bob@example.org is complained; it stays so: bulletin never mails it again\n",
     )
+
+
+def test_a_request_never_confirmed_expires_with_its_link(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Consent, Subscriptions
+
+    asked = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with Ledger.open(tmp_path / "ledger.sqlite", create=True) as ledger:
+        store = Subscriptions(ledger)
+        store.add("active@example.org", "", None, asked, "cli")
+        store.leave("left@example.org", asked - timedelta(days=9))
+        for address in ("new@example.org", "left@example.org", "late@example.org"):
+            when = asked + timedelta(hours=2) if address == "late@example.org" else asked
+            store.request(address, "", None, Consent(when, "https://x/subscribe", "text", None))
+        assert store.expire_pending(asked + timedelta(hours=48), 48) == 0  # the links still work
+        assert store.expire_pending(asked + timedelta(hours=49), 48) == 2
+        assert store.get("new@example.org") is None
+        assert store.get("left@example.org").status == "unsubscribed"  # type: ignore[union-attr]  # as it was
+        assert store.get("late@example.org").status == "pending"  # type: ignore[union-attr]
+        assert store.get("active@example.org").status == "active"  # type: ignore[union-attr]
+        assert ledger.suppression("left@example.org") == "unsubscribed"
+
+
+def test_status_list_and_export_leave_out_requests_never_confirmed(site: SiteMaker) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Consent, Subscriptions
+
+    _topics_site(site)
+    assert _cli(site, "subscribers", "add", "ann@example.org", "--new-ledger").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        consent = Consent(datetime(2026, 11, 20, tzinfo=UTC), "https://x/subscribe", "text", None)
+        Subscriptions(ledger).request("pending@example.org", "", None, consent)  # 5½ days before --now
+    assert "pending@example.org" not in _cli(site, "subscribers", "list").stdout
+    assert "pending@example.org" not in _cli(site, "subscribers", "export").stdout
+    assert "  pending            0" in _cli(site, "status").stdout

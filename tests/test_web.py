@@ -523,3 +523,17 @@ def test_a_bounced_or_complained_address_gets_no_mail_and_the_usual_page(
     # Leaving is not refusing mail: whoever unsubscribed may subscribe again, with a new opt-in.
     assert subscribe(web, "left@example.org", "alpha") == usual
     assert "/confirm/" in text_of(last_mail(smtp, "left@example.org"))
+
+
+def test_a_request_never_confirmed_is_forgotten_when_its_link_has_expired(
+    site: SiteMaker, smtp: SmtpServer
+) -> None:
+    web_site(site, smtp.port, confirm_hours=1)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    with WebServer(site.root, SECRET) as web:
+        subscribe(web, "ann@example.org", "alpha", name="Ann")
+    assert store(site).get("ann@example.org") is not None
+    with WebServer(site.root, SECRET, clock=lambda: later) as web:
+        subscribe(web, "bob@example.org")
+    assert store(site).get("ann@example.org") is None
+    assert store(site).get("bob@example.org").status == "pending"  # type: ignore[union-attr]

@@ -520,6 +520,13 @@ def _ledger(run: Run, create: bool = False) -> Any:
     return Ledger.open(run.config.state_dir / "ledger.sqlite", create=create)
 
 
+def _expire_pending(run: Run, ledger: Any) -> None:
+    """Forget the requests whose confirmation links have expired: they are nobody's list."""
+    from .subscriptions import Subscriptions
+
+    Subscriptions(ledger).expire_pending(run.now, run.config.confirm_hours)
+
+
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @new_ledger_option
@@ -546,6 +553,7 @@ def subscribers_export(ctx: click.Context) -> None:
         from .mail.subscribers import export_subscribers
 
         with _ledger(run) as ledger:
+            _expire_pending(run, ledger)
             export_subscribers(ledger, sys.stdout)
 
 
@@ -560,6 +568,7 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
         from .subscriptions import Subscriptions
 
         with _ledger(run) as ledger:
+            _expire_pending(run, ledger)
             rows = Subscriptions(ledger).rows(status, topic)
         table = [("EMAIL", "STATUS", "TOPICS", "NAME")]
         table += [(r.email, r.status, ";".join(sorted(r.topics)) if r.topics else "*", r.name) for r in rows]
@@ -641,6 +650,7 @@ def status(ctx: click.Context) -> None:
 
         topics = [(topic.name, topic.slug) for topic in run.read().topics.sorted()]
         with _ledger(run) as ledger:
+            _expire_pending(run, ledger)
             report = collect_status(ledger, topics)
         for line in report.lines():
             run.say(line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .addresses import normalise_address
 from .ledger import Ledger
@@ -134,6 +134,21 @@ class Subscriptions:
                 ),
             )
             return before or "new"
+
+    def expire_pending(self, now: datetime, hours: int) -> int:
+        """Forget the requests not confirmed within `hours`, whose links no longer work: an
+        address that had left is so again, any other row goes. How many expired."""
+        cutoff = (now - timedelta(hours=hours)).isoformat()
+        stale = "status = 'pending' AND julianday(changed) < julianday(?)"  # julianday() reads offsets
+        with self._transaction():
+            back = self.db.execute(
+                "UPDATE subscribers SET changed = ?, status ="
+                " (SELECT reason FROM suppressed WHERE suppressed.address = subscribers.address)"
+                f" WHERE {stale} AND address IN (SELECT address FROM suppressed)",
+                (now.isoformat(), cutoff),
+            ).rowcount
+            gone = self.db.execute(f"DELETE FROM subscribers WHERE {stale}", (cutoff,)).rowcount
+            return int(back) + int(gone)
 
     def confirm(self, address: str, at: datetime) -> bool:
         """A pending subscription becomes active (an active one stays); False when unknown."""

@@ -252,6 +252,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
         web.clock(), web.web.url + "subscribe", CONSENT, web.client(request) if web.web.store_ip else None
     )
     asked = time.time()
+    web.store.expire_pending(web.clock(), web.web.confirm_hours)  # links sent long ago no longer work
     if web.store.never_mailed(email) or not web.store.may_mail(email, asked):
         return _check_inbox(web)  # the same page, and the row as it was: no mail, no change
     before_row = web.store.get(email)

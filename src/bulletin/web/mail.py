@@ -20,7 +20,7 @@ def confirmation(config: Config, email: str, link: str, *, manage: bool, context
     )
     env = environment(config)
     values = {**context, "subject": subject, "link": link, "manage": manage}
-    values["hours"] = config.web.confirm_hours if config.web else 48
+    values["hours"] = config.confirm_hours
     message = EmailMessage(policy=POLICY)
     message["Subject"] = subject
     message["From"] = config.digest.sender or f"{config.title} <news@{sender_domain(config)}>"
