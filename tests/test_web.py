@@ -18,7 +18,7 @@ import pytest
 from bulletin.ledger import Ledger
 from bulletin.subscriptions import Subscriptions
 from bulletin.tokens import make_form_token, make_purpose_token, make_token
-from bulletin.web.guard import client_address
+from bulletin.web.guard import client_address, rate_key
 
 from .conftest import DATA, SiteMaker
 from .smtp import SmtpServer, free_port
@@ -537,3 +537,32 @@ def test_a_request_never_confirmed_is_forgotten_when_its_link_has_expired(
         subscribe(web, "bob@example.org")
     assert store(site).get("ann@example.org") is None
     assert store(site).get("bob@example.org").status == "pending"  # type: ignore[union-attr]
+
+
+# -- clients -----------------------------------------------------------------------------------
+
+
+def test_ipv6_clients_are_limited_by_their_64_bit_prefix(site: SiteMaker, smtp: SmtpServer) -> None:
+    # One household or server is given a whole /64: counted per address, it could post 2**64 times.
+    web_site(site, smtp.port, rate_per_minute=3, trusted_proxies=["127.0.0.1"])
+
+    def post(client: str, n: int) -> int:
+        page = web.client.get("/subscribe").text
+        data = {"form": form_token(page), "email": f"p{n}@example.org", "website": ""}
+        return web.client.post("/subscribe", data=data, headers={"x-forwarded-for": client}).status_code
+
+    with WebServer(site.root, SECRET) as web:
+        codes = [post(f"2001:db8:1:2::{n}", n) for n in range(1, 5)]
+        other = post("2001:db8:1:3::1", 5)
+        ipv4 = [post(f"198.51.100.{n}", n + 10) for n in range(1, 5)]
+    assert codes == [200, 200, 200, 429] and other == 200
+    assert ipv4 == [200, 200, 200, 200]  # IPv4: one client per address
+    assert store(site).get("p1@example.org").consent_ip == "2001:db8:1:2::1"  # type: ignore[union-attr]
+
+
+def test_rate_keys() -> None:
+    assert rate_key("198.51.100.7") == "198.51.100.7"
+    assert rate_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert rate_key("2001:DB8:1:2::1") == rate_key("2001:db8:1:2:ffff::") == "2001:db8:1:2::/64"
+    assert rate_key("::ffff:198.51.100.7") == "198.51.100.7"  # IPv4 seen through an IPv6 socket
+    assert rate_key("unknown") == "unknown"

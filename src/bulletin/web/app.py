@@ -36,7 +36,7 @@ from ..tokens import (
     verify_unsubscribe_token,
 )
 from .files import PublishedFiles
-from .guard import Guard, client_address
+from .guard import Guard, client_address, rate_key
 from .mail import confirmation, send_confirmation
 from .pages import CONSENT, Pages
 from .preview import RELOAD_SCRIPT, Preview
@@ -95,7 +95,7 @@ class WebSite:
 
     def guard_form(self, request: Request, form: Any, name: str) -> Response | None:
         """None when the form may go on; else the page that refuses it."""
-        if not self.store.hit(self.client(request), time.time(), self.web.rate_per_minute):
+        if not self.store.hit(rate_key(self.client(request)), time.time(), self.web.rate_per_minute):
             return self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
         nonce = verify_form_token(str(form.get("form", "")), name, self.secret, FORM_MAX_AGE)
         if nonce is None:

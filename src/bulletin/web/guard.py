@@ -112,3 +112,18 @@ def client_address(peer: str | None, forwarded: str | None, trusted: tuple[str, 
         if not is_trusted(hop):
             return hop
     return peer
+
+
+def rate_key(client: str) -> str:
+    """What a client is counted as for the rate limit: an IPv4 address as it is, an IPv6
+    address by its /64 (one household or server gets a whole /64, so per address it could
+    post without end); anything else (`unknown`) as it is."""
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # IPv4 seen through an IPv6 socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
