@@ -319,3 +319,72 @@ def test_status_list_and_export_leave_out_requests_never_confirmed(site: SiteMak
     assert "pending@example.org" not in _cli(site, "subscribers", "list").stdout
     assert "pending@example.org" not in _cli(site, "subscribers", "export").stdout
     assert "  pending            0" in _cli(site, "status").stdout
+
+
+def test_control_characters_in_names_never_reach_the_terminal(site: SiteMaker) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Subscriptions
+
+    _topics_site(site)
+    assert (
+        _cli(
+            site, "subscribers", "add", "ann@example.org", "--name", "Ann\x1b[2J\x07", "--new-ledger"
+        ).exit_code
+        == 0
+    )
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        assert Subscriptions(ledger).get("ann@example.org").name == "Ann [2J"  # type: ignore[union-attr]
+        # A name written by anything else (an older bulletin, sqlite3) is shown escaped.
+        Subscriptions(ledger).add(
+            "eve@example.org",
+            "Eve\x1b]0;owned\x07\u202egpj.exe\r",
+            None,
+            datetime(2026, 11, 20, tzinfo=UTC),
+            "cli",
+        )
+    listed = _cli(site, "subscribers", "list").stdout
+    assert "\x1b" not in listed and "\x07" not in listed and "\u202e" not in listed and "\r" not in listed
+    assert "Eve\\x1b]0;owned\\x07\\u202egpj.exe\\r" in listed
+
+
+def test_export_neutralises_spreadsheet_formulas_and_import_reads_them_back(site: SiteMaker) -> None:
+    import csv
+    import io
+
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Subscriptions
+
+    _topics_site(site)
+    names = {
+        "ann@example.org": '=HYPERLINK("https://evil.example","Ann")',
+        "bob@example.org": "+1 555",
+        "-carol@example.org": "-Carol",
+        "dee@example.org": "@SUM(A1)",
+        "eve@example.org": "Eve = fine",
+    }
+    assert _cli(site, "subscribers", "add", "x@example.org", "--new-ledger").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        for address, name in names.items():
+            Subscriptions(ledger).add(address, name, None, datetime(2026, 11, 20, tzinfo=UTC), "cli")
+    exported = _cli(site, "subscribers", "export").stdout
+    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(exported))}
+    assert rows["'-carol@example.org"]["name"] == "'-Carol"
+    assert rows["ann@example.org"]["name"] == "'" + names["ann@example.org"]
+    assert [rows[a]["name"] for a in ("bob@example.org", "dee@example.org", "eve@example.org")] == [
+        "'+1 555",
+        "'@SUM(A1)",
+        "Eve = fine",
+    ]
+    assert all(
+        not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+        for row in rows.values()
+        for cell in row.values()
+    )
+    # The export, imported into another site's ledger, gives back the names and addresses.
+    other = SiteMaker(site.root.parent / "other")
+    _topics_site(other)
+    (other.root / "export.csv").write_text(exported, encoding="utf-8")
+    assert _cli(other, "subscribers", "import", str(other.root / "export.csv"), "--new-ledger").exit_code == 0
+    with Ledger.open(other.root / ".bulletin" / "ledger.sqlite") as ledger:
+        back = {row.email: row.name for row in Subscriptions(ledger).rows()}
+    assert back == {**names, "x@example.org": ""}

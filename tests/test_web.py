@@ -566,3 +566,8 @@ def test_rate_keys() -> None:
     assert rate_key("2001:DB8:1:2::1") == rate_key("2001:db8:1:2:ffff::") == "2001:db8:1:2::/64"
     assert rate_key("::ffff:198.51.100.7") == "198.51.100.7"  # IPv4 seen through an IPv6 socket
     assert rate_key("unknown") == "unknown"
+
+
+def test_control_characters_in_a_name_are_not_kept(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
+    subscribe(web, "ann@example.org", name="Ann\x1b[2J\x07\u202eevil")
+    assert store(site).get("ann@example.org").name == "Ann [2J evil"  # type: ignore[union-attr]

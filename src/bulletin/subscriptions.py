@@ -7,6 +7,7 @@ suppression list, which `send` honours whatever the subscriber's source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ NEVER_MAILED = frozenset(("bounced", "complained"))
 TRANSIENT_WEEKS = 3  # transient failures in this many separate weeks make an address bounced
 _RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 MAILS_PER_DAY = 3  # confirmation or manage-link mails one address can get in a day
+# Control characters (C0, C1, line and paragraph separators) and bidirectional controls: no
+# name needs them, and in a terminal or a mail client they can rewrite what is shown.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,16 @@ class Row:
     consent_url: str | None
     consent_text: str | None
     consent_ip: str | None
+
+
+def clean_name(value: str) -> str:
+    """A subscriber's name as kept: control characters become spaces, white space one space."""
+    return " ".join(_CONTROLS.sub(" ", value).split())
+
+
+def printable(value: str) -> str:
+    """`value` for a terminal: each control character written as its escape (`\\x1b`)."""
+    return _CONTROLS.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), value)
 
 
 def join_topics(topics: Iterable[str] | None) -> str | None:

@@ -27,7 +27,7 @@ from ..config import Config, load_config
 from ..errors import BulletinError
 from ..ledger import Ledger
 from ..mail.mailer import DeliveryError, RelayError
-from ..subscriptions import Consent, Subscriptions
+from ..subscriptions import Consent, Subscriptions, clean_name
 from ..tokens import (
     make_purpose_token,
     require_secret,
@@ -235,7 +235,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=MAX_FIELDS)
     values = {
         "email": str(form.get("email", "")).strip()[:254],
-        "name": " ".join(str(form.get("name", "")).split())[:100],
+        "name": clean_name(str(form.get("name", "")))[:100],
     }
     topics = [str(t) for t in form.getlist("topics")]
     values["topics"] = topics  # type: ignore[assignment]
@@ -377,7 +377,7 @@ async def manage(web: WebSite, request: Request) -> Response:
         web.store.leave(address, web.clock(), reason="manage page")
         return _unsubscribed(web)
     topics = [str(t) for t in form.getlist("topics")]
-    name = " ".join(str(form.get("name", "")).split())[:100]
+    name = clean_name(str(form.get("name", "")))[:100]
     problem = _check_subscription(web, row.email, topics)
     if problem is not None:
         return web.pages.manage(400, token, row, _form_token(web, "manage"), problem, topics, name)
