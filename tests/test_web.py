@@ -571,3 +571,34 @@ def test_rate_keys() -> None:
 def test_control_characters_in_a_name_are_not_kept(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
     subscribe(web, "ann@example.org", name="Ann\x1b[2J\x07\u202eevil")
     assert store(site).get("ann@example.org").name == "Ann [2J evil"  # type: ignore[union-attr]
+
+
+# -- hosts and redirects -------------------------------------------------------------------------
+
+
+def test_redirects_go_to_the_configured_url_and_other_hosts_are_refused(
+    site: SiteMaker, smtp: SmtpServer
+) -> None:
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    web_site(site, smtp.port, url="https://news.example.org/")
+    assert CliRunner().invoke(main, ["feeds", "--site", str(site.root)]).exit_code == 0
+    with WebServer(site.root, SECRET) as web:
+        for path, location in (
+            ("/feeds", "https://news.example.org/feeds/"),
+            ("/feeds/topic/alpha", "https://news.example.org/feeds/topic/alpha/"),
+            ("/subscribe/?x=1", "https://news.example.org/subscribe?x=1"),
+        ):
+            for host in (None, "news.example.org", "localhost:8000"):
+                response = web.client.get(path, headers={"host": host} if host else {})
+                assert (response.status_code, response.headers["location"]) == (307, location), (path, host)
+        assert web.client.get("/", headers={"host": "news.example.org"}).status_code == 200
+        assert web.client.get("/", headers={"host": "[::1]:8000"}).status_code == 200
+        for path in ("/", "/subscribe", "/feeds", "/feeds/rss.xml", "/confirm/x"):
+            refused = web.client.get(path, headers={"host": "evil.example"})
+            assert refused.status_code == 400 and "location" not in refused.headers, path
+            assert refused.headers["x-content-type-options"] == "nosniff"
+        # Health checks often ask by the machine's address: /healthz answers whatever the host.
+        assert web.client.get("/healthz", headers={"host": "10.1.2.3:8000"}).text == "ok\n"
