@@ -21,7 +21,7 @@ from bulletin.tokens import make_form_token, make_purpose_token, make_token
 from bulletin.web.guard import client_address, rate_key
 
 from .conftest import DATA, SiteMaker
-from .smtp import SmtpServer, free_port
+from .smtp import Script, SmtpServer, free_port
 from .webserver import WebServer, form_token, link
 
 SECRET = "web-secret-0123456789"
@@ -75,9 +75,11 @@ def store(site: SiteMaker) -> Subscriptions:
 
 
 def subscribe(web: WebServer, address: str, *topics: str, name: str = "") -> tuple[int, str]:
+    """Send the subscribe form; return its answer once the mail (sent after it) is out too."""
     page = web.client.get("/subscribe").text
     data = {"form": form_token(page), "email": address, "name": name, "topics": list(topics), "website": ""}
     response = web.client.post("/subscribe", data=data)
+    web.settle()
     return response.status_code, response.text
 
 
@@ -555,6 +557,7 @@ def test_ipv6_clients_are_limited_by_their_64_bit_prefix(site: SiteMaker, smtp: 
         codes = [post(f"2001:db8:1:2::{n}", n) for n in range(1, 5)]
         other = post("2001:db8:1:3::1", 5)
         ipv4 = [post(f"198.51.100.{n}", n + 10) for n in range(1, 5)]
+        web.settle()
     assert codes == [200, 200, 200, 429] and other == 200
     assert ipv4 == [200, 200, 200, 200]  # IPv4: one client per address
     assert store(site).get("p1@example.org").consent_ip == "2001:db8:1:2::1"  # type: ignore[union-attr]
@@ -602,3 +605,58 @@ def test_redirects_go_to_the_configured_url_and_other_hosts_are_refused(
             assert refused.headers["x-content-type-options"] == "nosniff"
         # Health checks often ask by the machine's address: /healthz answers whatever the host.
         assert web.client.get("/healthz", headers={"host": "10.1.2.3:8000"}).text == "ok\n"
+
+
+# -- the mail goes out after the answer ----------------------------------------------------------
+
+
+def test_the_answer_does_not_wait_for_the_mail_whatever_the_address(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    for _ in range(3):
+        subscribe(web, "capped@example.org")
+    _active(site, "ann@example.org")
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("gone@example.org", datetime.now(UTC), "complained")
+    smtp.handler.script.slow = 2.0  # the relay takes two seconds to accept each recipient
+    took = {}
+    for address in ("new@example.org", "ann@example.org", "capped@example.org", "gone@example.org"):
+        data = {"form": form_token(web.client.get("/subscribe").text), "email": address, "website": ""}
+        started = time.monotonic()
+        response = web.client.post("/subscribe", data=data)
+        took[address] = time.monotonic() - started
+        assert response.status_code == 200 and "Check your inbox" in response.text
+    assert max(took.values()) < 1.0, took  # none waited for the relay
+    web.settle()
+    assert [
+        len(smtp.handler.to(a)) for a in ("new@example.org", "ann@example.org", "capped@example.org")
+    ] == [
+        1,
+        1,
+        3,
+    ]
+    assert smtp.handler.to("gone@example.org") == []
+
+
+def test_a_mail_the_relay_refuses_after_the_answer_leaves_the_row_as_it_was(site: SiteMaker) -> None:
+    script = Script(
+        rcpt={"ann@example.org": ["550 5.1.1 no such user"], "left@example.org": ["550 5.1.1 no"]}
+    )
+    with SmtpServer(script) as smtp:
+        web_site(site, smtp.port)
+        _active(site, "left@example.org")
+        with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+            Subscriptions(ledger).leave("left@example.org", datetime.now(UTC))
+        before = ledger_rows(site)
+        with WebServer(site.root, SECRET) as web:
+            usual = subscribe(web, "bob@example.org")
+            assert subscribe(web, "ann@example.org", "alpha") == usual
+            assert subscribe(web, "left@example.org", "alpha") == usual
+            after = ledger_rows(site)
+            assert [r for r in after["subscribers"] if r[0] != "bob@example.org"] == before["subscribers"]
+            assert store(site).get("ann@example.org") is None
+            assert store(site).get("left@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+            # The refused mails do not count against the day's three.
+            for _ in range(3):
+                subscribe(web, "ann@example.org")
+        assert len(smtp.handler.to("ann@example.org")) == 3
