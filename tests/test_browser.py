@@ -58,6 +58,7 @@ def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch:
             with page.expect_navigation():
                 page.click("button[type=submit]")
             assert page.inner_text("h1") == "Check your inbox"
+            web.settle()  # the mail goes out after the answer
 
             page.goto(_link(_mail(smtp, "reader@example.org"), "confirm"))
             with page.expect_navigation():

@@ -79,3 +79,12 @@ def test_an_edit_changes_the_open_page_by_itself(preview: tuple[SiteMaker, str, 
             "An edited title" in httpx.get(url + "feeds/topic/alpha/index.html").text
         )  # the last good build
     assert any("not valid TOML" in line for line in said)  # and in the terminal
+
+
+def test_the_preview_answers_only_for_its_own_host(preview: tuple[SiteMaker, str, list[str]]) -> None:
+    _, url, _ = preview
+    # A page elsewhere could point a name of its own at 127.0.0.1 (DNS rebinding) and read the preview.
+    assert httpx.get(url, headers={"host": "rebind.example"}).status_code == 400
+    assert httpx.get(url + "preview/digest", headers={"host": "rebind.example"}).status_code == 400
+    assert httpx.get(url, headers={"host": "localhost"}).status_code == 200
+    assert httpx.get(url).status_code == 200

@@ -92,7 +92,9 @@ def test_whole_file_problems(tmp_path: Path) -> None:
     ("address", "valid"),
     [("a@example.org", True), ("first.last+tag@sub.example.co.uk", True), ("a@b", False),
      ("a@@example.org", False), ("a b@example.org", False), (".a@example.org", False),
-     ("a@example.123", False), ("a@-bad.example.org", False), ("x" * 65 + "@example.org", False)],
+     ("a@example.123", False), ("a@-bad.example.org", False), ("x" * 65 + "@example.org", False),
+     ('"bob"@example.org', False), ('"b\\ob"@example.org', False), ('"j\u00f6rg"@example.org', False),
+     ('"a b"@example.org', False)],
 )  # fmt: skip
 def test_address_checks(address: str, valid: bool) -> None:
     assert valid_address(address) is valid
@@ -156,6 +158,10 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
             "--topics: unknown topic slug(s) nope",
         ),
         (["remove", "not-an-address"], "is not an email address"),
+        (
+            ["add", '"ann"@example.org', "--new-ledger"],
+            "ADDRESS: '\"ann\"@example.org' is not an email address",
+        ),
     ],
 )
 def test_subscriber_commands_refuse_bad_input(site: SiteMaker, args: list[str], message: str) -> None:
@@ -256,3 +262,129 @@ def test_send_stops_on_an_unreadable_row_before_mailing_anyone(
         "check the quotes there: a quote that is never closed runs on to the end of the file\n"
     )
     assert not (site.root / ".bulletin" / "outbox").exists()
+
+
+def test_add_says_whether_a_suppressed_address_can_come_back(site: SiteMaker) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Subscriptions
+
+    _topics_site(site)
+    assert _cli(site, "subscribers", "add", "ann@example.org", "--new-ledger").exit_code == 0
+    assert _cli(site, "subscribers", "remove", "ann@example.org").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("bob@example.org", datetime(2026, 11, 20, tzinfo=UTC), "complained")
+    left = _cli(site, "subscribers", "add", "ann@example.org")
+    assert left.stderr == (
+        "bulletin: ann@example.org is unsubscribed; it stays so (they can subscribe again on the web)\n"
+    )
+    complained = _cli(site, "subscribers", "add", "bob@example.org")
+    assert (complained.exit_code, complained.stderr) == (
+        left.exit_code,
+        "bulletin: bob@example.org is complained; it stays so: bulletin never mails it again\n",
+    )
+
+
+def test_a_request_never_confirmed_expires_with_its_link(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Consent, Subscriptions
+
+    asked = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with Ledger.open(tmp_path / "ledger.sqlite", create=True) as ledger:
+        store = Subscriptions(ledger)
+        store.add("active@example.org", "", None, asked, "cli")
+        store.leave("left@example.org", asked - timedelta(days=9))
+        for address in ("new@example.org", "left@example.org", "late@example.org"):
+            when = asked + timedelta(hours=2) if address == "late@example.org" else asked
+            store.request(address, "", None, Consent(when, "https://x/subscribe", "text", None))
+        assert store.expire_pending(asked + timedelta(hours=48), 48) == 0  # the links still work
+        assert store.expire_pending(asked + timedelta(hours=49), 48) == 2
+        assert store.get("new@example.org") is None
+        assert store.get("left@example.org").status == "unsubscribed"  # type: ignore[union-attr]  # as it was
+        assert store.get("late@example.org").status == "pending"  # type: ignore[union-attr]
+        assert store.get("active@example.org").status == "active"  # type: ignore[union-attr]
+        assert ledger.suppression("left@example.org") == "unsubscribed"
+
+
+def test_status_list_and_export_leave_out_requests_never_confirmed(site: SiteMaker) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Consent, Subscriptions
+
+    _topics_site(site)
+    assert _cli(site, "subscribers", "add", "ann@example.org", "--new-ledger").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        consent = Consent(datetime(2026, 11, 20, tzinfo=UTC), "https://x/subscribe", "text", None)
+        Subscriptions(ledger).request("pending@example.org", "", None, consent)  # 5½ days before --now
+    assert "pending@example.org" not in _cli(site, "subscribers", "list").stdout
+    assert "pending@example.org" not in _cli(site, "subscribers", "export").stdout
+    assert "  pending            0" in _cli(site, "status").stdout
+
+
+def test_control_characters_in_names_never_reach_the_terminal(site: SiteMaker) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Subscriptions
+
+    _topics_site(site)
+    assert (
+        _cli(
+            site, "subscribers", "add", "ann@example.org", "--name", "Ann\x1b[2J\x07", "--new-ledger"
+        ).exit_code
+        == 0
+    )
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        assert Subscriptions(ledger).get("ann@example.org").name == "Ann [2J"  # type: ignore[union-attr]
+        # A name written by anything else (an older bulletin, sqlite3) is shown escaped.
+        Subscriptions(ledger).add(
+            "eve@example.org",
+            "Eve\x1b]0;owned\x07\u202egpj.exe\r",
+            None,
+            datetime(2026, 11, 20, tzinfo=UTC),
+            "cli",
+        )
+    listed = _cli(site, "subscribers", "list").stdout
+    assert "\x1b" not in listed and "\x07" not in listed and "\u202e" not in listed and "\r" not in listed
+    assert "Eve\\x1b]0;owned\\x07\\u202egpj.exe\\r" in listed
+
+
+def test_export_neutralises_spreadsheet_formulas_and_import_reads_them_back(site: SiteMaker) -> None:
+    import csv
+    import io
+
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Subscriptions
+
+    _topics_site(site)
+    names = {
+        "ann@example.org": '=HYPERLINK("https://evil.example","Ann")',
+        "bob@example.org": "+1 555",
+        "-carol@example.org": "-Carol",
+        "dee@example.org": "@SUM(A1)",
+        "eve@example.org": "Eve = fine",
+    }
+    assert _cli(site, "subscribers", "add", "x@example.org", "--new-ledger").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        for address, name in names.items():
+            Subscriptions(ledger).add(address, name, None, datetime(2026, 11, 20, tzinfo=UTC), "cli")
+    exported = _cli(site, "subscribers", "export").stdout
+    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(exported))}
+    assert rows["'-carol@example.org"]["name"] == "'-Carol"
+    assert rows["ann@example.org"]["name"] == "'" + names["ann@example.org"]
+    assert [rows[a]["name"] for a in ("bob@example.org", "dee@example.org", "eve@example.org")] == [
+        "'+1 555",
+        "'@SUM(A1)",
+        "Eve = fine",
+    ]
+    assert all(
+        not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+        for row in rows.values()
+        for cell in row.values()
+    )
+    # The export, imported into another site's ledger, gives back the names and addresses.
+    other = SiteMaker(site.root.parent / "other")
+    _topics_site(other)
+    (other.root / "export.csv").write_text(exported, encoding="utf-8")
+    assert _cli(other, "subscribers", "import", str(other.root / "export.csv"), "--new-ledger").exit_code == 0
+    with Ledger.open(other.root / ".bulletin" / "ledger.sqlite") as ledger:
+        back = {row.email: row.name for row in Subscriptions(ledger).rows()}
+    assert back == {**names, "x@example.org": ""}

@@ -18,10 +18,10 @@ import pytest
 from bulletin.ledger import Ledger
 from bulletin.subscriptions import Subscriptions
 from bulletin.tokens import make_form_token, make_purpose_token, make_token
-from bulletin.web.guard import client_address
+from bulletin.web.guard import client_address, rate_key
 
 from .conftest import DATA, SiteMaker
-from .smtp import SmtpServer, free_port
+from .smtp import Script, SmtpServer, free_port
 from .webserver import WebServer, form_token, link
 
 SECRET = "web-secret-0123456789"
@@ -75,9 +75,11 @@ def store(site: SiteMaker) -> Subscriptions:
 
 
 def subscribe(web: WebServer, address: str, *topics: str, name: str = "") -> tuple[int, str]:
+    """Send the subscribe form; return its answer once the mail (sent after it) is out too."""
     page = web.client.get("/subscribe").text
     data = {"form": form_token(page), "email": address, "name": name, "topics": list(topics), "website": ""}
     response = web.client.post("/subscribe", data=data)
+    web.settle()
     return response.status_code, response.text
 
 
@@ -472,3 +474,189 @@ def test_a_request_that_mails_nothing_changes_nothing(
     status, page = subscribe(web, "ANN@example.org", "beta", name="Someone else")
     assert status == 200 and "Check your inbox" in page
     assert ledger_rows(site) == before and len(smtp.handler.to("ann@example.org")) == 3
+
+
+# -- one mailbox, one spelling -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling", ['"ann"@example.org', '"Ann"@Example.org', '"j\u00f6rg"@example.org', '"a b"@example.org']
+)
+def test_a_quoted_local_part_gets_the_invalid_address_page(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, spelling: str
+) -> None:
+    status, page = subscribe(web, spelling)
+    assert status == 400 and "Please enter an email address without quotation marks" in page
+    assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
+def test_another_spelling_escapes_neither_the_daily_cap_nor_the_suppression_list(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    for _ in range(3):
+        subscribe(web, "ann@example.org")
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("bob@example.org", datetime.now(UTC), "complained")
+    for spelling in ('"ann"@example.org', '"a\\nn"@example.org', '"bob"@example.org', '"Bob"@example.org'):
+        subscribe(web, spelling)
+    assert len(smtp.handler.received) == 3
+
+
+# -- suppressed addresses ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["bounced", "complained"])
+def test_a_bounced_or_complained_address_gets_no_mail_and_the_usual_page(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, status: str
+) -> None:
+    _active(site, "ann@example.org")
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("ann@example.org", datetime.now(UTC), status)
+        ledger.suppress("csv-only@example.org", status, datetime.now(UTC))  # a CSV subscriber: no row
+        Subscriptions(ledger).leave("left@example.org", datetime.now(UTC))
+    before = ledger_rows(site)
+    usual = subscribe(web, "new@example.org", "alpha")
+    assert subscribe(web, "ann@example.org", "alpha") == usual
+    assert subscribe(web, "Csv-Only@example.org", "alpha") == usual
+    assert smtp.handler.to("ann@example.org") == smtp.handler.to("Csv-Only@example.org") == []
+    after = ledger_rows(site)
+    assert [r for r in after["subscribers"] if r[0] != "new@example.org"] == before["subscribers"]
+    assert after["suppressed"] == before["suppressed"]
+    # Leaving is not refusing mail: whoever unsubscribed may subscribe again, with a new opt-in.
+    assert subscribe(web, "left@example.org", "alpha") == usual
+    assert "/confirm/" in text_of(last_mail(smtp, "left@example.org"))
+
+
+def test_a_request_never_confirmed_is_forgotten_when_its_link_has_expired(
+    site: SiteMaker, smtp: SmtpServer
+) -> None:
+    web_site(site, smtp.port, confirm_hours=1)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    with WebServer(site.root, SECRET) as web:
+        subscribe(web, "ann@example.org", "alpha", name="Ann")
+    assert store(site).get("ann@example.org") is not None
+    with WebServer(site.root, SECRET, clock=lambda: later) as web:
+        subscribe(web, "bob@example.org")
+    assert store(site).get("ann@example.org") is None
+    assert store(site).get("bob@example.org").status == "pending"  # type: ignore[union-attr]
+
+
+# -- clients -----------------------------------------------------------------------------------
+
+
+def test_ipv6_clients_are_limited_by_their_64_bit_prefix(site: SiteMaker, smtp: SmtpServer) -> None:
+    # One household or server is given a whole /64: counted per address, it could post 2**64 times.
+    web_site(site, smtp.port, rate_per_minute=3, trusted_proxies=["127.0.0.1"])
+
+    def post(client: str, n: int) -> int:
+        page = web.client.get("/subscribe").text
+        data = {"form": form_token(page), "email": f"p{n}@example.org", "website": ""}
+        return web.client.post("/subscribe", data=data, headers={"x-forwarded-for": client}).status_code
+
+    with WebServer(site.root, SECRET) as web:
+        codes = [post(f"2001:db8:1:2::{n}", n) for n in range(1, 5)]
+        other = post("2001:db8:1:3::1", 5)
+        ipv4 = [post(f"198.51.100.{n}", n + 10) for n in range(1, 5)]
+        web.settle()
+    assert codes == [200, 200, 200, 429] and other == 200
+    assert ipv4 == [200, 200, 200, 200]  # IPv4: one client per address
+    assert store(site).get("p1@example.org").consent_ip == "2001:db8:1:2::1"  # type: ignore[union-attr]
+
+
+def test_rate_keys() -> None:
+    assert rate_key("198.51.100.7") == "198.51.100.7"
+    assert rate_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert rate_key("2001:DB8:1:2::1") == rate_key("2001:db8:1:2:ffff::") == "2001:db8:1:2::/64"
+    assert rate_key("::ffff:198.51.100.7") == "198.51.100.7"  # IPv4 seen through an IPv6 socket
+    assert rate_key("unknown") == "unknown"
+
+
+def test_control_characters_in_a_name_are_not_kept(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
+    subscribe(web, "ann@example.org", name="Ann\x1b[2J\x07\u202eevil")
+    assert store(site).get("ann@example.org").name == "Ann [2J evil"  # type: ignore[union-attr]
+
+
+# -- hosts and redirects -------------------------------------------------------------------------
+
+
+def test_redirects_go_to_the_configured_url_and_other_hosts_are_refused(
+    site: SiteMaker, smtp: SmtpServer
+) -> None:
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    web_site(site, smtp.port, url="https://news.example.org/")
+    assert CliRunner().invoke(main, ["feeds", "--site", str(site.root)]).exit_code == 0
+    with WebServer(site.root, SECRET) as web:
+        for path, location in (
+            ("/feeds", "https://news.example.org/feeds/"),
+            ("/feeds/topic/alpha", "https://news.example.org/feeds/topic/alpha/"),
+            ("/subscribe/?x=1", "https://news.example.org/subscribe?x=1"),
+        ):
+            for host in (None, "news.example.org", "localhost:8000"):
+                response = web.client.get(path, headers={"host": host} if host else {})
+                assert (response.status_code, response.headers["location"]) == (307, location), (path, host)
+        assert web.client.get("/", headers={"host": "news.example.org"}).status_code == 200
+        assert web.client.get("/", headers={"host": "[::1]:8000"}).status_code == 200
+        for path in ("/", "/subscribe", "/feeds", "/feeds/rss.xml", "/confirm/x"):
+            refused = web.client.get(path, headers={"host": "evil.example"})
+            assert refused.status_code == 400 and "location" not in refused.headers, path
+            assert refused.headers["x-content-type-options"] == "nosniff"
+        # Health checks often ask by the machine's address: /healthz answers whatever the host.
+        assert web.client.get("/healthz", headers={"host": "10.1.2.3:8000"}).text == "ok\n"
+
+
+# -- the mail goes out after the answer ----------------------------------------------------------
+
+
+def test_the_answer_does_not_wait_for_the_mail_whatever_the_address(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    for _ in range(3):
+        subscribe(web, "capped@example.org")
+    _active(site, "ann@example.org")
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        Subscriptions(ledger).leave("gone@example.org", datetime.now(UTC), "complained")
+    smtp.handler.script.slow = 2.0  # the relay takes two seconds to accept each recipient
+    took = {}
+    for address in ("new@example.org", "ann@example.org", "capped@example.org", "gone@example.org"):
+        data = {"form": form_token(web.client.get("/subscribe").text), "email": address, "website": ""}
+        started = time.monotonic()
+        response = web.client.post("/subscribe", data=data)
+        took[address] = time.monotonic() - started
+        assert response.status_code == 200 and "Check your inbox" in response.text
+    assert max(took.values()) < 1.0, took  # none waited for the relay
+    web.settle()
+    assert [
+        len(smtp.handler.to(a)) for a in ("new@example.org", "ann@example.org", "capped@example.org")
+    ] == [
+        1,
+        1,
+        3,
+    ]
+    assert smtp.handler.to("gone@example.org") == []
+
+
+def test_a_mail_the_relay_refuses_after_the_answer_leaves_the_row_as_it_was(site: SiteMaker) -> None:
+    script = Script(
+        rcpt={"ann@example.org": ["550 5.1.1 no such user"], "left@example.org": ["550 5.1.1 no"]}
+    )
+    with SmtpServer(script) as smtp:
+        web_site(site, smtp.port)
+        _active(site, "left@example.org")
+        with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+            Subscriptions(ledger).leave("left@example.org", datetime.now(UTC))
+        before = ledger_rows(site)
+        with WebServer(site.root, SECRET) as web:
+            usual = subscribe(web, "bob@example.org")
+            assert subscribe(web, "ann@example.org", "alpha") == usual
+            assert subscribe(web, "left@example.org", "alpha") == usual
+            after = ledger_rows(site)
+            assert [r for r in after["subscribers"] if r[0] != "bob@example.org"] == before["subscribers"]
+            assert store(site).get("ann@example.org") is None
+            assert store(site).get("left@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+            # The refused mails do not count against the day's three.
+            for _ in range(3):
+                subscribe(web, "ann@example.org")
+        assert len(smtp.handler.to("ann@example.org")) == 3

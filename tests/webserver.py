@@ -38,7 +38,17 @@ class WebServer:
             time.sleep(0.02)
         return self
 
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until every request has finished, its background work too (the confirmation
+        mail goes out after the answer)."""
+        deadline = time.monotonic() + timeout
+        while self.server.server_state.tasks:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server is still busy")
+            time.sleep(0.01)
+
     def __exit__(self, *exc: object) -> None:
+        self.settle()
         self.client.close()
         self.server.should_exit = True
         self.thread.join(10)

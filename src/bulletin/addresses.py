@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\"[^\"\r\n]+\"")
+# A dot-atom only. Quoted local parts are refused: "bob"@ and "b\ob"@ spell the mailbox bob@,
+# so they would slip past the daily cap and the suppression list, and real subscribers never
+# need them; refusing them also keeps every address ASCII, as smtplib requires.
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # "Display Name <local@domain>": the name may be anything but angle brackets and line breaks.
 _MAILBOX = re.compile(r"[^<>\r\n]*<([^<>\r\n]*)>")
@@ -23,7 +26,8 @@ def recipient_address(address: str) -> str:
 
 
 def valid_address(address: str) -> bool:
-    """A bare addr-spec with a dotted domain: local@example.org."""
+    """A bare ASCII addr-spec, a dot-atom at a dotted domain: local@example.org (never a
+    quoted local part such as "bob"@example.org)."""
     local, at, domain = address.rpartition("@")
     if not at or len(address) > 254 or len(local) > 64 or not _LOCAL.fullmatch(local):
         return False

@@ -520,6 +520,13 @@ def _ledger(run: Run, create: bool = False) -> Any:
     return Ledger.open(run.config.state_dir / "ledger.sqlite", create=create)
 
 
+def _expire_pending(run: Run, ledger: Any) -> None:
+    """Forget the requests whose confirmation links have expired: they are nobody's list."""
+    from .subscriptions import Subscriptions
+
+    Subscriptions(ledger).expire_pending(run.now, run.config.confirm_hours)
+
+
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @new_ledger_option
@@ -546,6 +553,7 @@ def subscribers_export(ctx: click.Context) -> None:
         from .mail.subscribers import export_subscribers
 
         with _ledger(run) as ledger:
+            _expire_pending(run, ledger)
             export_subscribers(ledger, sys.stdout)
 
 
@@ -557,12 +565,15 @@ def subscribers_export(ctx: click.Context) -> None:
 def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) -> None:
     """List subscribers: address, status, topics, name."""
     with _running(ctx) as run:
-        from .subscriptions import Subscriptions
+        from .subscriptions import Subscriptions, printable
 
         with _ledger(run) as ledger:
+            _expire_pending(run, ledger)
             rows = Subscriptions(ledger).rows(status, topic)
         table = [("EMAIL", "STATUS", "TOPICS", "NAME")]
-        table += [(r.email, r.status, ";".join(sorted(r.topics)) if r.topics else "*", r.name) for r in rows]
+        for r in rows:  # escaped: a name holding terminal controls must not drive the terminal
+            topics = ";".join(sorted(r.topics)) if r.topics else "*"
+            table.append((printable(r.email), r.status, printable(topics), printable(r.name)))
         widths = [max(len(row[i]) for row in table) for i in range(3)]
         for row in table:
             run.say("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
@@ -581,14 +592,16 @@ def subscribers_add(
     """Add one subscriber as active (you vouch for their consent)."""
     with _running(ctx) as run:
         from .mail.subscribers import check_address, parse_topics
-        from .subscriptions import Subscriptions
+        from .subscriptions import Subscriptions, clean_name
 
         email = check_address(address)
         chosen = parse_topics(topics, set(run.read().topics.by_slug()))
         with _ledger(run, new_ledger) as ledger:
-            status = Subscriptions(ledger).add(email, " ".join(name.split()), chosen, run.now, "cli")
-        if status != "active":
+            status = Subscriptions(ledger).add(email, clean_name(name), chosen, run.now, "cli")
+        if status == "unsubscribed":
             raise RefusedError(f"{email} is {status}; it stays so (they can subscribe again on the web)")
+        if status != "active":
+            raise RefusedError(f"{email} is {status}; it stays so: bulletin never mails it again")
         run.say(f"added {email}: active")
 
 
@@ -639,6 +652,7 @@ def status(ctx: click.Context) -> None:
 
         topics = [(topic.name, topic.slug) for topic in run.read().topics.sorted()]
         with _ledger(run) as ledger:
+            _expire_pending(run, ledger)
             report = collect_status(ledger, topics)
         for line in report.lines():
             run.say(line)

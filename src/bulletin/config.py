@@ -83,12 +83,15 @@ class BrandConfig:
         return "#{:02x}{:02x}{:02x}".format(*(round(c + (255 - c) * 0.55) for c in (red, green, blue)))
 
 
+CONFIRM_HOURS = 48  # how long a confirmation link works unless web.confirm_hours says
+
+
 @dataclass(frozen=True, slots=True)
 class WebConfig:
     """The `[web]` table: where `bulletin serve` is reached and how it guards its forms."""
 
     url: str
-    confirm_hours: int = 48
+    confirm_hours: int = CONFIRM_HOURS
     rate_per_minute: int = 10
     store_ip: bool = True
     trusted_proxies: tuple[str, ...] = ()
@@ -123,6 +126,11 @@ class Config:
     def out(self) -> Path:
         """The folder that holds feeds/, emails/ and .bulletin/."""
         return self.output if self.output is not None else self.site
+
+    @property
+    def confirm_hours(self) -> int:
+        """How long a confirmation link works, and a request waits for it to be followed."""
+        return self.web.confirm_hours if self.web is not None else CONFIRM_HOURS
 
     @property
     def content_dir(self) -> Path:
@@ -475,7 +483,7 @@ def _parse_web(problems: list[str], top: _Checker, base_url: str) -> WebConfig |
     url = _with_slash(
         check.url("url", base_url, "write the https URL where bulletin serve is reached") or base_url
     )
-    confirm_hours = check.number("confirm_hours", 48, 1, 24 * 30)
+    confirm_hours = check.number("confirm_hours", CONFIRM_HOURS, 1, 24 * 30)
     rate = check.number("rate_per_minute", 10, 1, 10_000)
     store_ip = check.get("store_ip", bool, True, "write true or false")
     proxies = check.get("trusted_proxies", list, [], 'write a list of addresses, e.g. ["127.0.0.1"]')

@@ -7,19 +7,26 @@ suppression list, which `send` honours whatever the subscriber's source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .addresses import normalise_address
 from .ledger import Ledger
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 SUPPRESSED = frozenset(("unsubscribed", "bounced", "complained"))
+# Never mailed again, not even a confirmation: a dead mailbox, or someone who called our mail
+# spam. (Whoever unsubscribed may subscribe again, by double opt-in.)
+NEVER_MAILED = frozenset(("bounced", "complained"))
 TRANSIENT_WEEKS = 3  # transient failures in this many separate weeks make an address bounced
 _RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 MAILS_PER_DAY = 3  # confirmation or manage-link mails one address can get in a day
+# Control characters (C0, C1, line and paragraph separators) and bidirectional controls: no
+# name needs them, and in a terminal or a mail client they can rewrite what is shown.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,16 @@ class Row:
     consent_url: str | None
     consent_text: str | None
     consent_ip: str | None
+
+
+def clean_name(value: str) -> str:
+    """A subscriber's name as kept: control characters become spaces, white space one space."""
+    return " ".join(_CONTROLS.sub(" ", value).split())
+
+
+def printable(value: str) -> str:
+    """`value` for a terminal: each control character written as its escape (`\\x1b`)."""
+    return _CONTROLS.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), value)
 
 
 def join_topics(topics: Iterable[str] | None) -> str | None:
@@ -81,6 +98,17 @@ class Subscriptions:
             query, args = query + " WHERE status = ?", [status]
         found = [_row(r) for r in self.db.execute(query + " ORDER BY address", args)]
         return [r for r in found if topic is None or r.topics is None or topic in r.topics]
+
+    def never_mailed(self, address: str) -> bool:
+        """Whether `address` bounced or complained, as a subscriber or in the suppression list
+        (a CSV subscriber has no row): it gets no mail at all."""
+        address = normalise_address(address)
+        found = self.db.execute(
+            "SELECT status FROM subscribers WHERE address = ?"
+            " UNION ALL SELECT reason FROM suppressed WHERE address = ?",
+            (address, address),
+        )
+        return any(str(reason) in NEVER_MAILED for (reason,) in found)
 
     def counts(self) -> dict[str, int]:
         """Subscribers per status."""
@@ -120,6 +148,21 @@ class Subscriptions:
                 ),
             )
             return before or "new"
+
+    def expire_pending(self, now: datetime, hours: int) -> int:
+        """Forget the requests not confirmed within `hours`, whose links no longer work: an
+        address that had left is so again, any other row goes. How many expired."""
+        cutoff = (now - timedelta(hours=hours)).isoformat()
+        stale = "status = 'pending' AND julianday(changed) < julianday(?)"  # julianday() reads offsets
+        with self._transaction():
+            back = self.db.execute(
+                "UPDATE subscribers SET changed = ?, status ="
+                " (SELECT reason FROM suppressed WHERE suppressed.address = subscribers.address)"
+                f" WHERE {stale} AND address IN (SELECT address FROM suppressed)",
+                (now.isoformat(), cutoff),
+            ).rowcount
+            gone = self.db.execute(f"DELETE FROM subscribers WHERE {stale}", (cutoff,)).rowcount
+            return int(back) + int(gone)
 
     def confirm(self, address: str, at: datetime) -> bool:
         """A pending subscription becomes active (an active one stays); False when unknown."""

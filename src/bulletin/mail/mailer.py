@@ -82,6 +82,12 @@ class SmtpMailer:
         self.connection: smtplib.SMTP | None = None
         self.reconnects = 0
 
+    def connect(self) -> None:
+        """Open the connection now rather than at the first send(); RelayError when the relay
+        cannot be used at all."""
+        if self.connection is None:
+            self.connection = self._connect()
+
     def _connect(self) -> smtplib.SMTP:
         """A logged-in connection; RelayError when the relay cannot be used at all."""
         config = self.config

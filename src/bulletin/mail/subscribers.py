@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,12 +15,14 @@ from ..addresses import normalise_address, recipient_address, valid_address
 from ..errors import UsageError
 from ..ledger import Ledger
 from ..report import Report
-from ..subscriptions import Subscriptions
+from ..subscriptions import Subscriptions, clean_name
 
 if TYPE_CHECKING:
     from _csv import Reader
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"): the
+# export writes such a cell after a single quote, as OWASP advises, and reading drops it again.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
 
         def cell(name: str, row: list[str] = row) -> str:
             index = where.get(name)
-            return row[index].strip() if index is not None and index < len(row) else ""
+            return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
 
         address = cell("email")
         if not valid_address(address):
@@ -81,9 +82,14 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
         if not usable:
             continue
         seen[key] = line
-        name = " ".join(_CONTROL.sub(" ", cell("name")).split())
+        name = clean_name(cell("name"))
         subscribers.append(Subscriber(recipient_address(address), name, topics, line))
     return subscribers
+
+
+def _unquoted(value: str) -> str:
+    """A cell as the export wrote it, without the quote that kept it from being a formula."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA) else value
 
 
 def _rows(reader: Reader, shown: str) -> Iterator[list[str]]:
@@ -161,7 +167,8 @@ def export_subscribers(ledger: Ledger, out: TextIO) -> int:
     for row in rows:
         topics = ";".join(sorted(row.topics)) if row.topics is not None else ""
         writer.writerow(
-            [
+            _neutral(cell)
+            for cell in (
                 row.email,
                 row.name,
                 topics,
@@ -174,9 +181,14 @@ def export_subscribers(ledger: Ledger, out: TextIO) -> int:
                 row.consent_url or "",
                 row.consent_text or "",
                 row.consent_ip or "",
-            ]
+            )
         )
     return len(rows)
+
+
+def _neutral(cell: str) -> str:
+    """A cell no spreadsheet takes for a formula."""
+    return "'" + cell if cell.startswith(_FORMULA) else cell
 
 
 def parse_topics(value: str | None, known: set[str]) -> frozenset[str] | None:

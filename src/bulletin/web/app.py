@@ -8,6 +8,7 @@ form but the one-click unsubscribe carries a signed one-time form token and a ho
 from __future__ import annotations
 
 import html
+import logging
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -26,8 +28,8 @@ from ..addresses import valid_address
 from ..config import Config, load_config
 from ..errors import BulletinError
 from ..ledger import Ledger
-from ..mail.mailer import DeliveryError, RelayError
-from ..subscriptions import Consent, Subscriptions
+from ..mail.mailer import DeliveryError, RelayError, SmtpMailer
+from ..subscriptions import Consent, Subscriptions, clean_name
 from ..tokens import (
     make_purpose_token,
     require_secret,
@@ -36,14 +38,15 @@ from ..tokens import (
     verify_unsubscribe_token,
 )
 from .files import PublishedFiles
-from .guard import Guard, client_address
-from .mail import confirmation, send_confirmation
+from .guard import Guard, client_address, rate_key
+from .mail import confirmation, open_relay, send_confirmation
 from .pages import CONSENT, Pages
 from .preview import RELOAD_SCRIPT, Preview
 
 MAX_FIELDS = 6000  # more than 16 kB can hold: the body limit decides, and the page says what is wrong
 FORM_MAX_AGE = 2 * 3600  # a form page left open longer asks to be reloaded
 ONE_CLICK = b"List-Unsubscribe=One-Click"
+log = logging.getLogger("bulletin.web")
 
 
 class WebSite:
@@ -95,7 +98,7 @@ class WebSite:
 
     def guard_form(self, request: Request, form: Any, name: str) -> Response | None:
         """None when the form may go on; else the page that refuses it."""
-        if not self.store.hit(self.client(request), time.time(), self.web.rate_per_minute):
+        if not self.store.hit(rate_key(self.client(request)), time.time(), self.web.rate_per_minute):
             return self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
         nonce = verify_form_token(str(form.get("form", "")), name, self.secret, FORM_MAX_AGE)
         if nonce is None:
@@ -196,7 +199,7 @@ def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
             405, "Not allowed", ["This page does not take that kind of request."]
         ),
     )
-    return Guard(app)  # type: ignore[return-value]
+    return Guard(app, lambda: web.web.url)  # type: ignore[return-value]
 
 
 # -- pages -----------------------------------------------------------------------------------
@@ -235,7 +238,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=MAX_FIELDS)
     values = {
         "email": str(form.get("email", "")).strip()[:254],
-        "name": " ".join(str(form.get("name", "")).split())[:100],
+        "name": clean_name(str(form.get("name", "")))[:100],
     }
     topics = [str(t) for t in form.getlist("topics")]
     values["topics"] = topics  # type: ignore[assignment]
@@ -247,34 +250,60 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     problem = _check_subscription(web, values["email"], topics)
     if problem is not None:
         return web.pages.subscribe(400, _form_token(web, "subscribe"), problem, values)
-    email = values["email"]
     consent = Consent(
         web.clock(), web.web.url + "subscribe", CONSENT, web.client(request) if web.web.store_ip else None
     )
-    asked = time.time()
-    if not web.store.may_mail(email, asked):
-        return _check_inbox(web)  # the same page, and the row as it was: no mail, no change
-    before_row = web.store.get(email)
-    before = web.store.request(email, values["name"], topics or None, consent)
-    manage = before == "active"
-    link = web.manage_link(email) if manage else web.confirm_link(email)
-    data = confirmation(web.config, email, link, manage=manage, context=web.pages.context(now=web.clock()))
+    # Before the answer, every address costs the same: a connection to the relay, so that a
+    # relay that is down still gets its own page. Whether this address is mailed, and the
+    # mail itself, come after the answer, where its time tells nobody anything.
     try:
-        await run_in_threadpool(send_confirmation, web.config, web.password, email, data)
-    except (RelayError, DeliveryError, OSError):
-        web.store.undo_request(email, before, before_row)
-        web.store.forget_mail(email, asked)
+        mailer = await run_in_threadpool(open_relay, web.config, web.password)
+    except (RelayError, OSError):
         return web.pages.message(
             503,
             "Please try again later",
             ["We could not send the confirmation mail just now. Nothing was saved."],
         )
-    return _check_inbox(web)
+    mail = BackgroundTask(mail_subscriber, web, mailer, values["email"], values["name"], topics, consent)
+    return _check_inbox(web, mail)
+
+
+def mail_subscriber(
+    web: WebSite, mailer: SmtpMailer, email: str, name: str, topics: list[str], consent: Consent
+) -> None:
+    """After the answer: record the request and mail its link (the manage link when already
+    subscribed), unless the address must not be mailed; a mail the relay does not take
+    leaves the ledger as it was."""
+    try:
+        store, asked = web.store, time.time()
+        store.expire_pending(web.clock(), web.web.confirm_hours)  # links sent long ago no longer work
+        if store.never_mailed(email) or not store.may_mail(email, asked):
+            return  # no mail, no change
+        before_row = store.get(email)
+        before = store.request(email, name, topics or None, consent)
+        sent = False
+        try:
+            manage = before == "active"
+            link = web.manage_link(email) if manage else web.confirm_link(email)
+            context = web.pages.context(now=web.clock())
+            data = confirmation(web.config, email, link, manage=manage, context=context)
+            send_confirmation(mailer, web.config, email, data)
+            sent = True
+        except (RelayError, DeliveryError, OSError) as error:
+            log.warning("bulletin serve: no confirmation mail to %s, nothing saved: %s", email, error)
+        finally:
+            if not sent:  # whatever stopped the mail: no row waits for a link never sent
+                store.undo_request(email, before, before_row)
+                store.forget_mail(email, asked)
+    finally:
+        mailer.close()
 
 
 def _check_subscription(web: WebSite, email: str, topics: list[str]) -> str | None:
     """What is wrong with a subscription form, in words; None when nothing is."""
     if not valid_address(email):
+        if '"' in email:  # a quoted local part: the same mailbox as one without quotes
+            return "Please enter an email address without quotation marks, such as name@example.org."
         return "Please enter an email address such as name@example.org."
     known = web.pages.topic_slugs()
     if len(topics) > len(known) or len(set(topics)) != len(topics) or not set(topics) <= known:
@@ -282,9 +311,9 @@ def _check_subscription(web: WebSite, email: str, topics: list[str]) -> str | No
     return None
 
 
-def _check_inbox(web: WebSite) -> Response:
+def _check_inbox(web: WebSite, mail: BackgroundTask | None = None) -> Response:
     # The same page whatever the address: nobody learns who is subscribed.
-    return web.pages.message(
+    page = web.pages.message(
         200,
         "Check your inbox",
         [
@@ -293,6 +322,8 @@ def _check_inbox(web: WebSite) -> Response:
             "The link works for a limited time. Nothing arrives? Look in your spam folder.",
         ],
     )
+    page.background = mail
+    return page
 
 
 async def confirm_page(web: WebSite, request: Request) -> Response:
@@ -374,7 +405,7 @@ async def manage(web: WebSite, request: Request) -> Response:
         web.store.leave(address, web.clock(), reason="manage page")
         return _unsubscribed(web)
     topics = [str(t) for t in form.getlist("topics")]
-    name = " ".join(str(form.get("name", "")).split())[:100]
+    name = clean_name(str(form.get("name", "")))[:100]
     problem = _check_subscription(web, row.email, topics)
     if problem is not None:
         return web.pages.manage(400, token, row, _form_token(web, "manage"), problem, topics, name)

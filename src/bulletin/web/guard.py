@@ -1,10 +1,14 @@
-"""What stands between the internet and the pages: headers, body limits, client addresses."""
+"""What stands between the internet and the pages: hosts, headers, redirects, body limits,
+client addresses."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,21 +32,49 @@ PAGE_HEADERS = [
 FILE_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
 
 
-class Guard:
-    """Security headers on every answer, and request bodies over 16 kB refused (413)."""
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+UNCHECKED = "/healthz"  # health checks often ask by the machine's address; it tells nothing
 
-    def __init__(self, app: App) -> None:
+
+def allowed_hosts(public_url: str) -> list[str]:
+    """The hosts the application answers for: the public URL's, and the local machine's."""
+    host = (urlsplit(public_url).hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal, as the Host header writes it
+    return sorted({host, *LOCAL_HOSTS} - {""})
+
+
+class Guard:
+    """Requests for another host refused (400); security headers on every answer; redirects
+    to the public URL; request bodies over 16 kB refused (413).
+
+    `public_url` gives web.url: redirects are built from it, never from the Host header,
+    which the client chooses.
+    """
+
+    def __init__(self, app: App, public_url: Callable[[], str]) -> None:
         self.app = app
+        self.public_url = public_url
+        self.checked = TrustedHostMiddleware(
+            app, allowed_hosts=allowed_hosts(public_url()), www_redirect=False
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         extra = FILE_HEADERS if scope["path"].startswith(PUBLISHED) else PAGE_HEADERS
+        app = self.app if scope["path"] == UNCHECKED else self.checked
+        root = str(scope.get("root_path", ""))  # read now: routing changes it for mounted folders
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = [*message.get("headers", []), *extra]
+                if 300 <= message["status"] < 400:
+                    headers = [
+                        (name, self._public(value, root) if name.lower() == b"location" else value)
+                        for name, value in headers
+                    ]
+                message["headers"] = headers
             await send(message)
 
         length = dict(scope["headers"]).get(b"content-length")
@@ -50,7 +82,7 @@ class Guard:
             await _too_large(send_with_headers)
             return
         if scope["method"] != "POST":
-            await self.app(scope, receive, send_with_headers)
+            await app(scope, receive, send_with_headers)
             return
         # Bodies are small: read the whole body first, refusing it past the limit, then
         # hand it on, so a chunked body cannot run past the limit either.
@@ -74,7 +106,17 @@ class Guard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send_with_headers)
+        await app(scope, replay, send_with_headers)
+
+    def _public(self, location: bytes, root: str) -> bytes:
+        """A redirect's target on the public URL: its path (below the server's root path) and
+        query kept, its scheme and host (which Starlette takes from the request) replaced."""
+        target = urlsplit(location.decode("latin-1"))
+        path = target.path
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        query = f"?{target.query}" if target.query else ""
+        return f"{self.public_url()}{path.lstrip('/')}{query}".encode("latin-1")
 
 
 async def _too_large(send: Send) -> None:
@@ -112,3 +154,18 @@ def client_address(peer: str | None, forwarded: str | None, trusted: tuple[str, 
         if not is_trusted(hop):
             return hop
     return peer
+
+
+def rate_key(client: str) -> str:
+    """What a client is counted as for the rate limit: an IPv4 address as it is, an IPv6
+    address by its /64 (one household or server gets a whole /64, so per address it could
+    post without end); anything else (`unknown`) as it is."""
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # IPv4 seen through an IPv6 socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)

@@ -20,7 +20,7 @@ def confirmation(config: Config, email: str, link: str, *, manage: bool, context
     )
     env = environment(config)
     values = {**context, "subject": subject, "link": link, "manage": manage}
-    values["hours"] = config.web.confirm_hours if config.web else 48
+    values["hours"] = config.confirm_hours
     message = EmailMessage(policy=POLICY)
     message["Subject"] = subject
     message["From"] = config.digest.sender or f"{config.title} <news@{sender_domain(config)}>"
@@ -39,10 +39,13 @@ def confirmation(config: Config, email: str, link: str, *, manage: bool, context
     return data
 
 
-def send_confirmation(config: Config, password: str | None, email: str, data: bytes) -> None:
-    """Hand the message to the relay once; RelayError or DeliveryError when it cannot."""
+def open_relay(config: Config, password: str | None) -> SmtpMailer:
+    """A connection to the relay, logged in as configured; RelayError when it cannot be used."""
     mailer = SmtpMailer(config.smtp, password, retries=1, backoff=0.5, timeout=15)
-    try:
-        mailer.send(parseaddr(config.digest.sender or "")[1], email, data)
-    finally:
-        mailer.close()
+    mailer.connect()
+    return mailer
+
+
+def send_confirmation(mailer: SmtpMailer, config: Config, email: str, data: bytes) -> None:
+    """Hand the message to the relay once; RelayError or DeliveryError when it cannot."""
+    mailer.send(parseaddr(config.digest.sender or "")[1], email, data)
