@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Benchmark `bulletin feeds` against the YAML floor (SPEC §9). Run by hand, not by CI.
+"""Benchmark `bulletin feeds` against Hugo and the YAML floor (SPEC §9). Run by hand, not by CI.
 
-    python benchmarks/feeds.py [--items 10000] [--corpus DIR] [--make-corpus PATH] [--jobs N]
+    python benchmarks/feeds.py [--items 10000] [--corpus DIR] [--make-corpus PATH] [--jobs N] [--repeat 3]
 
 Writes a corpus with make_corpus.py (default: ../shared/corpus/make_corpus.py next to
 the repository) unless --corpus names an existing one, then measures:
 
+- hugo:  Hugo (the Debian package, `hugo` on PATH) building the same items' per-topic RSS
+         feeds and the all-items feed (no HTML pages), from scratch; skipped without hugo;
 - floor: reading every file and parsing its front matter alone with yaml.CSafeLoader;
 - cold:  `bulletin feeds` with no cache and no output;
 - warm:  the same again, nothing changed;
 - one:   the newest item's title edited;
 and the peak resident memory of each run. Targets: cold <= 1.3x floor, warm <= 10% of
-cold, one <= 15% of cold, peak <= 200 MB.
+cold, one <= 15% of cold, peak <= 200 MB; against Hugo, cold <= 0.5x, warm <= 0.03x,
+one <= 0.05x; 100,000 items <= 10.5x the time of 10,000, peak <= 400 MB.
 """
 
 from __future__ import annotations
@@ -42,6 +45,39 @@ def floor(files: list[Path]) -> float:
     for path in files:
         yaml.load(front_matter(path.read_text(encoding="utf-8")), Loader=yaml.CSafeLoader)
     return time.perf_counter() - start
+
+
+HUGO_CONFIG = """\
+baseURL = "https://news.example.org/"
+title = "Benchmark"
+disableKinds = ["sitemap", "robotsTXT", "404"]
+rssLimit = 50
+[outputs]
+home = ["RSS"]
+page = []
+section = []
+taxonomy = []
+term = ["RSS"]
+[taxonomies]
+category = "categories"
+"""
+
+
+def hugo(content: Path, folder: Path) -> float | None:
+    """Seconds for Hugo to build the per-topic RSS feeds of `content` from scratch."""
+    if shutil.which("hugo") is None:
+        return None
+    site = folder / "hugo"
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir()
+    (site / "content").symlink_to(content)
+    (site / "config.toml").write_text(HUGO_CONFIG)
+    start = time.perf_counter()
+    subprocess.run(["hugo", "--quiet", "-d", str(site / "public")], cwd=site, check=True)
+    elapsed = time.perf_counter() - start
+    feeds = len(list((site / "public" / "categories").glob("*/index.xml")))
+    assert feeds > 0, "hugo wrote no topic feeds"
+    return elapsed
 
 
 def run(site: Path, jobs: int | None) -> tuple[float, float, str]:
@@ -94,8 +130,15 @@ def main() -> None:
             f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, jobs={args.jobs or 'auto'}"
         )
 
+        hugos = [hugo(content, Path(tmp)) for _ in range(args.repeat)]
+        hugo_s = min(h for h in hugos if h is not None) if hugos[0] is not None else None
+        if hugo_s is not None:
+            print(f"hugo  (per-topic RSS, from scratch):    {hugo_s:6.2f} s")
         floor_s = min(floor(files) for _ in range(args.repeat))
         print(f"floor (CSafeLoader, front matter only): {floor_s:6.2f} s")
+
+        def against_hugo(seconds: float) -> str:
+            return f"  {seconds / hugo_s:5.3f}x hugo" if hugo_s is not None else ""
 
         colds = []
         for _ in range(args.repeat):
@@ -104,13 +147,14 @@ def main() -> None:
             colds.append(run(site, args.jobs))
         cold = min(colds)
         print(
-            f"cold:  {cold[0]:6.2f} s  {cold[0] / floor_s:5.2f}x floor  {len(files) / cold[0]:7.0f} items/s"
+            f"cold:  {cold[0]:6.2f} s  {cold[0] / floor_s:5.2f}x floor{against_hugo(cold[0])}  "
+            f"{len(files) / cold[0]:7.0f} items/s"
             f"  peak {max(c[1] for c in colds):5.0f} MB   [{cold[2]}]"
         )
 
         warm = min(run(site, args.jobs) for _ in range(args.repeat))
         print(
-            f"warm:  {warm[0]:6.2f} s  {warm[0] / cold[0]:5.1%} of cold                    "
+            f"warm:  {warm[0]:6.2f} s  {warm[0] / cold[0]:5.1%} of cold{against_hugo(warm[0])}  "
             f"peak {warm[1]:5.0f} MB   [{warm[2]}]"
         )
 
@@ -122,7 +166,7 @@ def main() -> None:
             ones.append(run(site, args.jobs))
         one = min(ones)
         print(
-            f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold (newest item edited)  "
+            f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold{against_hugo(one[0])} (newest edited)  "
             f"peak {one[1]:5.0f} MB   [{one[2]}]"
         )
 
