@@ -35,7 +35,6 @@ from .message import (
     BUDGET,
     POLICY,
     MessageTemplate,
-    build_template,
     encode_parts,
     personal_headers,
     personal_values,
@@ -46,9 +45,9 @@ from .render import (
     Rendered,
     day_entry,
     digest_context,
+    digest_message,
     inline,
     item_entry,
-    message_sender,
     render_digest,
     render_plan,
     section_head,
@@ -241,16 +240,7 @@ class Parts:
 
     def _skeleton(self) -> tuple[bytes, bytes, bytes, bytes, bytes]:
         """The message around its parts: head before and after Subject, MIME lines."""
-        config = self.config
-        template = build_template(
-            subject=_SUBJECT,
-            sender=message_sender(config),
-            reply_to=config.digest.reply_to,
-            list_id=config.digest.list_id,
-            list_name=config.title,
-            text=_TEXT,
-            html_body=_HTML,
-        )
+        template = digest_message(self.config, _SUBJECT, _TEXT, _HTML)
         head = template.head
         line = f"Subject: {_SUBJECT}\r\n".encode()
         before, after = head.split(line)

@@ -222,22 +222,22 @@ def render_plan(config: Config, topics: Topics, plan: Digest, folder: str, cuts:
     html = inline(env.get_template("digest.html.j2").render(context))
     text = env.get_template("digest.txt.j2").render(context)
     subject = context["digest"]["subject"]
-    template = build_template(
+    template = digest_message(config, subject, text, html)
+    size = len(template.render(worst_case(config)))
+    return Rendered(plan, subject, html, text, template, size, cuts)
+
+
+def digest_message(config: Config, subject: str, text: str, html: str) -> MessageTemplate:
+    """The digest as a message: the site's sender, Reply-To and List-Id around the parts."""
+    return build_template(
         subject=subject,
-        sender=message_sender(config),
+        sender=config.digest.sender or f"{config.title} <news@{sender_domain(config)}>",
         reply_to=config.digest.reply_to,
         list_id=config.digest.list_id,
         list_name=config.title,
         text=text,
         html_body=html,
     )
-    size = len(template.render(worst_case(config)))
-    return Rendered(plan, subject, html, text, template, size, cuts)
-
-
-def message_sender(config: Config) -> str:
-    """The From of every digest message."""
-    return config.digest.sender or f"{config.title} <news@{sender_domain(config)}>"
 
 
 def _fewest_cuts(digest: Digest, first: Rendered, attempt: Callable[[Digest], Rendered]) -> Rendered:
