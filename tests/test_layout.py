@@ -21,7 +21,7 @@ LAYERS = [
     {"feeds"},
     {"digests"},
     {"mail"},
-    {"build", "init"},
+    {"build", "init", "unchanged"},
     {"web"},
     {"cli", "__main__"},
 ]

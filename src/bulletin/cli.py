@@ -14,20 +14,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__
-from .build import build_site, topic_rows
+from . import __version__, unchanged
 from .config import Config, load_config
 from .dates import parse_date
 from .digests.windows import Window, custom, iso_week, last_complete_week
 from .errors import BulletinError, ConfigError, RefusedError, UsageError
 from .output import Written
 from .report import Report
-from .site.reader import Site, read_site
 from .tokens import require_secret
+
+if TYPE_CHECKING:  # the reader and the writers load when a command needs them
+    from .site.reader import Site
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -148,6 +149,8 @@ class Run:
         return parsed
 
     def read(self) -> Site:
+        from .site.reader import read_site
+
         return read_site(self.config, self.report, self.now, self.progress)
 
     def say(self, message: str) -> None:
@@ -249,6 +252,17 @@ def _summary(site: Site) -> str:
     return f"{len(site.items)} items in {topics} topics from {collection.files} files{extra}"
 
 
+def _as_unchanged(label: str, written: Written) -> str:
+    """What the same run says when nothing changed since."""
+    return f"{label}: 0 written, {len(written.changed) + written.unchanged} unchanged"
+
+
+def _remember(run: Run, command: str, context: str, lines: list[str], written: Written) -> None:
+    """After a run that reported nothing, keep what it depended on (see unchanged.py)."""
+    if not run.report.problems and not run.report.notes:
+        unchanged.remember(run.config, command, context, "\n".join(lines), written.outputs)
+
+
 def _written(label: str, written: Written) -> str:
     removed = f", {len(written.removed)} removed" if written.removed else ""
     return f"{label}: {len(written.changed)} written, {written.unchanged} unchanged{removed}"
@@ -283,8 +297,16 @@ def feeds(ctx: click.Context, strict: bool) -> None:
     RSS, Atom and JSON Feed for every item and per topic, under feeds/.
     """
     with _running(ctx) as run:
+        again = unchanged.replay(run.config, "feeds", "")
+        if again is not None:
+            run.say(again)
+            return
+        unchanged.forget(run.config, "feeds")
+        from .build import build_site
+
         built = build_site(run.config, run.report, run.now, run.progress, strict=strict, digests=False)
         run.say(f"{_summary(built.site)}\n{_written('feeds', built.feeds)}")
+        _remember(run, "feeds", "", [_summary(built.site), _as_unchanged("feeds", built.feeds)], built.feeds)
 
 
 @main.command()
@@ -294,14 +316,29 @@ def feeds(ctx: click.Context, strict: bool) -> None:
 def build(ctx: click.Context, strict: bool) -> None:
     """Check the items, then write the feeds and the recent digests."""
     with _running(ctx) as run:
+        week = last_complete_week(run.now, run.config.timezone).name  # which digests are recent
+        again = unchanged.replay(run.config, "build", week)
+        if again is not None:
+            run.say(again)
+            return
+        unchanged.forget(run.config, "build")
+        from .build import build_site
+
         built = build_site(run.config, run.report, run.now, run.progress, strict=strict)
         lines = [_summary(built.site), _written("feeds", built.feeds)]
+        same = [_summary(built.site), _as_unchanged("feeds", built.feeds)]
         if built.digests is not None:
             weeks = ", ".join(r.folder for r in built.digests) or "none with items"
             lines.append(f"{_written('digests', built.digests_written)} (weeks: {weeks})")
+            same.append(f"{_as_unchanged('digests', built.digests_written)} (weeks: {weeks})")
         else:
             lines.append("digests: skipped; set digest.from and digest.address in bulletin.toml")
+            same.append(lines[-1])
         run.say("\n".join(lines))
+        written = Written()
+        written.add(built.feeds)
+        written.add(built.digests_written)
+        _remember(run, "build", week, same, written)
 
 
 def _window(run: Run, week: str | None, since: str | None, until: str | None) -> Window:
@@ -476,6 +513,8 @@ def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
 @click.pass_context
 def topics(ctx: click.Context) -> None:
     """List topics, slugs, counts and feed URLs."""
+    from .build import topic_rows
+
     with _running(ctx) as run:
         rows = [("TOPIC", "SLUG", "ITEMS", "NEWEST", "FEED")]
         rows += [

@@ -24,11 +24,13 @@ class Written:
     changed: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # every file the run stands for
 
     def add(self, other: Written) -> None:
         self.changed.extend(other.changed)
         self.unchanged += other.unchanged
         self.removed.extend(other.removed)
+        self.outputs.extend(other.outputs)
 
 
 class Outputs:
@@ -60,6 +62,7 @@ class Outputs:
         """Render `paths` (in order) unless `key` still has `fingerprint`; True if rendered."""
         if paths:
             self._clear(self.site / paths[0].relative_to(self.site).parts[0])
+        written.outputs.extend(path.relative_to(self.site).as_posix() for path in paths)
         if self.renders.get(key) == fingerprint and all(path.exists() for path in paths):
             written.unchanged += len(paths)
             return False

@@ -1,0 +1,117 @@
+"""A rebuild that nothing asks for costs one stat per file and one small read.
+
+After a `feeds` or `build` run that reported nothing (no error, warning or note, so no
+scheduled item either, which time alone could publish), bulletin keeps what that run
+depended on: bulletin's version, the configuration and every template, the stats of each
+item file (size, mtime, ctime and inode: no edit keeps all four), the outputs it wrote and
+their folders, the published slugs, and for `build` the ledger and the week. The next run
+of the same command compares them first; when all are the same it says what the last run
+said, with nothing written, and stops. Anything else runs in full (where the parse and
+render caches still skip whatever did not change). A run in full forgets the record first,
+so a run stopped half-way leaves none behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from . import __version__
+from .config import Config
+
+
+def _record(config: Config, command: str) -> Path:
+    return config.cache_dir / f"unchanged-{command}.json"
+
+
+def forget(config: Config, command: str) -> None:
+    """Drop the record: this run may change what it describes."""
+    _record(config, command).unlink(missing_ok=True)
+
+
+def replay(config: Config, command: str, context: str) -> str | None:
+    """The last run's summary when nothing it depended on changed since; else None."""
+    try:
+        saved = json.loads(_record(config, command).read_text(encoding="utf-8"))
+        if saved["key"] != _key(config, command, context):
+            return None
+        if saved["watched"] != _stats(_watched(config, saved["outputs"])):
+            return None
+        if saved["files"] != _files(config):
+            return None
+        return str(saved["summary"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember(config: Config, command: str, context: str, summary: str, outputs: Iterable[str]) -> None:
+    """Keep what this run depended on (call it only after a run that reported nothing)."""
+    from .files import write_atomic
+
+    names = sorted(set(outputs))
+    record = {
+        "key": _key(config, command, context),
+        "files": _files(config),
+        "outputs": names,
+        "watched": _stats(_watched(config, names)),
+        "summary": summary,
+    }
+    if record["files"] is None:
+        return
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(_record(config, command), json.dumps(record).encode())
+
+
+def _key(config: Config, command: str, context: str) -> str:
+    from .templates import templates_fingerprint
+
+    parts = (__version__, command, context, config.fingerprint, templates_fingerprint(config))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _files(config: Config) -> str | None:
+    """A hash of every item file's path and stat, in the order the reader finds them."""
+    from .report import Problem
+    from .site.walk import find_item_files
+
+    problems: list[Problem] = []
+    digest = hashlib.sha256()
+    for relpath, path in find_item_files(config.content_dir, problems):
+        found = os.stat(path)
+        digest.update(
+            f"{relpath}\0{found.st_size}\0{found.st_mtime_ns}\0{found.st_ctime_ns}\0{found.st_ino}\n".encode()
+        )
+    return None if problems else digest.hexdigest()
+
+
+def _watched(config: Config, outputs: list[str]) -> list[Path]:
+    """The outputs, their folders (an added or removed digest shows there), the published
+    slugs and the ledger (frozen editions, for the digests)."""
+    from .site.topics import SLUGS_FILE
+
+    out = config.out
+    state = config.state_dir
+    return [
+        *(out / name for name in outputs),
+        out / "feeds",
+        out / "emails",
+        config.site / SLUGS_FILE,
+        out / SLUGS_FILE,
+        state / "ledger.sqlite",
+        state / "ledger.sqlite-wal",
+    ]
+
+
+def _stats(paths: list[Path]) -> list[list[int] | None]:
+    found: list[list[int] | None] = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            found.append(None)
+            continue
+        found.append([stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino])
+    return found

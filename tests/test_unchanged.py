@@ -1,0 +1,135 @@
+"""A rebuild with nothing changed compares stats and stops; any change runs in full."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bulletin.cli import main
+
+from .conftest import SiteMaker
+
+MAIL = {"from": "Health Weekly <digest@news.example.org>", "address": "100 Main Street, Springfield"}
+
+
+def run(site: SiteMaker, *args: str, now: str = "2026-11-25T12:00") -> Result:
+    result = CliRunner().invoke(main, [*args, "--site", str(site.root), "--now", now], catch_exceptions=False)
+    return result
+
+
+def two_items(site: SiteMaker) -> SiteMaker:
+    site.write_config(digest=dict(MAIL))
+    site.item("a.md", id="a", title="Alpha", date="2026-11-18", categories=["Gartner: Healthcare"])
+    site.item("b.md", id="b", title="Beta", date="2026-11-19", categories=["KLAS: Imaging"])
+    return site
+
+
+def no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make reading the items fail: a run that still succeeds did not read them."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the items were read")
+
+    monkeypatch.setattr("bulletin.site.reader.read_site", refuse)
+    monkeypatch.setattr("bulletin.build.read_site", refuse)
+
+
+@pytest.mark.parametrize("command", ["feeds", "build"])
+def test_nothing_changed_says_so_without_reading(
+    site: SiteMaker, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_items(site)
+    first = run(site, command)
+    assert first.exit_code == 0, first.output
+    written = first.stdout.splitlines()[1]
+    assert written.startswith("feeds: ") and " 0 unchanged" in written
+    with monkeypatch.context() as patched:
+        no_reading(patched)
+        again = run(site, command)
+    assert again.exit_code == 0, again.output
+    lines = again.stdout.splitlines()
+    assert lines[0] == first.stdout.splitlines()[0]  # "2 items in 2 topics from 2 files"
+    total = int(written.split()[1].rstrip(",")) + int(written.split()[3])
+    assert lines[1] == f"feeds: 0 written, {total} unchanged"
+
+
+def _edit_in_place(site: SiteMaker) -> None:
+    """Same size, same mtime: only the inode's change time tells."""
+    path = site.root / "content" / "a.md"
+    before = path.stat()
+    path.write_text(path.read_text(encoding="utf-8").replace("Alpha", "Omega"), encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _new_item(site: SiteMaker) -> None:
+    site.item("c.md", id="c", title="Omega", date="2026-11-20", categories=["KLAS: Imaging"])
+
+
+def _output_removed(site: SiteMaker) -> None:
+    (site.root / "feeds" / "rss.xml").unlink()
+
+
+def _config(site: SiteMaker) -> None:
+    site.write_config(title="Omega News")
+
+
+def _template(site: SiteMaker) -> None:
+    from bulletin.templates import environment
+
+    environment.cache_clear()  # a new process would find templates/ anew; this one runs on
+    (site.root / "templates").mkdir(exist_ok=True)
+    shipped = Path(__file__).parent.parent / "src/bulletin/templates/_feeds_base.html.j2"
+    (site.root / "templates" / "_feeds_base.html.j2").write_text(
+        shipped.read_text(encoding="utf-8").replace("</body>", "<!-- Omega --></body>"), encoding="utf-8"
+    )
+
+
+def _published(site: SiteMaker, command: str) -> str:
+    feeds = site.root / "feeds"
+    return "".join(p.read_text(encoding="utf-8") for p in sorted(feeds.rglob("*")) if p.is_file())
+
+
+@pytest.mark.parametrize("change", [_edit_in_place, _new_item, _output_removed, _config, _template])
+def test_any_change_runs_in_full(site: SiteMaker, change: Callable[[SiteMaker], None]) -> None:
+    two_items(site)
+    assert run(site, "feeds").exit_code == 0
+    assert run(site, "feeds").stdout.splitlines()[1].startswith("feeds: 0 written")
+    change(site)
+    again = run(site, "feeds")
+    assert again.exit_code == 0, again.output
+    assert not again.stdout.splitlines()[1].startswith("feeds: 0 written")
+    assert "Omega" in _published(site, "feeds") or change is _output_removed
+    assert (site.root / "feeds" / "rss.xml").exists()
+
+
+def test_a_run_with_problems_is_never_skipped(site: SiteMaker) -> None:
+    two_items(site)
+    site.raw("broken.md", "---\ntitle: [unclosed\n---\n")
+    first = run(site, "feeds")
+    again = run(site, "feeds")
+    assert "broken.md" in first.stderr
+    assert again.stderr == first.stderr  # reported again, every run
+
+
+def test_a_scheduled_item_is_published_when_its_time_comes(site: SiteMaker) -> None:
+    two_items(site)
+    site.item("later.md", id="later", title="Omega later", date="2026-11-27", categories=["KLAS: Imaging"])
+    run(site, "feeds")
+    run(site, "feeds")
+    assert "Omega later" not in _published(site, "feeds")
+    run(site, "feeds", now="2026-11-28T12:00")
+    assert "Omega later" in _published(site, "feeds")
+
+
+def test_build_runs_in_full_when_a_new_week_ends(site: SiteMaker) -> None:
+    two_items(site)
+    site.item("c.md", id="c", title="Next week", date="2026-11-24", categories=["KLAS: Imaging"])
+    run(site, "build")
+    assert not (site.root / "emails" / "2026-W48").exists()
+    again = run(site, "build", now="2026-12-01T12:00")
+    assert again.exit_code == 0, again.output
+    assert (site.root / "emails" / "2026-W48" / "digest.html").exists()
