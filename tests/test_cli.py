@@ -417,7 +417,7 @@ def test_an_interrupt_anywhere_in_a_command_exits_130(
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bulletin.cli.build_site", interrupted)
+    monkeypatch.setattr("bulletin.build.build_site", interrupted)
     result = run(site, "build")
     assert (result.exit_code, result.stdout, result.stderr) == (130, "", "bulletin: interrupted\n")
 

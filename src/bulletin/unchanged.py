@@ -13,6 +13,7 @@ so a run stopped half-way leaves none behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,8 @@ def _record(config: Config, command: str) -> Path:
 
 def forget(config: Config, command: str) -> None:
     """Drop the record: this run may change what it describes."""
-    _record(config, command).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # no cache folder to hold one: nothing to forget
+        _record(config, command).unlink(missing_ok=True)
 
 
 def replay(config: Config, command: str, context: str) -> str | None:
@@ -52,17 +54,19 @@ def remember(config: Config, command: str, context: str, summary: str, outputs: 
     from .files import write_atomic
 
     names = sorted(set(outputs))
-    record = {
-        "key": _key(config, command, context),
-        "files": _files(config),
-        "outputs": names,
-        "watched": _stats(_watched(config, names)),
-        "summary": summary,
-    }
-    if record["files"] is None:
-        return
-    config.cache_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(_record(config, command), json.dumps(record).encode())
+    with contextlib.suppress(OSError):  # a file gone meanwhile, no cache folder: run in full next
+        files = _files(config)
+        if files is None:
+            return
+        record = {
+            "key": _key(config, command, context),
+            "files": files,
+            "outputs": names,
+            "watched": _stats(_watched(config, names)),
+            "summary": summary,
+        }
+        config.cache_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(_record(config, command), json.dumps(record).encode())
 
 
 def _key(config: Config, command: str, context: str) -> str:
