@@ -16,6 +16,12 @@ from .conftest import SiteMaker
 MAIL = {"from": "Health Weekly <digest@news.example.org>", "address": "100 Main Street, Springfield"}
 
 
+@pytest.fixture(autouse=True)
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests write files and build at once; the racy window has its own test."""
+    monkeypatch.setattr("bulletin.unchanged.RACY_NS", 0)
+
+
 def run(site: SiteMaker, *args: str, now: str = "2026-11-25T12:00") -> Result:
     result = CliRunner().invoke(main, [*args, "--site", str(site.root), "--now", now], catch_exceptions=False)
     return result
@@ -133,3 +139,18 @@ def test_build_runs_in_full_when_a_new_week_ends(site: SiteMaker) -> None:
     again = run(site, "build", now="2026-12-01T12:00")
     assert again.exit_code == 0, again.output
     assert (site.root / "emails" / "2026-W48" / "digest.html").exists()
+
+
+def test_a_file_changed_just_before_the_run_keeps_it_from_being_skipped(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file system with coarse timestamps may show an edit in the same second as the same
+    # stats: a run that ends within the window of a change keeps no record.
+    monkeypatch.setattr("bulletin.unchanged.RACY_NS", 60_000_000_000)
+    two_items(site)
+    run(site, "feeds")
+    assert not (site.root / ".bulletin" / "cache" / "unchanged-feeds.json").exists()
+    with monkeypatch.context() as patched:
+        no_reading(patched)
+        with pytest.raises(AssertionError, match="the items were read"):
+            run(site, "feeds")

@@ -17,11 +17,16 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from . import __version__
 from .config import Config
+
+# A file changed within this long before a run ends may change again with the same stats
+# on a file system with coarse timestamps: such a run keeps no record ("racy git").
+RACY_NS = 2_000_000_000
 
 
 def _record(config: Config, command: str) -> Path:
@@ -55,7 +60,8 @@ def remember(config: Config, command: str, context: str, summary: str, outputs: 
 
     names = sorted(set(outputs))
     with contextlib.suppress(OSError):  # a file gone meanwhile, no cache folder: run in full next
-        files = _files(config)
+        started = time.time_ns()
+        files = _files(config, newer_than=started - RACY_NS)
         if files is None:
             return
         record = {
@@ -76,8 +82,9 @@ def _key(config: Config, command: str, context: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _files(config: Config) -> str | None:
-    """A hash of every item file's path and stat, in the order the reader finds them."""
+def _files(config: Config, newer_than: int | None = None) -> str | None:
+    """A hash of every item file's path and stat, in the order the reader finds them; None
+    when the walk found a problem, or a file changed after `newer_than` (nanoseconds)."""
     from .report import Problem
     from .site.walk import find_item_files
 
@@ -85,6 +92,8 @@ def _files(config: Config) -> str | None:
     digest = hashlib.sha256()
     for relpath, path in find_item_files(config.content_dir, problems):
         found = os.stat(path)
+        if newer_than is not None and max(found.st_mtime_ns, found.st_ctime_ns) > newer_than:
+            return None
         digest.update(
             f"{relpath}\0{found.st_size}\0{found.st_mtime_ns}\0{found.st_ctime_ns}\0{found.st_ino}\n".encode()
         )
