@@ -195,9 +195,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("secret")
-def test_premailer_runs_do_not_grow_with_the_topic_sets(
-    site: SiteMaker, tmp_path: Path, premailer_runs: Counter
-) -> None:
+def test_premailer_runs_do_not_grow_with_the_topic_sets(site: SiteMaker, premailer_runs: Counter) -> None:
     week_site(site, 40, seed=5)
     slugs = sorted(copies_of(site)[0].planner.by_slug)
     chooser = random.Random(6)

@@ -23,11 +23,12 @@ from .config import Config, load_config
 from .dates import parse_date
 from .digests.windows import Window, custom, iso_week, last_complete_week
 from .errors import BulletinError, ConfigError, RefusedError, UsageError
-from .output import Written
 from .report import Report
 from .tokens import require_secret
 
 if TYPE_CHECKING:  # the reader and the writers load when a command needs them
+    from .build import Built
+    from .output import Written
     from .site.reader import Site
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -252,18 +253,10 @@ def _summary(site: Site) -> str:
     return f"{len(site.items)} items in {topics} topics from {collection.files} files{extra}"
 
 
-def _as_unchanged(label: str, written: Written) -> str:
-    """What the same run says when nothing changed since."""
-    return f"{label}: 0 written, {len(written.changed) + written.unchanged} unchanged"
-
-
-def _remember(run: Run, command: str, context: str, lines: list[str], written: Written) -> None:
-    """After a run that reported nothing, keep what it depended on (see unchanged.py)."""
-    if not run.report.problems and not run.report.notes:
-        unchanged.remember(run.config, command, context, "\n".join(lines), written.outputs)
-
-
-def _written(label: str, written: Written) -> str:
+def _written(label: str, written: Written, again: bool = False) -> str:
+    """`feeds: 3 written, 461 unchanged`; `again`: as the next run says it, nothing changed."""
+    if again:
+        return f"{label}: 0 written, {len(written.changed) + written.unchanged} unchanged"
     removed = f", {len(written.removed)} removed" if written.removed else ""
     return f"{label}: {len(written.changed)} written, {written.unchanged} unchanged{removed}"
 
@@ -297,16 +290,7 @@ def feeds(ctx: click.Context, strict: bool) -> None:
     RSS, Atom and JSON Feed for every item and per topic, under feeds/.
     """
     with _running(ctx) as run:
-        again = unchanged.replay(run.config, "feeds", "")
-        if again is not None:
-            run.say(again)
-            return
-        unchanged.forget(run.config, "feeds")
-        from .build import build_site
-
-        built = build_site(run.config, run.report, run.now, run.progress, strict=strict, digests=False)
-        run.say(f"{_summary(built.site)}\n{_written('feeds', built.feeds)}")
-        _remember(run, "feeds", "", [_summary(built.site), _as_unchanged("feeds", built.feeds)], built.feeds)
+        _build_unless_unchanged(run, "feeds", "", strict=strict, digests=False)
 
 
 @main.command()
@@ -317,28 +301,37 @@ def build(ctx: click.Context, strict: bool) -> None:
     """Check the items, then write the feeds and the recent digests."""
     with _running(ctx) as run:
         week = last_complete_week(run.now, run.config.timezone).name  # which digests are recent
-        again = unchanged.replay(run.config, "build", week)
-        if again is not None:
-            run.say(again)
-            return
-        unchanged.forget(run.config, "build")
-        from .build import build_site
+        _build_unless_unchanged(run, "build", week, strict=strict, digests=True)
 
-        built = build_site(run.config, run.report, run.now, run.progress, strict=strict)
-        lines = [_summary(built.site), _written("feeds", built.feeds)]
-        same = [_summary(built.site), _as_unchanged("feeds", built.feeds)]
-        if built.digests is not None:
-            weeks = ", ".join(r.folder for r in built.digests) or "none with items"
-            lines.append(f"{_written('digests', built.digests_written)} (weeks: {weeks})")
-            same.append(f"{_as_unchanged('digests', built.digests_written)} (weeks: {weeks})")
-        else:
-            lines.append("digests: skipped; set digest.from and digest.address in bulletin.toml")
-            same.append(lines[-1])
-        run.say("\n".join(lines))
-        written = Written()
-        written.add(built.feeds)
-        written.add(built.digests_written)
-        _remember(run, "build", week, same, written)
+
+def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: bool, digests: bool) -> None:
+    """Build, or, when nothing changed since a run that reported nothing, say what it said
+    (see unchanged.py); after a run that reports nothing, keep what it depended on."""
+    again = unchanged.replay(run.config, command, context)
+    if again is not None:
+        run.say(again)
+        return
+    unchanged.forget(run.config, command)
+    from .build import build_site
+
+    built = build_site(run.config, run.report, run.now, run.progress, strict=strict, digests=digests)
+    run.say("\n".join(_built_lines(built, digests)))
+    if not run.report.problems and not run.report.notes:
+        outputs = built.feeds.outputs + built.digests_written.outputs
+        unchanged.remember(
+            run.config, command, context, "\n".join(_built_lines(built, digests, True)), outputs
+        )
+
+
+def _built_lines(built: Built, digests: bool, again: bool = False) -> list[str]:
+    """What a build says; `again`: as the same run says it when nothing changed since."""
+    lines = [_summary(built.site), _written("feeds", built.feeds, again)]
+    if not digests:
+        return lines
+    if built.digests is None:
+        return [*lines, "digests: skipped; set digest.from and digest.address in bulletin.toml"]
+    weeks = ", ".join(r.folder for r in built.digests) or "none with items"
+    return [*lines, f"{_written('digests', built.digests_written, again)} (weeks: {weeks})"]
 
 
 def _window(run: Run, week: str | None, since: str | None, until: str | None) -> Window:

@@ -20,6 +20,7 @@ import html
 import re
 import secrets
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
@@ -60,7 +61,8 @@ if TYPE_CHECKING:
 
 _RUN = secrets.token_hex(12)
 _MARK = f"BULLETIN-PART-{_RUN}-"
-_FOUND = re.compile(f"(?:<!--)?{_MARK}(\\w+)(?:-->)?")
+_FOUND = re.compile(f"{_MARK}(\\w+)")  # a per-set line, or where the rows go
+_ROW = re.compile(f"<!--{_MARK}(\\d+|end)-->")  # between the rows inlined together
 _SUBJECT, _TEXT, _HTML = (f"BULLETIN-MIME-{_RUN}-{name}" for name in ("SUBJECT", "TEXT", "HTML"))
 
 Chunk = bytes | tuple[str, bool]  # encoded bytes, or a per-subscriber splice point
@@ -93,12 +95,7 @@ class Planner:
 
     def __init__(self, config: Config, topics: Topics, window: Window, chosen: Edition) -> None:
         self.full = plan_digest(config, topics, window, chosen.candidates, None, chosen.late)
-        self.topics, self.cap, self.window, self.late = (
-            topics,
-            config.digest.section_items,
-            window,
-            chosen.late,
-        )
+        self.cap, self.window, self.late = config.digest.section_items, window, chosen.late
         window_items = self.full.items()
         self.ranked = ranked = topic_order(config, topics, window_items)
         self.rank = {topic.key: n for n, topic in enumerate(ranked)}
@@ -137,7 +134,7 @@ class Parts:
     """Every part a copy of this send's digest can hold, inlined and encoded once."""
 
     def __init__(self, config: Config, topics: Topics, planner: Planner, folder: str) -> None:
-        self.config, self.topics, self.planner, self.folder = config, topics, planner, folder
+        self.config, self.topics, self.planner = config, topics, planner
         self.env = environment(config)
         self.templates: dict[str, jinja2.Template] = {}
         self.urls = Urls(config, in_mail=True)
@@ -217,25 +214,16 @@ class Parts:
         }
         return env.get_template(name).render(context)
 
-    def _inline_frame(self, rows: list[str]) -> tuple[list[str | tuple[str]], list[str]]:
-        """The HTML frame with every row in it, inlined at once, then cut apart again."""
+    def _inline_frame(self, rows: list[str]) -> tuple[str, list[str]]:
+        """The HTML frame with every row in it, inlined at once, then cut apart again: the
+        frame (a mark where the rows go) and each row."""
         marked = "".join(f"<!--{_MARK}{n}-->{row}" for n, row in enumerate(rows)) + f"<!--{_MARK}end-->"
-        pieces = _FOUND.split(inline(self._frame("digest.html.j2", Markup(marked))))
-        # pieces: text, name, text, name, …; the rows are between "0" and "end".
-        names = pieces[1::2]
-        if names.count("0" if rows else "end") != 1 or names.count("end") != 1:
+        inlined = inline(self._frame("digest.html.j2", Markup(marked)))
+        marks = list(_ROW.finditer(inlined))
+        if [mark.group(1) for mark in marks] != [*map(str, range(len(rows))), "end"]:
             raise PartsDiffer("the inlined digest lost the marks between its rows")
-        first, last = names.index("0" if rows else "end"), names.index("end")
-        frame: list[str | tuple[str]] = []
-        for n, name in enumerate(names):
-            if n < first or n > last:
-                frame.append(pieces[2 * n])
-                frame.append((name,))
-            elif n == first:
-                frame.append(pieces[2 * n])
-                frame.append(("sections",))
-        frame.append(pieces[-1])
-        parts = [pieces[2 * n + 2] for n in range(first, last)]
+        parts = [inlined[mark.end() : following.start()] for mark, following in pairwise(marks)]
+        frame = inlined[: marks[0].start()] + _MARK + "sections" + inlined[marks[-1].end() :]
         return frame, parts
 
     def _skeleton(self) -> tuple[bytes, bytes, bytes, bytes, bytes]:
@@ -265,20 +253,21 @@ class Parts:
 
     def _assemble(self, plan: Digest, cuts: int) -> Rendered:
         subject, header = self._subject(plan)
+        digest = self._digest(plan)
+        lede_html, lede_text = self._lede(plan)
         html_lines = {
             "subject": _text_part(escape(subject)),
             "preheader": _text_part(escape(_preheader(plan))),
-            "dates": _text_part(self._render("_digest_dates.html.j2", {"digest": self._digest(plan)})),
+            "dates": _text_part(self._render("_digest_dates.html.j2", {"digest": digest})),
+            "lede": lede_html,
         }
-        lede_html, lede_text = self._lede(plan)
-        html_lines["lede"] = lede_html
         text_lines = {
-            "dates": _Part.of(self._render("_digest_dates.txt.j2", {"digest": self._digest(plan)}), False),
+            "dates": _Part.of(self._render("_digest_dates.txt.j2", {"digest": digest}), False),
             "lede": lede_text,
         }
-        html_rows, text_rows = self._plan_rows(plan)
-        html = _fill(self.html_frame, html_lines, [self.html_parts[n] for n in html_rows])
-        text = _fill(self.text_frame, text_lines, [self.text_parts[n] for n in text_rows])
+        rows = self._plan_rows(plan)  # the same numbers index HTML and text parts
+        html = _fill(self.html_frame, html_lines, [self.html_parts[n] for n in rows])
+        text = _fill(self.text_frame, text_lines, [self.text_parts[n] for n in rows])
         before, after, start, middle, end = self.skeleton
         pieces: list[bytes] = []
         slots: list[tuple[str, bool]] = []
@@ -336,8 +325,8 @@ class Parts:
             )
         return self.ledes[key]
 
-    def _plan_rows(self, plan: Digest) -> tuple[list[int], list[int]]:
-        """The parts `plan` shows, in order (the same numbers index HTML and text parts)."""
+    def _plan_rows(self, plan: Digest) -> list[int]:
+        """The numbers of the rows `plan` shows, in order."""
         rows: list[int] = []
         for section in plan.sections:
             key = section.topic.key if section.topic is not None else None
@@ -352,7 +341,7 @@ class Parts:
                 rows.append(entry)
             if section.more:
                 rows.append(self.mores[(key, section.more)])
-        return rows, rows
+        return rows
 
 
 def _preheader(plan: Digest) -> str:
@@ -380,15 +369,10 @@ def as_inlined(rendered: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _frame_parts(frame: list[str | tuple[str]] | str, in_html: bool) -> list[_Part | str]:
+def _frame_parts(frame: str, in_html: bool) -> list[_Part | str]:
     """The frame as encoded parts, with the names of the per-set lines between them."""
-    if isinstance(frame, str):
-        pieces = _FOUND.split(frame)
-        frame = [piece if n % 2 == 0 else (piece,) for n, piece in enumerate(pieces)]
-    out: list[_Part | str] = []
-    for piece in frame:
-        out.append(piece[0] if isinstance(piece, tuple) else _Part.of(piece, in_html))
-    return out
+    pieces = _FOUND.split(frame)
+    return [_Part.of(piece, in_html) if n % 2 == 0 else piece for n, piece in enumerate(pieces)]
 
 
 def _fill(frame: list[_Part | str], lines: dict[str, _Part], rows: list[_Part]) -> list[_Part]:
