@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from ..dates import parse_date
 from ..errors import ItemError
 from .bodies import one_line
 
-if TYPE_CHECKING:  # PyYAML loads only when a file must be parsed
-    from .frontmatter import Fields
-
 _TRUE = frozenset(("true", "yes", "on", "1"))
 _FALSE = frozenset(("false", "no", "off", "0"))
+
+
+class Fields(dict[str, Any]):
+    """A YAML mapping with lower-cased keys, remembering each key's spelling and line."""
+
+    __slots__ = ("lines", "names")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[str, int] = {}
+        self.names: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
 from ..errors import ItemError
+from .fields import Fields
 
 try:
     from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
@@ -68,17 +69,6 @@ else:
 
 
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
-
-
-class Fields(dict[str, Any]):
-    """A YAML mapping with lower-cased keys, remembering each key's spelling and line."""
-
-    __slots__ = ("lines", "names")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: dict[str, int] = {}
-        self.names: dict[str, str] = {}
 
 
 def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..report import Problem
 
 if TYPE_CHECKING:
-    from .frontmatter import Fields
+    from .fields import Fields
 
 # The top-level fields bulletin reads (SPEC §2), as authors spell them.
 READ = (
