@@ -36,7 +36,7 @@ def main() -> None:
     )
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--weeks", type=int, default=12)
-    parser.add_argument("--make-corpus", type=Path, default=REPO.parent / "shared/corpus/make_corpus.py")
+    parser.add_argument("--make-corpus", type=Path, default=REPO / "benchmarks/make_corpus.py")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:

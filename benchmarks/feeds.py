@@ -3,8 +3,8 @@
 
     python benchmarks/feeds.py [--items 10000] [--corpus DIR] [--make-corpus PATH] [--jobs N] [--repeat 3]
 
-Writes a corpus with make_corpus.py (default: ../shared/corpus/make_corpus.py next to
-the repository) unless --corpus names an existing one, then measures:
+Writes a corpus with make_corpus.py (default: benchmarks/make_corpus.py, beside this script)
+unless --corpus names an existing one, then measures:
 
 - hugo:  Hugo (the Debian package, `hugo` on PATH) building the same items' per-topic RSS
          feeds and the all-items feed (no HTML pages), from scratch; skipped without hugo;
@@ -110,7 +110,7 @@ def main() -> None:
     )
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--corpus", type=Path, help="an existing folder of items (skips make_corpus.py)")
-    parser.add_argument("--make-corpus", type=Path, default=REPO.parent / "shared/corpus/make_corpus.py")
+    parser.add_argument("--make-corpus", type=Path, default=REPO / "benchmarks/make_corpus.py")
     parser.add_argument("--jobs", type=int, help="processes for parsing (default: one per CPU)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
     args = parser.parse_args()

@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--fixed-sets", type=int, default=0, help="spread subscribers over N sets instead")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each; the best counts")
-    parser.add_argument("--make-corpus", type=Path, default=REPO.parent / "shared/corpus/make_corpus.py")
+    parser.add_argument("--make-corpus", type=Path, default=REPO / "benchmarks/make_corpus.py")
     args = parser.parse_args()
     low, high = (int(n) for n in args.topics_per.split("-"))
     port = free_port()
