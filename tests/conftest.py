@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from bulletin.config import Config, parse_config
+from bulletin.site.fields import Fields
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -18,6 +20,50 @@ BASE_CONFIG: dict[str, Any] = {
     "base_url": "https://news.example.org/",
     "timezone": "UTC",
 }
+
+
+def same_yaml(fast: Any, slow: Any) -> bool:
+    """Equal as front matter: the same types, values, key order, spellings and lines."""
+    if type(fast) is not type(slow):
+        return False
+    if isinstance(fast, Fields):
+        return (
+            list(fast) == list(slow)
+            and fast.lines == slow.lines
+            and fast.names == slow.names
+            and all(same_yaml(fast[key], slow[key]) for key in fast)
+        )
+    if isinstance(fast, list):
+        return len(fast) == len(slow) and all(same_yaml(a, b) for a, b in zip(fast, slow, strict=True))
+    return bool(fast == slow)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _block_reader_cross_checked() -> Iterator[None]:
+    """Every front matter the suite parses in this process goes through both readers:
+    what the block reader accepts, libyaml must read to the same data."""
+    from bulletin.errors import ItemError
+    from bulletin.site import parse
+    from bulletin.site.blockyaml import read_block_yaml
+    from bulletin.site.frontmatter import parse_front_matter
+
+    differences: list[str] = []
+
+    def checked(text: str, first_line: int) -> Fields | None:
+        fast = read_block_yaml(text, first_line)
+        if fast is not None:
+            try:
+                slow = parse_front_matter(text, first_line)
+            except ItemError as exc:
+                slow = exc
+            if not same_yaml(fast, slow):
+                differences.append(text)
+        return fast
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(parse, "read_block_yaml", checked)
+        yield
+    assert not differences, f"the block reader and libyaml differ on: {differences[:3]!r}"
 
 
 def front_matter(fields: dict[str, Any], body: str = "<p>Body.</p>") -> str:

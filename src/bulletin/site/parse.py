@@ -7,19 +7,17 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import cast
 from urllib.parse import quote, urljoin, urlsplit
 
 from ..config import Config
 from ..errors import ItemError
 from ..report import Problem
 from . import bodies
-from .fields import Found, date_of, first, flag, kind, lookup, text, texts
+from .blockyaml import read_block_yaml
+from .fields import Fields, Found, date_of, first, flag, kind, lookup, text, texts
 from .items import Image, Item
 from .lint import lint, no_source
-
-if TYPE_CHECKING:
-    from .frontmatter import Fields
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -184,9 +182,11 @@ def _body_problems(
 
 
 def _fields(front: str) -> Fields:
-    from .frontmatter import Fields, parse_front_matter  # PyYAML, only when a file is parsed
+    fields: object = read_block_yaml(front, first_line=2)
+    if fields is None:  # outside the subset: libyaml reads it, and words any error
+        from .frontmatter import parse_front_matter  # PyYAML, only when it is needed
 
-    fields = parse_front_matter(front, first_line=2)
+        fields = parse_front_matter(front, first_line=2)
     if fields is None:
         return Fields()
     if not isinstance(fields, Fields):

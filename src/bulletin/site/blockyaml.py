@@ -1,0 +1,208 @@
+"""The block YAML that curation tools write, read line by line: several times faster than
+libyaml's parser, whose events and nodes cost more than the text they describe.
+
+`read_block_yaml` understands a strict subset: block mappings and sequences indented with
+spaces, keys that are plain words, one-line plain, single- and double-quoted (no escapes)
+values, empty lists and mappings ([] and {}), and folded or literal blocks of equally
+indented lines. For anything else (a comment, a tab, a flow list, an anchor, a tag, a
+repeated key, a value over several lines, any mistake) it returns None and the caller parses
+the text with libyaml, so every value and every error message stays libyaml's. What it does
+accept, it reads exactly as libyaml with the plain resolver does: tests/test_blockyaml.py
+checks that on every item the tests know, a corpus of 2,000 and thousands of mutated ones.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .fields import Fields
+
+# What may need libyaml to read right: a character outside YAML's printable set or one it
+# takes as a line break (NEL, LS, PS), a tab, a BOM; and '#', which may start a comment.
+_ASCII_STRAY = bytes(c for c in range(32) if c != 10) + b"\x7f#"
+_STRAY = re.compile(
+    "[^\n\x20-\x22\x24-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+# A key: a plain word, then ':' and spaces, or ':' at the end of the line.
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,200}):(?: +|$)")
+# Characters that make a plain value mean something else when they come first.
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_NULLS = frozenset(("~", "null", "Null", "NULL"))
+# A block's header: how its lines are joined, and what ends it.
+_BLOCKS = {">-": (" ", ""), ">": (" ", "\n"), "|-": ("\n", ""), "|": ("\n", "\n")}
+_DEPTH = 40
+
+
+class _Stray(Exception):
+    """The text leaves the subset: libyaml must read it."""
+
+
+def read_block_yaml(text: str, first_line: int) -> Fields | None:
+    """The mapping `text` holds, as `frontmatter.parse_front_matter` returns it, its first
+    line numbered `first_line`; None when the text is not in the subset."""
+    if _has_stray(text):
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    numbers = None  # each kept line's index in `lines`, when blank lines were dropped
+    if "" in lines:
+        numbers = [n for n, line in enumerate(lines) if line]
+        lines = [lines[n] for n in numbers]
+    if not lines:
+        return None
+    try:
+        return _read(lines, numbers, first_line)
+    except _Stray:
+        return None
+
+
+def _has_stray(text: str) -> bool:
+    if text.isascii():
+        raw = text.encode()
+        if len(raw.translate(None, _ASCII_STRAY)) == len(raw):
+            return False
+    at = 0
+    while (found := _STRAY.search(text, at)) is not None:
+        at = found.start()
+        if text[at] != "#" or at == 0 or text[at - 1] in " \n":
+            return True  # a control character, or '#' where it starts a comment
+        at += 1
+    return False
+
+
+def _read(lines: list[str], numbers: list[int] | None, first_line: int) -> Fields:
+    """The lines, none blank, as nested Fields and lists; _Stray outside the subset."""
+    root = Fields()
+    columns: list[int] = [0]  # the open mappings' and sequences' columns, outermost first
+    open_: list[Fields | list[object]] = [root]
+    pending: tuple[Fields, str, int] | None = None  # a 'key:' whose value is on the next lines
+    count = len(lines)
+    at = 0
+    while at < count:
+        line = lines[at]
+        rest = line.lstrip(" ")
+        column = len(line) - len(rest)
+        if not rest:
+            raise _Stray  # a line of spaces
+        dash = rest[0] == "-" and (len(rest) == 1 or rest[1] == " ")
+        if pending is not None:
+            fields, key, key_column = pending
+            pending = None
+            if column > key_column or (column == key_column and dash):
+                value: Fields | list[object] = [] if dash else Fields()
+                fields[key] = value
+                columns.append(column)
+                open_.append(value)
+        container = _container(columns, open_, column, dash)
+        if type(container) is list:
+            item = rest[2:]
+            if not item or item[0] in " >|":
+                raise _Stray  # '-' alone, or a block under a dash
+            found = _KEY.match(item)
+            if found is None:
+                container.append(_scalar(item))
+                at += 1
+                continue
+            container.append(fields := Fields())  # '- key: value' opens a mapping
+            rest = item
+            column += 2
+            columns.append(column)
+            open_.append(fields)
+        else:
+            found = _KEY.match(rest)
+            if found is None:
+                raise _Stray  # a '- ' where a key belongs, a quoted or odd key, no ': '
+            fields = container  # type: ignore[assignment]
+        key = found.group(1)
+        value_text = rest[found.end() :]
+        line_number = (at if numbers is None else numbers[at]) + first_line
+        at += 1
+        if value_text in _BLOCKS:
+            block, at = _block(lines, numbers, at, column, *_BLOCKS[value_text])
+            _entry(fields, key, line_number, block)
+        elif value_text:
+            _entry(fields, key, line_number, _scalar(value_text))
+        else:  # None, unless lines indented under it follow
+            pending = (fields, _entry(fields, key, line_number, None), column)
+    return root
+
+
+def _container(
+    columns: list[int], open_: list[Fields | list[object]], column: int, dash: bool
+) -> Fields | list[object]:
+    """The open mapping or sequence a line at `column` belongs to, once the deeper ones close."""
+    if len(columns) > _DEPTH:
+        raise _Stray  # libyaml's path says it is nested too deeply
+    while columns[-1] > column:
+        columns.pop()
+        open_.pop()
+    if columns[-1] != column:
+        raise _Stray  # indented under a value, or between two columns
+    if type(open_[-1]) is list and not dash:
+        if len(columns) < 2 or columns[-2] != column:
+            raise _Stray
+        columns.pop()  # the end of a sequence at its key's column
+        open_.pop()
+    return open_[-1]
+
+
+def _entry(fields: Fields, key: str, line_number: int, value: object) -> str:
+    """Set `key` in `fields`; its case-folded name."""
+    folded = key.lower()
+    if folded in fields:
+        raise _Stray  # libyaml's path says which key repeats which
+    fields[folded] = value
+    fields.lines[folded] = line_number
+    fields.names[folded] = key
+    return folded
+
+
+def _scalar(value: str) -> object:
+    """A value written on one line after 'key: ' or '- '."""
+    first = value[0]
+    if first == "'":
+        inner = value[1:-1]
+        if len(value) < 2 or value[-1] != "'" or "'" in inner.replace("''", ""):
+            raise _Stray  # over several lines, or text after the closing quote
+        return inner.replace("''", "'")
+    if first == '"':
+        inner = value[1:-1]
+        if len(value) < 2 or value[-1] != '"' or '"' in inner or "\\" in inner:
+            raise _Stray
+        return inner
+    if first in _INDICATORS:
+        if value == "[]":
+            return []
+        if value == "{}":
+            return Fields()
+        raise _Stray
+    if ": " in value or value[-1] in ": ":
+        raise _Stray  # a second key, or trailing spaces (libyaml drops them)
+    return None if value in _NULLS else value
+
+
+def _block(
+    lines: list[str], numbers: list[int] | None, at: int, column: int, joint: str, end: str
+) -> tuple[str, int]:
+    """A '>' or '|' block's text under a key at `column`, and the index of the line after
+    it: equally indented lines, none blank or ending in a space."""
+    if at >= len(lines):
+        raise _Stray
+    first = lines[at]
+    indent = len(first) - len(first.lstrip(" "))
+    if indent <= column:
+        raise _Stray  # an empty block
+    prefix = " " * indent
+    start = at
+    while at < len(lines):
+        line = lines[at]
+        if not line.startswith(prefix):
+            break
+        if len(line) == indent or line[indent] == " " or line[-1] == " ":
+            raise _Stray  # more indented lines keep their breaks, trailing spaces their own rules
+        at += 1
+    # Blank lines before, inside or after a block are the block's, by rules left to libyaml.
+    if numbers is not None and (at == len(numbers) or numbers[at] - numbers[start - 1] != at - start + 1):
+        raise _Stray
+    return joint.join(line[indent:] for line in lines[start:at]) + end, at
