@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -303,6 +304,39 @@ def test_output_is_byte_identical_without_the_cache(site: SiteMaker) -> None:
     shutil.rmtree(feeds)
     build(site)
     assert {p: p.read_bytes() for p in feeds.rglob("*") if p.is_file()} == before
+
+
+def test_rendering_in_processes_writes_the_same_bytes_and_counts(
+    site: SiteMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enough topics for the feeds and pages to render in two processes: the files, the
+    list of files written and the second run's nothing-to-do are those of one process."""
+    from bulletin import output
+
+    pools: list[int] = []
+    real_pool = output.process_pool
+
+    def counted(jobs: int) -> object:
+        pools.append(jobs)
+        return real_pool(jobs)
+
+    monkeypatch.setattr(output, "process_pool", counted)
+    for n in range(60):
+        site.item(
+            f"news/i{n:02d}.md", id=f"i{n}", date=f"2026-11-{1 + n % 24:02d}", categories=[f"Topic {n % 30}"]
+        )
+    results = {}
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("BULLETIN_JOBS", jobs)
+        shutil.rmtree(site.root / ".bulletin", ignore_errors=True)
+        shutil.rmtree(site.root / "feeds", ignore_errors=True)
+        feeds, written = build(site)
+        files = {p.relative_to(feeds).as_posix(): p.read_bytes() for p in feeds.rglob("*") if p.is_file()}
+        assert build(site)[1] == []  # the fingerprints were recorded for every file
+        results[jobs] = (files, written)
+    assert pools == [2]  # 30 topics' feeds and pages: over the 64 renders that start processes
+    assert len(results["1"][0]) > 64
+    assert results["2"] == results["1"]
 
 
 def test_one_changed_item_rewrites_only_its_feeds(site: SiteMaker) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +13,8 @@ from typing import TYPE_CHECKING
 from .cache import Cache
 from .errors import OutputError
 from .files import remove_stale_temporaries, why_not_written, write_if_changed
-from .report import Report
+from .report import NoProgress, Progress, Report
+from .workers import exit_if_orphaned, forks, job_count, process_pool
 
 if TYPE_CHECKING:
     from .config import Config
@@ -33,6 +36,30 @@ class Written:
         self.outputs.extend(other.outputs)
 
 
+@dataclass(frozen=True)
+class _Render:
+    """A file set to render and write, and the run's count it goes into."""
+
+    key: str
+    fingerprint: str
+    paths: tuple[Path, ...]
+    render: Callable[[], Sequence[bytes]]
+    written: Written
+
+
+# Below this many renders, starting processes costs more than it saves.
+_PARALLEL_MIN = 64
+# In a forked rendering worker: the Outputs and the renders it was forked with.
+_TASKS: tuple[Outputs, list[_Render]] | None = None
+
+
+def _render_task(index: int) -> list[bool]:
+    exit_if_orphaned()
+    assert _TASKS is not None
+    outputs, tasks = _TASKS
+    return outputs._render(tasks[index])
+
+
 class Outputs:
     """One run's writer of rendered files: fingerprint → render → write if changed → count.
 
@@ -50,6 +77,7 @@ class Outputs:
         self.cleared: set[str] = set()
         self._clear(config.cache_dir)
         self.renders = Cache(config.cache_dir, "renders", config.fingerprint, report=report)
+        self._deferred: list[_Render] | None = None
 
     def write(
         self,
@@ -66,13 +94,70 @@ class Outputs:
         if self.renders.get(key) == fingerprint and all(path.exists() for path in paths):
             written.unchanged += len(paths)
             return False
-        for path, data in zip(paths, render(), strict=True):
-            if self._write(path, data):
-                written.changed.append(path.relative_to(self.site).as_posix())
-            else:
-                written.unchanged += 1
-        self.renders.put(key, fingerprint)
+        task = _Render(key, fingerprint, tuple(paths), render, written)
+        if self._deferred is not None:
+            self._deferred.append(task)
+        else:
+            self._done(task, self._render(task))
         return True
+
+    @contextmanager
+    def together(
+        self,
+        progress: Progress | None = None,
+        jobs: int | None = None,
+        prepare: Callable[[], object] | None = None,
+    ) -> Iterator[None]:
+        """Inside the block, `write` only queues its renders; at the end of the block they
+        run, in `jobs` processes when there are enough of them (a cold build's hundreds of
+        pages and feeds). Each file is still written atomically, and recorded only once
+        written. If the block raises, nothing queued is rendered. `prepare` runs before the
+        workers start, so that what every render needs (templates, modules) is loaded once."""
+        if self._deferred is not None:  # already inside one: its end renders these too
+            yield
+            return
+        self._deferred = []
+        try:
+            yield
+            tasks = self._deferred
+        finally:
+            self._deferred = None
+        progress = progress or NoProgress()
+        progress.start("Writing files", len(tasks))
+        # Renders are closures over the whole site: workers must start as copies of it.
+        count = job_count(jobs, len(tasks), _PARALLEL_MIN) if forks() else 1
+        if count > 1 and prepare is not None:
+            prepare()
+        results = self._in_processes(tasks, count) if count > 1 else map(self._render, tasks)
+        for task, result in zip(tasks, results, strict=True):
+            self._done(task, result)
+            progress.advance()
+        progress.finish()
+
+    def _render(self, task: _Render) -> list[bool]:
+        """Render one file set and write it: for each file, whether its bytes changed."""
+        return [self._write(path, data) for path, data in zip(task.paths, task.render(), strict=True)]
+
+    def _in_processes(self, tasks: list[_Render], jobs: int) -> Iterator[list[bool]]:
+        global _TASKS
+        _TASKS = (self, tasks)  # forked workers find them here; only indices travel
+        # What the build holds stays put: the workers' collections would otherwise touch,
+        # and so copy, every page of the parent's memory.
+        gc.freeze()
+        try:
+            with process_pool(jobs) as pool:
+                yield from pool.map(_render_task, range(len(tasks)), chunksize=4)
+        finally:
+            _TASKS = None
+            gc.unfreeze()
+
+    def _done(self, task: _Render, changed: list[bool]) -> None:
+        for path, was_changed in zip(task.paths, changed, strict=True):
+            if was_changed:
+                task.written.changed.append(path.relative_to(self.site).as_posix())
+            else:
+                task.written.unchanged += 1
+        self.renders.put(task.key, task.fingerprint)
 
     def _write(self, path: Path, data: bytes) -> bool:
         """Write one file; a file system error stops the run with a message naming the file."""

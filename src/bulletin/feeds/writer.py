@@ -10,12 +10,12 @@ from pathlib import Path
 
 from .. import __version__
 from ..output import Outputs, Written
-from ..report import NoProgress, Progress
+from ..report import Progress
 from ..site.bodies import cap
 from ..site.items import Item
 from ..site.reader import Body, Site, read_content
 from ..site.topics import save_published
-from ..templates import templates_fingerprint
+from ..templates import environment, templates_fingerprint
 from ..urls import Urls
 from .model import FILE_NAMES, Entry, Feed, feeds_of, make_entry
 from .pages import PAGE_SIZE, page_path, render_listing, render_topic_page, topic_of
@@ -23,23 +23,20 @@ from .pages import PAGE_SIZE, page_path, render_listing, render_topic_page, topi
 
 def write_feeds(site: Site, progress: Progress | None = None) -> Written:
     """Every feed in every format, the topic pages, the feeds index and the OPML list."""
-    progress = progress or NoProgress()
     outputs = site.outputs
     written = Written()
     feeds = feeds_of(site)
     fingerprints = {feed.path: _fingerprint(site, feed) for feed in feeds}
     entries_of = _entries(site)
-    progress.start("Writing feeds", len(feeds))
-    for feed in feeds:
-        _write_feed(site, feed, fingerprints[feed.path], entries_of, written)
-        progress.advance()
-    progress.finish()
-
     templates_fp = templates_fingerprint(site.config)
     folder = site.config.feeds_dir
     every = _every_item_of_each_topic(site)
-    for feed in feeds[1:]:
-        _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written)
+    # Rendering is most of a cold build's writing: the feeds and pages render side by side.
+    with outputs.together(progress, prepare=partial(_prepare, site)):
+        for feed in feeds:
+            _write_feed(site, feed, fingerprints[feed.path], entries_of, written)
+        for feed in feeds[1:]:
+            _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written)
     listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
     for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
         outputs.write(
@@ -66,6 +63,14 @@ def _write_feed(
     folder = site.config.feeds_dir / feed.path
     for name in FILE_NAMES:
         site.outputs.write(feed.path + name, fingerprint, [folder / name], partial(render, name), written)
+
+
+def _prepare(site: Site) -> None:
+    """Load what every feed and page render needs, once, before the rendering processes fork."""
+    from . import atom_rss, jsonfeed  # noqa: F401
+
+    for name in ("topic.html.j2", "_entry.html.j2"):
+        environment(site.config).get_template(name)
 
 
 def _every_item_of_each_topic(site: Site) -> dict[str, list[Item]]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
-import signal
 import stat
-import sys
 import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
@@ -21,6 +18,7 @@ from ..config import Config
 from ..errors import NotAFileError
 from ..output import Outputs
 from ..report import NoProgress, Problem, Progress, Report
+from ..workers import exit_if_orphaned, job_count, process_pool
 from . import bodies
 from .items import Item
 from .parse import Parsed, decode, digest, parse_item, surely_clean
@@ -167,7 +165,7 @@ def _parse_files(
                 "times slower; reinstall PyYAML from a wheel that includes it",
             )
     # closing: on Ctrl-C the parsing processes stop now, not when the generator is collected.
-    with closing(_parse_all(stale, config, _jobs(jobs, len(stale)))) as parsed:
+    with closing(_parse_all(stale, config, job_count(jobs, len(stale), _PARALLEL_MIN))) as parsed:
         for relpath, stamp, hashed, result in parsed:
             results[relpath] = result
             cache.put(relpath, _to_row(stamp, hashed, result))
@@ -222,13 +220,6 @@ def _keep_newest(by_id: dict[str, Item], item: Item, report: Report) -> None:
 # Published, then updated, then id: a total order (ids are unique after de-duplication).
 _ORDER = attrgetter("published", "updated", "id")
 _PARALLEL_MIN = 400  # below this, starting processes costs more than it saves
-
-
-def _jobs(jobs: int | None, stale: int) -> int:
-    if jobs is None:
-        env = os.environ.get("BULLETIN_JOBS", "")
-        jobs = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
-    return 1 if stale < _PARALLEL_MIN else max(1, min(jobs, 8))
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,45 +285,8 @@ def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tu
 
 
 def _parse_chunk(chunk: list[tuple[str, str, str | None]], config: Config) -> list[tuple[str, Parsed | None]]:
-    _exit_if_orphaned()
+    exit_if_orphaned()
     return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
-
-
-# In a parse worker: the build it works for. A worker whose build was killed would otherwise
-# wait for work forever, holding the build's stdout and stderr open.
-_PARENT: int | None = None
-_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
-
-
-def _die_with_parent(parent: int) -> None:
-    """A parse worker's first step: ask Linux to kill it when the build dies; elsewhere, or
-    if that fails, watch the build from a thread."""
-    global _PARENT
-    _PARENT = parent
-    asked = False
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            asked = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    _exit_if_orphaned()  # the build may have died before prctl took effect
-    if not asked:
-        import threading
-
-        threading.Thread(target=_watch_parent, name="bulletin-watch-build", daemon=True).start()
-
-
-def _watch_parent() -> None:
-    while True:
-        time.sleep(0.5)
-        _exit_if_orphaned()
-
-
-def _exit_if_orphaned() -> None:
-    """Exit if the build this worker works for is gone (checked between chunks too)."""
-    if _PARENT is not None and os.getppid() != _PARENT:
-        os._exit(1)
 
 
 def _parse_all(
@@ -354,25 +308,8 @@ def _parse_all(
 def _in_processes(
     work: list[tuple[str, str, str | None]], config: Config, jobs: int
 ) -> Iterator[tuple[str, Parsed | None]]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork starts workers without re-importing bulletin; elsewhere the platform default.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     size = max(50, len(work) // (jobs * 8))
     chunks = [work[i : i + size] for i in range(0, len(work), size)]
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
-        try:
-            for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
-                yield from chunk
-        finally:
-            # Stopped early (Ctrl-C): drop the chunks not started instead of parsing them all.
-            pool.shutdown(cancel_futures=True)
-
-
-def _start_worker(parent: int) -> None:
-    """A parsing process's first step: die with the build, and leave Ctrl-C to it (it reaches
-    the whole process group; a worker interrupted while idle would die with a traceback)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
+    with process_pool(jobs) as pool:
+        for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
+            yield from chunk

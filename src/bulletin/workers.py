@@ -1,0 +1,91 @@
+"""Worker processes for the parts of a build that parallelise: parsing items, rendering files.
+
+Workers are forked where the platform can (they start with the build's memory: no re-import,
+nothing pickled but the work's indices), die with the build, and leave Ctrl-C to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+
+def job_count(jobs: int | None, work: int, minimum: int) -> int:
+    """How many processes `work` pieces get: `jobs`, else $BULLETIN_JOBS, else one per CPU;
+    one below `minimum` pieces, where starting processes costs more than it saves."""
+    if jobs is None:
+        env = os.environ.get("BULLETIN_JOBS", "")
+        jobs = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    return 1 if work < minimum else max(1, min(jobs, 8))
+
+
+def forks() -> bool:
+    """Whether workers can start as copies of the build (not on Windows)."""
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+@contextlib.contextmanager
+def process_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of `jobs` workers; on the way out (Ctrl-C included) the work not started is
+    dropped instead of done."""
+    import multiprocessing
+
+    # fork starts workers without re-importing bulletin; elsewhere the platform default.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
+        try:
+            yield pool
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+# In a worker: the build it works for. A worker whose build was killed would otherwise
+# wait for work forever, holding the build's stdout and stderr open.
+_PARENT: int | None = None
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def _start_worker(parent: int) -> None:
+    """A worker's first step: die with the build, and leave Ctrl-C to it (it reaches the
+    whole process group; a worker interrupted while idle would die with a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this worker when the build dies; elsewhere, or if that fails,
+    watch the build from a thread."""
+    global _PARENT
+    _PARENT = parent
+    asked = False
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            asked = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    exit_if_orphaned()  # the build may have died before prctl took effect
+    if not asked:
+        import threading
+
+        threading.Thread(target=_watch_parent, name="bulletin-watch-build", daemon=True).start()
+
+
+def _watch_parent() -> None:
+    while True:
+        time.sleep(0.5)
+        exit_if_orphaned()
+
+
+def exit_if_orphaned() -> None:
+    """In a worker: exit if the build it works for is gone (checked between chunks too)."""
+    if _PARENT is not None and os.getppid() != _PARENT:
+        os._exit(1)
