@@ -235,23 +235,23 @@ class _Stale:
 
 def _to_row(stamp: Stamp, digest: str, parsed: Parsed) -> tuple[object, ...]:
     """A cache entry: plain tuples only, which load several times faster than objects."""
-    item = None if parsed.item is None else parsed.item.to_row()
-    problems = tuple((p.path, p.line, p.level, p.message) for p in parsed.problems)
-    return (
-        stamp.size,
-        stamp.mtime_ns,
-        stamp.ctime_ns,
-        stamp.inode,
-        digest,
-        item,
-        problems,
-        parsed.clamped,
-    )
+    return (stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode, digest, *_parsed_row(parsed))
 
 
 def _from_row(row: tuple[Any, ...]) -> Parsed:
-    item = None if row[5] is None else Item.from_row(row[5])
-    return Parsed(item, tuple(Problem(*p) for p in row[6]), row[7])
+    return _parsed_from(row[5:])
+
+
+def _parsed_row(parsed: Parsed) -> tuple[object, ...]:
+    """A parse as plain tuples: (item, problems, clamped)."""
+    item = None if parsed.item is None else parsed.item.to_row()
+    problems = tuple((p.path, p.line, p.level, p.message) for p in parsed.problems)
+    return item, problems, parsed.clamped
+
+
+def _parsed_from(row: tuple[Any, ...]) -> Parsed:
+    item = None if row[0] is None else Item.from_row(row[0])
+    return Parsed(item, tuple(Problem(*p) for p in row[1]), row[2])
 
 
 def _cached(relpath: str, path: str, cache: Cache) -> Parsed | _Stale:
@@ -284,9 +284,13 @@ def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tu
     return hashed, parse_item(raw, relpath, config)
 
 
-def _parse_chunk(chunk: list[tuple[str, str, str | None]], config: Config) -> list[tuple[str, Parsed | None]]:
+def _parse_chunk(
+    chunk: list[tuple[str, str, str | None]], config: Config
+) -> list[tuple[str, tuple[object, ...] | None]]:
+    """In a worker: the chunk's parses, as rows (tuples cross to the build faster than Items)."""
     exit_if_orphaned()
-    return [_parse_one(relpath, path, known, config) for relpath, path, known in chunk]
+    parses = (_parse_one(relpath, path, known, config) for relpath, path, known in chunk)
+    return [(hashed, None if parsed is None else _parsed_row(parsed)) for hashed, parsed in parses]
 
 
 def _parse_all(
@@ -308,8 +312,9 @@ def _parse_all(
 def _in_processes(
     work: list[tuple[str, str, str | None]], config: Config, jobs: int
 ) -> Iterator[tuple[str, Parsed | None]]:
-    size = max(50, len(work) // (jobs * 8))
+    size = max(50, len(work) // (jobs * 16))  # small enough that no worker waits long for the last
     chunks = [work[i : i + size] for i in range(0, len(work), size)]
     with process_pool(jobs) as pool:
         for chunk in pool.map(_parse_chunk, chunks, [config] * len(chunks)):
-            yield from chunk
+            for hashed, row in chunk:
+                yield hashed, None if row is None else _parsed_from(row)
