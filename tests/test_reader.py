@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import signal
 import subprocess
@@ -1040,3 +1041,33 @@ def test_parse_workers_die_with_a_killed_build(site: SiteMaker) -> None:
                 os.kill(pid, signal.SIGKILL)
         build.kill()
         build.communicate()
+
+
+def test_join_url_is_urljoin() -> None:
+    """The shortcut for plain relative paths gives urljoin's answer for any base and path."""
+    from urllib.parse import urljoin
+
+    from bulletin.site.parse import join_url
+
+    rng = random.Random(7)
+    bases = [
+        "https://news.example.org/",
+        "https://news.example.org",
+        "https://news.example.org/news/item/",
+        "https://news.example.org/news/item",
+        "https://news.example.org/a/../b/",
+        "https://news.example.org/a/./b/",
+        "https://news.example.org/a//b/",
+        "https://news.example.org/a/?q=1",
+        "https://news.example.org/a/#top",
+        "http://x.example:8080/p%20q/",
+        "file:///srv/site/",
+        "",
+    ]
+    pieces = ["a", "b.jpeg", ".", "..", "", "%20", "~x", "-", "_", "é", "?q", "#f", ":", "//h", " ", "x.y"]
+    for _ in range(20_000):
+        relative = "/".join(rng.choice(pieces) for _ in range(rng.randint(1, 4)))
+        if rng.random() < 0.2:
+            relative += "/"
+        base = rng.choice(bases)
+        assert join_url(base, relative) == urljoin(base, relative), (base, relative)
