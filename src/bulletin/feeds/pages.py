@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from markupsafe import Markup
+
 from .. import __version__
 from ..site.items import Item
 from ..site.reader import Site
@@ -28,9 +30,19 @@ def page_path(feed: Feed, number: int) -> str:
     return f"{feed.path}index.html" if number == 1 else f"{feed.path}page/{number}/index.html"
 
 
-def render_topic_page(site: Site, feed: Feed, items: Sequence[Item], number: int, count: int) -> bytes:
-    """Page `number` of `count` of a topic: its items, newest first, with subscribe links."""
+def render_topic_page(
+    site: Site,
+    feed: Feed,
+    items: Sequence[Item],
+    number: int,
+    count: int,
+    known: dict[str, dict[str, object]] | None = None,
+) -> bytes:
+    """Page `number` of `count` of a topic: its items, newest first, with subscribe links.
+
+    `known` keeps each item's entry, rendered once, for the other pages it is on."""
     config = site.config
+    known = {} if known is None else known
     urls = Urls(config)
     base = urls.feed(feed.path, "")
 
@@ -48,7 +60,9 @@ def render_topic_page(site: Site, feed: Feed, items: Sequence[Item], number: int
             urls=urls.feeds(feed.path),
             index_url=urls.feeds_index(),
             subscribe_url=urls.subscribe(),
-            entries=[_page_entry(site, item) for item in items],
+            entries=[
+                known.get(item.id) or known.setdefault(item.id, _page_entry(site, item)) for item in items
+            ],
             page={"number": number, "count": count, "newer": link(number - 1), "older": link(number + 1)},
         )
     )
@@ -88,8 +102,9 @@ def _rfc822(moment: datetime | None) -> str:
 
 
 def _page_entry(site: Site, item: Item) -> dict[str, object]:
+    """An item's fields on a topic page, and its entry rendered by _entry.html.j2."""
     entry = make_entry(item, site.config, (), "")
-    return {
+    fields: dict[str, object] = {
         "title": item.title,
         "url": entry.alternate,
         "source_name": item.source_name,
@@ -98,6 +113,9 @@ def _page_entry(site: Site, item: Item) -> dict[str, object]:
         "topics": [t.name for t in site.topics.of(item)],
         "image": _thumbnail(item),
     }
+    template = environment(site.config).get_template("_entry.html.j2")
+    fields["html"] = Markup(template.render(site=site.config, version=__version__, entry=fields))
+    return fields
 
 
 def _thumbnail(item: Item) -> dict[str, object] | None:

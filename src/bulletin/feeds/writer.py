@@ -31,12 +31,13 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
     templates_fp = templates_fingerprint(site.config)
     folder = site.config.feeds_dir
     every = _every_item_of_each_topic(site)
+    known: dict[str, dict[str, object]] = {}  # each item's entry on the topic pages, rendered once
     # Rendering is most of a cold build's writing: the feeds and pages render side by side.
     with outputs.together(progress, prepare=partial(_prepare, site)):
         for feed in feeds:
             _write_feed(site, feed, fingerprints[feed.path], entries_of, written)
         for feed in feeds[1:]:
-            _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written)
+            _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written, known)
     listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
     for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
         outputs.write(
@@ -83,7 +84,12 @@ def _every_item_of_each_topic(site: Site) -> dict[str, list[Item]]:
 
 
 def _write_topic_pages(
-    site: Site, feed: Feed, items: list[Item], templates_fp: str, written: Written
+    site: Site,
+    feed: Feed,
+    items: list[Item],
+    templates_fp: str,
+    written: Written,
+    known: dict[str, dict[str, object]],
 ) -> None:
     """A topic's pages of PAGE_SIZE items each; pages past the last one are removed."""
     count = max(1, math.ceil(len(items) / PAGE_SIZE))
@@ -98,7 +104,7 @@ def _write_topic_pages(
             relpath,
             fingerprint,
             [folder / relpath],
-            partial(_topic_page, site, feed, chunk, number, count),
+            partial(_topic_page, site, feed, chunk, number, count, known),
             written,
         )
     pages = folder / feed.path / "page"
@@ -116,8 +122,10 @@ def _only_bulletins(folder: Path, names: set[str]) -> bool:
     return bool(entries) and all(e.is_file() and e.name in names for e in entries)
 
 
-def _topic_page(site: Site, feed: Feed, items: list[Item], number: int, count: int) -> list[bytes]:
-    return [render_topic_page(site, feed, items, number, count)]
+def _topic_page(
+    site: Site, feed: Feed, items: list[Item], number: int, count: int, known: dict[str, dict[str, object]]
+) -> list[bytes]:
+    return [render_topic_page(site, feed, items, number, count, known)]
 
 
 def _listing(site: Site, feeds: list[Feed], template: str) -> list[bytes]:
