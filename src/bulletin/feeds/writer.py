@@ -18,7 +18,7 @@ from ..site.topics import save_published
 from ..templates import environment, templates_fingerprint
 from ..urls import Urls
 from .model import FILE_NAMES, Entry, Feed, feeds_of, make_entry
-from .pages import PAGE_SIZE, page_path, render_listing, render_topic_page, topic_of
+from .pages import PAGE_SIZE, PageEntry, page_path, render_listing, render_topic_page, topic_of
 
 
 def write_feeds(site: Site, progress: Progress | None = None) -> Written:
@@ -31,7 +31,7 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
     templates_fp = templates_fingerprint(site.config)
     folder = site.config.feeds_dir
     every = _every_item_of_each_topic(site)
-    known: dict[str, dict[str, object]] = {}  # each item's entry on the topic pages, rendered once
+    known: dict[str, PageEntry] = {}  # each item's entry on the topic pages, rendered once
     # Rendering is most of a cold build's writing: the feeds and pages render side by side.
     with outputs.together(progress, prepare=partial(_prepare, site)):
         for feed in feeds:
@@ -89,7 +89,7 @@ def _write_topic_pages(
     items: list[Item],
     templates_fp: str,
     written: Written,
-    known: dict[str, dict[str, object]],
+    known: dict[str, PageEntry],
 ) -> None:
     """A topic's pages of PAGE_SIZE items each; pages past the last one are removed."""
     count = max(1, math.ceil(len(items) / PAGE_SIZE))
@@ -123,7 +123,7 @@ def _only_bulletins(folder: Path, names: set[str]) -> bool:
 
 
 def _topic_page(
-    site: Site, feed: Feed, items: list[Item], number: int, count: int, known: dict[str, dict[str, object]]
+    site: Site, feed: Feed, items: list[Item], number: int, count: int, known: dict[str, PageEntry]
 ) -> list[bytes]:
     return [render_topic_page(site, feed, items, number, count, known)]
 
