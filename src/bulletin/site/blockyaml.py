@@ -94,7 +94,10 @@ def _read(lines: list[str], numbers: list[int] | None, first_line: int) -> Field
                 fields[key] = value
                 columns.append(column)
                 open_.append(value)
-        container = _container(columns, open_, column, dash)
+        if columns[-1] == column and (dash or type(open_[-1]) is not list) and len(columns) <= _DEPTH:
+            container = open_[-1]  # the common case: the next line of the same mapping or list
+        else:
+            container = _container(columns, open_, column, dash)
         if type(container) is list:
             item = rest[2:]
             if not item or item[0] in " >|":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..dates import parse_date
@@ -51,19 +51,25 @@ def _empty(value: Any) -> bool:
 
 def lookup(fields: Fields, dotted: str) -> Found | None:
     """The field at `dotted` (keys compared case-insensitively), None when absent or empty."""
+    parts = _PARTS.get(dotted) or _PARTS.setdefault(dotted, tuple(dotted.lower().split(".")))
     node: Any = fields
-    spelled: list[str] = []
-    line = None
-    for part in dotted.lower().split("."):
+    for part in parts:
         if not isinstance(node, dict) or part not in node:
             return None
-        mapping = cast("Fields", node)  # every mapping the front matter gives is Fields
-        spelled.append(mapping.names[part])
-        line = mapping.lines[part]
-        node = mapping[part]
+        node = node[part]
     if _empty(node):
         return None
+    # Found: name it as the author spelled it, every mapping on the way being Fields.
+    spelled: list[str] = []
+    mapping: Fields = fields
+    for part in parts:
+        spelled.append(mapping.names[part])
+        line = mapping.lines[part]
+        mapping = mapping[part]
     return Found(".".join(spelled), node, line)
+
+
+_PARTS: dict[str, tuple[str, ...]] = {}  # a dotted name's lower-cased parts
 
 
 def first(fields: Fields, *names: str) -> Found | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -338,10 +337,16 @@ def join_url(base: str, relative: str) -> str:
     return urljoin(base, relative)
 
 
-@functools.lru_cache(maxsize=256)
 def _appends(base: str) -> bool:
-    """Whether urljoin appends a plain relative path to `base` as it is (a folder URL)."""
-    return urljoin(base, "x") == base + "x"
+    """Whether urljoin appends a plain relative path to `base` as it is: an http(s) folder
+    URL with no query, fragment, empty or dot segment."""
+    if not base.endswith("/") or "?" in base or "#" in base:
+        return False
+    scheme, found, rest = base.partition("://")
+    if not found or scheme.lower() not in ("http", "https"):
+        return False
+    path = rest[rest.find("/") :]
+    return "//" not in path and "/./" not in path and "/../" not in path
 
 
 def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
