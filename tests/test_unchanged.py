@@ -154,3 +154,24 @@ def test_a_file_changed_just_before_the_run_keeps_it_from_being_skipped(
         no_reading(patched)
         with pytest.raises(AssertionError, match="the items were read"):
             run(site, "feeds")
+
+
+def test_a_file_changed_while_the_run_writes_is_read_by_the_next_run(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record holds the stats of what the run read, not what is on disk at its end."""
+    import bulletin.build
+
+    two_items(site)
+    real_write_feeds = bulletin.build.write_feeds
+
+    def edit_then_write(*args: object, **kwargs: object) -> object:
+        site.item("a.md", id="a", title="Alpha, edited mid-run", date="2026-11-18", categories=["X"])
+        return real_write_feeds(*args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bulletin.build, "write_feeds", edit_then_write)
+        assert run(site, "feeds").exit_code == 0
+    again = run(site, "feeds")
+    assert "0 written" not in again.stdout, again.stdout
+    assert "Alpha, edited mid-run" in (site.root / "feeds" / "rss.xml").read_text()

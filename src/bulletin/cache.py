@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import pickle
 import zlib
@@ -50,6 +51,24 @@ class Stamp:
     @classmethod
     def of(cls, stat: os.stat_result) -> Stamp:
         return cls(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+class Stamps:
+    """A hash of files' paths and stamps in the order they were added, and the newest change
+    among them: what a run read, to tell the next run whether anything changed."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.newest_ns = 0
+
+    def add(self, relpath: str, stamp: Stamp) -> None:
+        self._hash.update(
+            f"{relpath}\0{stamp.size}\0{stamp.mtime_ns}\0{stamp.ctime_ns}\0{stamp.inode}\n".encode()
+        )
+        self.newest_ns = max(self.newest_ns, stamp.mtime_ns, stamp.ctime_ns)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 class Cache:

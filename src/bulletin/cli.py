@@ -318,9 +318,8 @@ def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: boo
     run.say("\n".join(_built_lines(built, digests)))
     if not run.report.problems and not run.report.notes:
         outputs = built.feeds.outputs + built.digests_written.outputs
-        unchanged.remember(
-            run.config, command, context, "\n".join(_built_lines(built, digests, True)), outputs
-        )
+        summary = "\n".join(_built_lines(built, digests, True))
+        unchanged.remember(run.config, command, context, summary, outputs, built.site.collection.stamps)
 
 
 def _built_lines(built: Built, digests: bool, again: bool = False) -> list[str]:

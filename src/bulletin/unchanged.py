@@ -20,9 +20,13 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Config
+
+if TYPE_CHECKING:
+    from .cache import Stamps
 
 # A file changed within this long before a run ends may change again with the same stats
 # on a file system with coarse timestamps: such a run keeps no record ("racy git").
@@ -54,14 +58,29 @@ def replay(config: Config, command: str, context: str) -> str | None:
         return None
 
 
-def remember(config: Config, command: str, context: str, summary: str, outputs: Iterable[str]) -> None:
-    """Keep what this run depended on (call it only after a run that reported nothing)."""
+def remember(
+    config: Config,
+    command: str,
+    context: str,
+    summary: str,
+    outputs: Iterable[str],
+    read: Stamps | None = None,
+) -> None:
+    """Keep what this run depended on (call it only after a run that reported nothing).
+
+    `read`: the item files' stamps as the run read them; without it the files are stat'ed now.
+    """
     from .files import write_atomic
 
     names = sorted(set(outputs))
     with contextlib.suppress(OSError):  # a file gone meanwhile, no cache folder: run in full next
         started = time.time_ns()
-        files = _files(config, newer_than=started - RACY_NS)
+        if read is None:
+            files = _files(config, newer_than=started - RACY_NS)
+        elif read.newest_ns <= started - RACY_NS:
+            files = read.hexdigest()
+        else:
+            files = None
         if files is None:
             return
         record = {
@@ -85,19 +104,18 @@ def _key(config: Config, command: str, context: str) -> str:
 def _files(config: Config, newer_than: int | None = None) -> str | None:
     """A hash of every item file's path and stat, in the order the reader finds them; None
     when the walk found a problem, or a file changed after `newer_than` (nanoseconds)."""
+    from .cache import Stamp, Stamps
     from .report import Problem
     from .site.walk import find_item_files
 
     problems: list[Problem] = []
-    digest = hashlib.sha256()
+    stamps = Stamps()
     for relpath, path in find_item_files(config.content_dir, problems):
-        found = os.stat(path)
-        if newer_than is not None and max(found.st_mtime_ns, found.st_ctime_ns) > newer_than:
+        stamp = Stamp.of(os.stat(path))
+        if newer_than is not None and max(stamp.mtime_ns, stamp.ctime_ns) > newer_than:
             return None
-        digest.update(
-            f"{relpath}\0{found.st_size}\0{found.st_mtime_ns}\0{found.st_ctime_ns}\0{found.st_ino}\n".encode()
-        )
-    return None if problems else digest.hexdigest()
+        stamps.add(relpath, stamp)
+    return None if problems else stamps.hexdigest()
 
 
 def _watched(config: Config, outputs: list[str]) -> list[Path]:

@@ -13,7 +13,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from ..cache import Cache, Stamp
+from ..cache import Cache, Stamp, Stamps
 from ..config import Config
 from ..errors import NotAFileError
 from ..output import Outputs
@@ -76,6 +76,7 @@ class Collection:
     drafts: int
     scheduled: tuple[Item, ...]
     files: int
+    stamps: Stamps | None = None  # every item file's path and stamp, as read
 
 
 @dataclass
@@ -132,23 +133,35 @@ def read_items(
         walk_problems: list[Problem] = []
         files = list(find_item_files(config.content_dir, walk_problems))
         report.extend(walk_problems)
-        results = _parse_files(files, config, report, progress or NoProgress(), jobs)
-        return _collect([results[relpath] for relpath, _ in files], report, now)
+        stamps = Stamps()
+        results = _parse_files(files, config, report, progress or NoProgress(), jobs, stamps)
+        return _collect([results[relpath] for relpath, _ in files], report, now, stamps)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _parse_files(
-    files: list[tuple[str, str]], config: Config, report: Report, progress: Progress, jobs: int | None
+    files: list[tuple[str, str]],
+    config: Config,
+    report: Report,
+    progress: Progress,
+    jobs: int | None,
+    stamps: Stamps,
 ) -> dict[str, Parsed]:
-    """Each file's parse: from the cache where its stamp vouches for it, else parsed now."""
+    """Each file's parse: from the cache where its stamp vouches for it, else parsed now.
+    Each file's stamp goes into `stamps`, in order."""
     cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16, report=report)
     progress.start("Reading items", len(files))
     results: dict[str, Parsed] = {}
     stale: list[_Stale] = []
     for relpath, path in files:
-        hit = _cached(relpath, path, cache)
+        try:
+            stamp = Stamp.of(os.stat(path))
+        except OSError:
+            stamp = Stamp(-1, -1, -1, -1)  # reading it says why
+        stamps.add(relpath, stamp)
+        hit = _cached(relpath, path, stamp, cache)
         if isinstance(hit, Parsed):
             results[relpath] = hit
             progress.advance()
@@ -176,7 +189,9 @@ def _parse_files(
     return results
 
 
-def _collect(results: list[Parsed], report: Report, now: datetime) -> Collection:
+def _collect(
+    results: list[Parsed], report: Report, now: datetime, stamps: Stamps | None = None
+) -> Collection:
     """Report every file's problems, keep one item per id, hold back drafts and scheduled."""
     by_id: dict[str, Item] = {}
     clamped = 0
@@ -198,7 +213,7 @@ def _collect(results: list[Parsed], report: Report, now: datetime) -> Collection
             reverse=True,
         )
     )
-    return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(results))
+    return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(results), stamps=stamps)
 
 
 def _keep_newest(by_id: dict[str, Item], item: Item, report: Report) -> None:
@@ -254,13 +269,9 @@ def _parsed_from(row: tuple[Any, ...]) -> Parsed:
     return Parsed(item, tuple(Problem(*p) for p in row[1]), row[2])
 
 
-def _cached(relpath: str, path: str, cache: Cache) -> Parsed | _Stale:
+def _cached(relpath: str, path: str, stamp: Stamp, cache: Cache) -> Parsed | _Stale:
     """The cached result when the file's stamp is unchanged; else a _Stale to parse."""
-    try:
-        stamp = Stamp.of(os.stat(path))
-    except OSError:
-        return _Stale(relpath, path, Stamp(-1, -1, -1, -1))
-    row = cache.get(relpath)
+    row = cache.get(relpath) if stamp.size >= 0 else None
     if row is None:
         return _Stale(relpath, path, stamp)
     if row[:4] == (stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode):
