@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark `bulletin feeds` against Hugo and the YAML floor (SPEC §9). Run by hand, not by CI.
 
-    python benchmarks/feeds.py [--items 10000] [--corpus DIR] [--make-corpus PATH] [--jobs N] [--repeat 3]
+    python benchmarks/feeds.py [--items 10000,100000] [--corpus DIR] [--make-corpus PATH]
+                               [--jobs N] [--repeat 3]
 
-Writes a corpus with make_corpus.py (default: benchmarks/make_corpus.py, beside this script)
-unless --corpus names an existing one, then measures:
+For each size, writes a corpus with make_corpus.py (default: benchmarks/make_corpus.py,
+beside this script) unless --corpus names an existing one, then measures:
 
 - hugo:  Hugo (the Debian package, `hugo` on PATH) building the same items' per-topic RSS
          feeds and the all-items feed (no HTML pages), from scratch; skipped without hugo;
@@ -14,7 +15,8 @@ unless --corpus names an existing one, then measures:
 - one:   the newest item's title edited;
 and the peak resident memory of each run. Targets: cold <= 1.3x floor, warm <= 10% of
 cold, one <= 15% of cold, peak <= 200 MB; against Hugo, cold <= 0.5x, warm <= 0.03x,
-one <= 0.05x; 100,000 items <= 10.5x the time of 10,000, peak <= 400 MB.
+one <= 0.05x; 100,000 items <= 10.5x the time of 10,000, peak <= 400 MB. With two sizes,
+the last line compares the larger one's cold time and peak memory to the smaller one's.
 """
 
 from __future__ import annotations
@@ -104,73 +106,93 @@ def run(site: Path, jobs: int | None) -> tuple[float, float, str]:
     return elapsed, usage.ru_maxrss / 1024, last
 
 
+def measure(args: argparse.Namespace, items: int, tmp: Path) -> dict[str, float]:
+    """Hugo, the floor, cold, warm and one changed on a corpus of `items`: seconds and MB."""
+    site = tmp / f"site-{items}"
+    content = site / "content"
+    if args.corpus:
+        shutil.copytree(args.corpus, content)
+    else:
+        subprocess.run(
+            [sys.executable, str(args.make_corpus), str(content), "--items", str(items)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    (site / "bulletin.toml").write_text('title = "Benchmark"\nbase_url = "https://news.example.org/"\n')
+    files = sorted(content.rglob("*.md"))
+    print(
+        f"\n{len(files)} items, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB, "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, jobs={args.jobs or 'auto'}"
+    )
+
+    hugos = [hugo(content, tmp) for _ in range(args.repeat)]
+    hugo_s = min(h for h in hugos if h is not None) if hugos[0] is not None else None
+    if hugo_s is not None:
+        print(f"hugo  (per-topic RSS, from scratch):    {hugo_s:6.2f} s")
+    floor_s = min(floor(files) for _ in range(args.repeat))
+    print(f"floor (CSafeLoader, front matter only): {floor_s:6.2f} s")
+
+    def against_hugo(seconds: float) -> str:
+        return f"  {seconds / hugo_s:5.3f}x hugo" if hugo_s is not None else ""
+
+    colds = []
+    for _ in range(args.repeat):
+        shutil.rmtree(site / ".bulletin", ignore_errors=True)
+        shutil.rmtree(site / "feeds", ignore_errors=True)
+        colds.append(run(site, args.jobs))
+    cold = min(colds)
+    print(
+        f"cold:  {cold[0]:6.2f} s  {cold[0] / floor_s:5.2f}x floor{against_hugo(cold[0])}  "
+        f"{len(files) / cold[0]:7.0f} items/s"
+        f"  peak {max(c[1] for c in colds):5.0f} MB   [{cold[2]}]"
+    )
+
+    warm = min(run(site, args.jobs) for _ in range(args.repeat))
+    print(
+        f"warm:  {warm[0]:6.2f} s  {warm[0] / cold[0]:5.1%} of cold{against_hugo(warm[0])}  "
+        f"peak {warm[1]:5.0f} MB   [{warm[2]}]"
+    )
+
+    newest = max(files, key=lambda f: f.read_text(encoding="utf-8").split("\ndate: ", 1)[1][:13])
+    ones = []
+    for n in range(args.repeat):
+        text = newest.read_text(encoding="utf-8")
+        newest.write_text(text.replace("\ntitle: ", f"\ntitle: Edited {n} ", 1), encoding="utf-8")
+        ones.append(run(site, args.jobs))
+    one = min(ones)
+    print(
+        f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold{against_hugo(one[0])} (newest edited)  "
+        f"peak {one[1]:5.0f} MB   [{one[2]}]"
+    )
+    shutil.rmtree(site)
+    return {"cold": cold[0], "peak": max(c[1] for c in colds + ones + [warm])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument(
+        "--items",
+        default="10000,100000",
+        help="corpus sizes, comma-separated (default: 10000,100000; the second is compared to the first)",
+    )
     parser.add_argument("--corpus", type=Path, help="an existing folder of items (skips make_corpus.py)")
     parser.add_argument("--make-corpus", type=Path, default=REPO / "benchmarks/make_corpus.py")
     parser.add_argument("--jobs", type=int, help="processes for parsing (default: one per CPU)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
     args = parser.parse_args()
+    sizes = [int(size) for size in args.items.split(",")]
+    if args.corpus:
+        sizes = sizes[:1]
 
     with tempfile.TemporaryDirectory(prefix="bulletin-bench-") as tmp:
-        site = Path(tmp) / "site"
-        content = site / "content"
-        if args.corpus:
-            shutil.copytree(args.corpus, content)
-        else:
-            subprocess.run(
-                [sys.executable, str(args.make_corpus), str(content), "--items", str(args.items)],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-        (site / "bulletin.toml").write_text('title = "Benchmark"\nbase_url = "https://news.example.org/"\n')
-        files = sorted(content.rglob("*.md"))
+        results = [measure(args, size, Path(tmp)) for size in sizes]
+    if len(results) > 1:
+        base, big = results[0], results[-1]
         print(
-            f"{len(files)} items, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB, "
-            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, jobs={args.jobs or 'auto'}"
-        )
-
-        hugos = [hugo(content, Path(tmp)) for _ in range(args.repeat)]
-        hugo_s = min(h for h in hugos if h is not None) if hugos[0] is not None else None
-        if hugo_s is not None:
-            print(f"hugo  (per-topic RSS, from scratch):    {hugo_s:6.2f} s")
-        floor_s = min(floor(files) for _ in range(args.repeat))
-        print(f"floor (CSafeLoader, front matter only): {floor_s:6.2f} s")
-
-        def against_hugo(seconds: float) -> str:
-            return f"  {seconds / hugo_s:5.3f}x hugo" if hugo_s is not None else ""
-
-        colds = []
-        for _ in range(args.repeat):
-            shutil.rmtree(site / ".bulletin", ignore_errors=True)
-            shutil.rmtree(site / "feeds", ignore_errors=True)
-            colds.append(run(site, args.jobs))
-        cold = min(colds)
-        print(
-            f"cold:  {cold[0]:6.2f} s  {cold[0] / floor_s:5.2f}x floor{against_hugo(cold[0])}  "
-            f"{len(files) / cold[0]:7.0f} items/s"
-            f"  peak {max(c[1] for c in colds):5.0f} MB   [{cold[2]}]"
-        )
-
-        warm = min(run(site, args.jobs) for _ in range(args.repeat))
-        print(
-            f"warm:  {warm[0]:6.2f} s  {warm[0] / cold[0]:5.1%} of cold{against_hugo(warm[0])}  "
-            f"peak {warm[1]:5.0f} MB   [{warm[2]}]"
-        )
-
-        newest = max(files, key=lambda f: f.read_text(encoding="utf-8").split("\ndate: ", 1)[1][:13])
-        ones = []
-        for n in range(args.repeat):
-            text = newest.read_text(encoding="utf-8")
-            newest.write_text(text.replace("\ntitle: ", f"\ntitle: Edited {n} ", 1), encoding="utf-8")
-            ones.append(run(site, args.jobs))
-        one = min(ones)
-        print(
-            f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold{against_hugo(one[0])} (newest edited)  "
-            f"peak {one[1]:5.0f} MB   [{one[2]}]"
+            f"\n{sizes[-1]} against {sizes[0]} items: cold {big['cold'] / base['cold']:.1f}x the time "
+            f"(target for 10x the items: <= 10.5x), peak {big['peak']:.0f} MB (target <= 400 MB)"
         )
 
 

@@ -1071,3 +1071,36 @@ def test_join_url_is_urljoin() -> None:
             relative += "/"
         base = rng.choice(bases)
         assert join_url(base, relative) == urljoin(base, relative), (base, relative)
+
+
+def test_items_from_rows_share_what_they_repeat_and_stay_equal() -> None:
+    """from_row keeps one object for values many items repeat, and changes no value."""
+    from bulletin.site.items import Image, Item
+
+    def item(n: int) -> Item:
+        when = datetime(2026, 11, 18, tzinfo=UTC)
+        return Item(
+            id=f"i{n}",
+            path=f"content/i{n}.md",
+            title=f"Title {n}",
+            published=when,
+            updated=datetime(2026, 11, 18, tzinfo=UTC),
+            link=f"https://source.example/{n}",
+            source_name="source" + ".example",
+            summary="Summary.",
+            authors=("Ann " + "Author",),
+            topics=("Gartner: " + "Healthcare", "KLAS: Imaging"),
+            topic_urls=(None, "klas-imaging"),
+            image=Image(f"https://news.example.org/i{n}.jpeg", f"Title {n}", 600, 400, "image/jpeg"),
+            page=None,
+            draft=False,
+            body_offset=120,
+            fingerprint="f" * 64,
+        )
+
+    first, second = (Item.from_row(item(n).to_row()) for n in (1, 2))
+    assert (first, second) == (item(1), item(2))
+    assert first.topics is second.topics and first.authors is second.authors
+    assert first.source_name is second.source_name
+    assert first.updated is first.published
+    assert first.image is not None and first.image.alt is first.title
