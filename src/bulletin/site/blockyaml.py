@@ -71,54 +71,50 @@ def _has_stray(text: str) -> bool:
     return False
 
 
+# A line, split as the reader needs it: indentation, '- ' (or a lone '-'), a key and ':',
+# and the rest. One pass over the text makes every line's parts at once.
+_LINE = re.compile(r"^( *)(- |-$)?(?:([A-Za-z_][A-Za-z0-9_.-]{0,200}):(?: +|$))?(.*)$", re.MULTILINE)
+
+
 def _read(lines: list[str], numbers: list[int] | None, first_line: int) -> Fields:
     """The lines, none blank, as nested Fields and lists; _Stray outside the subset."""
     root = Fields()
     columns: list[int] = [0]  # the open mappings' and sequences' columns, outermost first
     open_: list[Fields | list[object]] = [root]
     pending: tuple[Fields, str, int] | None = None  # a 'key:' whose value is on the next lines
+    parts = _LINE.findall("\n".join(lines))
     count = len(lines)
     at = 0
     while at < count:
-        line = lines[at]
-        rest = line.lstrip(" ")
-        column = len(line) - len(rest)
-        if not rest:
-            raise _Stray  # a line of spaces
-        dash = rest[0] == "-" and (len(rest) == 1 or rest[1] == " ")
+        indent, dash, key, value_text = parts[at]
+        column = len(indent)
         if pending is not None:
-            fields, key, key_column = pending
+            fields, pending_key, key_column = pending
             pending = None
             if column > key_column or (column == key_column and dash):
                 value: Fields | list[object] = [] if dash else Fields()
-                fields[key] = value
+                fields[pending_key] = value
                 columns.append(column)
                 open_.append(value)
         if columns[-1] == column and (dash or type(open_[-1]) is not list) and len(columns) <= _DEPTH:
             container = open_[-1]  # the common case: the next line of the same mapping or list
         else:
-            container = _container(columns, open_, column, dash)
+            container = _container(columns, open_, column, bool(dash))
         if type(container) is list:
-            item = rest[2:]
-            if not item or item[0] in " >|":
-                raise _Stray  # '-' alone, or a block under a dash
-            found = _KEY.match(item)
-            if found is None:
-                container.append(_scalar(item))
+            if not key:
+                if not value_text or value_text[0] in " >|":
+                    raise _Stray  # '-' alone, or a block under a dash
+                container.append(_scalar(value_text))
                 at += 1
                 continue
             container.append(fields := Fields())  # '- key: value' opens a mapping
-            rest = item
             column += 2
             columns.append(column)
             open_.append(fields)
+        elif dash or not key:
+            raise _Stray  # a '- ' where a key belongs, a quoted or odd key, no ': ', only spaces
         else:
-            found = _KEY.match(rest)
-            if found is None:
-                raise _Stray  # a '- ' where a key belongs, a quoted or odd key, no ': '
             fields = container  # type: ignore[assignment]
-        key = found.group(1)
-        value_text = rest[found.end() :]
         line_number = (at if numbers is None else numbers[at]) + first_line
         at += 1
         if value_text in _BLOCKS:
