@@ -175,3 +175,25 @@ def test_a_file_changed_while_the_run_writes_is_read_by_the_next_run(
     again = run(site, "feeds")
     assert "0 written" not in again.stdout, again.stdout
     assert "Alpha, edited mid-run" in (site.root / "feeds" / "rss.xml").read_text()
+
+
+def test_a_run_that_finds_a_change_walks_content_once(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk that found the change is the one the build reads from (at 100,000 items a
+    walk and a stat per file take half a second)."""
+    two_items(site)
+    assert run(site, "feeds").exit_code == 0
+    site.item("b.md", id="b", title="Beta, edited", date="2026-11-19", categories=["KLAS: Imaging"])
+    walks: list[str] = []
+    real = os.scandir
+
+    def counted(path: str) -> object:
+        if os.fspath(path) == os.fspath(site.root / "content"):
+            walks.append(path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    assert run(site, "feeds").exit_code == 0
+    assert "Beta, edited" in (site.root / "feeds" / "rss.xml").read_text()
+    assert len(walks) == 1

@@ -12,6 +12,7 @@ from .feeds.writer import write_feeds
 from .output import Written
 from .report import Progress, Report
 from .site.reader import Site, read_site
+from .site.walk import Walked
 from .urls import Urls
 
 if TYPE_CHECKING:  # digests load only when a build writes them (not for `bulletin feeds`)
@@ -36,10 +37,12 @@ def build_site(
     *,
     strict: bool = False,
     digests: bool = True,
+    walked: Walked | None = None,
 ) -> Built:
     """Read the site, then write the feeds and (with `digests`, when the mail keys are set)
-    the recent digests. Under `strict`, any problem stops the run before anything is written."""
-    site = read_site(config, report, now, progress)
+    the recent digests. Under `strict`, any problem stops the run before anything is written.
+    `walked`: a walk of content/ made moments ago (to tell whether anything changed)."""
+    site = read_site(config, report, now, progress, walked)
     refuse_if_strict(report, strict)
     built = Built(site, write_feeds(site, progress))
     if digests and config.digest.sender and config.digest.address:

@@ -307,14 +307,16 @@ def build(ctx: click.Context, strict: bool) -> None:
 def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: bool, digests: bool) -> None:
     """Build, or, when nothing changed since a run that reported nothing, say what it said
     (see unchanged.py); after a run that reports nothing, keep what it depended on."""
-    again = unchanged.replay(run.config, command, context)
+    again, walked = unchanged.replay(run.config, command, context)
     if again is not None:
         run.say(again)
         return
     unchanged.forget(run.config, command)
     from .build import build_site
 
-    built = build_site(run.config, run.report, run.now, run.progress, strict=strict, digests=digests)
+    built = build_site(
+        run.config, run.report, run.now, run.progress, strict=strict, digests=digests, walked=walked
+    )
     run.say("\n".join(_built_lines(built, digests)))
     if not run.report.problems and not run.report.notes:
         outputs = built.feeds.outputs + built.digests_written.outputs

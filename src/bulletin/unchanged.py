@@ -27,6 +27,7 @@ from .config import Config
 
 if TYPE_CHECKING:
     from .cache import Stamps
+    from .site.walk import Walked
 
 # A file changed within this long before a run ends may change again with the same stats
 # on a file system with coarse timestamps: such a run keeps no record ("racy git").
@@ -43,19 +44,24 @@ def forget(config: Config, command: str) -> None:
         _record(config, command).unlink(missing_ok=True)
 
 
-def replay(config: Config, command: str, context: str) -> str | None:
-    """The last run's summary when nothing it depended on changed since; else None."""
+def replay(config: Config, command: str, context: str) -> tuple[str | None, Walked | None]:
+    """The last run's summary when nothing it depended on changed since, else None; and
+    the walk of content/ it made to tell, if it got that far, for the run to read from."""
     try:
         saved = json.loads(_record(config, command).read_text(encoding="utf-8"))
         if saved["key"] != _key(config, command, context):
-            return None
+            return None, None
         if saved["watched"] != _stats(_watched(config, saved["outputs"])):
-            return None
-        if saved["files"] != _files(config):
-            return None
-        return str(saved["summary"])
+            return None, None
+        files, summary = saved["files"], str(saved["summary"])
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None, None
+    from .site.walk import walk_items
+
+    walked = walk_items(config.content_dir)
+    if files != _files(walked):
+        return None, walked
+    return summary, None
 
 
 def remember(
@@ -76,7 +82,9 @@ def remember(
     with contextlib.suppress(OSError):  # a file gone meanwhile, no cache folder: run in full next
         started = time.time_ns()
         if read is None:
-            files = _files(config, newer_than=started - RACY_NS)
+            from .site.walk import walk_items
+
+            files = _files(walk_items(config.content_dir), newer_than=started - RACY_NS)
         elif read.newest_ns <= started - RACY_NS:
             files = read.hexdigest()
         else:
@@ -101,21 +109,19 @@ def _key(config: Config, command: str, context: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _files(config: Config, newer_than: int | None = None) -> str | None:
-    """A hash of every item file's path and stat, in the order the reader finds them; None
+def _files(walked: Walked, newer_than: int | None = None) -> str | None:
+    """A hash of every item file's path and stat, in the order the walk found them; None
     when the walk found a problem, or a file changed after `newer_than` (nanoseconds)."""
-    from .cache import Stamp, Stamps
-    from .report import Problem
-    from .site.walk import find_item_files
+    from .cache import Stamps
 
-    problems: list[Problem] = []
+    if walked.problems:
+        return None
     stamps = Stamps()
-    for relpath, path in find_item_files(config.content_dir, problems):
-        stamp = Stamp.of(os.stat(path))
-        if newer_than is not None and max(stamp.mtime_ns, stamp.ctime_ns) > newer_than:
-            return None
+    for (relpath, _), stamp in zip(walked.files, walked.stamps, strict=True):
         stamps.add(relpath, stamp)
-    return None if problems else stamps.hexdigest()
+    if newer_than is not None and stamps.newest_ns > newer_than:
+        return None
+    return stamps.hexdigest()
 
 
 def _watched(config: Config, outputs: list[str]) -> list[Path]:

@@ -23,7 +23,7 @@ from . import bodies
 from .items import Item
 from .parse import Parsed, decode, digest, parse_item, surely_clean
 from .topics import SLUGS_FILE, Topics, assign_topics, load_published
-from .walk import find_item_files, fix_for
+from .walk import Walked, fix_for, walk_items
 
 _KINDS = {
     stat.S_IFIFO: "a named pipe (FIFO)",
@@ -103,10 +103,17 @@ class Site:
         return self._outputs
 
 
-def read_site(config: Config, report: Report, now: datetime, progress: Progress | None = None) -> Site:
-    """Read every item (through the cache) and decide the topics."""
+def read_site(
+    config: Config,
+    report: Report,
+    now: datetime,
+    progress: Progress | None = None,
+    walked: Walked | None = None,
+) -> Site:
+    """Read every item (through the cache) and decide the topics. `walked`: a walk of
+    content/ made moments ago, not to be made again."""
     started = time.time()
-    collection = read_items(config, report, now, progress)
+    collection = read_items(config, report, now, progress, walked=walked)
     # A preview (serve --watch) starts from the slugs the real site published, keeps its own.
     recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
     topics = assign_topics(collection.items, report, load_published(recorded, report))
@@ -119,6 +126,7 @@ def read_items(
     now: datetime,
     progress: Progress | None = None,
     jobs: int | None = None,
+    walked: Walked | None = None,
 ) -> Collection:
     """Read every item file (through the parse cache), report problems, drop duplicates.
 
@@ -130,37 +138,27 @@ def read_items(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        walk_problems: list[Problem] = []
-        files = list(find_item_files(config.content_dir, walk_problems))
-        report.extend(walk_problems)
+        walked = walked or walk_items(config.content_dir)
+        report.extend(walked.problems)
+        results = _parse_files(walked, config, report, progress or NoProgress(), jobs)
         stamps = Stamps()
-        results = _parse_files(files, config, report, progress or NoProgress(), jobs, stamps)
-        return _collect([results[relpath] for relpath, _ in files], report, now, stamps)
+        for (relpath, _), stamp in zip(walked.files, walked.stamps, strict=True):
+            stamps.add(relpath, stamp)
+        return _collect([results[relpath] for relpath, _ in walked.files], report, now, stamps)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _parse_files(
-    files: list[tuple[str, str]],
-    config: Config,
-    report: Report,
-    progress: Progress,
-    jobs: int | None,
-    stamps: Stamps,
+    walked: Walked, config: Config, report: Report, progress: Progress, jobs: int | None
 ) -> dict[str, Parsed]:
-    """Each file's parse: from the cache where its stamp vouches for it, else parsed now.
-    Each file's stamp goes into `stamps`, in order."""
+    """Each file's parse: from the cache where its stamp vouches for it, else parsed now."""
     cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16, report=report)
-    progress.start("Reading items", len(files))
+    progress.start("Reading items", len(walked.files))
     results: dict[str, Parsed] = {}
     stale: list[_Stale] = []
-    for relpath, path in files:
-        try:
-            stamp = Stamp.of(os.stat(path))
-        except OSError:
-            stamp = Stamp(-1, -1, -1, -1)  # reading it says why
-        stamps.add(relpath, stamp)
+    for (relpath, path), stamp in zip(walked.files, walked.stamps, strict=True):
         hit = _cached(relpath, path, stamp, cache)
         if isinstance(hit, Parsed):
             results[relpath] = hit

@@ -10,11 +10,36 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cache import Stamp
 from ..report import Level, Problem
 
 CONTENT_SUFFIXES = (".md", ".markdown", ".html")
+
+
+@dataclass
+class Walked:
+    """A walk of content/: the item files in order, each one's stamp as the walk found it
+    (Stamp(-1, -1, -1, -1) when it could not be stat'ed), and what the walk could not read."""
+
+    files: list[tuple[str, str]] = field(default_factory=list)
+    stamps: list[Stamp] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def walk_items(content_dir: Path) -> Walked:
+    """Every item file and its stamp: what a run compares, and then reads."""
+    walked = Walked()
+    for relpath, path in find_item_files(content_dir, walked.problems):
+        try:
+            stamp = Stamp.of(os.stat(path))
+        except OSError:
+            stamp = Stamp(-1, -1, -1, -1)  # reading it says why
+        walked.files.append((relpath, path))
+        walked.stamps.append(stamp)
+    return walked
 
 
 def find_item_files(content_dir: Path, problems: list[Problem] | None = None) -> Iterator[tuple[str, str]]:
