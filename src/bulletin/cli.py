@@ -315,7 +315,14 @@ def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: boo
     from .build import build_site
 
     built = build_site(
-        run.config, run.report, run.now, run.progress, strict=strict, digests=digests, walked=walked
+        run.config,
+        run.report,
+        run.now,
+        run.progress,
+        strict=strict,
+        digests=digests,
+        walked=walked,
+        one_shot=True,
     )
     run.say("\n".join(_built_lines(built, digests)))
     if not run.report.problems and not run.report.notes:

@@ -109,11 +109,13 @@ def read_site(
     now: datetime,
     progress: Progress | None = None,
     walked: Walked | None = None,
+    *,
+    freeze: bool = False,
 ) -> Site:
     """Read every item (through the cache) and decide the topics. `walked`: a walk of
-    content/ made moments ago, not to be made again."""
+    content/ made moments ago, not to be made again; `freeze`: see read_items."""
     started = time.time()
-    collection = read_items(config, report, now, progress, walked=walked)
+    collection = read_items(config, report, now, progress, walked=walked, freeze=freeze)
     # A preview (serve --watch) starts from the slugs the real site published, keeps its own.
     recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
     topics = assign_topics(collection.items, report, load_published(recorded, report))
@@ -127,11 +129,15 @@ def read_items(
     progress: Progress | None = None,
     jobs: int | None = None,
     walked: Walked | None = None,
+    *,
+    freeze: bool = False,
 ) -> Collection:
     """Read every item file (through the parse cache), report problems, drop duplicates.
 
     Files the cache cannot answer for are parsed in `jobs` processes (default: one per CPU)
-    when there are enough of them to pay for starting the processes.
+    when there are enough of them to pay for starting the processes. `freeze`: the process
+    keeps what it read until it ends, so it goes out of the cyclic GC's reach (`gc.freeze`);
+    a long-running caller, which reads again and again, leaves it False.
     """
     # Reading creates many long-lived objects and no cycles: the cyclic GC would only
     # rescan them over and over (a third of a warm build's time).
@@ -144,7 +150,10 @@ def read_items(
         stamps = Stamps()
         for (relpath, _), stamp in zip(walked.files, walked.stamps, strict=True):
             stamps.add(relpath, stamp)
-        return _collect([results[relpath] for relpath, _ in walked.files], report, now, stamps)
+        collection = _collect([results[relpath] for relpath, _ in walked.files], report, now, stamps)
+        if freeze:
+            gc.freeze()  # the items hold no cycles; collections would rescan them again and again
+        return collection
     finally:
         if gc_was_enabled:
             gc.enable()
