@@ -112,13 +112,9 @@ def _key(config: Config, command: str, context: str) -> str:
 def _files(walked: Walked, newer_than: int | None = None) -> str | None:
     """A hash of every item file's path and stat, in the order the walk found them; None
     when the walk found a problem, or a file changed after `newer_than` (nanoseconds)."""
-    from .cache import Stamps
-
     if walked.problems:
         return None
-    stamps = Stamps()
-    for (relpath, _), stamp in zip(walked.files, walked.stamps, strict=True):
-        stamps.add(relpath, stamp)
+    stamps = walked.hashed()
     if newer_than is not None and stamps.newest_ns > newer_than:
         return None
     return stamps.hexdigest()

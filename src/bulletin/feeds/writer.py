@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -21,23 +22,31 @@ from .model import FILE_NAMES, Entry, Feed, feeds_of, make_entry
 from .pages import PAGE_SIZE, PageEntry, page_path, render_listing, render_topic_page, topic_of
 
 
+@dataclass
+class _Memo:
+    """What one run of write_feeds makes once per item and uses for several outputs."""
+
+    entries: dict[str, PageEntry] = field(default_factory=dict)  # its entry on the topic pages
+    keys: dict[str, bytes] = field(default_factory=dict)  # its part of the fingerprints
+
+
 def write_feeds(site: Site, progress: Progress | None = None) -> Written:
     """Every feed in every format, the topic pages, the feeds index and the OPML list."""
     outputs = site.outputs
     written = Written()
     feeds = feeds_of(site)
-    fingerprints = {feed.path: _fingerprint(site, feed) for feed in feeds}
+    memo = _Memo()
+    fingerprints = {feed.path: _fingerprint(site, feed, memo.keys) for feed in feeds}
     entries_of = _entries(site)
     templates_fp = templates_fingerprint(site.config)
     folder = site.config.feeds_dir
     every = _every_item_of_each_topic(site)
-    known: dict[str, PageEntry] = {}  # each item's entry on the topic pages, rendered once
     # Rendering is most of a cold build's writing: the feeds and pages render side by side.
     with outputs.together(progress, prepare=partial(_prepare, site)):
         for feed in feeds:
             _write_feed(site, feed, fingerprints[feed.path], entries_of, written)
         for feed in feeds[1:]:
-            _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written, known)
+            _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written, memo)
     listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
     for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
         outputs.write(
@@ -89,7 +98,7 @@ def _write_topic_pages(
     items: list[Item],
     templates_fp: str,
     written: Written,
-    known: dict[str, PageEntry],
+    memo: _Memo,
 ) -> None:
     """A topic's pages of PAGE_SIZE items each; pages past the last one are removed."""
     count = max(1, math.ceil(len(items) / PAGE_SIZE))
@@ -97,14 +106,13 @@ def _write_topic_pages(
     for number in range(1, count + 1):
         chunk = items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
         relpath = page_path(feed, number)
-        fingerprint = _items_fingerprint(
-            site, chunk, f"{templates_fp}\0{feed.path}\0{number}/{count}\0{len(items)}"
-        )
+        extra = f"{templates_fp}\0{feed.path}\0{number}/{count}\0{len(items)}"
+        fingerprint = _items_fingerprint(site, chunk, extra, memo.keys)
         site.outputs.write(
             relpath,
             fingerprint,
             [folder / relpath],
-            partial(_topic_page, site, feed, chunk, number, count, known),
+            partial(_topic_page, site, feed, chunk, number, count, memo.entries),
             written,
         )
     pages = folder / feed.path / "page"
@@ -169,17 +177,21 @@ def _entries(site: Site) -> Callable[[Feed], list[Entry]]:
     return entries_of
 
 
-def _fingerprint(site: Site, feed: Feed) -> str:
+def _fingerprint(site: Site, feed: Feed, keys: dict[str, bytes]) -> str:
     """Everything a feed's bytes depend on, hashed: a rebuild with the same hash renders nothing."""
-    return _items_fingerprint(site, feed.entries, f"{feed.title}\0{feed.description}\0{feed.path}")
+    return _items_fingerprint(site, feed.entries, f"{feed.title}\0{feed.description}\0{feed.path}", keys)
 
 
-def _items_fingerprint(site: Site, items: Sequence[Item], extra: str) -> str:
+def _items_fingerprint(site: Site, items: Sequence[Item], extra: str, keys: dict[str, bytes]) -> str:
+    """`keys`: each item's part, made once per run (an item is in a feed and a page or two)."""
     digest = hashlib.sha256()
     digest.update(f"{__version__}\0{site.config.fingerprint}\0{extra}".encode())
     for item in items:
-        names = "\x1f".join(t.name for t in site.topics.of(item))
-        digest.update(f"\0{item.id}\0{item.fingerprint}\0{item.path}\0{names}".encode())
+        key = keys.get(item.id)
+        if key is None:
+            names = "\x1f".join(t.name for t in site.topics.of(item))
+            key = keys[item.id] = f"\0{item.id}\0{item.fingerprint}\0{item.path}\0{names}".encode()
+        digest.update(key)
     return digest.hexdigest()
 
 

@@ -67,9 +67,12 @@ class Item:
         lists, authors, source names, image sizes), which saves a fifth of their memory."""
         (id_, path, title, published, updated, link, source, summary, authors, topics, urls) = row[:11]
         image = row[11]
+        one, size = _SHARED.setdefault, _SIZES.setdefault
         if image is not None:
             url, alt, width, height, mime = image
-            image = Image(url, title if alt == title else alt, _one(width), _one(height), _one(mime))
+            image = Image(
+                url, title if alt == title else alt, size(width, width), size(height, height), one(mime, mime)
+            )
         return cls(
             id_,
             path,
@@ -77,20 +80,17 @@ class Item:
             published,
             published if updated == published else updated,
             link,
-            _one(source),
+            one(source, source),
             summary,
-            _one(authors),
-            _one(topics),
-            _one(urls),
+            one(authors, authors),
+            one(topics, topics),
+            one(urls, urls),
             image,
             *row[12:],
         )
 
 
-# Values that many items repeat, one object each (a site has few topics, authors, sources).
-_SHARED: dict[tuple[type, object], Any] = {}
-
-
-def _one(value: Any) -> Any:
-    """The one object kept for `value` (keyed by type too: 1 and True are equal)."""
-    return value if value is None else _SHARED.setdefault((type(value), value), value)
+# Values that many items repeat, one object each (a site has few topics, authors, sources):
+# text and tuples of text here, image sizes (ints) apart, as 1 == True would mix them.
+_SHARED: dict[object, Any] = {}
+_SIZES: dict[int | None, int | None] = {}

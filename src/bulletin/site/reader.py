@@ -147,10 +147,8 @@ def read_items(
         walked = walked or walk_items(config.content_dir)
         report.extend(walked.problems)
         results = _parse_files(walked, config, report, progress or NoProgress(), jobs)
-        stamps = Stamps()
-        for (relpath, _), stamp in zip(walked.files, walked.stamps, strict=True):
-            stamps.add(relpath, stamp)
-        collection = _collect([results[relpath] for relpath, _ in walked.files], report, now, stamps)
+        parses = [results[relpath] for relpath, _ in walked.files]
+        collection = _collect(parses, report, now, walked.hashed())
         if freeze:
             gc.freeze()  # the items hold no cycles; collections would rescan them again and again
         return collection
@@ -203,10 +201,15 @@ def _collect(
     by_id: dict[str, Item] = {}
     clamped = 0
     for result in results:
-        report.extend(list(result.problems))
+        if result.problems:
+            report.extend(list(result.problems))
         clamped += result.clamped
-        if result.item is not None:
-            _keep_newest(by_id, result.item, report)
+        item = result.item
+        if item is not None:
+            if item.id in by_id:
+                _keep_newest(by_id, item, report)
+            else:
+                by_id[item.id] = item
     if clamped:
         report.note(f"{clamped} item(s) had lastMod before date; updated was set to the date")
     drafts = sum(1 for item in by_id.values() if item.draft)

@@ -109,20 +109,26 @@ class _Seen:
 
 
 def _gather(items: Iterable[Item]) -> _Seen:
-    seen = _Seen()
+    # Items share few distinct topic lists: each list is looked at once, for all its items.
+    groups: dict[tuple[tuple[str, ...], tuple[str | None, ...]], list[Item]] = defaultdict(list)
     for item in items:
+        groups[item.topics, item.topic_urls].append(item)
+    seen = _Seen()
+    for (topics, urls), members in groups.items():
+        count = len(members)
+        earliest = min(members, key=lambda i: (i.published, i.id))
         keys_seen: set[str] = set()
-        for name, url in zip(item.topics, item.topic_urls or (None,) * len(item.topics), strict=False):
+        for name, url in zip(topics, urls or (None,) * len(topics), strict=False):
             key = topic_key(name)
             if not key:
                 continue
-            seen.spellings[key][name] += 1
+            seen.spellings[key][name] += count
             if url and SLUG.match(url):
-                seen.url_slugs[key][url] += 1
+                seen.url_slugs[key][url] += count
             if key not in keys_seen:
-                seen.counts[key] += 1
+                seen.counts[key] += count
                 keys_seen.add(key)
-                first = (item.published, item.id, item.path)
+                first = (earliest.published, earliest.id, earliest.path)
                 if key not in seen.earliest or first[:2] < seen.earliest[key][:2]:
                     seen.earliest[key] = first
     return seen

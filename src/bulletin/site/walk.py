@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cache import Stamp
+from ..cache import Stamp, Stamps
 from ..report import Level, Problem
 
 CONTENT_SUFFIXES = (".md", ".markdown", ".html")
@@ -27,6 +27,15 @@ class Walked:
     files: list[tuple[str, str]] = field(default_factory=list)
     stamps: list[Stamp] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    _hashed: Stamps | None = field(default=None, repr=False)
+
+    def hashed(self) -> Stamps:
+        """Every file's path and stamp, hashed in order (once)."""
+        if self._hashed is None:
+            self._hashed = Stamps()
+            for (relpath, _), stamp in zip(self.files, self.stamps, strict=True):
+                self._hashed.add(relpath, stamp)
+        return self._hashed
 
 
 def walk_items(content_dir: Path) -> Walked:
