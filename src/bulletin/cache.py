@@ -7,9 +7,8 @@ import hashlib
 import os
 import pickle
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 from .files import why_not_written, write_atomic
@@ -39,9 +38,9 @@ def unseal(blob: bytes) -> memoryview | None:
     return data
 
 
-@dataclass(frozen=True, slots=True)
-class Stamp:
-    """What the file system says about a file; ctime moves on every write and cannot be set."""
+class Stamp(NamedTuple):
+    """What the file system says about a file; ctime moves on every write and cannot be set.
+    (A tuple: a walk makes one per item file, and a tuple is made several times faster.)"""
 
     size: int
     mtime_ns: int
