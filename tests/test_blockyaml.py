@@ -31,9 +31,9 @@ def _front(raw: bytes) -> str:
     text = parse.decode(raw)
     opening = parse._OPENING.match(text)
     assert opening is not None
-    closing = parse._CLOSING.search(text, opening.end())
+    closing = parse.closing_line(text, opening.end())
     assert closing is not None
-    return text[opening.end() : closing.start()]
+    return text[opening.end() : closing[0]]
 
 
 def _libyaml(text: str) -> Any:

@@ -1104,3 +1104,17 @@ def test_items_from_rows_share_what_they_repeat_and_stay_equal() -> None:
     assert first.source_name is second.source_name
     assert first.updated is first.published
     assert first.image is not None and first.image.alt is first.title
+
+
+def test_closing_line_is_the_first_line_of_only_dashes_or_dots() -> None:
+    """closing_line finds what `^(?:---|\\.\\.\\.)[ \\t]*$` (multi-line) finds, on random texts."""
+    from bulletin.site.parse import closing_line
+
+    pattern = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+    pieces = ["---", "...", "--", "----", "..", " ", "\t", "a: b", "\n", "\n", "- x", "-- -", ". . ."]
+    rng = random.Random(11)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        start = rng.choice([0, *(i + 1 for i, c in enumerate(text) if c == "\n")])
+        found = pattern.search(text, start)
+        assert closing_line(text, start) == (None if found is None else found.span()), (text, start)

@@ -23,7 +23,10 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 # C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
-_CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+# The closing line: '---' or '...', then only spaces or tabs. Searched for as a line break
+# and the mark (a literal start lets the search skip ahead), the first line on its own.
+_CLOSING_FIRST = re.compile(r"(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+_CLOSING_NEXT = re.compile(r"\n((?:---|\.\.\.)[ \t]*)$", re.MULTILINE)
 _OPENING = re.compile(r"---[ \t]*\n")
 _MIME = {
     "jpeg": "image/jpeg",
@@ -105,20 +108,29 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
         raise ItemError(
             1, "has no front matter; start the file with a '---' line, then YAML fields, then '---'"
         )
-    closing = _CLOSING.search(text, opening.end())
-    if not closing:
+    closing = closing_line(text, opening.end())
+    if closing is None:
         raise ItemError(1, "front matter is not closed; add a '---' line after the last field")
     clean = surely_clean(raw)
-    front = text[opening.end() : closing.start()]
+    front = text[opening.end() : closing[0]]
     front = front if clean else _without_controls(front, relpath, problems)
     fields = _fields(front)
     problems.extend(lint(fields, relpath))
-    body_offset = closing.end() + 1
+    body_offset = closing[1] + 1
     limit = bodies.body_limit(config.feed_content_kb)
     body = bodies.prepare(text[body_offset:], limit, clean)
     item, clamped = _item_from(fields, body, body_offset, relpath, config, digest(raw))
     _body_problems(text, body_offset, body, limit, relpath, problems, clean)
     return item, clamped
+
+
+def closing_line(text: str, start: int) -> tuple[int, int] | None:
+    """Where the first closing line at or after `start` (a line's start) begins and ends."""
+    found = _CLOSING_FIRST.match(text, start)
+    if found is not None:
+        return found.start(), found.end()
+    found = _CLOSING_NEXT.search(text, start)
+    return None if found is None else (found.start(1), found.end(1))
 
 
 # The characters _CONTROL and bodies.strip_forbidden look for, as UTF-8 bytes.
