@@ -1118,3 +1118,30 @@ def test_closing_line_is_the_first_line_of_only_dashes_or_dots() -> None:
         start = rng.choice([0, *(i + 1 for i, c in enumerate(text) if c == "\n")])
         found = pattern.search(text, start)
         assert closing_line(text, start) == (None if found is None else found.span()), (text, start)
+
+
+def test_one_line_shortcut_matches_the_full_rule() -> None:
+    """one_line's shortcut for plain ASCII gives what removing and collapsing gives."""
+    from bulletin.site.bodies import _NOT_IN_TEXT, one_line
+
+    pieces = [
+        "a",
+        "Bc",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\x0b",
+        "\x0c",
+        "\x1f",
+        "\x7f",
+        "é",
+        "\u202e",
+        "\xa0",
+        ".",
+        "",
+    ]
+    rng = random.Random(5)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert one_line(text) == " ".join(_NOT_IN_TEXT.sub("", text).split()), repr(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
@@ -21,6 +22,7 @@ _EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=8192)  # items share their days: one answer, and one object, a day
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """The first instant of `day` in `tz`; when midnight does not exist, the end of the gap."""
     moment = datetime.combine(day, time(0), tzinfo=tz)

@@ -157,6 +157,10 @@ def strip_forbidden(text: str) -> str:
 def one_line(text: str) -> str:
     """A text field's value: XML-forbidden characters and bidirectional controls removed,
     whitespace collapsed to single spaces."""
+    if text.isascii() and text.isprintable():  # the usual field: nothing to remove
+        if "  " not in text and text[:1] != " " and text[-1:] != " ":
+            return text
+        return " ".join(text.split())
     return " ".join(_NOT_IN_TEXT.sub("", text).split())
 
 
