@@ -148,6 +148,8 @@ def read_items(
         report.extend(walked.problems)
         results = _parse_files(walked, config, report, progress or NoProgress(), jobs)
         parses = [results[relpath] for relpath, _ in walked.files]
+        del results
+        walked.release()  # the caller may still hold the walk
         collection = _collect(parses, report, now, walked.hashed())
         if freeze:
             gc.freeze()  # the items hold no cycles; collections would rescan them again and again
