@@ -671,3 +671,28 @@ def test_safe_urls_in_every_url_attribute_stay_and_become_absolute(site: SiteMak
         '<img src="data:image/png;base64,AAAA" longdesc="https://src.example/a/desc.html" alt="A">'
         '<a href="mailto:ed@example.org">mail</a></p>'
     )
+
+
+def test_a_build_beside_other_threads_renders_in_its_own_process(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork copies only the forking thread, so a build in a threaded process (serve
+    --watch) must not fork for rendering: a lock another thread held would stay locked."""
+    import threading
+
+    from bulletin import output
+
+    pools: list[int] = []
+    monkeypatch.setattr(output, "process_pool", lambda jobs: pools.append(jobs))
+    monkeypatch.setenv("BULLETIN_JOBS", "2")
+    for n in range(60):
+        site.item(f"news/i{n:02d}.md", id=f"i{n}", categories=[f"Topic {n % 30}"])
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        _, written = build(site)
+    finally:
+        stop.set()
+        other.join()
+    assert pools == [] and len(written) > 64

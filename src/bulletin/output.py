@@ -142,14 +142,17 @@ class Outputs:
         global _TASKS
         _TASKS = (self, tasks)  # forked workers find them here; only indices travel
         # What the build holds stays put: the workers' collections would otherwise touch,
-        # and so copy, every page of the parent's memory.
+        # and so copy, every page of the parent's memory. (A one-shot build froze what it
+        # read already, and it stays frozen.)
+        frozen_before = gc.get_freeze_count()
         gc.freeze()
         try:
             with process_pool(jobs) as pool:
                 yield from pool.map(_render_task, range(len(tasks)), chunksize=4)
         finally:
             _TASKS = None
-            gc.unfreeze()
+            if not frozen_before:
+                gc.unfreeze()
 
     def _done(self, task: _Render, changed: list[bool]) -> None:
         for path, was_changed in zip(task.paths, changed, strict=True):

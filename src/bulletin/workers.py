@@ -25,10 +25,13 @@ def job_count(jobs: int | None, work: int, minimum: int) -> int:
 
 
 def forks() -> bool:
-    """Whether workers can start as copies of the build (not on Windows)."""
+    """Whether workers can start as copies of the build: where the platform forks (not
+    Windows), and the build is the process's only thread (a fork copies no other thread,
+    and a lock one of them held would stay locked in the copy: `serve --watch`)."""
     import multiprocessing
+    import threading
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 @contextlib.contextmanager
