@@ -12,7 +12,10 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loaded when a pool starts (8 ms that most rebuilds do not need)
+    from concurrent.futures import ProcessPoolExecutor
 
 
 def job_count(jobs: int | None, work: int, minimum: int) -> int:
@@ -39,6 +42,7 @@ def process_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """A pool of `jobs` workers; on the way out (Ctrl-C included) the work not started is
     dropped instead of done."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     # fork starts workers without re-importing bulletin; elsewhere the platform default.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
