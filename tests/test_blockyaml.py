@@ -207,6 +207,8 @@ def test_keys_keep_their_spelling_and_line() -> None:
     "text",
     [
         "a: 1 # comment\n",
+        "a: |\n a",  # no final line break: a block would end without one
+        "a: >\n -",
         "# comment\na: 1\n",
         "a: [1, 2]\n",
         "a: &x 1\nb: *x\n",

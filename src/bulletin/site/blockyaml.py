@@ -40,7 +40,9 @@ class _Stray(Exception):
 def read_block_yaml(text: str, first_line: int) -> Fields | None:
     """The mapping `text` holds, as `frontmatter.parse_front_matter` returns it, its first
     line numbered `first_line`; None when the text is not in the subset."""
-    if _has_stray(text):
+    # Without a final line break a '|' or '>' block ends differently (libyaml keeps no break);
+    # front matter always has one, before its closing '---'.
+    if not text.endswith("\n") or _has_stray(text):
         return None
     lines = text.split("\n")
     if lines[-1] == "":
