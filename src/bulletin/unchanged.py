@@ -70,27 +70,21 @@ def remember(
     context: str,
     summary: str,
     outputs: Iterable[str],
-    read: Stamps | None = None,
+    read: Stamps,
 ) -> None:
     """Keep what this run depended on (call it only after a run that reported nothing).
 
-    `read`: the item files' stamps as the run read them; without it the files are stat'ed now.
+    `read`: the item files' stamps as the run read them (not as they are now: a file edited
+    while the run wrote must be read again by the next run).
     """
     from .files import write_atomic
 
     names = sorted(set(outputs))
     with contextlib.suppress(OSError):  # a file gone meanwhile, no cache folder: run in full next
         started = time.time_ns()
-        if read is None:
-            from .site.walk import walk_items
-
-            files = _files(walk_items(config.content_dir), newer_than=started - RACY_NS)
-        elif read.newest_ns <= started - RACY_NS:
-            files = read.hexdigest()
-        else:
-            files = None
-        if files is None:
+        if read.newest_ns > started - RACY_NS:
             return
+        files = read.hexdigest()
         record = {
             "key": _key(config, command, context),
             "files": files,
@@ -109,15 +103,10 @@ def _key(config: Config, command: str, context: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _files(walked: Walked, newer_than: int | None = None) -> str | None:
+def _files(walked: Walked) -> str | None:
     """A hash of every item file's path and stat, in the order the walk found them; None
-    when the walk found a problem, or a file changed after `newer_than` (nanoseconds)."""
-    if walked.problems:
-        return None
-    stamps = walked.hashed()
-    if newer_than is not None and stamps.newest_ns > newer_than:
-        return None
-    return stamps.hexdigest()
+    when the walk found a problem."""
+    return None if walked.problems else walked.hashed().hexdigest()
 
 
 def _watched(config: Config, outputs: list[str]) -> list[Path]:

@@ -76,7 +76,7 @@ class Collection:
     drafts: int
     scheduled: tuple[Item, ...]
     files: int
-    stamps: Stamps | None = None  # every item file's path and stamp, as read
+    stamps: Stamps  # every item file's path and stamp, as read
 
 
 @dataclass
@@ -196,9 +196,7 @@ def _parse_files(
     return results
 
 
-def _collect(
-    results: list[Parsed], report: Report, now: datetime, stamps: Stamps | None = None
-) -> Collection:
+def _collect(results: list[Parsed], report: Report, now: datetime, stamps: Stamps) -> Collection:
     """Report every file's problems, keep one item per id, hold back drafts and scheduled."""
     by_id: dict[str, Item] = {}
     clamped = 0
@@ -286,7 +284,7 @@ def _cached(relpath: str, path: str, stamp: Stamp, cache: Cache) -> Parsed | _St
     row = cache.get(relpath) if stamp.size >= 0 else None
     if row is None:
         return _Stale(relpath, path, stamp)
-    if row[:4] == (stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode):
+    if row[:4] == stamp:
         return _from_row(row)
     # The stamp moved (touched, copied, checked out): re-parse only if the bytes changed.
     return _Stale(relpath, path, stamp, row[4], _from_row(row))
