@@ -13,6 +13,7 @@ checks that on every item the tests know, a corpus of 2,000 and thousands of mut
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .fields import Fields
@@ -20,9 +21,7 @@ from .fields import Fields
 # What may need libyaml to read right: a character outside YAML's printable set or one it
 # takes as a line break (NEL, LS, PS), a tab, a BOM; and '#', which may start a comment.
 _ASCII_STRAY = bytes(c for c in range(32) if c != 10) + b"\x7f#"
-_STRAY = re.compile(
-    "[^\n\x20-\x22\x24-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
-)
+_STRAY = "[^\n\x20-\x22\x24-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 # A key: a plain word, then ':' and spaces, or ':' at the end of the line.
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,200}):(?: +|$)")
 # Characters that make a plain value mean something else when they come first.
@@ -64,13 +63,20 @@ def _has_stray(text: str) -> bool:
         raw = text.encode()
         if len(raw.translate(None, _ASCII_STRAY)) == len(raw):
             return False
+    stray = _stray()
     at = 0
-    while (found := _STRAY.search(text, at)) is not None:
+    while (found := stray.search(text, at)) is not None:
         at = found.start()
         if text[at] != "#" or at == 0 or text[at - 1] in " \n":
             return True  # a control character, or '#' where it starts a comment
         at += 1
     return False
+
+
+@functools.cache
+def _stray() -> re.Pattern[str]:
+    """_STRAY compiled (3 ms: only a file that is not plain ASCII needs it)."""
+    return re.compile(_STRAY)
 
 
 # A line, split as the reader needs it: indentation, '- ' (or a lone '-'), a key and ':',
