@@ -125,7 +125,9 @@ class Outputs:
         progress = progress or NoProgress()
         progress.start("Writing files", len(tasks))
         # Renders are closures over the whole site: workers must start as copies of it.
-        count = job_count(jobs, len(tasks), _PARALLEL_MIN) if forks() else 1
+        count = job_count(jobs, len(tasks), _PARALLEL_MIN)
+        if count > 1 and not forks():  # asked only then: it loads multiprocessing
+            count = 1
         if count > 1 and prepare is not None:
             prepare()
         results = self._in_processes(tasks, count) if count > 1 else map(self._render, tasks)
