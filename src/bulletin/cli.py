@@ -21,13 +21,12 @@ import click
 from . import __version__, unchanged
 from .config import Config, load_config
 from .dates import parse_date
-from .digests.windows import Window, custom, iso_week, last_complete_week
 from .errors import BulletinError, ConfigError, RefusedError, UsageError
 from .report import Report
-from .tokens import require_secret
 
 if TYPE_CHECKING:  # the reader and the writers load when a command needs them
     from .build import Built
+    from .digests.windows import Window
     from .output import Written
     from .site.reader import Site
 
@@ -300,6 +299,8 @@ def feeds(ctx: click.Context, strict: bool) -> None:
 def build(ctx: click.Context, strict: bool) -> None:
     """Check the items, then write the feeds and the recent digests."""
     with _running(ctx) as run:
+        from .digests.windows import last_complete_week
+
         week = last_complete_week(run.now, run.config.timezone).name  # which digests are recent
         _build_unless_unchanged(run, "build", week, strict=strict, digests=True)
 
@@ -343,6 +344,8 @@ def _built_lines(built: Built, digests: bool, again: bool = False) -> list[str]:
 
 
 def _window(run: Run, week: str | None, since: str | None, until: str | None) -> Window:
+    from .digests.windows import custom, iso_week, last_complete_week
+
     tz = run.config.timezone
     if week and (since or until):
         raise UsageError("give either --week or --since and --until, not both")
@@ -464,6 +467,7 @@ def send(
     """
     with _running(ctx) as run:
         from .mail.send import SendOptions, send_digest
+        from .tokens import require_secret
 
         run.config.require_mail(send=True)
         secret = require_secret(os.environ.get("BULLETIN_SECRET"))
@@ -676,6 +680,8 @@ def bounces(ctx: click.Context, source: str) -> None:
 
         secret = os.environ.get("BULLETIN_SECRET") or ""
         if run.config.digest.bounce_address:
+            from .tokens import require_secret
+
             secret = require_secret(secret)  # VERP tags are signed with it
         with _ledger(run) as ledger:
             summary = read_bounces(run.config, source, ledger, secret, run.report, run.now, sys.stdin.buffer)

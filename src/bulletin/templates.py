@@ -7,18 +7,20 @@ import hashlib
 import sys
 from collections.abc import Callable
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn
 
-from .cache import seal, unseal
 from .config import Config
 from .errors import TemplateError
-from .files import write_atomic
 
 if TYPE_CHECKING:
     import jinja2
+
+
+# bulletin's own templates (importlib.resources would find the same folder, and cost a
+# rebuild with nothing to do 5 ms to load).
+_SHIPPED = Path(__file__).with_name("templates")
 
 
 def _autoescape(name: str | None) -> bool:
@@ -118,6 +120,9 @@ def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache | None:
 def _bytecode_cache_class() -> Callable[[Path], jinja2.BytecodeCache]:
     import jinja2
 
+    from .cache import seal, unseal
+    from .files import write_atomic
+
     class CheckedBytecodeCache(jinja2.BytecodeCache):
         """Compiled templates in one file each, behind a checksum: marshal data with a
         flipped byte can render something else or crash the interpreter, so a damaged
@@ -150,7 +155,7 @@ def templates_fingerprint(config: Config) -> str:
     folders: list[Path] = []
     if config.templates_dir.is_dir():
         folders.append(config.templates_dir)
-    shipped = resources.files("bulletin") / "templates"
+    shipped = _SHIPPED
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             if path.is_file():

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..files import write_atomic
 from ..report import Report
 from ..slugs import MAX_SLUG, SLUG, shorten, slugify
-from .items import Item
+
+if TYPE_CHECKING:  # a rebuild with nothing to do reads SLUGS_FILE from here, and no more
+    from .items import Item
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,5 +256,7 @@ def save_published(site: Path, topics: Topics) -> bool:
     if slugs == topics.published:
         return False
     data = json.dumps(dict(sorted(slugs.items())), ensure_ascii=False, indent=2) + "\n"
+    from ..files import write_atomic
+
     write_atomic(site / SLUGS_FILE, data.encode())
     return True
