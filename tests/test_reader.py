@@ -13,13 +13,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bulletin.dates import local_midnight, parse_date
 from bulletin.report import Report
-from bulletin.site import bodies
+from bulletin.site import bodies, walk
 from bulletin.site.parse import Parsed, parse_item
 from bulletin.site.reader import read_body, read_items
 
@@ -716,7 +717,14 @@ def deadline(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def test_symlink_loops_are_reported_and_every_item_read_once(site: SiteMaker) -> None:
+@pytest.fixture(params=[True, False], ids=["by-descriptor", "by-path"])
+def listing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walk content/ listing folders through descriptors (where the platform can) and by
+    path (elsewhere): the same files, stamps and problems either way."""
+    monkeypatch.setattr(walk, "_BY_DESCRIPTOR", request.param)
+
+
+def test_symlink_loops_are_reported_and_every_item_read_once(site: SiteMaker, listing: None) -> None:
     site.item("good.md", title="Good")
     site.item("sub/inner.md", title="Inner")
     content = site.root / "content"
@@ -741,7 +749,7 @@ def test_symlink_loops_are_reported_and_every_item_read_once(site: SiteMaker) ->
     )
 
 
-def test_symlinks_out_of_the_site_are_not_read(site: SiteMaker, tmp_path: Path) -> None:
+def test_symlinks_out_of_the_site_are_not_read(site: SiteMaker, tmp_path: Path, listing: None) -> None:
     site.item("good.md", title="Good")
     outside = tmp_path / "outside"
     (outside / "folder").mkdir(parents=True)
@@ -764,7 +772,7 @@ def test_symlinks_out_of_the_site_are_not_read(site: SiteMaker, tmp_path: Path) 
     )
 
 
-def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path) -> None:
+def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path, listing: None) -> None:
     elsewhere = tmp_path / "volume/news"
     elsewhere.mkdir(parents=True)
     (site.root / "content").rmdir()
@@ -780,6 +788,33 @@ def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path) -> N
     )
 
 
+def test_the_walk_by_descriptor_and_by_path_agree(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file, in order, with its stamp: hidden and '_' folders skipped, other suffixes too."""
+    for name in ("b.md", "a.markdown", "c.html", "z/y/deep.md", "z/a.md", "m/n.md"):
+        site.item(name, title=name)
+    site.raw(".hidden.md", "---\ntitle: x\n---\n")
+    site.raw("_drafts/x.md", "---\ntitle: x\n---\n")
+    site.raw(".git/x.md", "---\ntitle: x\n---\n")
+    site.raw("notes.txt", "not an item")
+    content = site.root / "content"
+    monkeypatch.setattr(walk, "_BY_DESCRIPTOR", False)
+    by_path = walk.walk_items(content)
+    monkeypatch.setattr(walk, "_BY_DESCRIPTOR", True)
+    by_descriptor = walk.walk_items(content)
+    assert by_descriptor.files == by_path.files
+    assert [relpath for relpath, _ in by_path.files] == [
+        "content/a.markdown",
+        "content/b.md",
+        "content/c.html",
+        "content/m/n.md",
+        "content/z/a.md",
+        "content/z/y/deep.md",
+    ]
+    assert all(Path(path).is_file() for _, path in by_path.files)
+    assert by_descriptor.stamps == by_path.stamps
+    assert all(stamp.size > 0 and stamp.inode > 0 for stamp in by_path.stamps)
+
+
 def test_a_fifo_is_reported_not_opened(site: SiteMaker) -> None:
     site.item("good.md", title="Good")
     os.mkfifo(site.root / "content/x.md")
@@ -793,19 +828,25 @@ def test_a_fifo_is_reported_not_opened(site: SiteMaker) -> None:
 
 
 def test_an_unreadable_folder_is_reported_and_the_rest_read(
-    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch, listing: None
 ) -> None:
     site.item("good.md", title="Good")
     site.item("locked/inside.md", title="Inside")
     locked = os.fspath(site.root / "content/locked")
-    scandir = os.scandir
+    scandir, open_ = os.scandir, os.open
 
-    def refusing(path: str) -> object:
-        if os.fspath(path) == locked:
+    def refusing(path: str | int) -> object:  # a folder is listed by path or by descriptor
+        if not isinstance(path, int) and os.fspath(path) == locked:
             raise PermissionError(13, "Permission denied", path)
         return scandir(path)
 
+    def refusing_open(path: str, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return open_(path, *args, **kwargs)
+
     monkeypatch.setattr(os, "scandir", refusing)
+    monkeypatch.setattr(os, "open", refusing_open)
     assert read_all(site) == (
         ["Good"],
         [

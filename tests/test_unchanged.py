@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bulletin.cli import main
+from bulletin.site import reader, walk
 
 from .conftest import SiteMaker
 
@@ -185,15 +186,15 @@ def test_a_run_that_finds_a_change_walks_content_once(
     two_items(site)
     assert run(site, "feeds").exit_code == 0
     site.item("b.md", id="b", title="Beta, edited", date="2026-11-19", categories=["KLAS: Imaging"])
-    walks: list[str] = []
-    real = os.scandir
+    walks: list[Path] = []
+    real = walk.walk_items
 
-    def counted(path: str) -> object:
-        if os.fspath(path) == os.fspath(site.root / "content"):
-            walks.append(path)
-        return real(path)
+    def counted(content_dir: Path) -> walk.Walked:
+        walks.append(content_dir)
+        return real(content_dir)
 
-    monkeypatch.setattr(os, "scandir", counted)
+    monkeypatch.setattr(walk, "walk_items", counted)  # as unchanged.py finds it
+    monkeypatch.setattr(reader, "walk_items", counted)  # as the reader imported it
     assert run(site, "feeds").exit_code == 0
     assert "Beta, edited" in (site.root / "feeds" / "rss.xml").read_text()
     assert len(walks) == 1

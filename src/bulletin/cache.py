@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import gc
-import hashlib
-import os
 import pickle
 import zlib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import __version__
 from .files import why_not_written, write_atomic
@@ -36,38 +34,6 @@ def unseal(blob: bytes) -> memoryview | None:
     if len(blob) < 4 or zlib.crc32(data).to_bytes(4, "big") != blob[:4]:
         return None
     return data
-
-
-class Stamp(NamedTuple):
-    """What the file system says about a file; ctime moves on every write and cannot be set.
-    (A tuple: a walk makes one per item file, and a tuple is made several times faster.)"""
-
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    inode: int
-
-    @classmethod
-    def of(cls, stat: os.stat_result) -> Stamp:
-        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-
-
-class Stamps:
-    """A hash of files' paths and stamps in the order they were added, and the newest change
-    among them: what a run read, to tell the next run whether anything changed."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.newest_ns = 0
-
-    def add(self, relpath: str, stamp: Stamp) -> None:
-        self._hash.update(
-            f"{relpath}\0{stamp.size}\0{stamp.mtime_ns}\0{stamp.ctime_ns}\0{stamp.inode}\n".encode()
-        )
-        self.newest_ns = max(self.newest_ns, stamp.mtime_ns, stamp.ctime_ns)
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
 
 
 class Cache:

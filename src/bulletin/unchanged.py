@@ -26,8 +26,7 @@ from . import __version__
 from .config import Config
 
 if TYPE_CHECKING:
-    from .cache import Stamps
-    from .site.walk import Walked
+    from .site.walk import Stamps, Walked
 
 # A file changed within this long before a run ends may change again with the same stats
 # on a file system with coarse timestamps: such a run keeps no record ("racy git").

@@ -13,7 +13,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from ..cache import Cache, Stamp, Stamps
+from ..cache import Cache
 from ..config import Config
 from ..errors import NotAFileError
 from ..output import Outputs
@@ -23,7 +23,7 @@ from . import bodies
 from .items import Item
 from .parse import Parsed, decode, digest, parse_item, surely_clean
 from .topics import SLUGS_FILE, Topics, assign_topics, load_published
-from .walk import Walked, fix_for, walk_items
+from .walk import Stamp, Stamps, Walked, fix_for, walk_items
 
 _KINDS = {
     stat.S_IFIFO: "a named pipe (FIFO)",
