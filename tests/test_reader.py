@@ -815,6 +815,30 @@ def test_the_walk_by_descriptor_and_by_path_agree(site: SiteMaker, monkeypatch: 
     assert all(stamp.size > 0 and stamp.inode > 0 for stamp in by_path.stamps)
 
 
+def test_names_that_are_not_utf8_are_reported_and_the_rest_read(site: SiteMaker, listing: None) -> None:
+    """A file or folder name in another encoding (Latin-1 'é' here) used to stop the run with
+    a traceback when the name was hashed; now it is named, with its bytes, and skipped."""
+    site.item("good.md", title="Good")
+    site.item("café.md", title="Café")  # UTF-8, and read
+    content = os.fsencode(site.root / "content")
+    try:
+        with open(os.path.join(content, b"caf\xe9-latin1.md"), "wb") as file:
+            file.write(front_matter({"title": "Latin", "date": "2026-11-18"}).encode())
+        os.mkdir(os.path.join(content, b"dossier-\xe9"))
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    with open(os.path.join(content, b"dossier-\xe9", b"inside.md"), "wb") as file:
+        file.write(front_matter({"title": "Inside", "date": "2026-11-18"}).encode())
+    (site.root / "content/notes-\udce9.txt").touch()  # not an item: not mentioned
+    assert read_all(site) == (
+        ["Café", "Good"],
+        [
+            "content/caf\\xe9-latin1.md: error: its name is not UTF-8 text; not read: rename it",
+            "content/dossier-\\xe9/: error: its name is not UTF-8 text; not read: rename it",
+        ],
+    )
+
+
 def test_a_fifo_is_reported_not_opened(site: SiteMaker) -> None:
     site.item("good.md", title="Good")
     os.mkfifo(site.root / "content/x.md")

@@ -106,6 +106,9 @@ def walk_items(content_dir: Path) -> Walked:
                 name = entry.name
                 if name.startswith("."):
                     continue
+                if not name.isascii() and not _is_text(name):
+                    walk.not_text(entry, prefix, name)
+                    continue
                 path, relpath = base + name, prefix + name
                 if _is_dir(entry):
                     if not name.startswith("_") and walk.enter(entry, path, relpath):
@@ -163,6 +166,14 @@ class _Walk:
     def problem(self, path: str, level: Level, message: str) -> None:
         self.problems.append(Problem(path, None, level, message))
 
+    def not_text(self, entry: os.DirEntry[str], prefix: str, name: str) -> None:
+        """An error for an item file or folder whose name is not UTF-8: it could be neither
+        a page's address nor a line of the report as it is."""
+        folder = _is_dir(entry)
+        if folder or name.endswith(CONTENT_SUFFIXES):
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace") + ("/" if folder else "")
+            self.problem(prefix + shown, "error", "its name is not UTF-8 text; not read: rename it")
+
     def stays_inside(self, entry: os.DirEntry[str], path: str, relpath: str) -> bool:
         """False, and a warning, for a link that leads out of the site (and out of content/,
         which may itself be a link to another disk). `path`: the entry's, to open."""
@@ -208,6 +219,15 @@ class _Walk:
     @staticmethod
     def _within(path: str, folder: str) -> bool:
         return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _is_text(name: str) -> bool:
+    """False for a name that is not UTF-8 (Python keeps its bytes as lone surrogates)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
