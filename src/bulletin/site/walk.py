@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,9 @@ def walk_items(content_dir: Path) -> Walked:
                 if _is_dir(entry):
                     if not name.startswith("_") and walk.enter(entry, path, relpath):
                         folders.append((f"{relative}{name}/", path))
-                elif name.endswith(CONTENT_SUFFIXES) and walk.stays_inside(entry, path, relpath):
+                elif name.endswith(CONTENT_SUFFIXES) and (
+                    not entry.is_symlink() or walk.stays_inside(entry, path, relpath)
+                ):
                     try:
                         info = entry.stat()
                         stamp = Stamp(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
@@ -145,8 +148,7 @@ def _listing(folder: str) -> tuple[list[os.DirEntry[str]], int | None]:
         raise
 
 
-def _name(entry: os.DirEntry[str]) -> str:
-    return entry.name
+_name = operator.attrgetter("name")
 
 
 class _Walk:
