@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import feedparser
 import jsonschema
 import pytest
 from lxml import etree
 
+from bulletin.dates import rfc822
 from bulletin.feeds.writer import write_feeds
 from bulletin.report import Report
 from bulletin.site.reader import read_site
@@ -696,3 +699,25 @@ def test_a_build_beside_other_threads_renders_in_its_own_process(
         stop.set()
         other.join()
     assert pools == [] and len(written) > 64
+
+
+def test_rfc822_dates_are_written_as_the_email_package_writes_them() -> None:
+    """The feed list's date is made without loading the email package: the same text for
+    any instant, in zones east and west, with odd historical offsets, and naive."""
+    rng = random.Random(822)
+    zones = [
+        None,
+        UTC,
+        *(
+            ZoneInfo(name)
+            for name in ("Europe/Amsterdam", "America/St_Johns", "Asia/Kolkata", "Pacific/Chatham")
+        ),
+    ]
+    for _ in range(3000):
+        moment = datetime(1, 1, 2) + timedelta(
+            seconds=rng.randrange(0, 315_000_000_000), microseconds=rng.randrange(10**6)
+        )
+        zone = rng.choice(zones)
+        if zone is not None:
+            moment = moment.replace(tzinfo=UTC).astimezone(zone)
+        assert rfc822(moment) == format_datetime(moment), moment

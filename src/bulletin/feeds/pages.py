@@ -10,6 +10,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from .. import __version__
+from ..dates import rfc822
 from ..site.items import Item
 from ..site.reader import Site
 from ..site.topics import Topic
@@ -100,9 +101,7 @@ def render_listing(site: Site, feeds: list[Feed], template: str) -> bytes:
 
 
 def _rfc822(moment: datetime | None) -> str:
-    from email.utils import format_datetime  # only when the OPML list is rendered
-
-    return format_datetime(moment) if moment else ""
+    return rfc822(moment) if moment else ""
 
 
 @dataclass(slots=True)
