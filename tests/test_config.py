@@ -216,3 +216,15 @@ def test_smtp_timeout_is_whole_seconds_from_1_to_600(tmp_path: Path, value: str)
     assert problem.endswith("; write a whole number from 1 to 600")
     config = load_config(write(tmp_path, 'base_url = "https://x.example/"\n[smtp]\ntimeout = 5\n'))
     assert config.smtp.timeout == 5
+
+
+def test_urls_browsers_cannot_open_are_refused(tmp_path: Path) -> None:
+    """urlsplit takes these hosts; browsers and the sanitiser (which resolves a body's
+    relative links against site_url) do not."""
+    text = 'base_url = "https://999.1.1.1/"\nsite_url = "https://si te.org/"\n'
+    assert problems_of(tmp_path, text) == [
+        "bulletin.toml: error: base_url: 'https://999.1.1.1/' is not an address browsers can open "
+        "(invalid IPv4 address); write the https URL where feeds/ and emails/ are published",
+        "bulletin.toml: error: site_url: 'https://si te.org/' is not an address browsers can open "
+        "(invalid international domain name); write the https URL of the site's item pages",
+    ]

@@ -229,6 +229,12 @@ class _Checker:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             self._fail(key, f"{value!r} is not an absolute http(s) URL; {fix}")
             return default
+        from .links import url_problem
+
+        problem = url_problem(value)
+        if problem is not None:
+            self._fail(key, f"{value!r} is not an address browsers can open ({problem}); {fix}")
+            return default
         return value
 
     def fail(self, key: str, message: str) -> None:

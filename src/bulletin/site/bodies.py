@@ -344,6 +344,13 @@ def _url_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
 
 def sanitize(body_html: str, base_url: str | None) -> str:
     """Sanitise to the feed validator's HTML; relative URLs become absolute against base_url."""
+    try:
+        return _sanitize(body_html, base_url)
+    except ValueError:  # a base nh3's URL parser refuses: the reader refuses such links, but
+        return _sanitize(body_html, None)  # one kept from before must not stop a build
+
+
+def _sanitize(body_html: str, base_url: str | None) -> str:
     cleaned = nh3.clean(
         body_html,
         tags=set(ALLOWED_TAGS),

@@ -12,6 +12,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from ..config import Config
 from ..errors import ItemError
+from ..links import url_problem
 from ..report import Problem
 from . import bodies
 from .blockyaml import read_block_yaml
@@ -286,11 +287,22 @@ def _source(fields: Fields) -> tuple[str | None, str | None]:
     link = None
     if found is not None:
         link = text(found, "write the article's full https:// address")
-        parts = urlsplit(link)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(link)
+            absolute = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # unclosed or invalid [IPv6] brackets
+            absolute = True  # url_problem says what is wrong
+        if not absolute:
             raise ItemError(
                 found.line,
                 f"{found.name} '{link}' is not an absolute http(s) URL; "
+                "write the article's full https:// address",
+            )
+        problem = url_problem(link)
+        if problem is not None:
+            raise ItemError(
+                found.line,
+                f"{found.name} '{link}' is not an address browsers can open ({problem}); "
                 "write the article's full https:// address",
             )
     found = lookup(fields, "link.brand")
@@ -396,12 +408,23 @@ def _image(fields: Fields, base: str) -> Image | None:
     href = lookup(sub, "href")
     if href is None:
         return None
-    url = join_url(base, text(image.within(href)).replace(" ", "%20"))
-    if not url.startswith(("http://", "https://")) and urlsplit(url).scheme not in ("http", "https"):
+    try:
+        url = join_url(base, text(image.within(href)).replace(" ", "%20"))
+        web = url.startswith(("http://", "https://")) or urlsplit(url).scheme in ("http", "https")
+        problem = url_problem(url) if web else None
+    except ValueError as exc:  # unclosed or invalid [IPv6] brackets
+        web, problem = True, str(exc)
+    if not web:
         raise ItemError(
             href.line,
             f"{image.name}.{href.name} '{href.value}' is not an http(s) image URL; "
             "write a file name or an https:// address",
+        )
+    if problem is not None:
+        raise ItemError(
+            href.line,
+            f"{image.name}.{href.name} '{href.value}' is not an address browsers can open "
+            f"({problem}); write a file name or an https:// address",
         )
     alt = lookup(sub, "alt")
     width, height = _size(image, lookup(sub, "size"))

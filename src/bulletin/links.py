@@ -1,0 +1,52 @@
+"""Whether an address is one that browsers, feed readers and bulletin's sanitiser can open."""
+
+from __future__ import annotations
+
+import functools
+import re
+from urllib.parse import urlsplit
+
+
+def url_problem(url: str) -> str | None:
+    """Why the absolute http(s) `url` cannot be opened, or None when it can.
+
+    Python's urlsplit takes hosts that no browser does (`e x.com`, `999.1.1.1`,
+    `xn--a.com`). The WHATWG URL standard decides, as browsers and feed readers read it: it
+    is asked through the parser nh3 resolves a body's relative links with (the Rust url
+    crate), so that no link bulletin accepts can stop the sanitiser later. Only the scheme
+    and the authority can make a URL fail (a path, query or fragment is percent-encoded,
+    never refused), so the answer is kept per scheme and authority.
+    """
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port out of range or not a number
+    except ValueError as exc:  # and urlsplit for unclosed or invalid [IPv6] brackets
+        return str(exc)
+    if _plain_host(parts.hostname or ""):
+        return None
+    return _authority_problem(parts.scheme.lower(), parts.netloc)
+
+
+# Letters, digits, '-' and '.': a host every parser takes as it is, unless a label is
+# punycode (checked) or the last one reads as a number (then it must be an IPv4 address).
+_LDH = re.compile(r"[a-z0-9.-]+")
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
+
+
+def _plain_host(host: str) -> bool:
+    """Whether the WHATWG parser surely takes `host` (lower case) without asking it."""
+    if not _LDH.fullmatch(host) or "xn--" in host:
+        return False
+    last = host.rstrip(".").rpartition(".")[2]
+    return bool(last) and not _NUMBER.fullmatch(last)
+
+
+@functools.lru_cache(maxsize=4096)
+def _authority_problem(scheme: str, authority: str) -> str | None:
+    import nh3  # Rust, loaded only by a run that reads items or its configuration's URLs
+
+    try:
+        nh3.clean("", url_relative=("rewrite_with_base", f"{scheme}://{authority}/"))
+    except ValueError as exc:  # 'invalid url_relative base URL "…": invalid port number'
+        return str(exc).rpartition(": ")[2]
+    return None

@@ -1,0 +1,86 @@
+"""url_problem against the parser it stands in for: nh3's, asked about the whole URL."""
+
+from __future__ import annotations
+
+import random
+from urllib.parse import urlsplit
+
+import nh3
+
+from bulletin.links import url_problem
+
+
+def _opens(url: str) -> bool:
+    """The oracle: urlsplit reads the port, and nh3 takes the URL as a base."""
+    try:
+        _ = urlsplit(url).port
+        nh3.clean("", url_relative=("rewrite_with_base", url))
+    except ValueError:
+        return False
+    return True
+
+
+def _hostless(url: str) -> bool:
+    try:
+        return not urlsplit(url).hostname
+    except ValueError:
+        return False
+
+
+LABELS = [
+    "a",
+    "example",
+    "EX",
+    "-a",
+    "a-",
+    "_x",
+    "xn--a",
+    "xn--nxasmq6b",
+    "xn--",
+    "例え",
+    "e x",
+    "e%41",
+    "e%zz",
+    "e%00x",
+    "e<x",
+    "e^x",
+    "e|x",
+    "123",
+    "09",
+    "999",
+    "0x1f",
+    "0x",
+    "0xg",
+    "1",
+    "",
+]
+PORTS = ["", ":", ":80", ":0", ":65535", ":65536", ":-1", ":abc"]
+TAILS = ["/", "/a b/c?q=1 2#f g", "?x", "#", "/%zz/\\\\x", "/../.."]
+
+
+def test_url_problem_agrees_with_the_parser_on_every_kind_of_host() -> None:
+    """The shortcuts (plain hosts never asked, answers kept per scheme and authority) give
+    the oracle's answer for hosts of one to three labels, ports, paths and user info."""
+    rng = random.Random(3986)
+    hosts = [".".join(h) for h in (rng.sample(LABELS, rng.randint(1, 3)) for _ in range(3000))]
+    hosts += [
+        "[::1]",
+        "[::1",
+        "[1:2:3]",
+        "[fe80::1%25eth0]",
+        "1.2.3.4",
+        "1.2.3",
+        "0x7f.1",
+        "a.com.",
+        "a..b",
+        ".",
+    ]
+    checked = 0
+    for host in hosts:
+        for port, tail in ((rng.choice(PORTS), rng.choice(TAILS)) for _ in range(3)):
+            for url in (f"https://{host}{port}{tail}", f"http://user:pw@{host}{port}{tail}"):
+                if _hostless(url):
+                    continue  # not an absolute URL: refused before url_problem is asked
+                assert (url_problem(url) is None) == _opens(url), url
+                checked += 1
+    assert checked > 15_000
