@@ -788,3 +788,49 @@ def test_a_damaged_slugs_file_is_reported_and_kept(site: SiteMaker) -> None:
     )
     assert sorted(p.name for p in (site.root / "feeds/topic").iterdir()) == ["alpha", "beta-1"]
     assert json.loads(state.read_text()) == {"alpha": "alpha", "beta": "beta-1"}
+
+
+@pytest.mark.parametrize("how", ["moved away", "dangling link", "a file", "unreadable"])
+def test_a_content_folder_that_is_not_there_empties_no_feed(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str
+) -> None:
+    """content/ renamed, a link to a disk that is not mounted, a file, or not listable: the
+    run used to read no items, publish empty feeds and delete every topic's folder, and exit
+    0. It now stops, says why, and leaves what was published as it was."""
+    site.item("a.md", title="Alpha", categories=["Gartner: Healthcare"])
+    assert run(site, "build").exit_code == 0
+    feeds = site.root / "feeds"
+    before = {p: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()}
+    content = site.root / "content"
+    if how == "moved away":
+        content.rename(site.root / "content.bak")
+        expected = "content/: error: is missing; bulletin stops here rather than empty every feed"
+    elif how == "dangling link":
+        content.rename(site.root / "content.bak")
+        content.symlink_to(tmp_path / "unmounted/content")
+        expected = f"content/: error: is a link to {tmp_path / 'unmounted/content'}, which is not there"
+    elif how == "a file":
+        content.rename(site.root / "content.bak")
+        content.write_text("not a folder")
+        expected = "content/: error: is a file, not a folder"
+    else:
+        real_open, real_scandir = os.open, os.scandir
+
+        def refusing_open(path: Any, *args: Any, **kwargs: Any) -> int:
+            if os.fspath(path) == os.fspath(content):
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return real_open(path, *args, **kwargs)
+
+        def refusing_scandir(path: Any = ".") -> Any:
+            if not isinstance(path, int) and os.fspath(path) == os.fspath(content):
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "open", refusing_open)
+        monkeypatch.setattr(os, "scandir", refusing_scandir)
+        expected = "content/: error: cannot be read: Permission denied"
+    for command in ("feeds", "build"):
+        result = run(site, command)
+        assert result.exit_code == 3, result.output
+        assert expected in result.output
+    assert {p: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()} == before

@@ -37,6 +37,11 @@ class TemplateError(BulletinError):
     """A template does not compile or render; the run stopped at it."""
 
 
+class NoContentError(RefusedError):
+    """content/ is missing, not a folder or cannot be listed: with no items read, the run
+    would empty every published feed and remove every topic's, so it writes nothing."""
+
+
 class NoLedgerError(RefusedError):
     """There is no ledger (missing, an empty file, no bulletin tables) and none may be created."""
 

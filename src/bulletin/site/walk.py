@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from ..errors import NoContentError
 from ..report import Level, Problem
 
 CONTENT_SUFFIXES = (".md", ".markdown", ".html")
@@ -94,10 +95,11 @@ def walk_items(content_dir: Path) -> Walked:
         relative, folder = stack.pop()
         try:
             entries, descriptor = _listing(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
         except OSError as exc:
-            walk.problem(f"{walk.prefix}/{relative}", "error", _unreadable_folder(exc))
+            if not relative:
+                raise NoContentError(_no_content(content_dir, exc)) from None
+            if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):  # else gone meanwhile
+                walk.problem(f"{walk.prefix}/{relative}", "error", _unreadable_folder(exc))
             continue
         folders = []
         base = folder if folder.endswith(os.sep) else folder + os.sep
@@ -237,6 +239,22 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir()
     except OSError:  # a link that cannot be followed (a loop): read as a file, reported then
         return False
+
+
+def _no_content(content_dir: Path, exc: OSError) -> str:
+    """Why no item can be read at all, and that nothing was written because of it."""
+    name = f"{content_dir.name}/"
+    nothing = "bulletin stops here rather than empty every feed"
+    if content_dir.is_symlink() and not content_dir.exists():
+        target = os.readlink(content_dir)
+        return f"{name}: error: is a link to {target}, which is not there; {nothing}: mount or fix it"
+    if isinstance(exc, FileNotFoundError):
+        return (
+            f"{name}: error: is missing; {nothing}: run in the site's folder, give --site, or create {name}"
+        )
+    if isinstance(exc, NotADirectoryError):
+        return f"{name}: error: is a file, not a folder; {nothing}: items go in a folder named {name}"
+    return f"{name}: error: cannot be read: {exc.strerror}; {nothing}: {fix_for(exc)}"
 
 
 def _unreadable_folder(exc: OSError) -> str:
