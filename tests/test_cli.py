@@ -790,6 +790,21 @@ def test_a_damaged_slugs_file_is_reported_and_kept(site: SiteMaker) -> None:
     assert json.loads(state.read_text()) == {"alpha": "alpha", "beta": "beta-1"}
 
 
+def test_state_files_nested_too_deeply_are_reported_not_a_traceback(site: SiteMaker) -> None:
+    """json.loads raises RecursionError, not ValueError, for arrays nested 100,000 deep."""
+    good_items(site)
+    assert run(site, "feeds").exit_code == 0
+    state = site.root / ".bulletin"
+    (state / "slugs.json").write_text("[" * 100_000)
+    (state / "cache/unchanged-feeds.json").write_text("[" * 100_000)  # the nothing-changed record
+    result = run(site, "feeds")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        ".bulletin/slugs.json: warning: cannot be read (it is nested too deeply); "
+        "slugs are decided afresh and the file is left as it is: fix it or delete it\n"
+    )
+
+
 @pytest.mark.parametrize("how", ["moved away", "dangling link", "a file", "unreadable"])
 def test_a_content_folder_that_is_not_there_empties_no_feed(
     site: SiteMaker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str

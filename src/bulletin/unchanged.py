@@ -53,7 +53,7 @@ def replay(config: Config, command: str, context: str) -> tuple[str | None, Walk
         if saved["watched"] != _stats(_watched(config, saved["outputs"])):
             return None, None
         files, summary = saved["files"], str(saved["summary"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None, None
     from .site.walk import walk_items
 

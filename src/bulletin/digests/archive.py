@@ -208,7 +208,7 @@ def _listed(path: Path) -> dict[str, object]:
     """What digest.json says of a week (an older digest may have none): count, headlines."""
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested thousands deep
         return {"count": None, "headlines": []}
     count = found.get("count") if isinstance(found, dict) else None
     headlines = found.get("headlines") if isinstance(found, dict) else None

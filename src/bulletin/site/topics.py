@@ -219,12 +219,13 @@ def load_published(site: Path, report: Report) -> dict[str, str] | None:
             raise ValueError("it is not an object of topic keys and slugs")
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
-        reason = (
-            f"{exc.msg}: line {exc.lineno} column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else exc
-        )
+    except (OSError, ValueError, RecursionError) as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            reason = f"{exc.msg}: line {exc.lineno} column {exc.colno}"
+        elif isinstance(exc, RecursionError):
+            reason = "it is nested too deeply"
+        else:
+            reason = str(exc)
         report.warning(
             SLUGS_FILE,
             None,
