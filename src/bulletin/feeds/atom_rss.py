@@ -108,8 +108,8 @@ def _generator(feed: Feed, entries: Sequence[Entry], config: Config) -> FeedGene
         for name in entry.authors:
             fe.author({"name": name})
         fe.dc.dc_creator(list(entry.authors))
-        for name in entry.categories:
-            fe.category(term=name)
+        if entry.categories:  # in one call: feedgen redoes its whole list on every call
+            fe.category([{"term": name} for name in entry.categories])
         if entry.content_html:
             fe.content(entry.content_html, type="html")
         elif not entry.alternate:  # Atom wants content or an alternate link: the summary, then

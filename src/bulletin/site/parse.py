@@ -21,6 +21,9 @@ from .items import Image, Item
 from .lint import lint, no_source
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# An item is in each of its topics' feeds and pages, each listing all its topics: the work
+# grows with the square of their number, and no article is about a hundred things.
+MAX_TOPICS = 100
 
 # C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
@@ -120,7 +123,7 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
     body_offset = closing[1] + 1
     limit = bodies.body_limit(config.feed_content_kb)
     body = bodies.prepare(text[body_offset:], limit, clean)
-    item, clamped = _item_from(fields, body, body_offset, relpath, config, digest(raw))
+    item, clamped = _item_from(fields, body, body_offset, relpath, config, digest(raw), problems)
     _body_problems(text, body_offset, body, limit, relpath, problems, clean)
     return item, clamped
 
@@ -208,7 +211,13 @@ def _fields(front: str) -> Fields:
 
 
 def _item_from(
-    fields: Fields, body: bodies.Prepared, body_offset: int, relpath: str, config: Config, fingerprint: str
+    fields: Fields,
+    body: bodies.Prepared,
+    body_offset: int,
+    relpath: str,
+    config: Config,
+    fingerprint: str,
+    problems: list[Problem],
 ) -> tuple[Item, bool]:
     # Fields are read in this order so that a file with several problems reports the same one.
     item_id, title = _id(fields, relpath), _title(fields)
@@ -218,6 +227,9 @@ def _item_from(
     summary = _summary(fields, body.text, relpath)
     authors = _authors(fields)
     topics, topic_urls = _topics(fields)
+    if len(topics) > MAX_TOPICS:
+        problems.append(_too_many_topics(fields, relpath, len(topics)))
+        topics, topic_urls = topics[:MAX_TOPICS], topic_urls[:MAX_TOPICS]
     item = Item(
         id=item_id,
         path=relpath,
@@ -371,6 +383,15 @@ def _appends(base: str) -> bool:
         return False
     path = rest[rest.find("/") :]
     return "//" not in path and "/./" not in path and "/../" not in path
+
+
+def _too_many_topics(fields: Fields, relpath: str, count: int) -> Problem:
+    found = first(fields, "categories", "openProjectCustomFields.medigyTopics", "topics")
+    message = (
+        f"{found.name if found else 'categories'} lists {count:,} topics; only the first "
+        f"{MAX_TOPICS} are used: keep the few this item is about"
+    )
+    return Problem(relpath, found.line if found else None, "warning", message)
 
 
 def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
