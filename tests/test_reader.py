@@ -1288,3 +1288,22 @@ def test_an_item_with_hundreds_of_topics_keeps_the_first_hundred_and_says_so(sit
         "content/news/a.md:4: warning: categories lists 300 topics; only the first 100 are used: "
         "keep the few this item is about"
     )
+
+
+def test_a_markdown_reference_used_thousands_of_times_cannot_blow_up(site: SiteMaker) -> None:
+    """100 kB of Markdown, one 50,000-character reference used 12,000 times, rendered to
+    600 MB and took 3 GB to build; now the links past the limit keep only their text."""
+    body = "[a]: <https://e.example/" + "x" * 50_000 + ">\n\n" + "[a] " * 12_000 + "\n"
+    parsed = parse(
+        site, front_matter({"title": "T", "date": "2026-11-18", "href": "https://src.example/"}, body)
+    )
+    assert messages(parsed) == [
+        "content/news/a.md: warning: body's reference links repeat their addresses past 64 kB more "
+        "than the body itself; 11,997 of them keep their text without an address: use each "
+        "reference fewer times"
+    ]
+    html = bodies.to_html(body, "a.md")
+    assert len(html) < 2 * len(body) + 2 * bodies.REPEATED_LINKS
+    assert html.count('href="https://e.example/') == 3 and html.count("<a>a</a>") == 11_997
+    normal = "[one][r] and [two][r] and [three](https://e.example/3)\n\n[r]: https://e.example/r\n"
+    assert bodies.to_html(normal, "a.md").count('href="https://e.example/') == 3

@@ -309,7 +309,45 @@ def to_html(body: str, filename: str) -> str:
     """The body as HTML, rendering Markdown (CommonMark, raw HTML allowed) when it is not."""
     if is_html(body, filename):
         return body
-    return str(_markdown().render(body))
+    return _render_markdown(body)[0]
+
+
+def links_left_bare(body: str, filename: str) -> int:
+    """How many links of a Markdown body lose their address to the REPEATED_LINKS limit."""
+    if is_html(body, filename) or _REFERENCE.search(body) is None:
+        return 0  # only a reference, written once and used many times, can repeat an address
+    return _render_markdown(body)[1]
+
+
+# A reference definition: `[label]: address`, up to three spaces in.
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.MULTILINE)
+
+
+def _render_markdown(body: str) -> tuple[str, int]:
+    """The HTML, and the number of links and images whose addresses (and titles) were left
+    out: a reference used thousands of times repeats its address in every one, so 100 kB of
+    Markdown could render to gigabytes; past as many characters of them as the body has, plus
+    REPEATED_LINKS, a link keeps its text and loses its address."""
+    markdown = _markdown()
+    env: dict[str, Any] = {}
+    tokens = markdown.parse(body, env)
+    budget = len(body) + REPEATED_LINKS
+    bare = 0
+    for token in tokens:
+        for child in token.children or ():
+            if child.type not in ("link_open", "image"):
+                continue
+            size = sum(len(str(child.attrs.get(name, ""))) for name in ("href", "src", "title"))
+            if size <= budget:
+                budget -= size
+            else:
+                bare += 1
+                for name in ("href", "src", "title"):
+                    child.attrs.pop(name, None)
+    return str(markdown.renderer.render(tokens, markdown.options, env)), bare
+
+
+REPEATED_LINKS = 64 * 1024  # characters of addresses beyond the body's own length
 
 
 def url_allowed(tag: str, attribute: str, value: str) -> bool:

@@ -188,6 +188,14 @@ def _body_problems(
             "(twice feed_content_kb, 64 KB to 1 MB): shorten it or link to the article"
         )
         problems.append(Problem(relpath, None, "warning", message))
+    bare = bodies.links_left_bare(body.text, relpath)
+    if bare:
+        message = (
+            f"body's reference links repeat their addresses past {bodies.REPEATED_LINKS // 1024} kB "
+            f"more than the body itself; {bare:,} of them keep their text without an address: "
+            "use each reference fewer times"
+        )
+        problems.append(Problem(relpath, None, "warning", message))
     if body.dropped_at is not None:
         line = text.count("\n", 0, offset) + 1 + body.text.count("\n", 0, body.dropped_at)
         message = (
