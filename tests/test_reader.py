@@ -1307,3 +1307,25 @@ def test_a_markdown_reference_used_thousands_of_times_cannot_blow_up(site: SiteM
     assert html.count('href="https://e.example/') == 3 and html.count("<a>a</a>") == 11_997
     normal = "[one][r] and [two][r] and [three](https://e.example/3)\n\n[r]: https://e.example/r\n"
     assert bodies.to_html(normal, "a.md").count('href="https://e.example/') == 3
+
+
+def test_invisible_line_breaks_do_not_shift_the_lines_reported(site: SiteMaker) -> None:
+    """libyaml counts U+2028, U+2029 and U+0085 as line breaks; the file's lines do not."""
+    parsed = parse(site, "---\ntitle: Hospital\u2028news\ndate: '2026-11-18'\n---\n<p>B</p>\n")
+    assert messages(parsed) == [
+        "content/news/a.md:3: error: front matter is not valid YAML: could not find expected ':'; "
+        "a line is missing ':' or a quoted value is not closed (line 2 holds U+2028, which YAML "
+        "reads as a line break: delete it)"
+    ]
+    quoted = "---\ntitle: 'Hospital\u2028news'\ndate: '2026-11-18'\nhref: https://src.example/\nsumary: x\n---\n"
+    assert messages(parse(site, quoted)) == [
+        "content/news/a.md:5: warning: 'sumary' is not a field bulletin reads; did you mean 'summary'?"
+    ]
+
+
+def test_a_tab_that_starts_a_line_is_named_as_a_tab(site: SiteMaker) -> None:
+    parsed = parse(site, "---\ntitle: T\nlink:\n\thref: https://src.example/\n---\n")
+    assert messages(parsed) == [
+        "content/news/a.md:4: error: front matter is not valid YAML: found character that cannot "
+        "start any token; indent with spaces, not tabs"
+    ]

@@ -6,6 +6,7 @@ imports PyYAML.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -71,11 +72,11 @@ else:
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:
+def _build(node: Node, memo: dict[int, Any], lines: _Lines) -> Any:
     """Plain Python data from a composed node: text, lists and Fields, nothing else."""
     if isinstance(node, ScalarNode):
         if node.tag != _STR:
-            raise _tag_error(node, first_line)
+            raise _tag_error(node, lines)
         if not node.style and node.value in _NULLS:  # plain style: None, or "" from libyaml
             return None
         return node.value
@@ -85,18 +86,18 @@ def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:
         return done
     if isinstance(node, SequenceNode):
         if node.tag != _SEQ:
-            raise _tag_error(node, first_line)
+            raise _tag_error(node, lines)
         seq: list[Any] = []
         memo[id(node)] = seq
-        seq.extend(_build(child, memo, first_line) for child in node.value)
+        seq.extend(_build(child, memo, lines) for child in node.value)
         return seq
     assert isinstance(node, MappingNode)
     if node.tag != _MAP:
-        raise _tag_error(node, first_line)
+        raise _tag_error(node, lines)
     fields = Fields()
     memo[id(node)] = fields
     for key_node, value_node in node.value:
-        line = key_node.start_mark.line + first_line
+        line = lines.of(key_node.start_mark)
         if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
             raise ItemError(line, "a key is not text; write keys as plain words")
         key = key_node.value
@@ -110,22 +111,22 @@ def _build(node: Node, memo: dict[int, Any], first_line: int) -> Any:
             )
         fields.lines[folded] = line
         fields.names[folded] = key
-        fields[folded] = _build(value_node, memo, first_line)
+        fields[folded] = _build(value_node, memo, lines)
     return fields
 
 
-def _tag_error(node: Node, first_line: int) -> ItemError:
+def _tag_error(node: Node, lines: _Lines) -> ItemError:
     tag = node.tag.replace("tag:yaml.org,2002:", "!!")
     return ItemError(
-        node.start_mark.line + first_line,
+        lines.of(node.start_mark),
         f"YAML tag '{tag}' is not allowed in front matter; remove it (values are plain text)",
     )
 
 
-def _yaml_fix(problem: str) -> str:
+def _yaml_fix(problem: str, at: str) -> str:
     if "mapping values are not allowed" in problem:
         return "quote the value in single quotes; it contains ': '"
-    if "'\\t'" in problem or "tab" in problem:
+    if "'\\t'" in problem or "tab" in problem or at == "\t":
         return "indent with spaces, not tabs"
     if "could not find expected ':'" in problem:
         return "a line is missing ':' or a quoted value is not closed"
@@ -137,17 +138,52 @@ def _yaml_fix(problem: str) -> str:
 def parse_front_matter(text: str, first_line: int) -> Any:
     """Parse front matter to text, lists and Fields; ItemError names the line."""
     loader = _Loader(text)
+    lines = _Lines(text, first_line)
     try:
         node = loader.get_single_node()
-        return None if node is None else _build(node, {}, first_line)
+        return None if node is None else _build(node, {}, lines)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + first_line if mark is not None else None
+        line = lines.of(mark) if mark is not None else None
         problem = exc.problem or exc.context or "cannot be read"
-        raise ItemError(line, f"front matter is not valid YAML: {problem}; {_yaml_fix(problem)}") from None
+        at = text[mark.index : mark.index + 1] if mark is not None else ""
+        message = f"front matter is not valid YAML: {problem}; {_yaml_fix(problem, at)}"
+        raise ItemError(line, message + _separator_hint(text, line, first_line)) from None
     except yaml.YAMLError as exc:
         raise ItemError(first_line, f"front matter is not valid YAML: {exc}") from None
     except RecursionError:
         raise ItemError(first_line, "front matter is nested too deeply; flatten it") from None
     finally:
         loader.dispose()
+
+
+def _separator_hint(text: str, line: int | None, first_line: int) -> str:
+    """Where an invisible line break (to YAML) on the error's line or the one before is."""
+    for found in _SEPARATOR.finditer(text):
+        where = text.count("\n", 0, found.start()) + first_line
+        if line is not None and line - 1 <= where <= line:
+            code = f"U+{ord(found.group()):04X}"
+            return f" (line {where} holds {code}, which YAML reads as a line break: delete it)"
+    return ""
+
+
+# What libyaml takes for a line break besides \n (\r is gone by now): NEL, LS and PS.
+_SEPARATOR = re.compile("[\x85\u2028\u2029]")
+
+
+class _Lines:
+    """The file's line of a libyaml mark. libyaml counts NEL, LS and PS as line breaks too,
+    which the file and the author's editor do not; only then is a table needed."""
+
+    def __init__(self, text: str, first_line: int) -> None:
+        self.first_line = first_line
+        self.table: list[int] | None = None
+        if _SEPARATOR.search(text) is not None:
+            table, line = [0], 0
+            for found in re.finditer("[\n\x85\u2028\u2029]", text):
+                line += found.group() == "\n"
+                table.append(line)
+            self.table = table
+
+    def of(self, mark: yaml.Mark) -> int:
+        return (mark.line if self.table is None else self.table[mark.line]) + self.first_line
