@@ -337,6 +337,17 @@ def test_a_full_disk_stops_the_run_naming_the_file(site: SiteMaker, monkeypatch:
     assert run(site, "feeds").exit_code == 0
 
 
+def test_a_dangling_link_in_place_of_the_output_folder_is_named(site: SiteMaker, tmp_path: Path) -> None:
+    good_site(site)
+    (site.root / "feeds").symlink_to(tmp_path / "unmounted/feeds")
+    result = run(site, "build")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == (
+        f"feeds/rss.xml: error: cannot write it: feeds is a link to {tmp_path / 'unmounted/feeds'}, "
+        "which is not there; mount or fix it, then run the same command again\n"
+    )
+
+
 def test_a_file_in_place_of_an_output_folder_stops_the_run(site: SiteMaker) -> None:
     good_site(site)
     (site.root / "feeds").write_text("not a folder")

@@ -1317,7 +1317,9 @@ def test_invisible_line_breaks_do_not_shift_the_lines_reported(site: SiteMaker) 
         "a line is missing ':' or a quoted value is not closed (line 2 holds U+2028, which YAML "
         "reads as a line break: delete it)"
     ]
-    quoted = "---\ntitle: 'Hospital\u2028news'\ndate: '2026-11-18'\nhref: https://src.example/\nsumary: x\n---\n"
+    quoted = (
+        "---\ntitle: 'Hospital\u2028news'\ndate: '2026-11-18'\nhref: https://src.example/\nsumary: x\n---\n"
+    )
     assert messages(parse(site, quoted)) == [
         "content/news/a.md:5: warning: 'sumary' is not a field bulletin reads; did you mean 'summary'?"
     ]

@@ -94,6 +94,9 @@ def why_not_written(path: Path, root: Path, exc: OSError) -> str:
     folder = relative.parent.as_posix() + "/"
     if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
         for part in reversed(relative.parents[:-1]):  # feeds, feeds/topic, feeds/topic/x
+            if (root / part).is_symlink() and not (root / part).exists():
+                target = os.readlink(root / part)
+                return f"{part.as_posix()} is a link to {target}, which is not there; mount or fix it"
             if (root / part).exists() and not (root / part).is_dir():
                 return f"{part.as_posix()} is not a folder; move it out of the way"
         if path.is_dir():
