@@ -17,6 +17,9 @@ def url_problem(url: str) -> str | None:
     and the authority can make a URL fail (a path, query or fragment is percent-encoded,
     never refused), so the answer is kept per scheme and authority.
     """
+    simple = _SIMPLE.match(url)
+    if simple is not None and _plain_host(simple[1]) and int(simple[2] or 0) <= 65535:
+        return None  # the usual link, read without urlsplit's cost
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises for a port out of range or not a number
@@ -27,6 +30,8 @@ def url_problem(url: str) -> str | None:
     return _authority_problem(parts.scheme.lower(), parts.netloc)
 
 
+# A lower-case http(s) URL with a plain host and maybe a port, and then its path, if any.
+_SIMPLE = re.compile(r"https?://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)", re.ASCII)
 # Letters, digits, '-' and '.': a host every parser takes as it is, unless a label is
 # punycode (checked) or the last one reads as a number (then it must be an IPv4 address).
 _LDH = re.compile(r"[a-z0-9.-]+")
