@@ -660,3 +660,15 @@ def test_a_mail_the_relay_refuses_after_the_answer_leaves_the_row_as_it_was(site
             for _ in range(3):
                 subscribe(web, "ann@example.org")
         assert len(smtp.handler.to("ann@example.org")) == 3
+
+
+def test_the_pages_stay_up_when_content_is_not_there(site: SiteMaker, smtp: SmtpServer) -> None:
+    """A server that publishes only feeds/ and emails/ (or whose disk is briefly gone) kept
+    answering 500 once content/ became an error for the commands that write feeds."""
+    web_site(site, smtp.port)
+    shutil.rmtree(site.root / "content")
+    with WebServer(site.root, SECRET) as server:
+        for path in ("/", "/subscribe"):
+            response = server.client.get(path)
+            assert response.status_code == 200, (path, response.text)
+            assert "Subscribe" in response.text

@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 
 from ..addresses import valid_address
 from ..config import Config, load_config
-from ..errors import BulletinError
+from ..errors import BulletinError, NoContentError
 from ..ledger import Ledger
 from ..mail.mailer import DeliveryError, RelayError, SmtpMailer
 from ..subscriptions import Consent, Subscriptions, clean_name
@@ -505,7 +505,10 @@ def preview_digest(web: WebSite, week: str | None, topics: str | None) -> Respon
     from ..urls import Urls
 
     config = web.config
-    site = read_site(config, Report(), datetime.now(UTC))
+    try:
+        site = read_site(config, Report(), datetime.now(UTC))
+    except NoContentError as error:
+        return web.pages.message(503, "No items", [str(error)])
     try:
         window = iso_week(week, config.timezone) if week else last_complete_week(site.now, config.timezone)
     except BulletinError as error:

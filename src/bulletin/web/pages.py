@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from .. import __version__
 from ..config import Config
 from ..digests.windows import iso_week
+from ..errors import NoContentError
 from ..report import Report
 from ..site.reader import read_site
 from ..subscriptions import Row
@@ -25,6 +27,8 @@ CONSENT = (
     "You will get one email a week with the topics you choose. Every email has a link to "
     "change your topics or unsubscribe with one click."
 )
+
+_log = logging.getLogger("bulletin.web")
 
 
 class Pages:
@@ -52,7 +56,14 @@ class Pages:
     def topics(self) -> list[dict[str, Any]]:
         """Every topic with its feeds, by name; read again every few minutes."""
         if time.monotonic() - self._topics_read >= TOPICS_FOR:
-            site = read_site(self.config, Report(), datetime.now(UTC))
+            try:
+                site = read_site(self.config, Report(), datetime.now(UTC))
+            except NoContentError as error:  # content/ is for building: the pages go on
+                logging.getLogger("bulletin.web").warning(
+                    "bulletin serve: topics kept as they were: %s", error
+                )
+                self._topics_read = time.monotonic()
+                return self._topics
             self._topics = [
                 {
                     "slug": topic.slug,
