@@ -159,9 +159,13 @@ def parse_front_matter(text: str, first_line: int) -> Any:
 
 def _separator_hint(text: str, line: int | None, first_line: int) -> str:
     """Where an invisible line break (to YAML) on the error's line or the one before is."""
+    where, counted = first_line, 0
     for found in _SEPARATOR.finditer(text):
-        where = text.count("\n", 0, found.start()) + first_line
-        if line is not None and line - 1 <= where <= line:
+        where += text.count("\n", counted, found.start())  # from the last one on: one pass
+        counted = found.start()
+        if line is not None and where > line:
+            break
+        if line is not None and line - 1 <= where:
             code = f"U+{ord(found.group()):04X}"
             return f" (line {where} holds {code}, which YAML reads as a line break: delete it)"
     return ""
