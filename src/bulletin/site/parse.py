@@ -24,6 +24,8 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 # An item is in each of its topics' feeds and pages, each listing all its topics: the work
 # grows with the square of their number, and no article is about a hundred things.
 MAX_TOPICS = 100
+# Each topic's name is on every page and in every feed of its items, and in the feed list.
+MAX_TOPIC_NAME = 200
 
 # C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
@@ -235,6 +237,10 @@ def _item_from(
     summary = _summary(fields, body.text, relpath)
     authors = _authors(fields)
     topics, topic_urls = _topics(fields)
+    if any(len(name) > MAX_TOPIC_NAME for name in topics):
+        problems.append(_long_topic_names(fields, relpath, topics))
+        kept = [(n, u) for n, u in zip(topics, topic_urls, strict=True) if len(n) <= MAX_TOPIC_NAME]
+        topics, topic_urls = tuple(n for n, _ in kept), tuple(u for _, u in kept)
     if len(topics) > MAX_TOPICS:
         problems.append(_too_many_topics(fields, relpath, len(topics)))
         topics, topic_urls = topics[:MAX_TOPICS], topic_urls[:MAX_TOPICS]
@@ -391,6 +397,18 @@ def _appends(base: str) -> bool:
         return False
     path = rest[rest.find("/") :]
     return "//" not in path and "/./" not in path and "/../" not in path
+
+
+def _long_topic_names(fields: Fields, relpath: str, topics: tuple[str, ...]) -> Problem:
+    found = first(fields, "categories", "openProjectCustomFields.medigyTopics", "topics")
+    longest = max(len(name) for name in topics)
+    count = sum(len(name) > MAX_TOPIC_NAME for name in topics)
+    message = (
+        f"{found.name if found else 'categories'} has {count:,} topic name(s) longer than "
+        f"{MAX_TOPIC_NAME} characters (up to {longest:,}); they are left out: name each topic "
+        "in a few words"
+    )
+    return Problem(relpath, found.line if found else None, "warning", message)
 
 
 def _too_many_topics(fields: Fields, relpath: str, count: int) -> Problem:
