@@ -68,6 +68,7 @@ def test_url_problem_agrees_with_the_parser_on_every_kind_of_host() -> None:
         "[::1",
         "[1:2:3]",
         "[fe80::1%25eth0]",
+        "[v1.x]",
         "1.2.3.4",
         "1.2.3",
         "0x7f.1",
@@ -84,3 +85,12 @@ def test_url_problem_agrees_with_the_parser_on_every_kind_of_host() -> None:
                 assert (url_problem(url) is None) == _opens(url), url
                 checked += 1
     assert checked > 15_000
+
+
+def test_a_backslash_or_brackets_cannot_show_one_host_and_open_another() -> None:
+    """urlsplit reads the host after a backslash's '@' (good.com, evil.com) and takes [v1.x]
+    as a host; browsers end the host at the backslash and refuse [v1.x]."""
+    assert url_problem("https://[v1.x]/a") == "invalid IPv6 address"
+    assert url_problem("https://bad host\\@good.com/a") == "a backslash in the host part"
+    assert url_problem("https://example.com\\@evil.com/a") == "a backslash in the host part"
+    assert url_problem("https://example.com/a\\b") is None  # in the path, it is only a path

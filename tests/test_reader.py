@@ -1343,3 +1343,11 @@ def test_topic_names_longer_than_two_hundred_characters_are_left_out(site: SiteM
         "content/news/a.md:4: warning: categories has 2 topic name(s) longer than 200 characters "
         "(up to 20,005); they are left out: name each topic in a few words"
     )
+
+
+def test_a_cite_address_that_cannot_be_joined_is_dropped_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    html = bodies.sanitize(
+        '<blockquote cite="//[::1">q</blockquote><p><a href="/ok">ok</a></p>', "https://src.example/"
+    )
+    assert html == '<blockquote>q</blockquote><p><a href="https://src.example/ok">ok</a></p>'
+    assert capfd.readouterr().err == ""  # raised inside nh3, it printed a traceback

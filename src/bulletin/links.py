@@ -25,8 +25,10 @@ def url_problem(url: str) -> str | None:
         _ = parts.port  # raises for a port out of range or not a number
     except ValueError as exc:  # and urlsplit for unclosed or invalid [IPv6] brackets
         return str(exc)
-    if _plain_host(parts.hostname or ""):
-        return None
+    if "\\" in parts.netloc:  # browsers end the host there (a '/' to them); urlsplit does not
+        return "a backslash in the host part"
+    if "[" not in parts.netloc and _plain_host(parts.hostname or ""):
+        return None  # ([v1.x] is a host to urlsplit, not to browsers)
     return _authority_problem(parts.scheme.lower(), parts.netloc)
 
 

@@ -374,7 +374,10 @@ def _url_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
         if not url_allowed(tag, attribute, value):
             return None
         if attribute in ("cite", "longdesc") and _SCHEME.match(value.strip().lower()) is None:
-            return urljoin(base_url, value.strip()) if base_url else None
+            try:
+                return urljoin(base_url, value.strip()) if base_url else None
+            except ValueError:  # '//[::1': raised inside nh3, it would only print a traceback
+                return None
         return value
 
     return keep
