@@ -894,6 +894,26 @@ def test_names_that_are_not_utf8_are_reported_and_the_rest_read(site: SiteMaker,
     )
 
 
+def test_a_link_to_a_folder_that_is_not_there_is_an_error(
+    site: SiteMaker, tmp_path: Path, listing: None
+) -> None:
+    """A folder of items on a disk that is not mounted: its items used to vanish from every
+    feed without a word."""
+    site.item("good.md", title="Good")
+    (site.root / "content/archive").symlink_to(tmp_path / "unmounted/archive")
+    (site.root / "content/notes.txt").symlink_to(tmp_path / "nowhere.txt")  # not a folder name
+    (site.root / "content/_old").symlink_to(tmp_path / "nowhere")  # '_' folders are not read
+    assert read_all(site) == (
+        ["Good"],
+        [
+            f"content/archive: error: is a link to {tmp_path / 'unmounted/archive'}, which is not "
+            "there; what it holds is not read: mount or fix it",
+            f"content/notes.txt: error: is a link to {tmp_path / 'nowhere.txt'}, which is not "
+            "there; what it holds is not read: mount or fix it",
+        ],
+    )
+
+
 def test_a_fifo_is_reported_not_opened(site: SiteMaker) -> None:
     site.item("good.md", title="Good")
     os.mkfifo(site.root / "content/x.md")

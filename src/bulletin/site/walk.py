@@ -116,9 +116,10 @@ def walk_items(content_dir: Path) -> Walked:
                 if _is_dir(entry):
                     if not name.startswith("_") and walk.enter(entry, path, relpath):
                         folders.append((f"{relative}{name}/", path))
-                elif name.endswith(CONTENT_SUFFIXES) and (
-                    not entry.is_symlink() or walk.stays_inside(entry, path, relpath)
-                ):
+                elif not name.endswith(CONTENT_SUFFIXES):
+                    if entry.is_symlink() and not name.startswith("_") and not os.path.exists(path):
+                        walk.dangling(path, relpath)  # a folder on a disk not mounted, most likely
+                elif not entry.is_symlink() or walk.stays_inside(entry, path, relpath):
                     try:
                         info = entry.stat()
                         stamp = Stamp(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
@@ -177,6 +178,15 @@ class _Walk:
         if folder or name.endswith(CONTENT_SUFFIXES):
             shown = os.fsencode(name).decode("utf-8", "backslashreplace") + ("/" if folder else "")
             self.problem(prefix + shown, "error", "its name is not UTF-8 text; not read: rename it")
+
+    def dangling(self, path: str, relpath: str) -> None:
+        """An error for a link that leads nowhere: whatever it held is not read."""
+        try:
+            target = os.readlink(path)
+        except OSError:  # gone meanwhile
+            return
+        message = f"is a link to {target}, which is not there; what it holds is not read: mount or fix it"
+        self.problem(relpath, "error", message)
 
     def stays_inside(self, entry: os.DirEntry[str], path: str, relpath: str) -> bool:
         """False, and a warning, for a link that leads out of the site (and out of content/,
