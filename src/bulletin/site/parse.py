@@ -25,7 +25,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 # grows with the square of their number, and no article is about a hundred things.
 MAX_TOPICS = 100
 # Each topic's name is on every page and in every feed of its items, and in the feed list.
-MAX_TOPIC_NAME = 200
+MAX_TOPIC_NAME = 300
 
 # C0 controls other than tab, LF and CR, DEL, and C1 controls but NEL: libyaml rejects them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
