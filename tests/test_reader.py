@@ -1371,3 +1371,12 @@ def test_a_cite_address_that_cannot_be_joined_is_dropped_quietly(capfd: pytest.C
     )
     assert html == '<blockquote>q</blockquote><p><a href="https://src.example/ok">ok</a></p>'
     assert capfd.readouterr().err == ""  # raised inside nh3, it printed a traceback
+
+
+def test_a_character_yaml_does_not_allow_is_named_on_its_line(site: SiteMaker) -> None:
+    parsed = parse(
+        site, "---\ntitle: T\ndate: '2026-11-18'\nhref: https://src.example/\nnote: x\ufffey\n---\n"
+    )
+    assert messages(parsed) == [
+        "content/news/a.md:5: error: front matter holds U+FFFE, which YAML does not allow; delete it"
+    ]

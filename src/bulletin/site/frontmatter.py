@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
@@ -149,6 +150,10 @@ def parse_front_matter(text: str, first_line: int) -> Any:
         at = text[mark.index : mark.index + 1] if mark is not None else ""
         message = f"front matter is not valid YAML: {problem}; {_yaml_fix(problem, at)}"
         raise ItemError(line, message + _separator_hint(text, line, first_line)) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (U+FFFE, …)
+        line = text.count("\n", 0, exc.position) + first_line
+        code = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ItemError(line, f"front matter holds {code}, which YAML does not allow; delete it") from None
     except yaml.YAMLError as exc:
         raise ItemError(first_line, f"front matter is not valid YAML: {exc}") from None
     except RecursionError:
