@@ -1325,6 +1325,9 @@ def test_a_markdown_reference_used_thousands_of_times_cannot_blow_up(site: SiteM
     html = bodies.to_html(body, "a.md")
     assert len(html) < 2 * len(body) + 2 * bodies.REPEATED_LINKS
     assert html.count('href="https://e.example/') == 3 and html.count("<a>a</a>") == 11_997
+    ampersands = "[a]: <https://e.example/" + "&" * 20_000 + ">\n\n" + "[a] " * 8_000 + "\n"
+    html = bodies.to_html(ampersands, "a.md")  # each '&' is written '&amp;': five times as long
+    assert len(html) < 2 * (len(ampersands) + bodies.REPEATED_LINKS)
     normal = "[one][r] and [two][r] and [three](https://e.example/3)\n\n[r]: https://e.example/r\n"
     assert bodies.to_html(normal, "a.md").count('href="https://e.example/') == 3
 

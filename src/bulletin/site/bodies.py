@@ -333,11 +333,18 @@ def _render_markdown(body: str) -> tuple[str, int]:
     tokens = markdown.parse(body, env)
     budget = len(body) + REPEATED_LINKS
     bare = 0
+    sizes: dict[str, int] = {}  # a reference's address is one string, however often it is used
     for token in tokens:
         for child in token.children or ():
             if child.type not in ("link_open", "image"):
                 continue
-            size = sum(len(str(child.attrs.get(name, ""))) for name in ("href", "src", "title"))
+            size = 0
+            for name in ("href", "src", "title"):
+                value = str(child.attrs.get(name, ""))
+                known = sizes.get(value)
+                if known is None:
+                    known = sizes[value] = _escaped_length(value)
+                size += known
             if size <= budget:
                 budget -= size
             else:
@@ -348,6 +355,13 @@ def _render_markdown(body: str) -> tuple[str, int]:
 
 
 REPEATED_LINKS = 64 * 1024  # characters of addresses beyond the body's own length
+
+
+def _escaped_length(value: str) -> int:
+    """The length of `value` in an HTML attribute: '&' and '"' take 5 and 6 characters."""
+    return (
+        len(value) + 4 * value.count("&") + 5 * value.count('"') + 3 * (value.count("<") + value.count(">"))
+    )
 
 
 def url_allowed(tag: str, attribute: str, value: str) -> bool:
