@@ -120,8 +120,8 @@ def walk_items(content_dir: Path) -> Walked:
                     if entry.is_symlink() and not name.startswith("_") and not os.path.exists(path):
                         walk.dangling(path, relpath)  # a folder on a disk not mounted, most likely
                 elif not entry.is_symlink() or walk.stays_inside(entry, path, relpath):
-                    try:
-                        info = entry.stat()
+                    try:  # not entry.stat(): each DirEntry would keep its stat until the folder ends
+                        info = os.stat(path) if descriptor is None else os.stat(name, dir_fd=descriptor)
                         stamp = Stamp(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
                     except OSError:
                         stamp = Stamp(-1, -1, -1, -1)  # reading it says why
