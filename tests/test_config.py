@@ -228,3 +228,14 @@ def test_urls_browsers_cannot_open_are_refused(tmp_path: Path) -> None:
         "bulletin.toml: error: site_url: 'https://si te.org/' is not an address browsers can open "
         "(invalid international domain name); write the https URL of the site's item pages",
     ]
+
+
+def test_base_urls_with_a_query_or_fragment_are_refused(tmp_path: Path) -> None:
+    """bulletin appends feeds/rss.xml to them: https://x.example/a?b=1/feeds/rss.xml."""
+    text = 'base_url = "https://x.example/a?b=1"\nsite_url = "https://x.example/#f"\n'
+    assert problems_of(tmp_path, text) == [
+        "bulletin.toml: error: base_url: 'https://x.example/a?b=1' has a query or fragment, and "
+        "bulletin adds paths to it; write the https URL where feeds/ and emails/ are published",
+        "bulletin.toml: error: site_url: 'https://x.example/#f' has a query or fragment, and "
+        "bulletin adds paths to it; write the https URL of the site's item pages",
+    ]

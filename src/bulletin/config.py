@@ -216,10 +216,14 @@ class _Checker:
             return default
         return value
 
-    def url(self, key: str, default: str | None, fix: str) -> str | None:
+    def url(self, key: str, default: str | None, fix: str, *, folder: bool = False) -> str | None:
+        """An absolute http(s) URL; `folder`: one bulletin appends paths to (no ? or #)."""
         value: str | None = self.text(key, default, fix)
         if value is None or key not in self.table:
             return value
+        if folder and ("?" in value or "#" in value):
+            self._fail(key, f"{value!r} has a query or fragment, and bulletin adds paths to it; {fix}")
+            return default
         try:
             parts = urlsplit(value)
             _ = parts.port  # a port that is not a number or out of range raises only here
@@ -360,13 +364,15 @@ def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
     """The top-level keys, by Config field name."""
     title = top.text("title", site.resolve().name or "bulletin")
     description = top.text("description", title)
-    base_url = top.url("base_url", None, "write the https URL where feeds/ and emails/ are published")
+    base_url = top.url(
+        "base_url", None, "write the https URL where feeds/ and emails/ are published", folder=True
+    )
     if "base_url" not in top.table:
         top.fail("base_url", 'required; write base_url = "https://news.example.org/"')
     base_url = _with_slash(base_url or "https://invalid.example/")
     values: dict[str, Any] = {"title": title, "description": description, "base_url": base_url}
     values["site_url"] = _with_slash(
-        top.url("site_url", base_url, "write the https URL of the site's item pages") or base_url
+        top.url("site_url", base_url, "write the https URL of the site's item pages", folder=True) or base_url
     )
     language = values["language"] = top.text("language", "en")
     if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language):
@@ -487,7 +493,8 @@ def _parse_web(problems: list[str], top: _Checker, base_url: str) -> WebConfig |
         return None
     check = _Checker(problems, _table(top, "web"), "web.")
     url = _with_slash(
-        check.url("url", base_url, "write the https URL where bulletin serve is reached") or base_url
+        check.url("url", base_url, "write the https URL where bulletin serve is reached", folder=True)
+        or base_url
     )
     confirm_hours = check.number("confirm_hours", CONFIRM_HOURS, 1, 24 * 30)
     rate = check.number("rate_per_minute", 10, 1, 10_000)
