@@ -860,3 +860,24 @@ def test_a_content_folder_that_is_not_there_empties_no_feed(
         assert result.exit_code == 3, result.output
         assert expected in result.output
     assert {p: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()} == before
+
+
+def test_an_empty_content_folder_after_a_build_with_items_empties_no_feed(site: SiteMaker) -> None:
+    """An empty mount point (the disk is not there): content/ exists and holds nothing."""
+    site.item("a.md", title="Alpha", categories=["Gartner: Healthcare"])
+    assert run(site, "feeds").exit_code == 0
+    feeds = site.root / "feeds"
+    before = {p: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()}
+    shutil.rmtree(site.root / "content")
+    (site.root / "content").mkdir()
+    result = run(site, "feeds")
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "content/: error: holds no items, but the last build read 1; bulletin stops here rather "
+        "than empty every feed: mount or restore content/, or, to publish no items, delete "
+        ".bulletin/cache/ and run again\n"
+    )
+    assert {p: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()} == before
+    shutil.rmtree(site.root / ".bulletin/cache")  # on purpose: the way out the message gives
+    assert run(site, "feeds").exit_code == 0
+    assert "Alpha" not in (feeds / "rss.xml").read_text()

@@ -99,6 +99,9 @@ class Cache:
             shard[key] = value
             self.dirty.add(number)
 
+    def __len__(self) -> int:
+        return sum(len(shard) for shard in self.shards)
+
     def keep_only(self, keys: set[Any]) -> None:
         """Forget entries not in `keys` (deleted files), so the cache does not grow forever."""
         for number, shard in enumerate(self.shards):

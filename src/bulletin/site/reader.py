@@ -15,7 +15,7 @@ from typing import Any
 
 from ..cache import Cache
 from ..config import Config
-from ..errors import NotAFileError
+from ..errors import NoContentError, NotAFileError
 from ..output import Outputs
 from ..report import NoProgress, Problem, Progress, Report
 from ..workers import exit_if_orphaned, job_count, process_pool
@@ -164,6 +164,8 @@ def _parse_files(
 ) -> dict[str, Parsed]:
     """Each file's parse: from the cache where its stamp vouches for it, else parsed now."""
     cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16, report=report)
+    if not walked.files and len(cache):
+        raise NoContentError(_emptied(config, len(cache)))
     progress.start("Reading items", len(walked.files))
     results: dict[str, Parsed] = {}
     stale: list[_Stale] = []
@@ -194,6 +196,18 @@ def _parse_files(
     cache.keep_only(set(results))
     cache.save()
     return results
+
+
+def _emptied(config: Config, read_before: int) -> str:
+    """content/ holds no item where the last build read some: an empty mount point, most
+    likely, whose disk is not there."""
+    name = f"{config.content_dir.name}/"
+    cache = config.cache_dir.relative_to(config.out).as_posix()
+    return (
+        f"{name}: error: holds no items, but the last build read {read_before:,}; bulletin stops "
+        f"here rather than empty every feed: mount or restore {name}, or, to publish no items, "
+        f"delete {cache}/ and run again"
+    )
 
 
 def _collect(results: list[Parsed], report: Report, now: datetime, stamps: Stamps) -> Collection:
