@@ -239,3 +239,17 @@ def test_base_urls_with_a_query_or_fragment_are_refused(tmp_path: Path) -> None:
         "bulletin.toml: error: site_url: 'https://x.example/#f' has a query or fragment, and "
         "bulletin adds paths to it; write the https URL of the site's item pages",
     ]
+
+
+def test_a_base_url_on_an_idn_host_makes_ids_of_its_xn_form(tmp_path: Path) -> None:
+    """Feed ids and List-Id are made of base_url's host: an IDN used to be refused as
+    'not a host name' under id_host, a key the author never wrote."""
+    config = load_config(write(tmp_path, 'base_url = "https://münchen.example/news/"\n'))
+    assert config.id_host == "xn--mnchen-3ya.example"
+    assert config.digest.list_id.endswith(".xn--mnchen-3ya.example")
+    assert problems_of(tmp_path, 'base_url = "https://[2001:db8::1]:8080/news/"\n') == [
+        "bulletin.toml: error: id_host: base_url's host '2001:db8::1' is not a DNS name, which feed "
+        'ids are made of; write id_host = "news.example.org" (a name you own)'
+    ]
+    text = 'base_url = "https://[2001:db8::1]:8080/news/"\nid_host = "news.example.org"\n'
+    assert load_config(write(tmp_path, text)).id_host == "news.example.org"

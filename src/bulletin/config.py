@@ -360,6 +360,16 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     )
 
 
+def _dns_name(host: str) -> str | None:
+    """`host` as a DNS name (an IDN in its xn-- form), or None for an IPv6 address or a name
+    with characters DNS names do not have ('_')."""
+    try:
+        name = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    return name if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.?", name) else None
+
+
 def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
     """The top-level keys, by Config field name."""
     title = top.text("title", site.resolve().name or "bulletin")
@@ -390,8 +400,15 @@ def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
         values["links"] = "source"
     values["feed_items"] = top.number("feed_items", 50, 1, 10_000)
     values["feed_content_kb"] = top.number("feed_content_kb", 100, 1, 100_000)
-    id_host = values["id_host"] = top.text("id_host", urlsplit(base_url).hostname or "invalid.example")
-    if not re.fullmatch(r"[A-Za-z0-9.-]+", id_host):
+    site_host = _dns_name(urlsplit(base_url).hostname or "")
+    id_host = values["id_host"] = top.text("id_host", site_host or "invalid.example")
+    if "id_host" not in top.table and site_host is None:
+        top.fail(
+            "id_host",
+            f"base_url's host {urlsplit(base_url).hostname!r} is not a DNS name, which feed ids "
+            'are made of; write id_host = "news.example.org" (a name you own)',
+        )
+    elif not re.fullmatch(r"[A-Za-z0-9.-]+", id_host):
         top.fail("id_host", f'{id_host!r} is not a host name; write e.g. "news.example.org"')
     id_date = values["id_date"] = top.get(
         "id_date", str, "2000", 'write a quoted date such as "2000" or "2024-01-31"'
@@ -433,7 +450,7 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     if not all(isinstance(t, str) and SLUG.fullmatch(t) for t in topics):
         check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
         topics = []
-    host = urlsplit(base_url).hostname or "invalid.example"
+    host = _dns_name(urlsplit(base_url).hostname or "") or "invalid.example"
     list_id = check.text("list_id", f"{slugify(title, letters=False) or 'bulletin'}.{host}")
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", list_id):
         check.fail("list_id", f'{list_id!r} is not a list id; write e.g. "weekly.news.example.org"')
