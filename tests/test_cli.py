@@ -816,7 +816,7 @@ def test_state_files_nested_too_deeply_are_reported_not_a_traceback(site: SiteMa
     )
 
 
-@pytest.mark.parametrize("how", ["moved away", "dangling link", "a file", "unreadable"])
+@pytest.mark.parametrize("how", ["moved away", "dangling link", "a file", "unreadable", "a loop"])
 def test_a_content_folder_that_is_not_there_empties_no_feed(
     site: SiteMaker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str
 ) -> None:
@@ -835,6 +835,10 @@ def test_a_content_folder_that_is_not_there_empties_no_feed(
         content.rename(site.root / "content.bak")
         content.symlink_to(tmp_path / "unmounted/content")
         expected = f"content/: error: is a link to {tmp_path / 'unmounted/content'}, which is not there"
+    elif how == "a loop":
+        content.rename(site.root / "content.bak")
+        content.symlink_to("content")
+        expected = "content/: error: is a link that leads back to itself"
     elif how == "a file":
         content.rename(site.root / "content.bak")
         content.write_text("not a folder")

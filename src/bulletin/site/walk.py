@@ -255,6 +255,8 @@ def _no_content(content_dir: Path, exc: OSError) -> str:
     """Why no item can be read at all, and that nothing was written because of it."""
     name = f"{content_dir.name}/"
     nothing = "bulletin stops here rather than empty every feed"
+    if exc.errno == errno.ELOOP:
+        return f"{name}: error: is a link that leads back to itself; {nothing}: fix the link"
     if content_dir.is_symlink() and not content_dir.exists():
         target = os.readlink(content_dir)
         return f"{name}: error: is a link to {target}, which is not there; {nothing}: mount or fix it"
