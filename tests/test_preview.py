@@ -88,3 +88,13 @@ def test_the_preview_answers_only_for_its_own_host(preview: tuple[SiteMaker, str
     assert httpx.get(url + "preview/digest", headers={"host": "rebind.example"}).status_code == 400
     assert httpx.get(url, headers={"host": "localhost"}).status_code == 200
     assert httpx.get(url).status_code == 200
+
+
+def test_the_digest_preview_says_there_are_no_items_when_content_is_gone(
+    preview: tuple[SiteMaker, str, list[str]],
+) -> None:
+    site, url, _ = preview
+    (site.root / "content").rename(site.root / "content.away")
+    digest = httpx.get(url + "preview/digest", params={"week": "2026-W47"})
+    assert digest.status_code == 503, digest.text
+    assert "No items" in digest.text and "content/: error: is missing" in digest.text

@@ -400,12 +400,13 @@ def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
         values["links"] = "source"
     values["feed_items"] = top.number("feed_items", 50, 1, 10_000)
     values["feed_content_kb"] = top.number("feed_content_kb", 100, 1, 100_000)
-    site_host = _dns_name(urlsplit(base_url).hostname or "")
+    base_host = urlsplit(base_url).hostname or ""
+    site_host = _dns_name(base_host)
     id_host = values["id_host"] = top.text("id_host", site_host or "invalid.example")
     if "id_host" not in top.table and site_host is None:
         top.fail(
             "id_host",
-            f"base_url's host {urlsplit(base_url).hostname!r} is not a DNS name, which feed ids "
+            f"base_url's host {base_host!r} is not a DNS name, which feed ids "
             'are made of; write id_host = "news.example.org" (a name you own)',
         )
     elif not re.fullmatch(r"[A-Za-z0-9.-]+", id_host):

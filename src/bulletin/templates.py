@@ -155,13 +155,12 @@ def templates_fingerprint(config: Config) -> str:
     folders: list[Path] = []
     if config.templates_dir.is_dir():
         folders.append(config.templates_dir)
-    shipped = _SHIPPED
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
                 digest.update(path.read_bytes())
-    for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
+    for entry in sorted(_SHIPPED.iterdir(), key=lambda e: e.name):
         if entry.is_file():
             digest.update(b"shipped/" + entry.name.encode() + b"\0" + entry.read_bytes())
     return digest.hexdigest()

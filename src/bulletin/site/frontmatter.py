@@ -164,13 +164,15 @@ def parse_front_matter(text: str, first_line: int) -> Any:
 
 def _separator_hint(text: str, line: int | None, first_line: int) -> str:
     """Where an invisible line break (to YAML) on the error's line or the one before is."""
+    if line is None:
+        return ""
     where, counted = first_line, 0
     for found in _SEPARATOR.finditer(text):
         where += text.count("\n", counted, found.start())  # from the last one on: one pass
         counted = found.start()
-        if line is not None and where > line:
+        if where > line:
             break
-        if line is not None and line - 1 <= where:
+        if where >= line - 1:
             code = f"U+{ord(found.group()):04X}"
             return f" (line {where} holds {code}, which YAML reads as a line break: delete it)"
     return ""
@@ -178,6 +180,7 @@ def _separator_hint(text: str, line: int | None, first_line: int) -> str:
 
 # What libyaml takes for a line break besides \n (\r is gone by now): NEL, LS and PS.
 _SEPARATOR = re.compile("[\x85\u2028\u2029]")
+_BREAK = re.compile("[\n\x85\u2028\u2029]")
 
 
 class _Lines:
@@ -189,7 +192,7 @@ class _Lines:
         self.table: list[int] | None = None
         if _SEPARATOR.search(text) is not None:
             table, line = [0], 0
-            for found in re.finditer("[\n\x85\u2028\u2029]", text):
+            for found in _BREAK.finditer(text):
                 line += found.group() == "\n"
                 table.append(line)
             self.table = table

