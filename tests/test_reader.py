@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import random
 import re
 import signal
@@ -1240,10 +1241,20 @@ def test_items_from_rows_share_what_they_repeat_and_stay_equal() -> None:
 
     first, second = (Item.from_row(item(n).to_row()) for n in (1, 2))
     assert (first, second) == (item(1), item(2))
+    assert type(first) is Item and type(first.image) is Image  # items are tuples: equal is not enough
     assert first.topics is second.topics and first.authors is second.authors
     assert first.source_name is second.source_name
     assert first.updated is first.published
     assert first.image is not None and first.image.alt is first.title
+
+    # What the parse cache saves and loads: pickle keeps that sharing, from_cached_row relies on it.
+    loaded = pickle.loads(pickle.dumps([first.to_row(), second.to_row()], pickle.HIGHEST_PROTOCOL))
+    third, fourth = (Item.from_cached_row(row) for row in loaded)
+    assert (third, fourth) == (item(1), item(2))
+    assert type(third) is Item and type(third.image) is Image and type(fourth.image) is Image
+    assert third.topics is fourth.topics and third.updated is third.published
+    assert third.image is not None and third.image.alt is third.title
+    assert Item.from_cached_row(item(3)._replace(image=None).to_row()).image is None
 
 
 def test_closing_line_is_the_first_line_of_only_dashes_or_dots() -> None:

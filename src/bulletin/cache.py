@@ -92,6 +92,15 @@ class Cache:
     def get(self, key: Any) -> Any:
         return self.shards[self._shard(key)].get(key)
 
+    def merged(self) -> dict[Any, Any]:
+        """Every shard's entries in one dict, to look many up (a copy: put() does not change it)."""
+        if len(self.shards) == 1:
+            return dict(self.shards[0])
+        merged: dict[Any, Any] = {}
+        for shard in self.shards:
+            merged.update(shard)
+        return merged
+
     def put(self, key: Any, value: Any) -> None:
         number = self._shard(key)
         shard = self.shards[number]

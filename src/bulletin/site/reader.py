@@ -169,13 +169,17 @@ def _parse_files(
     progress.start("Reading items", len(walked.files))
     results: dict[str, Parsed] = {}
     stale: list[_Stale] = []
+    rows = cache.merged()
     for (relpath, path), stamp in zip(walked.files, walked.stamps, strict=True):
-        hit = _cached(relpath, path, stamp, cache)
-        if isinstance(hit, Parsed):
-            results[relpath] = hit
-            progress.advance()
-        else:
-            stale.append(hit)
+        row = rows.get(relpath) if stamp.size >= 0 else None
+        if row is None:
+            stale.append(_Stale(relpath, path, stamp))
+        elif row[:4] == stamp:
+            results[relpath] = _from_row(row)
+        else:  # the stamp moved (touched, copied, checked out): parse again if the bytes changed
+            stale.append(_Stale(relpath, path, stamp, row[4], _from_row(row)))
+    del rows
+    progress.advance(len(results))
     if len(stale) >= _PARALLEL_MIN:  # only a long parse is worth loading PyYAML to ask
         from .frontmatter import LIBYAML
 
@@ -278,7 +282,9 @@ def _to_row(stamp: Stamp, digest: str, parsed: Parsed) -> tuple[object, ...]:
 
 
 def _from_row(row: tuple[Any, ...]) -> Parsed:
-    return _parsed_from(row[5:])
+    """A cache entry's parse."""
+    item = None if row[5] is None else Item.from_cached_row(row[5])
+    return Parsed(item, tuple(Problem(*p) for p in row[6]) if row[6] else (), row[7])
 
 
 def _parsed_row(parsed: Parsed) -> tuple[object, ...]:
@@ -291,17 +297,6 @@ def _parsed_row(parsed: Parsed) -> tuple[object, ...]:
 def _parsed_from(row: tuple[Any, ...]) -> Parsed:
     item = None if row[0] is None else Item.from_row(row[0])
     return Parsed(item, tuple(Problem(*p) for p in row[1]), row[2])
-
-
-def _cached(relpath: str, path: str, stamp: Stamp, cache: Cache) -> Parsed | _Stale:
-    """The cached result when the file's stamp is unchanged; else a _Stale to parse."""
-    row = cache.get(relpath) if stamp.size >= 0 else None
-    if row is None:
-        return _Stale(relpath, path, stamp)
-    if row[:4] == stamp:
-        return _from_row(row)
-    # The stamp moved (touched, copied, checked out): re-parse only if the bytes changed.
-    return _Stale(relpath, path, stamp, row[4], _from_row(row))
 
 
 def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tuple[str, Parsed | None]:
