@@ -830,7 +830,7 @@ def test_a_content_folder_that_is_not_there_empties_no_feed(
     content = site.root / "content"
     if how == "moved away":
         content.rename(site.root / "content.bak")
-        expected = "content/: error: is missing; bulletin stops here rather than empty every feed"
+        expected = "content/: error: is missing; bulletin stops and writes nothing"
     elif how == "dangling link":
         content.rename(site.root / "content.bak")
         content.symlink_to(tmp_path / "unmounted/content")
@@ -859,10 +859,11 @@ def test_a_content_folder_that_is_not_there_empties_no_feed(
         monkeypatch.setattr(os, "open", refusing_open)
         monkeypatch.setattr(os, "scandir", refusing_scandir)
         expected = "content/: error: cannot be read: Permission denied"
-    for command in ("feeds", "build"):
+    for command in ("feeds", "build", "check", "topics"):  # the last two write nothing anyway
         result = run(site, command)
         assert result.exit_code == 3, result.output
         assert expected in result.output
+        assert "bulletin stops and writes nothing" in result.output
     assert {p: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()} == before
 
 
@@ -877,9 +878,9 @@ def test_an_empty_content_folder_after_a_build_with_items_empties_no_feed(site: 
     result = run(site, "feeds")
     assert result.exit_code == 3
     assert result.stderr == (
-        "content/: error: holds no items, but the last build read 1; bulletin stops here rather "
-        "than empty every feed: mount or restore content/, or, to publish no items, delete "
-        ".bulletin/cache/ and run again\n"
+        "content/: error: holds no items, but the last build read 1; bulletin stops and writes "
+        "nothing: mount or restore content/, or, to publish no items, delete .bulletin/cache/ "
+        "and run again\n"
     )
     assert {p: p.read_bytes() for p in sorted(feeds.rglob("*")) if p.is_file()} == before
     shutil.rmtree(site.root / ".bulletin/cache")  # on purpose: the way out the message gives

@@ -209,8 +209,8 @@ def _emptied(config: Config, read_before: int) -> str:
     cache = config.cache_dir.relative_to(config.out).as_posix()
     return (
         f"{name}: error: holds no items, but the last build read {read_before:,}; bulletin stops "
-        f"here rather than empty every feed: mount or restore {name}, or, to publish no items, "
-        f"delete {cache}/ and run again"
+        f"and writes nothing: mount or restore {name}, or, to publish no items, delete {cache}/ "
+        "and run again"
     )
 
 

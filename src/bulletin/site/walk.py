@@ -248,9 +248,10 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _no_content(content_dir: Path, exc: OSError) -> str:
-    """Why no item can be read at all, and that nothing was written because of it."""
+    """Why no item can be read at all, and that nothing was written because of it (a build
+    would otherwise empty every feed; `check` and `topics` stop too, and say the same)."""
     name = f"{content_dir.name}/"
-    nothing = "bulletin stops here rather than empty every feed"
+    nothing = "bulletin stops and writes nothing"
     if exc.errno == errno.ELOOP:
         return f"{name}: error: is a link that leads back to itself; {nothing}: fix the link"
     if content_dir.is_symlink() and not content_dir.exists():
