@@ -67,10 +67,7 @@ def refuse_if_strict(report: Report, strict: bool) -> None:
 
 def topic_rows(site: Site) -> list[tuple[str, str, int, str, str]]:
     """Each topic by name: name, slug, item count, newest item's date, RSS feed URL."""
-    newest: dict[str, str] = {}
-    for item in site.items:  # newest first
-        for topic in site.topics.of(item):
-            newest.setdefault(topic.key, item.published.date().isoformat())
+    newest = {key: items[0].published.date().isoformat() for key, items in site.by_topic.items() if items}
     urls = Urls(site.config)
     return [
         (

@@ -81,12 +81,7 @@ def feeds_of(site: Site) -> list[Feed]:
     """The all-items feed first, then one feed per topic, by slug: the newest feed_items each."""
     config = site.config
     limit = config.feed_items
-    per_topic: dict[str, list[Item]] = {key: [] for key in site.topics.by_key}
-    for item in site.items:  # newest first
-        for topic in site.topics.of(item):
-            bucket = per_topic[topic.key]
-            if len(bucket) < limit:
-                bucket.append(item)
+    per_topic = site.by_topic
     result = [Feed(config.title, config.description, "", site.items[:limit])]
     for topic in sorted(site.topics.by_key.values(), key=lambda t: t.slug):
         result.append(
@@ -94,7 +89,7 @@ def feeds_of(site: Site) -> list[Feed]:
                 f"{config.title}: {topic.name}",
                 f"{topic.name}: the newest items of {config.title}.",
                 f"topic/{topic.slug}/",
-                tuple(per_topic[topic.key]),
+                tuple(per_topic[topic.key][:limit]),
             )
         )
     return result

@@ -28,6 +28,7 @@ class _Memo:
 
     entries: dict[str, PageEntry] = field(default_factory=dict)  # its entry on the topic pages
     keys: dict[str, bytes] = field(default_factory=dict)  # its part of the fingerprints
+    names: dict[tuple[str, ...], str] = field(default_factory=dict)  # a list of topics' names, joined
 
 
 def write_feeds(site: Site, progress: Progress | None = None) -> Written:
@@ -36,17 +37,18 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
     written = Written()
     feeds = feeds_of(site)
     memo = _Memo()
-    fingerprints = {feed.path: _fingerprint(site, feed, memo.keys) for feed in feeds}
+    fingerprints = {feed.path: _fingerprint(site, feed, memo) for feed in feeds}
     entries_of = _entries(site)
     templates_fp = templates_fingerprint(site.config)
     folder = site.config.feeds_dir
-    every = _every_item_of_each_topic(site)
     # Rendering is most of a cold build's writing: the feeds and pages render side by side.
     with outputs.together(progress, prepare=partial(_prepare, site)):
         for feed in feeds:
             _write_feed(site, feed, fingerprints[feed.path], entries_of, written)
         for feed in feeds[1:]:
-            _write_topic_pages(site, feed, every[topic_of(site, feed).key], templates_fp, written, memo)
+            _write_topic_pages(
+                site, feed, site.by_topic[topic_of(site, feed).key], templates_fp, written, memo
+            )
     listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
     for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
         outputs.write(
@@ -83,15 +85,6 @@ def _prepare(site: Site) -> None:
         environment(site.config).get_template(name)
 
 
-def _every_item_of_each_topic(site: Site) -> dict[str, list[Item]]:
-    """Each topic's items, newest first, all of them (the feeds keep only the newest)."""
-    found: dict[str, list[Item]] = {key: [] for key in site.topics.by_key}
-    for item in site.items:
-        for topic in site.topics.of(item):
-            found[topic.key].append(item)
-    return found
-
-
 def _write_topic_pages(
     site: Site,
     feed: Feed,
@@ -107,7 +100,7 @@ def _write_topic_pages(
         chunk = items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
         relpath = page_path(feed, number)
         extra = f"{templates_fp}\0{feed.path}\0{number}/{count}\0{len(items)}"
-        fingerprint = _items_fingerprint(site, chunk, extra, memo.keys)
+        fingerprint = _items_fingerprint(site, chunk, extra, memo)
         site.outputs.write(
             relpath,
             fingerprint,
@@ -177,21 +170,24 @@ def _entries(site: Site) -> Callable[[Feed], list[Entry]]:
     return entries_of
 
 
-def _fingerprint(site: Site, feed: Feed, keys: dict[str, bytes]) -> str:
+def _fingerprint(site: Site, feed: Feed, memo: _Memo) -> str:
     """Everything a feed's bytes depend on, hashed: a rebuild with the same hash renders nothing."""
-    return _items_fingerprint(site, feed.entries, f"{feed.title}\0{feed.description}\0{feed.path}", keys)
+    return _items_fingerprint(site, feed.entries, f"{feed.title}\0{feed.description}\0{feed.path}", memo)
 
 
-def _items_fingerprint(site: Site, items: Sequence[Item], extra: str, keys: dict[str, bytes]) -> str:
-    """`keys`: each item's part, made once per run (an item is in a feed and a page or two)."""
-    digest = hashlib.sha256()
-    digest.update(f"{__version__}\0{site.config.fingerprint}\0{extra}".encode())
+def _items_fingerprint(site: Site, items: Sequence[Item], extra: str, memo: _Memo) -> str:
+    """Each item's part is made once per run (an item is in a feed and a page or two)."""
+    digest = hashlib.sha256(f"{__version__}\0{site.config.fingerprint}\0{extra}".encode())
+    keys, parts = memo.keys, []
     for item in items:
         key = keys.get(item.id)
         if key is None:
-            names = "\x1f".join(t.name for t in site.topics.of(item))
+            names = memo.names.get(item.topics)  # items share few lists of topics
+            if names is None:
+                names = memo.names[item.topics] = "\x1f".join(t.name for t in site.topics.of(item))
             key = keys[item.id] = f"\0{item.id}\0{item.fingerprint}\0{item.path}\0{names}".encode()
-        digest.update(key)
+        parts.append(key)
+    digest.update(b"".join(parts))
     return digest.hexdigest()
 
 

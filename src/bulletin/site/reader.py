@@ -90,10 +90,23 @@ class Site:
     report: Report | None = field(default=None, repr=False)
     started: float = field(default_factory=time.time, repr=False)  # the clock's, not `now`
     _outputs: Outputs | None = field(default=None, repr=False)
+    _by_topic: dict[str, list[Item]] | None = field(default=None, repr=False)
 
     @property
     def items(self) -> tuple[Item, ...]:
         return self.collection.items
+
+    @property
+    def by_topic(self) -> dict[str, list[Item]]:
+        """Each topic's items by key, newest first (gathered once, for every feed and page)."""
+        if self._by_topic is None:
+            found: dict[str, list[Item]] = {key: [] for key in self.topics.by_key}
+            of = self.topics.of
+            for item in self.items:
+                for topic in of(item):
+                    found[topic.key].append(item)
+            self._by_topic = found
+        return self._by_topic
 
     @property
     def outputs(self) -> Outputs:

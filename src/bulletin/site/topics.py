@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,6 +111,9 @@ class _Seen:
     earliest: dict[str, tuple[datetime, str, str]] = field(default_factory=dict)  # published, id, path
 
 
+_EARLIEST = attrgetter("published", "id")
+
+
 def _gather(items: Iterable[Item]) -> _Seen:
     # Items share few distinct topic lists: each list is looked at once, for all its items.
     groups: dict[tuple[tuple[str, ...], tuple[str | None, ...]], list[Item]] = defaultdict(list)
@@ -118,7 +122,7 @@ def _gather(items: Iterable[Item]) -> _Seen:
     seen = _Seen()
     for (topics, urls), members in groups.items():
         count = len(members)
-        earliest = min(members, key=lambda i: (i.published, i.id))
+        earliest = min(members, key=_EARLIEST)
         keys_seen: set[str] = set()
         for name, url in zip(topics, urls or (None,) * len(topics), strict=False):
             key = topic_key(name)
