@@ -49,6 +49,7 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
             _write_topic_pages(
                 site, feed, site.by_topic[topic_of(site, feed).key], templates_fp, written, memo
             )
+        memo.keys.clear()  # done with: the renders start now, in copies of this process
     listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
     for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
         outputs.write(
