@@ -458,7 +458,8 @@ def test_unsubscribed_addresses_are_not_mailed(site: SiteMaker) -> None:
         result = cli(site, "unsubscribe", "bob@EXAMPLE.org", "--new-ledger")
         assert (result.exit_code, result.stdout) == (
             0,
-            "unsubscribed bob@EXAMPLE.org: send will not mail it again\n",
+            "bob@EXAMPLE.org is not a subscriber; it is suppressed now: send will not mail it, "
+            "not even from a --subscribers file\n",
         )
         token = make_token("ann@example.org", SECRET, "test-news.news.example.org")
         assert cli(site, "unsubscribe", token).exit_code == 0

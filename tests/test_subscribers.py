@@ -12,9 +12,11 @@ from click.testing import CliRunner
 
 from bulletin.addresses import normalise_address, recipient_address, valid_address
 from bulletin.cli import main
+from bulletin.config import load_config
 from bulletin.errors import UsageError
 from bulletin.mail.subscribers import Subscriber, read_subscribers
 from bulletin.report import Report
+from bulletin.tokens import make_token
 
 from .conftest import SiteMaker
 
@@ -198,6 +200,53 @@ def test_send_mails_the_ledgers_active_subscribers_by_default(
         assert result.exit_code == 0, result.output
         assert sorted(r.recipient for r in server.handler.received) == ["ann@example.org", "bob@example.org"]
         assert "Beta" not in server.handler.to("ann@example.org")[0].data.decode()
+
+
+def test_the_unsubscribe_command_ends_a_subscription_as_the_unsubscribe_page_does(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bulletin unsubscribe` used to add the address to the suppression list only: the
+    subscriber stayed `active` in `subscribers list`, `status` and the manage page, and
+    could never subscribe again through the web."""
+    from .smtp import SmtpServer
+
+    secret = "secret-0123456789-secret"
+    monkeypatch.setenv("BULLETIN_SECRET", secret)
+    _topics_site(site)
+    with SmtpServer() as server:
+        site.write_config(digest={"from": "N <n@news.example.org>", "address": "1 Main St",
+                                  "unsubscribe_url": "https://news.example.org/u/{token}"},
+                          smtp={"host": "127.0.0.1", "port": server.port})  # fmt: skip
+        for address in ("ann@example.org", "bob@example.org", "cy@example.org"):
+            assert _cli(site, "subscribers", "add", address, "--new-ledger").exit_code == 0
+        by_address = _cli(site, "unsubscribe", "Ann@Example.org")
+        assert by_address.stdout == "unsubscribed Ann@Example.org: send will not mail it again\n"
+        list_id = load_config(site.root).digest.list_id
+        token = make_token("bob@example.org", secret, list_id)
+        assert (
+            _cli(site, "unsubscribe", token).stdout
+            == "unsubscribed bob@example.org: send will not mail it again\n"
+        )
+        again = _cli(site, "unsubscribe", "ann@example.org")
+        assert again.stdout == "ann@example.org is unsubscribed already: send does not mail it\n"
+        listed = {
+            line.split()[0]: line.split()[1]
+            for line in _cli(site, "subscribers", "list").stdout.splitlines()[1:]
+        }
+        assert listed == {
+            "ann@example.org": "unsubscribed",
+            "bob@example.org": "unsubscribed",
+            "cy@example.org": "active",
+        }
+        assert _cli(site, "send").exit_code == 0
+        assert [r.recipient for r in server.handler.received] == ["cy@example.org"]
+        # As for anyone who left through the page, coming back is theirs to decide.
+        back = _cli(site, "subscribers", "add", "ann@example.org")
+        assert back.exit_code == 3
+        assert (
+            "ann@example.org is unsubscribed; it stays so (they can subscribe again on the web)"
+            in back.stderr
+        )
 
 
 def test_a_field_over_the_csv_limit_names_the_line_where_its_row_starts(tmp_path: Path) -> None:

@@ -503,14 +503,19 @@ def send(
 def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
     """Stop mailing an address (or an unsubscribe token's)."""
     with _running(ctx) as run:
-        from .mail.unsubscribe import unsubscribe_address, unsubscribe_token
+        from .mail.unsubscribe import unsubscribe
 
-        if "@" in who:
-            address = unsubscribe_address(run.config, who, run.now, new_ledger=new_ledger)
+        secret = os.environ.get("BULLETIN_SECRET")
+        left = unsubscribe(run.config, who, run.now, secret, new_ledger=new_ledger)
+        if left.was in ("active", "pending"):
+            run.say(f"unsubscribed {left.address}: send will not mail it again")
+        elif left.was is not None:
+            run.say(f"{left.address} is {left.was} already: send does not mail it")
         else:
-            secret = os.environ.get("BULLETIN_SECRET")
-            address = unsubscribe_token(run.config, who, run.now, secret, new_ledger=new_ledger)
-        run.say(f"unsubscribed {address}: send will not mail it again")
+            run.say(
+                f"{left.address} is not a subscriber; it is suppressed now: send will not mail it, "
+                "not even from a --subscribers file"
+            )
 
 
 @main.command()

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from ..addresses import normalise_address, valid_address
+from ..addresses import valid_address
 from ..config import Config
 from ..errors import UsageError
 from ..ledger import Ledger
+from ..subscriptions import Subscriptions
 from ..tokens import require_secret, verify_unsubscribe_token
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """An address that will not be mailed again, and its status before (None: it was not
+    on the subscriber list, only suppressed now, in case a subscriber file names it)."""
+
+    address: str
+    was: str | None
+
+
+def unsubscribe(
+    config: Config, who: str, now: datetime, secret: str | None, *, new_ledger: bool = False
+) -> Left:
+    """`bulletin unsubscribe ADDRESS|TOKEN`: an address, or the address a token was made for."""
+    address = who if "@" in who else _token_address(config, who, secret)
+    return _leave(config, address, now, new_ledger)
 
 
 def unsubscribe_address(config: Config, address: str, now: datetime, *, new_ledger: bool = False) -> str:
     """Never mail `address` again (recorded in the ledger); the address."""
-    address = address.strip()
-    if not valid_address(address):
-        raise UsageError(f"{address!r} is not an email address; write it as name@example.org, "
-                         "or give the token from the subscriber's unsubscribe link")  # fmt: skip
-    with Ledger.open(config.state_dir / "ledger.sqlite", create=new_ledger) as ledger:
-        ledger.suppress(normalise_address(address), "unsubscribed", now)
-    return address
+    return _leave(config, address, now, new_ledger).address
 
 
 def unsubscribe_token(
@@ -27,7 +40,24 @@ def unsubscribe_token(
 ) -> str:
     """Unsubscribe the address an unsubscribe token was made for; UsageError when the token
     is not valid for this list (what a one-click endpoint honours, RFC 8058)."""
+    return _leave(config, _token_address(config, token, secret), now, new_ledger).address
+
+
+def _token_address(config: Config, token: str, secret: str | None) -> str:
     address = verify_unsubscribe_token(token.strip(), require_secret(secret), config.digest.list_id)
     if address is None:
         raise UsageError(f"'{token}' is neither an address nor a valid unsubscribe token for this list")
-    return unsubscribe_address(config, address, now, new_ledger=new_ledger)
+    return address
+
+
+def _leave(config: Config, address: str, now: datetime, new_ledger: bool) -> Left:
+    """As the unsubscribe page does: the subscriber's status and the suppression list both."""
+    address = address.strip()
+    if not valid_address(address):
+        raise UsageError(f"{address!r} is not an email address; write it as name@example.org, "
+                         "or give the token from the subscriber's unsubscribe link")  # fmt: skip
+    with Ledger.open(config.state_dir / "ledger.sqlite", create=new_ledger) as ledger:
+        store = Subscriptions(ledger)
+        found = store.get(address)
+        store.leave(address, now, reason="unsubscribe command")
+    return Left(address, None if found is None else found.status)
