@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import mailbox
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,56 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     assert "content/first-item.md already there; bulletin init never overwrites anything" in result.stderr
     assert (tmp_path / "content" / "first-item.md").read_text() == "mine"
     assert not (tmp_path / "bulletin.toml").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [["--site", "{dir}", "init"], ["init", "--site", "{dir}"], ["init", "{dir}"]]
+)
+def test_init_writes_into_the_site_folder_however_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """`bulletin --site DIR init` used to write the starter into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "news"
+    result = CliRunner().invoke(main, [a.format(dir=folder) for a in args])
+    assert result.exit_code == 0, result.output
+    assert (folder / "bulletin.toml").is_file() and (folder / "content" / "first-item.md").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["news"]
+
+
+def test_init_refuses_two_different_folders(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--site", str(tmp_path / "a"), "init", str(tmp_path / "b")])
+    assert result.exit_code == 2
+    assert "two folders given" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_in_a_new_git_repository_adds_to_its_gitignore(tmp_path: Path) -> None:
+    """A fresh repository often has a .gitignore already: init adds its lines instead of
+    refusing, and keeps .bulletin/slugs.json (the published slugs) out of the ignored state."""
+    git = shutil.which("git")
+    (tmp_path / ".gitignore").write_text("*.log")  # no final line break
+    result = CliRunner().invoke(main, ["init", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / ".gitignore").read_text()
+    assert text.startswith("*.log\n\n# bulletin's output") and "/.bulletin/*\n" in text
+    assert CliRunner().invoke(main, ["init", str(tmp_path)]).exit_code == 3  # the rest is there now
+    assert (tmp_path / ".gitignore").read_text() == text
+    if git is None:
+        return
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".bulletin").mkdir()
+    for name in ("slugs.json", "ledger.sqlite", "cache/items-00.pickle"):
+        (tmp_path / ".bulletin" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / ".bulletin" / name).write_text("x")
+    ignored = subprocess.run(
+        [git, "-C", str(tmp_path), "check-ignore", ".bulletin/slugs.json", ".bulletin/ledger.sqlite",
+         ".bulletin/cache/items-00.pickle", "app.log", "feeds/rss.xml"],
+        capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    assert ignored == [
+        ".bulletin/ledger.sqlite",
+        ".bulletin/cache/items-00.pickle",
+        "app.log",
+        "feeds/rss.xml",
+    ]

@@ -710,13 +710,19 @@ def status(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.argument("folder", default=".", type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]")
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]")
+@global_options
 @click.pass_context
-def init(ctx: click.Context, folder: Path) -> None:
-    """Start a new site: a commented bulletin.toml, two items, subscribers.csv, .gitignore."""
+def init(ctx: click.Context, folder: Path | None) -> None:
+    """Start a new site in DIR (default: --site, else the current folder): a commented
+    bulletin.toml, two items, subscribers.csv, .gitignore."""
     from .init import init_site
 
     options = ctx.find_object(Options) or Options()
+    if folder is None:
+        folder = options.site
+    elif options.site != Path(".") and options.site != folder:
+        raise click.UsageError(f"two folders given, {folder} and --site {options.site}; give one")
     try:
         written = init_site(folder, datetime.now(UTC))
     except BulletinError as exc:

@@ -20,8 +20,9 @@ FILES = {
 
 def init_site(folder: Path, now: datetime) -> list[str]:
     """Write a new site into `folder` (created if missing); the paths written. Refuses, and
-    writes nothing, when any of them exists."""
-    existing = [name for name in FILES if (folder / name).exists()]
+    writes nothing, when any of them exists, except a .gitignore (a new git repository has
+    one), which gets the lines it lacks."""
+    existing = [name for name in FILES if name != ".gitignore" and (folder / name).exists()]
     if existing:
         raise RefusedError(
             f"{folder}: {', '.join(existing)} already there; bulletin init never overwrites anything: "
@@ -41,6 +42,20 @@ def init_site(folder: Path, now: datetime) -> list[str]:
             text = text.replace("{" + key + "}", value)
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
+        if name == ".gitignore" and target.exists():
+            _add_lines(target, text)
+            continue
         with open(target, "x", encoding="utf-8") as handle:  # never overwrite, even in a race
             handle.write(text)
     return list(FILES)
+
+
+def _add_lines(path: Path, starter: str) -> None:
+    """Append the starter's .gitignore lines that `path` does not have yet, comments with them."""
+    text = path.read_text(encoding="utf-8")
+    have = {line.strip() for line in text.splitlines()}
+    if all(line.startswith("#") or not line.strip() or line.strip() in have for line in starter.splitlines()):
+        return
+    separator = "" if not text or text.endswith("\n") else "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{separator}\n{starter}" if text.strip() else starter)
