@@ -886,3 +886,21 @@ def test_an_empty_content_folder_after_a_build_with_items_empties_no_feed(site: 
     shutil.rmtree(site.root / ".bulletin/cache")  # on purpose: the way out the message gives
     assert run(site, "feeds").exit_code == 0
     assert "Alpha" not in (feeds / "rss.xml").read_text()
+
+
+def test_a_reader_that_stops_reading_stops_the_output_not_the_work(site: SiteMaker) -> None:
+    """`bulletin topics | head -1` used to end in 'error: Broken pipe' and exit 3, and a
+    build or send whose reader had gone would stop half-way at its first line of output."""
+    site.item("a.md", title="Alpha", categories=["Gartner: Healthcare", "KLAS"])
+    for args in (("build",), ("topics",)):
+        read, write = os.pipe()
+        os.close(read)  # the reader has gone before bulletin writes a byte
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "bulletin", *args, "--site", str(site.root), *NOW],
+                stdout=write, stderr=subprocess.PIPE, text=True, timeout=120,
+            )  # fmt: skip
+        finally:
+            os.close(write)
+        assert (done.returncode, done.stderr) == (0, ""), args
+    assert "Alpha" in (site.root / "feeds" / "rss.xml").read_text()

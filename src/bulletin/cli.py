@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +136,7 @@ class Run:
         self.config: Config = load_config(options.site)
         self.now = self._now()
         self.progress = BarProgress(enabled=not options.quiet and sys.stderr.isatty())
+        self.unread = False  # stdout's reader has gone
 
     def _now(self) -> datetime:
         if self.options.now is None:
@@ -154,9 +155,16 @@ class Run:
         return read_site(self.config, self.report, self.now, self.progress)
 
     def say(self, message: str) -> None:
-        """A result, on stdout (unless -q)."""
-        if not self.options.quiet:
+        """A result, on stdout (unless -q). A reader that stops reading (`| head -1`) stops
+        the output, never the work: a send must not end half-way because of it."""
+        if self.options.quiet or self.unread:
+            return
+        try:
             click.echo(message)
+        except BrokenPipeError:
+            self.unread = True
+            with suppress(OSError, ValueError):  # so that no flush at exit fails again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def diagnose(self) -> None:
         """Print the report's problems to stderr: errors always, warnings unless -q."""
