@@ -172,7 +172,7 @@ def main() -> None:
             _wait_for(web_port)
             week = "--week=2026-W47" if not args.no_send else "--week=2020-W01"  # a week without items
             send = subprocess.Popen(
-                [*bulletin, "send", "--site", str(site), "--now", NOW, week, "--force"],
+                [*bulletin, "send", "--local-links", "--site", str(site), "--now", NOW, week, "--force"],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -74,7 +74,9 @@ def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch:
                 page.click("button[value=save]")
             assert "Saved" in page.inner_text("main")
 
-            sent = CliRunner().invoke(main, ["send", "--site", str(site.root), "--now", "2026-11-25T12:00"])
+            sent = CliRunner().invoke(
+                main, ["send", "--local-links", "--site", str(site.root), "--now", "2026-11-25T12:00"]
+            )
             assert sent.exit_code == 0, sent.output
             digest = _mail(smtp, "reader@example.org")
             html = digest.get_body(("html",)).get_content()  # type: ignore[union-attr]
@@ -91,6 +93,8 @@ def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch:
 
         site.item("c.md", title="Next week", categories=["Beta"], date="2026-11-24")
         before = len(smtp.handler.received)
-        again = CliRunner().invoke(main, ["send", "--site", str(site.root), "--now", "2026-12-02T12:00"])
+        again = CliRunner().invoke(
+            main, ["send", "--local-links", "--site", str(site.root), "--now", "2026-12-02T12:00"]
+        )
         assert again.exit_code == 0, again.output
         assert len(smtp.handler.received) == before  # nobody is left to mail

@@ -59,6 +59,8 @@ def test_links_point_at_the_local_server_and_the_site_is_untouched(
     assert not (site.root / "feeds").exists()  # the preview builds elsewhere
     digest = httpx.get(url + "preview/digest", params={"week": "2026-W47", "topics": "alpha"})
     assert digest.status_code == 200 and "The first title" in digest.text and "Hi Dana," in digest.text
+    # The local server speaks plain http: mail's https would make every link a dead one.
+    assert f'href="{url}emails/' in digest.text and "https://127.0.0.1" not in digest.text
     assert httpx.get(url + "preview/digest", params={"topics": "nope"}).status_code == 400
 
 

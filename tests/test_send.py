@@ -969,3 +969,40 @@ def test_recipients_are_grouped_by_topic_set_in_the_order_sets_first_appear() ->
         one("e@x.org", None),
     ]
     assert [s.email for s in by_topic_set(people)] == ["a@x.org", "c@x.org", "b@x.org", "e@x.org", "d@x.org"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        (
+            {"web": {"url": "http://127.0.0.1:8000/"}},
+            "manage links (web.url) points at this machine (127.0.0.1)",
+        ),
+        (
+            {"unsubscribe_url": "https://localhost/u?t={token}"},
+            "digest.unsubscribe_url points at this machine",
+        ),
+    ],
+)
+def test_a_send_whose_links_lead_to_this_machine_is_refused(
+    site: SiteMaker, changes: dict[str, object], named: str
+) -> None:
+    """The starter's values (web.url on 127.0.0.1) used to go out to every subscriber as dead
+    unsubscribe links. Dry runs, --to and --preview are tests, and go ahead."""
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        web = changes.get("web")
+        digest = {**MAIL, **{k: v for k, v in changes.items() if k != "web"}}
+        site.write_config(timezone="UTC", digest=digest, smtp={"host": "127.0.0.1", "port": server.port},
+                          **({"web": web} if web else {}))  # fmt: skip
+        path = subscribers(site, ["ann@example.org,,"])
+        refused = cli(site, "send", "--subscribers", str(path), "--new-ledger")
+        assert refused.exit_code == 3
+        assert f"bulletin.toml: {named}" in refused.stderr and "--local-links" in refused.stderr
+        assert server.handler.received == []
+        assert cli(site, "send", "--subscribers", str(path), "--dry-run", "--new-ledger").exit_code == 0
+        assert cli(site, "send", "--to", "me@example.org", "--new-ledger").exit_code == 0
+        assert [r.recipient for r in server.handler.received] == ["me@example.org"]
+        sent = cli(site, "send", "--subscribers", str(path), "--local-links", "--new-ledger")
+        assert sent.exit_code == 0, sent.output
+        assert [r.recipient for r in server.handler.received] == ["me@example.org", "ann@example.org"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -454,6 +455,11 @@ def digest(
 )
 @click.option("--new-ledger", is_flag=True, help="Create .bulletin/ledger.sqlite (first send only).")
 @click.option("--retry-failed", is_flag=True, help="Also mail addresses suppressed after repeated failures.")
+@click.option(
+    "--local-links",
+    is_flag=True,
+    help="Send even though the mail's links point at this machine (a test against a local serve).",
+)
 @global_options
 @click.pass_context
 def send(
@@ -468,6 +474,7 @@ def send(
     preview: str | None,
     new_ledger: bool,
     retry_failed: bool,
+    local_links: bool,
 ) -> None:
     """Mail the week's digest to every subscriber, once.
 
@@ -478,6 +485,8 @@ def send(
         from .tokens import require_secret
 
         run.config.require_mail(send=True)
+        if not (dry_run or to or preview or local_links):
+            _refuse_local_links(run.config)
         secret = require_secret(os.environ.get("BULLETIN_SECRET"))
         window = _window(run, week, None, None)
         options = SendOptions(
@@ -501,6 +510,26 @@ def send(
         run.say(summary.line())
         if summary.aborted:
             raise RefusedError(summary.reason)
+
+
+def _refuse_local_links(config: Config) -> None:
+    """A send to the list whose links lead to this machine: no subscriber could open them,
+    not even to unsubscribe (the starter's values, until they are changed)."""
+    from .urls import loopback
+
+    digest = config.digest
+    for key, url in (
+        ("digest.unsubscribe_url", digest.unsubscribe_url),
+        ("manage links (web.url)", digest.manage_url),
+        ("base_url", config.base_url),
+    ):
+        host = urlsplit(url or "").hostname
+        if loopback(host):
+            raise RefusedError(
+                f"bulletin.toml: {key} points at this machine ({host}): no subscriber could open "
+                "the mail's links, not even to unsubscribe; set the public address (see CHANGE "
+                "in bulletin.toml), or, for a test against a local server, add --local-links"
+            )
 
 
 @main.command()

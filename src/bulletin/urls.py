@@ -9,12 +9,29 @@ from .site.items import Item
 
 
 def https(url: str, config: Config) -> str:
-    """Everything the site hosts is linked over https in mail."""
+    """Everything the site hosts is linked over https in mail, unless it is this machine
+    (the `serve --watch` preview, a local test), which serves plain http."""
+    if not url.startswith("http://"):
+        return url
     host = urlsplit(url).hostname
     ours = {urlsplit(config.base_url).hostname, urlsplit(config.site_url).hostname}
-    if url.startswith("http://") and host in ours:
+    if host in ours and not loopback(host):
         return "https://" + url[len("http://") :]
     return url
+
+
+def loopback(host: str | None) -> bool:
+    """Whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Urls:
