@@ -204,6 +204,30 @@ def test_one_click_unsubscribe_is_a_bare_post_answered_200(site: SiteMaker, web:
         assert ledger.suppression("ann@example.org") == "unsubscribed"
 
 
+def test_the_unsubscribe_link_may_carry_its_token_as_a_query(site: SiteMaker, web: WebServer) -> None:
+    """unsubscribe_url = ".../unsubscribe?token={token}" (the example site's, and many a list's)
+    was a 404 from serve, the one-click POST included."""
+    _active(site, "ann@example.org")
+    _active(site, "bob@example.org")
+    token = make_token("ann@example.org", SECRET, LIST_ID)
+    page = web.client.get("/unsubscribe", params={"token": token})
+    assert page.status_code == 200 and "One click and you get no more digests." in page.text
+    forged = web.client.get("/unsubscribe", params={"token": token[:-2] + "xx"})
+    bad = web.client.get("/unsubscribe/" + token[:-2] + "xx")
+    assert (forged.status_code, forged.text) == (bad.status_code, bad.text)  # the same "not valid" page
+    assert web.client.get("/unsubscribe").text == bad.text
+    assert store(site).get("ann@example.org").status == "active"  # type: ignore[union-attr]  # GET changes nothing
+    response = web.client.post(
+        "/unsubscribe",
+        params={"token": token},
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert store(site).get("bob@example.org").status == "active"  # type: ignore[union-attr]
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_one_click_from_curl(site: SiteMaker, web: WebServer) -> None:
     token = make_token("csv-only@example.org", SECRET, LIST_ID)  # a CSV subscriber: not in the table

@@ -172,6 +172,9 @@ def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
         route("/manage/{token}", manage, ["POST"]),
         route("/unsubscribe/{token}", unsubscribe_page, ["GET", "HEAD"]),
         route("/unsubscribe/{token}", unsubscribe, ["POST"]),
+        # The form many lists use (and the example site's unsubscribe_url): ?token=…
+        route("/unsubscribe", unsubscribe_page, ["GET", "HEAD"]),
+        route("/unsubscribe", unsubscribe, ["POST"]),
         route("/healthz", healthz, ["GET", "HEAD"]),
         route("/assets/bulletin.css", stylesheet, ["GET", "HEAD"]),
         Mount(
@@ -433,8 +436,14 @@ def _unsubscribed(web: WebSite) -> Response:
     )
 
 
+def _unsubscribe_token(request: Request) -> str:
+    """The token of /unsubscribe/TOKEN or of /unsubscribe?token=TOKEN."""
+    token = request.path_params.get("token")
+    return str(token) if token is not None else request.query_params.get("token", "")
+
+
 async def unsubscribe_page(web: WebSite, request: Request) -> Response:
-    token = request.path_params["token"]
+    token = _unsubscribe_token(request)
     if verify_unsubscribe_token(token, web.secret, web.list_id()) is None:
         return _bad_link(web, "unsubscribe")
     return web.pages.button(
@@ -447,7 +456,7 @@ async def unsubscribe_page(web: WebSite, request: Request) -> Response:
 
 
 async def unsubscribe(web: WebSite, request: Request) -> Response:
-    token = request.path_params["token"]
+    token = _unsubscribe_token(request)
     address = verify_unsubscribe_token(token, web.secret, web.list_id())
     body = await request.body()
     form = await request.form(max_files=0, max_fields=MAX_FIELDS)
