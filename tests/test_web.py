@@ -696,3 +696,19 @@ def test_the_pages_stay_up_when_content_is_not_there(site: SiteMaker, smtp: Smtp
             response = server.client.get(path)
             assert response.status_code == 200, (path, response.text)
             assert "Subscribe" in response.text
+
+
+def test_serve_new_ledger_without_a_secret_creates_nothing(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 2 says nothing was done: the ledger used to be created before the secret was asked for."""
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    monkeypatch.delenv("BULLETIN_SECRET")
+    site.write_config(digest=dict(MAIL), web={"url": "http://127.0.0.1/"})
+    result = CliRunner().invoke(main, ["serve", "--new-ledger", "--site", str(site.root)])
+    assert result.exit_code == 2, result.output
+    assert "BULLETIN_SECRET" in result.stderr
+    assert not (site.root / ".bulletin" / "ledger.sqlite").exists()

@@ -37,7 +37,11 @@ def serve(
         _watch(config, host, port, say)
         return
 
-    if new_ledger:
+    if new_ledger:  # only once nothing else stops the run: exit 2 means nothing was done
+        from ..tokens import require_secret
+
+        config.require_mail()
+        require_secret(os.environ.get("BULLETIN_SECRET"))
         Ledger.open(config.state_dir / "ledger.sqlite", create=True).close()
     site = str(config.site.resolve())
     app = create_app(site)  # fails here, with bulletin's message, when the site cannot serve
