@@ -146,12 +146,19 @@ def test_three_mails_a_day_per_address_then_the_same_page_and_no_mail(
     assert len(smtp.handler.to("ann@example.org")) == 3
 
 
-def test_a_relay_that_is_down_leaves_nothing_half_done(site: SiteMaker) -> None:
-    web_site(site, free_port())  # nothing listens there
+def test_a_relay_that_is_down_leaves_nothing_half_done(
+    site: SiteMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    web_site(site, port)  # nothing listens there
     with WebServer(site.root, SECRET) as web:
         status, page = subscribe(web, "ann@example.org", "alpha")
     assert status == 503 and "try again later" in page
     assert ledger_rows(site)["subscribers"] == []
+    # The operator learns why (the relay, never the address).
+    (record,) = [r for r in caplog.records if r.name == "bulletin.web"]
+    assert f"the relay 127.0.0.1:{port} cannot be used" in record.getMessage()
+    assert "ann@example.org" not in record.getMessage()
 
 
 def test_the_honeypot_shows_the_usual_page_and_changes_nothing(
@@ -712,3 +719,51 @@ def test_serve_new_ledger_without_a_secret_creates_nothing(
     assert result.exit_code == 2, result.output
     assert "BULLETIN_SECRET" in result.stderr
     assert not (site.root / ".bulletin" / "ledger.sqlite").exists()
+
+
+def test_serve_warns_when_web_url_names_this_machine_on_another_port(site: SiteMaker) -> None:
+    from bulletin.config import load_config
+    from bulletin.web.serve import elsewhere_warning
+
+    site.write_config(digest=dict(MAIL), web={"url": "http://127.0.0.1:8000/"})
+    config = load_config(site.root)
+    assert elsewhere_warning(config, 8000) is None
+    assert elsewhere_warning(config, 8031) == (
+        "warning: web.url is http://127.0.0.1:8000/, but this server listens on port 8031: redirects "
+        "and mailed links go to port 8000; serve with --port 8000, or change web.url"
+    )
+    site.write_config(digest=dict(MAIL), web={"url": "https://news.example.org/"})
+    assert elsewhere_warning(load_config(site.root), 8031) is None  # behind a reverse proxy
+
+
+def test_bulletin_serve_as_a_process_says_where_links_go(site: SiteMaker) -> None:
+    """The real command: the warning comes first, then the server answers on its port."""
+    import os
+    import sys
+
+    import httpx
+
+    port = free_port()
+    web_site(site, free_port())
+    site.write_config(digest=dict(MAIL), web={"url": "http://127.0.0.1:8000/"})
+    env = {**os.environ, "BULLETIN_SECRET": SECRET}
+    command = [sys.executable, "-m", "bulletin", "serve", "--port", str(port), "--site", str(site.root)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        first, second = process.stdout.readline(), process.stdout.readline()
+        assert first.startswith(
+            f"warning: web.url is http://127.0.0.1:8000/, but this server listens on port {port}"
+        )
+        assert second.startswith("Serving ")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

@@ -261,7 +261,10 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     # mail itself, come after the answer, where its time tells nobody anything.
     try:
         mailer = await run_in_threadpool(open_relay, web.config, web.password)
-    except (RelayError, OSError):
+    except (RelayError, OSError) as error:
+        relay = f"{web.config.smtp.host}:{web.config.smtp.port}"
+        log.warning("bulletin serve: the relay %s cannot be used; a subscriber was asked to try "
+                    "again later: %s", relay, error)  # fmt: skip
         return web.pages.message(
             503,
             "Please try again later",

@@ -45,6 +45,9 @@ def serve(
         Ledger.open(config.state_dir / "ledger.sqlite", create=True).close()
     site = str(config.site.resolve())
     app = create_app(site)  # fails here, with bulletin's message, when the site cannot serve
+    elsewhere = elsewhere_warning(config, port)
+    if elsewhere is not None:
+        say(elsewhere)
     plural = "s" if workers > 1 else ""
     say(f"Serving {config.title} on http://{host}:{port}/ ({workers} worker{plural}); Ctrl-C stops")
     settings = {
@@ -60,6 +63,27 @@ def serve(
         return
     os.environ["BULLETIN_SITE"] = site  # each worker process builds its own application
     uvicorn.run("bulletin.web:create_app", factory=True, workers=workers, **settings)  # type: ignore[arg-type]
+
+
+def elsewhere_warning(config: Config, port: int) -> str | None:
+    """A warning when web.url names this machine on another port than the one served:
+    redirects and the links in mail go to web.url, so they would all miss this server."""
+    from urllib.parse import urlsplit
+
+    from ..urls import loopback
+
+    if config.web is None:
+        return None
+    url = urlsplit(config.web.url)
+    if not loopback(url.hostname):
+        return None  # a public address: a reverse proxy forwards it to whatever port this is
+    wanted = url.port or (443 if url.scheme == "https" else 80)
+    if wanted == port:
+        return None
+    return (
+        f"warning: web.url is {config.web.url}, but this server listens on port {port}: redirects and "
+        f"mailed links go to port {wanted}; serve with --port {wanted}, or change web.url"
+    )
 
 
 class NoDelayHttp(H11Protocol):
