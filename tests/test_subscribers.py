@@ -121,6 +121,14 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
         "email,name,topics\nAnn@example.org,Ann,alpha\nbob@example.org,,\nbad,,\n", encoding="utf-8"
     )
     assert _cli(site, "subscribers", "import", str(csv_path)).exit_code == 3  # no ledger yet
+    for command in (("status",), ("subscribers", "list"), ("subscribers", "export")):
+        missing = _cli(site, *command)  # none of these has --new-ledger to suggest
+        assert missing.exit_code == 3
+        assert missing.stderr == (
+            "bulletin: no ledger at .bulletin/ledger.sqlite yet, so no subscribers: 'bulletin subscribers add "
+            "ADDRESS --new-ledger', 'subscribers import FILE --new-ledger' or 'serve --new-ledger' creates it "
+            "(or restore it from a backup)\n"
+        ), command
     result = _cli(site, "subscribers", "import", str(csv_path), "--new-ledger")
     assert result.exit_code == 1, result.output  # one bad row skipped
     assert "imported 2 from" in result.stdout and "2 active" in result.stdout

@@ -600,10 +600,21 @@ def subscribers() -> None:
     """The subscribers kept in the ledger: import, export, list, add, remove."""
 
 
-def _ledger(run: Run, create: bool = False) -> Any:
+def _ledger(run: Run, create: bool = False, *, creates: bool = True) -> Any:
+    """The site's ledger. `creates`: the command has --new-ledger, which the message for a
+    missing ledger suggests; the others name the commands that create one."""
+    from .errors import NoLedgerError
     from .ledger import Ledger
 
-    return Ledger.open(run.config.state_dir / "ledger.sqlite", create=create)
+    path = run.config.state_dir / "ledger.sqlite"
+    if not creates and not path.exists():
+        where = path.relative_to(run.config.site) if path.is_relative_to(run.config.site) else path
+        raise NoLedgerError(
+            f"no ledger at {where} yet, so no subscribers: 'bulletin subscribers add ADDRESS "
+            "--new-ledger', 'subscribers import FILE --new-ledger' or 'serve --new-ledger' creates "
+            "it (or restore it from a backup)"
+        )
+    return Ledger.open(path, create=create)
 
 
 def _expire_pending(run: Run, ledger: Any) -> None:
@@ -638,7 +649,7 @@ def subscribers_export(ctx: click.Context) -> None:
     with _running(ctx) as run:
         from .mail.subscribers import export_subscribers
 
-        with _ledger(run) as ledger:
+        with _ledger(run, creates=False) as ledger:
             _expire_pending(run, ledger)
             export_subscribers(ledger, sys.stdout)
 
@@ -653,7 +664,7 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
     with _running(ctx) as run:
         from .subscriptions import Subscriptions, printable
 
-        with _ledger(run) as ledger:
+        with _ledger(run, creates=False) as ledger:
             _expire_pending(run, ledger)
             rows = Subscriptions(ledger).rows(status, topic)
         table = [("EMAIL", "STATUS", "TOPICS", "NAME")]
@@ -702,7 +713,7 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
         from .subscriptions import Subscriptions
 
         email = check_address(address)
-        with _ledger(run) as ledger:
+        with _ledger(run, creates=False) as ledger:
             Subscriptions(ledger).leave(email, run.now, reason="removed by the operator")
         run.say(f"removed {email}: unsubscribed")
 
@@ -725,7 +736,7 @@ def bounces(ctx: click.Context, source: str) -> None:
             from .tokens import require_secret
 
             secret = require_secret(secret)  # VERP tags are signed with it
-        with _ledger(run) as ledger:
+        with _ledger(run, creates=False) as ledger:
             summary = read_bounces(run.config, source, ledger, secret, run.report, run.now, sys.stdin.buffer)
         run.say(summary.line())
 
@@ -739,7 +750,7 @@ def status(ctx: click.Context) -> None:
         from .mail.status import collect_status
 
         topics = [(topic.name, topic.slug) for topic in run.read().topics.sorted()]
-        with _ledger(run) as ledger:
+        with _ledger(run, creates=False) as ledger:
             _expire_pending(run, ledger)
             report = collect_status(ledger, topics)
         for line in report.lines():
