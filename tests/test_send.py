@@ -1006,3 +1006,20 @@ def test_a_send_whose_links_lead_to_this_machine_is_refused(
         sent = cli(site, "send", "--subscribers", str(path), "--local-links", "--new-ledger")
         assert sent.exit_code == 0, sent.output
         assert [r.recipient for r in server.handler.received] == ["me@example.org", "ann@example.org"]
+
+
+def test_a_digest_topics_slug_that_is_no_topic_is_named(site: SiteMaker) -> None:
+    """A typo in digest.topics used to be ignored without a word."""
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        site.write_config(timezone="UTC", digest={**MAIL, "topics": ["beta", "gama"]},
+                          smtp={"host": "127.0.0.1", "port": server.port})  # fmt: skip
+        warning = (
+            "bulletin.toml: warning: digest.topics names 'gama', which is no topic's slug; it is "
+            "ignored: write the slugs as 'bulletin topics' lists them"
+        )
+        built = cli(site, "build")
+        assert built.exit_code == 0 and built.stderr.splitlines() == [warning]
+        path = subscribers(site, ["ann@example.org,,"])
+        dry = cli(site, "send", "--subscribers", str(path), "--dry-run", "--new-ledger")
+        assert dry.exit_code == 0 and dry.stderr.splitlines() == [warning]

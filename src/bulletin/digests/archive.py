@@ -22,7 +22,7 @@ from ..urls import Urls
 from .editions import Edition, frozen_editions
 from .message import archive_personal, fill
 from .personal import sender_domain
-from .plan import Digest, plan_digest
+from .plan import Digest, plan_digest, warn_unknown_topics
 from .render import Rendered, render_digest, window_folder
 from .windows import Window, week_containing, week_of
 
@@ -105,6 +105,7 @@ def write_window_digest(
 ) -> tuple[DigestResult | None, Written]:
     """One window's digest as its subscribers got it (its frozen edition once sent), and for
     a whole-week digest the archive index; None when the window has no items."""
+    warn_unknown_topics(site, report)
     result = write_digest(site, window, report, only, frozen_editions(site, [window]).get(window.name))
     if result is None:
         return None, Written()
@@ -154,6 +155,7 @@ def write_recent_digests(site: Site, report: Report) -> tuple[list[DigestResult]
 
     A week already sent shows the item list frozen in the ledger, as its subscribers got it.
     """
+    warn_unknown_topics(site, report)
     weeks = weeks_with_items(site.items, site, site.now)[: site.config.digest.archive_weeks]
     frozen = frozen_editions(site, weeks)
     results = []

@@ -6,11 +6,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from ..config import Config
+from ..report import Report
 from ..site.items import Item
 from ..site.topics import Topic, Topics
 from .windows import Window
+
+if TYPE_CHECKING:
+    from ..site.reader import Site
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -120,6 +125,20 @@ def plan_digest(
         members = tuple(sorted(other, key=_newest_first, reverse=True))
         sections.append(Section("Other", None, members, min(cap, len(members))))
     return Digest(window, shown_slugs, tuple(sections), late_ids)
+
+
+def warn_unknown_topics(site: Site, report: Report) -> None:
+    """digest.topics names slugs whose sections come first; one that is no topic's slug (a
+    typo, a topic renamed) would be ignored without a word."""
+    slugs = site.topics.by_slug()
+    for slug in site.config.digest.topics:
+        if slug not in slugs:
+            report.warning(
+                "bulletin.toml",
+                None,
+                f"digest.topics names '{slug}', which is no topic's slug; it is ignored: write the "
+                "slugs as 'bulletin topics' lists them",
+            )
 
 
 def topic_order(

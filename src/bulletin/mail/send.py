@@ -21,6 +21,7 @@ from ..digests.assemble import Copies
 from ..digests.editions import Edition, edition
 from ..digests.message import fresh_message_id
 from ..digests.personal import personal_copy, sender_domain
+from ..digests.plan import warn_unknown_topics
 from ..digests.render import Rendered
 from ..digests.windows import Window
 from ..errors import RefusedError, UsageError
@@ -116,6 +117,7 @@ def send_digest(
     config = site.config
     config.require_mail(send=True)
     _refuse_stale(options, site.now)
+    warn_unknown_topics(site, report)
     ledger_path = config.state_dir / "ledger.sqlite"
     ledger: Ledger | None = None
     if options.real:  # every page read before anyone is mailed: damage stops the run here
