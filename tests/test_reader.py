@@ -989,7 +989,8 @@ def test_duplicate_ids_newer_wins(site: SiteMaker) -> None:
     assert [str(p) for p in report.sorted()] == [
         "content/a.md: warning: id 'same' is also used by content/b.md, which is newer and wins; "
         "give this item its own id or delete it",
-        "content/c.md: warning: id 'tie' is also used by content/d.md, which is newer and wins; "
+        "content/c.md: warning: id 'tie' is also used by content/d.md, which has the same date and "
+        "comes later by path and wins; "
         "give this item its own id or delete it",
     ]
 

@@ -615,7 +615,11 @@ def test_preview_writes_one_subscribers_copy(site: SiteMaker) -> None:
             site.root / ".bulletin/preview/bob@example.org.eml",
             site.root / ".bulletin/preview/bob@example.org.html",
         )
-        assert result.stdout.splitlines()[:2] == [str(eml), str(page)]
+        assert result.stdout.splitlines() == [
+            str(eml),
+            str(page),
+            "send 2026-W47: one subscriber's copy written (above), nothing sent",
+        ]
         assert "Title a1" in page.read_text() and "Title b1" not in page.read_text()
         assert b"To: bob@example.org" in eml.read_bytes()
         assert server.handler.received == [] and not (site.root / "emails").exists()

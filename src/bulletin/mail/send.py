@@ -90,6 +90,8 @@ class SendSummary:
     previews: tuple[Path, ...] = ()
 
     def line(self) -> str:
+        if self.previews:
+            return f"send {self.window}: one subscriber's copy written (above), nothing sent"
         verb = "written to .bulletin/outbox" if self.dry_run else "sent"
         return (
             f"send {self.window}: {self.sent} {verb}, {self.already_sent} already sent, "

@@ -265,11 +265,12 @@ def _keep_newest(by_id: dict[str, Item], item: Item, report: Report) -> None:
         return
     keep, drop = (item, other) if (item.updated, item.path) > (other.updated, other.path) else (other, item)
     by_id[item.id] = keep
+    why = "is newer" if keep.updated > drop.updated else "has the same date and comes later by path"
     report.warning(
         drop.path,
         None,
-        f"id '{item.id}' is also used by {keep.path}, which is newer "
-        "and wins; give this item its own id or delete it",
+        f"id '{item.id}' is also used by {keep.path}, which {why} and wins; "
+        "give this item its own id or delete it",
     )
 
 
