@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark digest rendering (SPEC §9). Run by hand, not by CI.
+"""Benchmark digest rendering. Run by hand, not by CI.
 
     python benchmarks/digests.py [--items 3000] [--weeks 12] [--make-corpus PATH]
 

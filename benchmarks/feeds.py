@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark `bulletin feeds` against Hugo and the YAML floor (SPEC §9). Run by hand, not by CI.
+"""Benchmark `bulletin feeds` against Hugo and the YAML floor. Run by hand, not by CI.
 
     python benchmarks/feeds.py [--items 10000,100000] [--corpus DIR] [--make-corpus PATH]
                                [--jobs N] [--repeat 3] [--tmp DIR]

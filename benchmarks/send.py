@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark `bulletin send` against bare smtplib (SPEC §9). Run by hand, not by CI.
+"""Benchmark `bulletin send` against bare smtplib. Run by hand, not by CI.
 
     python benchmarks/send.py [--subscribers 100000] [--topics-per 1-6] [--connections 4]
                               [--fixed-sets N] [--rounds 3]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark one-click unsubscribes against `bulletin serve --workers 2` (SPEC §9). By hand.
+"""Benchmark one-click unsubscribes against `bulletin serve --workers 2`. By hand.
 
     python benchmarks/web.py [--subscribers 20000] [--connections 16] [--seconds 20]
 

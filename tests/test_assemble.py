@@ -1,4 +1,4 @@
-"""Digests assembled from parts inlined once per send (SPEC §9): the same as a full render."""
+"""Digests assembled from parts inlined once per send: the same as a full render."""
 
 from __future__ import annotations
 

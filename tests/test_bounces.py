@@ -1,4 +1,4 @@
-"""SPEC §11: bounces and complaints through a Maildir, an mbox and standard input, matched to
+"""Bounces and complaints through a Maildir, an mbox and standard input, matched to
 subscribers, applied once, and honoured by the next send."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SPEC §8: the command line — exit codes, stdout for results, stderr for problems."""
+"""The command line — exit codes, stdout for results, stderr for problems."""
 
 from __future__ import annotations
 

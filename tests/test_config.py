@@ -1,4 +1,4 @@
-"""SPEC §7: bulletin.toml — defaults, and every problem reported at once."""
+"""`bulletin.toml` — defaults, and every problem reported at once."""
 
 from __future__ import annotations
 

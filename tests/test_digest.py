@@ -1,4 +1,4 @@
-"""SPEC §5: which items a digest shows, in which section and order, and the caps."""
+"""Which items a digest shows, in which section and order, and the caps."""
 
 from __future__ import annotations
 

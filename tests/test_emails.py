@@ -1,4 +1,4 @@
-"""SPEC §5: digests written to emails/ — the message parsed back, the HTML, the budget."""
+"""Digests written to emails/ — the message parsed back, the HTML, the budget."""
 
 from __future__ import annotations
 
@@ -307,7 +307,7 @@ def _vnu() -> list[str] | None:
     return ["java", "-jar", jar]
 
 
-# What the deliberate mail-client hacks cause (SPEC §5); anything else is a failure.
+# What the deliberate mail-client hacks cause; anything else is a failure.
 ALLOWED = (
     "Attribute “xmlns:v” not allowed here.",
     "Attribute “xmlns:o” not allowed here.",

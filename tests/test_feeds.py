@@ -1,4 +1,4 @@
-"""SPEC §4: feeds — read back by feedparser, validated by the Atom grammar and the JSON Feed
+"""Feeds — read back by feedparser, validated by the Atom grammar and the JSON Feed
 schema, plus what the grammar cannot see."""
 
 from __future__ import annotations

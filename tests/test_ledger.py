@@ -1,4 +1,4 @@
-"""SPEC §6: the ledger — WAL, write-once editions, suppression, the run lock."""
+"""The ledger — WAL, write-once editions, suppression, the run lock."""
 
 from __future__ import annotations
 

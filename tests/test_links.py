@@ -1,4 +1,4 @@
-"""url_problem against the parser it stands in for: nh3's, asked about the whole URL."""
+"""`url_problem` against the parser it stands in for: nh3's, asked about the whole URL."""
 
 from __future__ import annotations
 

@@ -100,3 +100,44 @@ def test_the_digest_preview_says_there_are_no_items_when_content_is_gone(
     digest = httpx.get(url + "preview/digest", params={"week": "2026-W47"})
     assert digest.status_code == 503, digest.text
     assert "No items" in digest.text and "content/: error: is missing" in digest.text
+
+
+def test_serve_watch_needs_no_secret(site: SiteMaker) -> None:
+    """The preview mails no subscriber: without BULLETIN_SECRET it used to refuse to start,
+    the first thing a newcomer meets when they want to click through the example site."""
+    import os
+    import subprocess
+    import sys
+
+    site.write_config(digest={"from": "News <news@news.example.org>", "address": "1 Main Street"})
+    site.item("a.md", title="The first title", categories=["Alpha"], date="2026-11-17")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "BULLETIN_SECRET"}
+    command = [
+        sys.executable,
+        "-m",
+        "bulletin",
+        "serve",
+        "--watch",
+        "--port",
+        str(port),
+        "--site",
+        str(site.root),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert "the preview signs its links with a throwaway secret" in "".join(lines), lines
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/feeds/index.html")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the preview did not answer"
+                time.sleep(0.1)
+        assert page.status_code == 200 and f"http://127.0.0.1:{port}/feeds/" in page.text
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

@@ -1,4 +1,4 @@
-"""SPEC §2: reading items — YAML rules, every field's precedence, hostile input."""
+"""Reading items — YAML rules, every field's precedence, hostile input."""
 
 from __future__ import annotations
 

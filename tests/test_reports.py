@@ -1,4 +1,4 @@
-"""SPEC §11: delivery reports as Postfix, Exim, Microsoft and Gmail send them, ARF complaints,
+"""Delivery reports as Postfix, Exim, Microsoft and Gmail send them, ARF complaints,
 and the auto-replies that must be ignored, read with the standard library's email package."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SPEC §6: sending over a real SMTP server on 127.0.0.1 — once each, resumable, no item lost."""
+"""Sending over a real SMTP server on 127.0.0.1 — once each, resumable, no item lost."""
 
 from __future__ import annotations
 

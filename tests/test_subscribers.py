@@ -1,4 +1,4 @@
-"""SPEC §6 and §10: the subscribers file (every bad row reported and skipped, never widened)
+"""The subscribers file (every bad row reported and skipped, never widened)
 and the subscribers kept in the ledger."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SPEC §3: topic identity, display names and slugs."""
+"""Topic identity, display names and slugs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §6: unsubscribe tokens — a web endpoint verifies them with the secret alone."""
+"""Unsubscribe tokens — a web endpoint verifies them with the secret alone."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §10: the subscriber's side over real HTTP (uvicorn on 127.0.0.1) and real SMTP."""
+"""The subscriber's side over real HTTP (uvicorn on 127.0.0.1) and real SMTP."""
 
 from __future__ import annotations
 

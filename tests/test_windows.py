@@ -1,4 +1,4 @@
-"""SPEC §5: digest windows — ISO weeks in the site's time zone, custom windows, edges."""
+"""Digest windows — ISO weeks in the site's time zone, custom windows, edges."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Signed tokens: every link and form of bulletin's, verified with the secret alone.
 
-The unsubscribe token of every digest (SPEC §6) is the address and an HMAC of it:
+The unsubscribe token of every digest is the address and an HMAC of it:
 
     token = b64url(address) + "." + b64url(HMAC-SHA256(secret, list_id + "\\n" + address))[:22]
 

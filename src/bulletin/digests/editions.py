@@ -25,7 +25,8 @@ class Edition:
 
 
 def edition(site: Site, window: Window, ledger: Ledger | None, freeze: bool) -> Edition:
-    """The window's item list (SPEC §6, "No item left out"); freeze it when `freeze`."""
+    """The window's item list (no item left out: one that comes late goes in the next
+    window); freeze it when `freeze`."""
     by_id = {item.id: item for item in site.items}
     stored = ledger.frozen(window.name) if ledger is not None else None
     if stored is not None:

@@ -91,7 +91,7 @@ def plan_digest(
     only: Sequence[str] | None = None,
     late: Iterable[str] = (),
 ) -> Digest:
-    """Place the window's items in sections (SPEC §5), capped at digest.section_items each.
+    """Place the window's items in sections (README, "Digests"), capped at digest.section_items each.
 
     `items` are the candidates (normally every published item; the ledger adds late ones,
     named in `late`); `only` restricts the digest to those topic slugs.

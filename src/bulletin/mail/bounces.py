@@ -1,5 +1,5 @@
 """`bulletin bounces`: delivery reports from a Maildir, an mbox or standard input, matched to
-subscribers and applied to the ledger (SPEC §11).
+subscribers and applied to the ledger (README, "Bounces and complaints").
 
 A report is matched by the VERP return path it was sent to (`digest.bounce_address` with a
 tag), else by the original Message-ID recorded when the message was sent, else by its

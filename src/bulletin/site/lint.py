@@ -12,7 +12,7 @@ from ..report import Problem
 if TYPE_CHECKING:
     from .fields import Fields
 
-# The top-level fields bulletin reads (SPEC §2), as authors spell them.
+# The top-level fields bulletin reads (README, "A site"), as authors spell them.
 READ = (
     "id",
     "title",

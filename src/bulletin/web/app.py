@@ -1,5 +1,5 @@
-"""The routes of SPEC §10: the front page, the published folders, subscribe → confirm,
-manage, unsubscribe (with the bare RFC 8058 POST), and /healthz.
+"""The routes of README's "Running the subscriber side": the front page, the published
+folders, subscribe → confirm, manage, unsubscribe (with the bare RFC 8058 POST), and /healthz.
 
 No GET changes anything: mail scanners open every link. Every change is a POST, and every
 form but the one-click unsubscribe carries a signed one-time form token and a honeypot.

@@ -1,4 +1,4 @@
-"""The published folders, feeds/ and emails/, with the media types of SPEC §4."""
+"""The published folders, feeds/ and emails/, with the media types README's "Serving the feeds" lists."""
 
 from __future__ import annotations
 

@@ -118,7 +118,13 @@ def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> 
     try:
         preview = Preview(config.site.resolve(), f"http://{host}:{port}/", scratch, say)
         preview.rebuild()
-        app = create_app(preview=preview)
+        secret = os.environ.get("BULLETIN_SECRET")
+        if not secret or len(secret) < 16:  # the preview mails no subscriber: any secret will do
+            import secrets
+
+            secret = secrets.token_urlsafe(32)
+            say("BULLETIN_SECRET is not set: the preview signs its links with a throwaway secret")
+        app = create_app(preview=preview, secret=secret)
         preview.watch(stop)
         say(f"Previewing {config.title} on http://{host}:{port}/, rebuilt on every change; Ctrl-C stops")
         say(
