@@ -359,8 +359,8 @@ def test_a_week_that_has_not_ended_needs_partial_and_stays_out_of_the_archive(ma
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 3
     assert (
-        "2026-W47 has not ended yet (it ends 2026-11-23); its digest would miss the rest of the week: pass --partial"
-        in refused.stderr
+        "2026-W47 has not ended yet (its last day is 2026-11-22); its digest would miss the rest of the week: "
+        "pass --partial" in refused.stderr
     )
     assert not (mail_site.root / "emails").exists()
     partial = CliRunner().invoke(main, [*args, "--partial"])

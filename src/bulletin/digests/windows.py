@@ -111,7 +111,8 @@ def partial_week(window: Window, now: datetime, *, allowed: bool) -> Window:
         from ..errors import RefusedError
 
         raise RefusedError(
-            f"{window.label} has not ended yet (it ends {window.until}); its digest would miss the rest "
+            f"{window.label} has not ended yet (its last day is {window.until - timedelta(days=1)}); "
+            "its digest would miss the rest "
             "of the week: pass --partial to write it anyway (under emails/custom/, out of the archive)"
         )
     return replace(window, name=f"{window.since}_{window.until}", is_week=False)

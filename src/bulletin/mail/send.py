@@ -149,13 +149,15 @@ def _refuse_stale(options: SendOptions, now: datetime) -> None:
     window = options.window
     if options.test_copy or options.preview is not None:
         return
+    last = window.until - timedelta(days=1)
     if window.end > now:
         raise RefusedError(
-            f"{window.label} has not ended yet (it ends {window.until}); send it once it is complete"
+            f"{window.label} has not ended yet (its last day is {last}); send it once it is complete"
         )
-    if now - window.end > STALE_AFTER and not options.force:
+    # A dry run mails nobody: an old week is as safe to look at as any.
+    if now - window.end > STALE_AFTER and not (options.force or options.dry_run):
         raise RefusedError(
-            f"{window.label} ended on {window.until}, more than 7 days ago; pass --force to send it anyway"
+            f"{window.label} ended with {last}, more than 7 days ago; pass --force to send it anyway"
         )
 
 
