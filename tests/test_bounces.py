@@ -144,7 +144,10 @@ def test_malformed_and_unmatched_reports_are_reported_and_kept_aside(site: SiteM
     lines = result.stderr.splitlines()
     assert sum("is truncated" in line for line in lines) == 1
     assert sum("reports over 10 MB are not read" in line for line in lines) == 1
-    assert sum("matches no subscriber: kept aside" in line for line in lines) == 1
+    assert sum(f"matches no subscriber: moved to {folder}/.Unmatched/" in line for line in lines) == 1
+    assert (
+        sum(f"skipped, and moved to {folder}/.Unmatched/ for you to look at" in line for line in lines) == 2
+    )
     assert all(line.startswith(str(folder / "new")) for line in lines)
     assert len(list((folder / ".Unmatched" / "cur").iterdir())) == 3  # nothing is lost
     assert statuses(site) == {**before, "dead@example.com": "bounced"}
@@ -155,6 +158,11 @@ def test_unmatched_reports_from_standard_input_are_kept_in_the_state_folder(site
         sent_site(site, server)
     result = cli(site, "bounces", "-", stdin=sample("gmail-dsn.eml", "stranger@example.org"))
     assert result.stdout == "bounces: 1 report(s) read: 1 unmatched\n"
+    assert "-: warning: matches no subscriber: kept in .bulletin/unmatched/, nothing changed" in result.stderr
+    assert len(mailbox.Maildir(site.root / ".bulletin" / "unmatched")) == 1
+    # Nothing piped in is no report at all, not an unreadable one kept for a person.
+    empty = cli(site, "bounces", "-", stdin=b"")
+    assert (empty.exit_code, empty.stdout, empty.stderr) == (0, "bounces: 0 report(s) read\n", "")
     assert len(mailbox.Maildir(site.root / ".bulletin" / "unmatched")) == 1
     db = sqlite3.connect(site.root / ".bulletin" / "ledger.sqlite")
     assert db.execute("SELECT kind, address FROM reports").fetchall() == [("unmatched", None)]
@@ -195,3 +203,25 @@ def test_status_reads_well(site: SiteMaker) -> None:
     assert (
         sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in weeks) == 1
     )  # the complaint's week is today's
+
+
+def test_bounces_with_nothing_piped_in_says_what_it_needs(site: SiteMaker) -> None:
+    """Run at a terminal with no argument, it used to sit waiting for a report to be typed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    with SmtpServer() as server:
+        sent_site(site, server)
+    parent, child = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bulletin", "bounces", "--site", str(site.root)],
+            stdin=child, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(child)
+        os.close(parent)
+    assert done.returncode == 2
+    assert "no report given: name a Maildir or an mbox file, or pipe one report in" in done.stderr

@@ -66,14 +66,14 @@ def read_bounces(
         try:
             parsed = read_report(message.data, _envelope_from_environment() if message.where == "-" else ())
         except ReportError as error:
-            report.error(message.where, None, f"{error}; it was skipped and left for you to look at")
+            report.error(message.where, None, f"{error}; skipped, and {_kept(message)} for you to look at")
             summary.outcomes["unreadable"] += 1
             _aside(message, config)
             continue
         outcome = _apply(parsed, matcher, ledger, message.where, now)
         summary.outcomes[outcome] += 1
         if outcome == "unmatched":
-            report.warning(message.where, None, "matches no subscriber: kept aside, nothing changed")
+            report.warning(message.where, None, f"matches no subscriber: {_kept(message)}, nothing changed")
             _aside(message, config)
         else:
             _done(message)
@@ -155,7 +155,14 @@ def _envelope_from_environment() -> tuple[str, ...]:
 
 def _messages(source: str, stdin: BinaryIO) -> Iterator[_Message]:
     if source == "-":
-        yield _Message("-", stdin.read())
+        if stdin.isatty():  # nothing piped in: reading would wait for typing
+            raise UsageError(
+                "no report given: name a Maildir or an mbox file, or pipe one report in "
+                "(bulletin bounces < report.eml)"
+            )
+        data = stdin.read()
+        if data.strip():  # an empty input is no report, not an unreadable one
+            yield _Message("-", data)
         return
     path = Path(source)
     if path.is_dir():
@@ -179,6 +186,13 @@ def _done(message: _Message) -> None:
     """A Maildir message handled: into cur/, marked seen. Nothing is deleted."""
     if message.path is not None:
         _move(message.path, message.path.parent.parent / "cur")
+
+
+def _kept(message: _Message) -> str:
+    """Where _aside puts the message, in words."""
+    if message.path is not None:
+        return f"moved to {message.path.parent.parent / ASIDE}/"
+    return "kept in .bulletin/unmatched/"
 
 
 def _aside(message: _Message, config: Config) -> None:
