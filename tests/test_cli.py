@@ -206,6 +206,7 @@ def test_a_bad_item_is_skipped_and_exits_1(site: SiteMaker) -> None:
     assert result.stderr == (
         "content/news/bad.md:3: error: date '2022-13-45' is not a date; write YYYY-MM-DD or an ISO 8601 date-time\n"
     )
+    assert result.stdout.splitlines()[0].endswith(" files; 1 error, 0 warnings")  # the summary counts them
     assert (site.root / "feeds/rss.xml").exists()
 
 
@@ -230,7 +231,7 @@ def test_check_writes_no_output(site: SiteMaker) -> None:
     result = run(site, "check")
     assert result.exit_code == 0
     assert result.stdout == (
-        "2 items in 2 topics from 4 files (1 draft(s), 1 scheduled held back); 0 error(s), 0 warning(s)\n"
+        "2 items in 2 topics from 4 files (1 draft, 1 scheduled held back); 0 errors, 0 warnings\n"
     )
     assert not (site.root / "feeds").exists()
     assert not (site.root / "emails").exists()

@@ -247,7 +247,7 @@ def test_digest_command_and_archive_index(mail_site: SiteMaker) -> None:
     mail_site.item("old.md", id="old", date="2026-11-03", categories=["Gartner: Healthcare"])
     run = CliRunner().invoke(main, ["digest", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"])
     assert run.exit_code == 0, run.output
-    assert run.stdout == "digest 2026-W47: 6 items in 1 sections; emails/2026-W47: 5 written, 0 unchanged\n"
+    assert run.stdout == "digest 2026-W47: 6 items in 1 section; emails/2026-W47: 5 written, 0 unchanged\n"
     run = CliRunner().invoke(main, ["digest", "--week", "2026-W45", "--site", str(mail_site.root)])
     assert run.exit_code == 0, run.output
     index = (mail_site.root / "emails/index.html").read_text()

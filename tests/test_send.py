@@ -590,7 +590,7 @@ def test_a_dry_run_writes_the_outbox_and_sends_nothing(site: SiteMaker) -> None:
         result = cli(site, "send", "--subscribers", str(path), "--dry-run")
         assert result.exit_code == 0, result.output
         lines = result.stdout.splitlines()
-        assert lines[0] == "outbox: .bulletin/outbox/ emptied first (0 message(s) of the last dry run)"
+        assert lines[0] == "outbox: .bulletin/outbox/ (empty before this run)"
         assert re.fullmatch(r"  ann@example\.org  \*  5 items  \d+\.\d kB", lines[1]), lines[1]
         assert re.fullmatch(r"  bob@example\.org  alpha  2 items  \d+\.\d kB", lines[2]), lines[2]
         assert lines[3].startswith("send 2026-W47: 2 written to .bulletin/outbox, 0 already sent")
@@ -603,7 +603,7 @@ def test_a_dry_run_writes_the_outbox_and_sends_nothing(site: SiteMaker) -> None:
         names = sorted(p.name for p in (site.root / ".bulletin/outbox/new").iterdir())
         assert names == ["000001-ann@example.org.eml", "000002-bob@example.org.eml"]
         again = cli(site, "send", "--subscribers", str(path), "--dry-run")
-        assert "emptied first (2 message(s) of the last dry run)" in again.stdout
+        assert "outbox: .bulletin/outbox/ emptied first (2 messages of the last dry run)" in again.stdout
         assert len(list((site.root / ".bulletin/outbox/new").iterdir())) == 2  # not 4
 
 

@@ -253,12 +253,22 @@ def _summary(site: Site) -> str:
     collection = site.collection
     held = []
     if collection.drafts:
-        held.append(f"{collection.drafts} draft(s)")
+        held.append(_counted(collection.drafts, "draft"))
     if collection.scheduled:
         held.append(f"{len(collection.scheduled)} scheduled")
     extra = f" ({', '.join(held)} held back)" if held else ""
     topics = len(site.topics.by_key)
     return f"{len(site.items)} items in {topics} topics from {collection.files} files{extra}"
+
+
+def _problems(report: Report) -> str:
+    """`1 error, 2 warnings`."""
+    return f"{_counted(len(report.errors), 'error')}, {_counted(len(report.warnings), 'warning')}"
+
+
+def _counted(count: int, noun: str) -> str:
+    """`1 item`, `2 items`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _written(label: str, written: Written, again: bool = False) -> str:
@@ -276,8 +286,7 @@ def check(ctx: click.Context) -> None:
     """Read every item and report problems; write no output."""
     with _running(ctx) as run:
         site = run.read()
-        problems = f"{len(run.report.errors)} error(s), {len(run.report.warnings)} warning(s)"
-        run.say(f"{_summary(site)}; {problems}")
+        run.say(f"{_summary(site)}; {_problems(run.report)}")
 
 
 new_ledger_option = click.option(
@@ -334,7 +343,10 @@ def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: boo
         walked=walked,
         one_shot=True,
     )
-    run.say("\n".join(_built_lines(built, digests)))
+    lines = _built_lines(built, digests)
+    if run.report.problems:  # they follow on stderr; the summary says how many
+        lines[0] += f"; {_problems(run.report)}"
+    run.say("\n".join(lines))
     if not run.report.problems and not run.report.notes:
         outputs = built.feeds.outputs + built.digests_written.outputs
         summary = "\n".join(_built_lines(built, digests, True))
@@ -412,10 +424,12 @@ def digest(
         if result is None:
             run.say(f"digest {window.label}: no items in this window; nothing written")
             return
-        sections = len(result.digest.sections)
+        items, sections = (
+            _counted(result.digest.count, "item"),
+            _counted(len(result.digest.sections), "section"),
+        )
         run.say(
-            f"digest {window.label}: {result.digest.count} items in {sections} sections; "
-            f"{_written('emails/' + result.folder, written)}"
+            f"digest {window.label}: {items} in {sections}; {_written('emails/' + result.folder, written)}"
         )
 
 
@@ -498,9 +512,8 @@ def send(
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")
         summary = send_digest(site, options, run.report, secret, password, run.progress)
         if dry_run:
-            run.say(
-                f"outbox: .bulletin/outbox/ emptied first ({summary.emptied} message(s) of the last dry run)"
-            )
+            last = f"emptied first ({_counted(summary.emptied, 'message')} of the last dry run)"
+            run.say(f"outbox: .bulletin/outbox/ {last if summary.emptied else '(empty before this run)'}")
             for address, chosen, items, size in summary.recipients:
                 run.say(
                     f"  {address}  {chosen}  {items} item{'s' if items != 1 else ''}  {size / 1000:.1f} kB"
