@@ -767,3 +767,25 @@ def test_bulletin_serve_as_a_process_says_where_links_go(site: SiteMaker) -> Non
     finally:
         process.terminate()
         process.communicate(timeout=20)
+
+
+def test_serve_on_a_port_in_use_says_so_before_serving(site: SiteMaker) -> None:
+    """It used to print 'Serving … on …' and then uvicorn's own '[Errno 98]' line."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    web_site(site, free_port())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for watch in ([], ["--watch"]):
+            result = CliRunner().invoke(
+                main, ["serve", *watch, "--port", str(port), "--site", str(site.root)]
+            )
+            assert result.exit_code == 3, result.output
+            assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in result.stderr
+            assert "Serving" not in result.stdout and "Previewing" not in result.stdout

@@ -45,6 +45,7 @@ def serve(
         Ledger.open(config.state_dir / "ledger.sqlite", create=True).close()
     site = str(config.site.resolve())
     app = create_app(site)  # fails here, with bulletin's message, when the site cannot serve
+    _check_port(host, port)
     elsewhere = elsewhere_warning(config, port)
     if elsewhere is not None:
         say(elsewhere)
@@ -63,6 +64,23 @@ def serve(
         return
     os.environ["BULLETIN_SITE"] = site  # each worker process builds its own application
     uvicorn.run("bulletin.web:create_app", factory=True, workers=workers, **settings)  # type: ignore[arg-type]
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in bulletin's words, a port that cannot be listened on (another server has it),
+    before saying "Serving"; uvicorn would print its own error after that line."""
+    from ..errors import RefusedError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise RefusedError(f"cannot listen on {host} port {port}: {reason}; choose another --port, or stop "
+                           "what is listening there") from None  # fmt: skip
 
 
 def elsewhere_warning(config: Config, port: int) -> str | None:
@@ -113,6 +131,7 @@ def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> 
     from . import create_app
     from .preview import Preview
 
+    _check_port(host, port)
     scratch = Path(tempfile.mkdtemp(prefix="bulletin-preview-"))
     stop = threading.Event()
     try:
