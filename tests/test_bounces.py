@@ -171,6 +171,8 @@ def test_unmatched_reports_from_standard_input_are_kept_in_the_state_folder(site
 def test_status_reads_well(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)
+        rerun = cli(site, "send")  # as cron does: nothing left to send, so not a send to list
+        assert "0 sent, 8 already sent" in rerun.stdout
     cli(site, "bounces", "-", stdin=sample("gmail-dsn.eml", "gmail@gmail.example"))
     later = format_datetime(datetime.now(UTC) + timedelta(minutes=5)).encode()  # after the send
     complaint = sample("arf-complaint.eml", "angry@example.org").replace(
@@ -190,10 +192,12 @@ def test_status_reads_well(site: SiteMaker) -> None:
         "",
     ]
     assert "  Alpha                                         6  alpha" in lines
-    sends = lines[lines.index("Last sends:") + 1]
+    at = lines.index("Last sends:")
+    sends, after = lines[at + 1], lines[at + 2]
     assert sends.startswith("  2026-W47 ") and sends.endswith(
         "8 sent, 0 already sent, 0 suppressed, 0 failed"
     )
+    assert after == ""
     assert (
         lines[-1]
         == "Complaint rate of the last send: 12.50% (1 of 8)  ABOVE 0.3%: Gmail and Yahoo throttle such senders"

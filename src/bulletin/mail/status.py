@@ -68,6 +68,8 @@ def collect_status(ledger: Ledger, topics: list[tuple[str, str]]) -> Status:
         tuple(row)
         for row in db.execute(
             "SELECT window, finished, sent, already_sent, suppressed, failed, aborted FROM runs"
+            # A re-run that found everyone mailed already (cron, every hour) sent nothing.
+            " WHERE sent > 0 OR failed > 0 OR COALESCE(aborted, '') != ''"
             " ORDER BY finished DESC LIMIT ?",
             (SENDS_SHOWN,),
         )
