@@ -1115,6 +1115,7 @@ def test_lint_warns_of_what_would_pass_silently(
     text = front_matter({"title": "T", "date": "2026-11-18", **fields, "href": "https://src.example/"})
     if "link" in fields:
         text = text.replace("href: https://src.example/\n", "")
+        assert messages(parse(site, text)) == [message]  # one mistake, one warning: not also "no source"
     assert message in messages(parse(site, text))
 
 

@@ -94,8 +94,6 @@ def parse_item(raw: bytes, relpath: str, config: Config) -> Parsed:
         message = f"cannot be read: {type(exc).__name__}: {exc}; this is a bug in bulletin, please report it"
         problems.append(Problem(relpath, None, "error", message))
         return Parsed(None, tuple(problems))
-    if item.link is None:
-        problems.append(no_source(relpath))
     return Parsed(item, tuple(problems), clamped)
 
 
@@ -127,6 +125,8 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
     body = bodies.prepare(text[body_offset:], limit, clean)
     item, clamped = _item_from(fields, body, body_offset, relpath, config, digest(raw), problems)
     _body_problems(text, body_offset, body, limit, relpath, problems, clean)
+    if item.link is None and not isinstance(fields.get("link"), str):  # lint named that one already
+        problems.append(no_source(relpath))
     return item, clamped
 
 
