@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bulletin.mail.mailer import DeliveryError, Pacing
 
 
@@ -33,3 +35,17 @@ def test_permanent_means_5xx() -> None:
     assert DeliveryError(550, "no").permanent
     assert not DeliveryError(451, "later").permanent
     assert str(DeliveryError(552, "too big")) == "552 too big"
+
+
+def test_the_relay_error_says_how_long_it_tried() -> None:
+    from bulletin.config import SmtpConfig
+    from bulletin.mail.mailer import RelayError, SmtpMailer
+
+    from .smtp import free_port
+
+    slept: list[float] = []
+    mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=free_port()), None, sleep=slept.append)
+    with pytest.raises(RelayError) as caught:
+        mailer.connect()
+    assert slept == [2.0, 4.0, 8.0]  # the defaults: 3 retries, doubling from 2 s
+    assert "Connection refused (tried 4 times over 14 s); check smtp.host" in str(caught.value)

@@ -817,6 +817,7 @@ def test_an_unreachable_relay_stops_the_run_at_once(site: SiteMaker) -> None:
     summary, _ = _send(site, path, new_ledger=True)
     assert summary.aborted and (summary.sent, summary.failed) == (0, 0)
     assert summary.reason.startswith(f"cannot reach the relay 127.0.0.1:{port}: ")
+    assert "(tried 4 times over 0 s);" in summary.reason  # the wait between tries is said
     assert summary.reason.endswith(
         "check smtp.host and smtp.port, then run the same command again (it resumes)"
     )

@@ -116,11 +116,18 @@ class SmtpMailer:
                     raise self._silent() from None
                 attempt += 1
                 if attempt > self.retries:
+                    tried = (
+                        f" (tried {attempt} times over {self._waited(attempt):.0f} s)" if attempt > 1 else ""
+                    )
                     raise RelayError(
-                        f"cannot reach the relay {where}: {exc}; check smtp.host and "
+                        f"cannot reach the relay {where}: {exc}{tried}; check smtp.host and "
                         "smtp.port, then run the same command again (it resumes)"
                     ) from None
                 self.sleep(self.backoff * 2 ** (attempt - 1))
+
+    def _waited(self, attempts: int) -> float:
+        """The seconds slept between `attempts` tries to connect."""
+        return sum(self.backoff * 2**n for n in range(attempts - 1))
 
     def _open(self) -> smtplib.SMTP:
         config = self.config
