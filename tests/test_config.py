@@ -65,7 +65,8 @@ password = "hunter2"
     assert unlined(caught.value.problems) == [
         "bulletin.toml: error: title: 5 is not text; write a quoted string",
         'bulletin.toml: error: base_url: required; write base_url = "https://news.example.org/"',
-        "bulletin.toml: error: timezone: 'Mars/Olympus' is not an IANA time zone; write e.g. \"Europe/Berlin\"",
+        "bulletin.toml: error: timezone: 'Mars/Olympus' is not an IANA time zone; write e.g. \"Europe/Berlin\" "
+        'or "America/New_York"',
         'bulletin.toml: error: links: \'sometimes\' is not allowed; write "source" or "site"',
         "bulletin.toml: error: feed_items: 0 is out of range; write a whole number from 1 to 10000",
         "bulletin.toml: error: id_date: 'last year' is not YYYY, YYYY-MM or YYYY-MM-DD; set it once, never change it",
@@ -253,3 +254,16 @@ def test_a_base_url_on_an_idn_host_makes_ids_of_its_xn_form(tmp_path: Path) -> N
     ]
     text = 'base_url = "https://[2001:db8::1]:8080/news/"\nid_host = "news.example.org"\n'
     assert load_config(write(tmp_path, text)).id_host == "news.example.org"
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("Europe/Berln", "Europe/Berlin"), ("America/New York", "America/New_York"), ("Paris", "Europe/Paris")],
+)
+def test_a_mistyped_time_zone_gets_the_nearest_name(tmp_path: Path, written: str, meant: str) -> None:
+    text = f'title = "T"\nbase_url = "https://news.example.org/"\ntimezone = "{written}"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert unlined(caught.value.problems) == [
+        f"bulletin.toml: error: timezone: '{written}' is not an IANA time zone; did you mean \"{meant}\"?"
+    ]

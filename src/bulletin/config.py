@@ -360,6 +360,23 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
     )
 
 
+def _zone_hint(name: str) -> str:
+    """The nearest IANA zone names to a mistyped one, or an example."""
+    import difflib
+    import zoneinfo
+
+    wanted = name.strip().casefold().replace(" ", "_")
+    zones = sorted(zoneinfo.available_timezones())
+    folded = {zone.casefold(): zone for zone in zones}
+    cities = [zone for zone in zones if zone.rsplit("/", 1)[-1].casefold() == wanted]  # "Paris"
+    close = cities[:1] or [
+        folded[c] for c in difflib.get_close_matches(wanted, list(folded), n=1, cutoff=0.6)
+    ]
+    if close:
+        return f'did you mean "{close[0]}"?'
+    return 'write e.g. "Europe/Berlin" or "America/New_York"'
+
+
 def _dns_name(host: str) -> str | None:
     """`host` as a DNS name (an IDN in its xn-- form), or None for an IPv6 address or a name
     with characters DNS names do not have ('_')."""
@@ -391,7 +408,7 @@ def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
     try:
         values["timezone"] = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        top.fail("timezone", f'{tz_name!r} is not an IANA time zone; write e.g. "Europe/Berlin"')
+        top.fail("timezone", f"{tz_name!r} is not an IANA time zone; {_zone_hint(tz_name)}")
         values["timezone"] = ZoneInfo("UTC")
     values["author"] = top.text("author", title)
     values["links"] = top.text("links", "source")
