@@ -608,7 +608,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bo
         serve_site(run.config, host, port, workers, new_ledger=new_ledger, say=run.say, watch=watch)
 
 
-@main.group()
+@main.group(short_help="Import, export, list, add or remove subscribers.")
 def subscribers() -> None:
     """The subscribers kept in the ledger: import, export, list, add, remove."""
 
@@ -731,7 +731,7 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
         run.say(f"removed {email}: unsubscribed")
 
 
-@main.command()
+@main.command(short_help="Read bounce and complaint reports; prune the list.")
 @click.argument("source", default="-", metavar="[MAILDIR|MBOX|-]")
 @global_options
 @click.pass_context
@@ -754,7 +754,7 @@ def bounces(ctx: click.Context, source: str) -> None:
         run.say(summary.line())
 
 
-@main.command()
+@main.command(short_help="Subscribers per status and topic, sends, bounces.")
 @global_options
 @click.pass_context
 def status(ctx: click.Context) -> None:
@@ -770,7 +770,7 @@ def status(ctx: click.Context) -> None:
             run.say(line)
 
 
-@main.command()
+@main.command(short_help="Start a new site: bulletin.toml, two items, more.")
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]")
 @global_options
 @click.pass_context
