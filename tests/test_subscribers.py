@@ -121,6 +121,9 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
         "email,name,topics\nAnn@example.org,Ann,alpha\nbob@example.org,,\nbad,,\n", encoding="utf-8"
     )
     assert _cli(site, "subscribers", "import", str(csv_path)).exit_code == 3  # no ledger yet
+    # --site and the other global options also go between the group and its command.
+    between = CliRunner().invoke(main, ["subscribers", "--site", str(site.root), "list"])
+    assert between.exit_code == 3 and "no ledger at .bulletin/ledger.sqlite yet" in between.stderr
     for command in (("status",), ("subscribers", "list"), ("subscribers", "export")):
         missing = _cli(site, *command)  # none of these has --new-ledger to suggest
         assert missing.exit_code == 3

@@ -112,7 +112,7 @@ def global_options(func: F) -> F:
                 count=True,
                 expose_value=False,
                 callback=_set_option("verbose"),
-                help="Say more: held-back items, clamped dates.",
+                help="Say more: scheduled items held back, clamped dates, other notes.",
             ),
             click.option(
                 "-q",
@@ -609,6 +609,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bo
 
 
 @main.group(short_help="Import, export, list, add or remove subscribers.")
+@global_options
 def subscribers() -> None:
     """The subscribers kept in the ledger: import, export, list, add, remove."""
 

@@ -44,7 +44,7 @@ class Report:
         self.problems.extend(problems)
 
     def note(self, message: str) -> None:
-        """Record a detail shown under -v (held-back items, clamped dates)."""
+        """Record a detail shown under -v (scheduled items held back, clamped dates)."""
         self.notes.append(message)
 
     @property
