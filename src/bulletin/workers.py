@@ -49,9 +49,35 @@ def process_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(jobs, context, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
         try:
+            with _ctrl_c_held():
+                pool.submit(int)  # the workers start now: forked, then the pool's own thread
             yield pool
         finally:
             pool.shutdown(cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C waits until the block is done, then interrupts as usual. A KeyboardInterrupt
+    raised while a worker is forked lands in an at-fork hook, which only prints it (the build
+    then carries on), in the new worker before it ignores Ctrl-C (a traceback), or between
+    the pool's start and its thread's (shutting it down then fails)."""
+    import threading
+
+    if (
+        threading.current_thread() is not threading.main_thread()  # `serve --watch` rebuilds
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # ignored, or taken
+    ):
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 # In a worker: the build it works for. A worker whose build was killed would otherwise
