@@ -376,7 +376,7 @@ def test_retries_share_one_timeout(site: SiteMaker) -> None:
         started = time.monotonic()
         with pytest.raises(RelayError, match="did not answer within 1 s"):
             mailer.send("digest@news.example.org", "ann@example.org", b"Subject: x\r\n\r\nx\r\n")
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 2.0  # one retry per 0.6 s deferral on its own timeout: 2.4 s
 
 
 @pytest.mark.parametrize("connections", [1, 4])

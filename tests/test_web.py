@@ -657,7 +657,7 @@ def test_the_answer_does_not_wait_for_the_mail_whatever_the_address(
         response = web.client.post("/subscribe", data=data)
         took[address] = time.monotonic() - started
         assert response.status_code == 200 and "Check your inbox" in response.text
-    assert max(took.values()) < 1.0, took  # none waited for the relay
+    assert max(took.values()) < 1.5, took  # none waited for the relay (2 s a recipient)
     web.settle()
     assert [
         len(smtp.handler.to(a)) for a in ("new@example.org", "ann@example.org", "capped@example.org")
