@@ -39,11 +39,14 @@ def render_topic_page(
     items: Sequence[Item],
     number: int,
     count: int,
-    known: dict[str, PageEntry] | None = None,
+    known: dict[str, tuple[PageEntry, int]] | None = None,
 ) -> bytes:
     """Page `number` of `count` of a topic: its items, newest first, with subscribe links.
 
-    `known` keeps each item's entry, rendered once, for the other pages it is on."""
+    `known` keeps the entry of an item with several topics, rendered once, for the other
+    topics' pages, with how many of them are still to come: an entry is dropped after its
+    last, and one of an item with one topic is never kept (at 100,000 items, the kept
+    entries were a third of a rendering worker's memory)."""
     config = site.config
     known = {} if known is None else known
     entry_template = environment(config).get_template("_entry.html.j2")
@@ -64,14 +67,26 @@ def render_topic_page(
             urls=urls.feeds(feed.path),
             index_url=urls.feeds_index(),
             subscribe_url=urls.subscribe(),
-            entries=[
-                known.get(item.id) or known.setdefault(item.id, _page_entry(site, item, entry_template))
-                for item in items
-            ],
+            entries=[_kept_entry(site, item, entry_template, known) for item in items],
             page={"number": number, "count": count, "newer": link(number - 1), "older": link(number + 1)},
         )
     )
     return page.encode()
+
+
+def _kept_entry(
+    site: Site, item: Item, template: Template, known: dict[str, tuple[PageEntry, int]]
+) -> PageEntry:
+    kept = known.get(item.id)
+    if kept is None:
+        entry, later = _page_entry(site, item, template), len(site.topics.of(item)) - 1
+    else:
+        entry, later = kept[0], kept[1] - 1
+    if later > 0:
+        known[item.id] = (entry, later)
+    elif kept is not None:
+        del known[item.id]
+    return entry
 
 
 def navigation(site: Site) -> dict[str, str | None]:

@@ -26,7 +26,7 @@ from .pages import PAGE_SIZE, PageEntry, page_path, render_listing, render_topic
 class _Memo:
     """What one run of write_feeds makes once per item and uses for several outputs."""
 
-    entries: dict[str, PageEntry] = field(default_factory=dict)  # its entry on the topic pages
+    entries: dict[str, tuple[PageEntry, int]] = field(default_factory=dict)  # see render_topic_page
     keys: dict[str, bytes] = field(default_factory=dict)  # its part of the fingerprints
     names: dict[tuple[str, ...], str] = field(default_factory=dict)  # a list of topics' names, joined
 
@@ -125,7 +125,12 @@ def _only_bulletins(folder: Path, names: set[str]) -> bool:
 
 
 def _topic_page(
-    site: Site, feed: Feed, items: list[Item], number: int, count: int, known: dict[str, PageEntry]
+    site: Site,
+    feed: Feed,
+    items: list[Item],
+    number: int,
+    count: int,
+    known: dict[str, tuple[PageEntry, int]],
 ) -> list[bytes]:
     return [render_topic_page(site, feed, items, number, count, known)]
 
