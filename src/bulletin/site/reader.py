@@ -291,14 +291,25 @@ class _Stale:
 
 
 def _to_row(stamp: Stamp, digest: str, parsed: Parsed) -> tuple[object, ...]:
-    """A cache entry: plain tuples only, which load several times faster than objects."""
-    return (stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode, digest, *_parsed_row(parsed))
+    """A cache entry: tuples only (an Item is one), which load several times faster than
+    objects. The item goes in as it is, sharing its values with the build's own: a copy as
+    plain tuples would hold 30 MB more at 100,000 items, until the cache is saved."""
+    problems = tuple((p.path, p.line, p.level, p.message) for p in parsed.problems)
+    return (
+        stamp.size,
+        stamp.mtime_ns,
+        stamp.ctime_ns,
+        stamp.inode,
+        digest,
+        parsed.item,
+        problems,
+        parsed.clamped,
+    )
 
 
 def _from_row(row: tuple[Any, ...]) -> Parsed:
     """A cache entry's parse."""
-    item = None if row[5] is None else Item.from_cached_row(row[5])
-    return Parsed(item, tuple(Problem(*p) for p in row[6]) if row[6] else (), row[7])
+    return Parsed(row[5], tuple(Problem(*p) for p in row[6]) if row[6] else (), row[7])
 
 
 def _parsed_row(parsed: Parsed) -> tuple[object, ...]:
