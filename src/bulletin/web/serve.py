@@ -37,6 +37,7 @@ def serve(
         _watch(config, host, port, say)
         return
 
+    _check_port(host, port)
     if new_ledger:  # only once nothing else stops the run: exit 2 means nothing was done
         from ..tokens import require_secret
 
@@ -45,7 +46,6 @@ def serve(
         Ledger.open(config.state_dir / "ledger.sqlite", create=True).close()
     site = str(config.site.resolve())
     app = create_app(site)  # fails here, with bulletin's message, when the site cannot serve
-    _check_port(host, port)
     elsewhere = elsewhere_warning(config, port)
     if elsewhere is not None:
         say(elsewhere)
