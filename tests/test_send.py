@@ -591,8 +591,9 @@ def test_a_dry_run_writes_the_outbox_and_sends_nothing(site: SiteMaker) -> None:
         assert result.exit_code == 0, result.output
         lines = result.stdout.splitlines()
         assert lines[0] == "outbox: .bulletin/outbox/ (empty before this run)"
-        assert re.fullmatch(r"  ann@example\.org  \*  5 items  \d+\.\d kB", lines[1]), lines[1]
-        assert re.fullmatch(r"  bob@example\.org  alpha  2 items  \d+\.\d kB", lines[2]), lines[2]
+        assert re.fullmatch(r"  ann@example\.org  \*      5 items  +\d+\.\d kB", lines[1]), lines[1]
+        assert re.fullmatch(r"  bob@example\.org  alpha  2 items  +\d+\.\d kB", lines[2]), lines[2]
+        assert len(lines[1]) == len(lines[2])  # in columns
         assert lines[3].startswith("send 2026-W47: 2 written to .bulletin/outbox, 0 already sent")
         assert server.handler.received == []
         assert not (site.root / ".bulletin/ledger.sqlite").exists()

@@ -514,9 +514,14 @@ def send(
         if dry_run:
             last = f"emptied first ({_counted(summary.emptied, 'message')} of the last dry run)"
             run.say(f"outbox: .bulletin/outbox/ {last if summary.emptied else '(empty before this run)'}")
-            for address, chosen, items, size in summary.recipients:
+            rows = [
+                (a, c, _counted(n, "item"), f"{size / 1000:.1f} kB") for a, c, n, size in summary.recipients
+            ]
+            widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+            for address, chosen, items, size in rows:  # in columns, the numbers to the right
                 run.say(
-                    f"  {address}  {chosen}  {items} item{'s' if items != 1 else ''}  {size / 1000:.1f} kB"
+                    f"  {address.ljust(widths[0])}  {chosen.ljust(widths[1])}  "
+                    f"{items.rjust(widths[2])}  {size.rjust(widths[3])}"
                 )
         for path in summary.previews:
             run.say(str(path))
