@@ -592,9 +592,20 @@ def topics(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="The port.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, metavar="ADDRESS", help="The address to listen on."
+)
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), metavar="N", help="The port."
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    metavar="N",
+    help="Worker processes.",
+)
 @new_ledger_option
 @click.option("--watch", is_flag=True, help="Preview for authors: rebuild on every change, pages reload.")
 @global_options
@@ -675,7 +686,11 @@ def subscribers_export(ctx: click.Context) -> None:
 
 @subscribers.command("list")
 @click.option("--topic", metavar="SLUG", help="Only subscribers who get this topic.")
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced", "complained"]))
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "unsubscribed", "bounced", "complained"]),
+    help="Only subscribers with this status.",
+)
 @global_options
 @click.pass_context
 def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) -> None:
