@@ -6,6 +6,7 @@ import random
 from urllib.parse import urlsplit
 
 import nh3
+import pytest
 
 from bulletin.links import url_problem
 
@@ -94,3 +95,25 @@ def test_a_backslash_or_brackets_cannot_show_one_host_and_open_another() -> None
     assert url_problem("https://bad host\\@good.com/a") == "a backslash in the host part"
     assert url_problem("https://example.com\\@evil.com/a") == "a backslash in the host part"
     assert url_problem("https://example.com/a\\b") is None  # in the path, it is only a path
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        *(
+            (h, True)
+            for h in ("localhost", "LOCALHOST", "localhost.", "sub.localhost", "localhost.localdomain")
+        ),
+        *((h, True) for h in ("127.0.0.1", "127.1", "127.0.0.1.", "2130706433", "0x7f000001", "0177.0.0.1")),
+        *((h, True) for h in ("::1", "[::1]", "::ffff:127.0.0.1", "0.0.0.0", "::")),
+        *(
+            (h, False)
+            for h in ("news.example.org", "8.8.8.8", "10.0.0.1", "::ffff:8.8.8.8", "example", "", None)
+        ),
+    ],
+)
+def test_loopback_knows_every_spelling_of_this_machine(host: str | None, local: bool) -> None:
+    """What browsers open on this machine: a send must not mail such links to subscribers."""
+    from bulletin.urls import loopback
+
+    assert loopback(host) is local

@@ -982,14 +982,13 @@ def test_recipients_are_grouped_by_topic_set_in_the_order_sets_first_appear() ->
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
+        ({"web": {"url": "http://127.0.0.1:8000/"}}, "web.url points at this machine (127.0.0.1)"),
+        ({"web": {"url": "http://0.0.0.0:8000/"}}, "web.url points at this machine (0.0.0.0)"),
         (
-            {"web": {"url": "http://127.0.0.1:8000/"}},
-            "manage links (web.url) points at this machine (127.0.0.1)",
-        ),
-        (
-            {"unsubscribe_url": "https://localhost/u?t={token}"},
+            {"unsubscribe_url": "https://localhost./u?t={token}"},
             "digest.unsubscribe_url points at this machine",
         ),
+        ({"unsubscribe_url": "https://127.1/u?t={token}"}, "digest.unsubscribe_url points at this machine"),
     ],
 )
 def test_a_send_whose_links_lead_to_this_machine_is_refused(

@@ -538,8 +538,10 @@ def _refuse_local_links(config: Config) -> None:
     digest = config.digest
     for key, url in (
         ("digest.unsubscribe_url", digest.unsubscribe_url),
-        ("manage links (web.url)", digest.manage_url),
+        ("web.url", config.web.url if config.web is not None else None),
+        ("digest.manage_url", digest.manage_url),
         ("base_url", config.base_url),
+        ("site_url", config.site_url),
     ):
         host = urlsplit(url or "").hostname
         if loopback(host):

@@ -21,17 +21,27 @@ def https(url: str, config: Config) -> str:
 
 
 def loopback(host: str | None) -> bool:
-    """Whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
-    if host is None:
+    """Whether `host` names this machine, however a browser reads it: localhost (and
+    *.localhost, localhost.localdomain), 127.0.0.0/8 in any IPv4 spelling (127.1,
+    2130706433, 0x7f000001), ::1, ::ffff:127.0.0.1, and the unspecified 0.0.0.0 and ::."""
+    if not host:
         return False
-    if host == "localhost" or host.endswith(".localhost"):
+    host = host.lower().rstrip(".")
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
     import ipaddress
+    import socket
 
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        try:  # the short, decimal, octal and hex IPv4 forms browsers accept
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 class Urls:
