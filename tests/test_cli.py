@@ -932,3 +932,24 @@ def test_a_reader_that_stops_reading_stops_the_output_not_the_work(site: SiteMak
             os.close(write)
         assert (done.returncode, done.stderr) == (0, ""), args
     assert "Alpha" in (site.root / "feeds" / "rss.xml").read_text()
+    # stderr's reader gone, with a warning to print: the run's exit code stays 0.
+    site.item("nolink.md", title="No link", categories=["KLAS"], href=None)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bulletin", "build", "--site", str(site.root), *NOW],
+            stdout=subprocess.DEVNULL, stderr=write, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 0
+    assert "No link" in (site.root / "feeds" / "rss.xml").read_text()
+    # stderr closed altogether (`2>&-`): sys.stderr is None, and the build still runs.
+    shutil.rmtree(site.root / "feeds")
+    command = [sys.executable, "-m", "bulletin", "feeds", "--site", str(site.root), *NOW]
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$@" 2>&-', "sh", *command], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout
+    assert "Alpha" in (site.root / "feeds" / "rss.xml").read_text()

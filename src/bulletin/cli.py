@@ -136,7 +136,7 @@ class Run:
         self.report = Report()
         self.config: Config = load_config(options.site)
         self.now = self._now()
-        self.progress = BarProgress(enabled=not options.quiet and sys.stderr.isatty())
+        self.progress = BarProgress(enabled=not options.quiet and _terminal(sys.stderr))
         self.unread = False  # stdout's reader has gone
 
     def _now(self) -> datetime:
@@ -164,20 +164,38 @@ class Run:
             click.echo(message)
         except BrokenPipeError:
             self.unread = True
-            with suppress(OSError, ValueError):  # so that no flush at exit fails again
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _to_devnull(sys.stdout)
 
     def diagnose(self) -> None:
         """Print the report's problems to stderr: errors always, warnings unless -q."""
         for problem in self.report.sorted():
             if problem.level == "error" or not self.options.quiet:
-                click.echo(str(problem), err=True)
+                _echo_err(str(problem))
         if self.options.verbose:
             for note in self.report.notes:
-                click.echo(f"note: {note}", err=True)
+                _echo_err(f"note: {note}")
 
     def exit_code(self) -> int:
         return 1 if self.report.errors else 0
+
+
+def _terminal(stream: Any) -> bool:
+    """Whether `stream` is a terminal; False when closed (`2>&-` leaves sys.stderr None)."""
+    return stream is not None and stream.isatty()
+
+
+def _echo_err(message: str) -> None:
+    """A line on stderr, unless its reader has gone (`2>&1 | head`): the exit code stays the run's."""
+    try:
+        click.echo(message, err=True)
+    except BrokenPipeError:
+        _to_devnull(sys.stderr)
+
+
+def _to_devnull(stream: Any) -> None:
+    """Point a stream whose reader has gone at /dev/null, so that no flush at exit fails again."""
+    with suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 @contextmanager
@@ -233,7 +251,7 @@ class _Commands(click.Group):
             pass
         # Outside the except block: the interrupted frames (and the parsing processes they
         # hold) are released before the process ends. A bar may have been left mid-line.
-        click.echo(("\n" if sys.stderr.isatty() else "") + "bulletin: interrupted", err=True)
+        _echo_err(("\n" if _terminal(sys.stderr) else "") + "bulletin: interrupted")
         ctx.exit(130)
 
 
@@ -683,7 +701,11 @@ def subscribers_export(ctx: click.Context) -> None:
 
         with _ledger(run, creates=False) as ledger:
             _expire_pending(run, ledger)
-            export_subscribers(ledger, sys.stdout)
+            try:
+                export_subscribers(ledger, sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:  # `| head`: the reader took what it wanted
+                _to_devnull(sys.stdout)
 
 
 @subscribers.command("list")
