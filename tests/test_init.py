@@ -93,3 +93,34 @@ def test_init_in_a_new_git_repository_adds_to_its_gitignore(tmp_path: Path) -> N
         "app.log",
         "feeds/rss.xml",
     ]
+
+
+@pytest.mark.parametrize("kind", ["folder", "link", "dangling link"])
+def test_init_refuses_a_gitignore_that_is_not_a_plain_file_and_writes_nothing(
+    tmp_path: Path, kind: str
+) -> None:
+    """A folder or link named .gitignore used to stop init with a traceback half-way,
+    bulletin.toml written, and every later init refused."""
+    target = tmp_path / "site"
+    target.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("mine\n")
+    if kind == "folder":
+        (target / ".gitignore").mkdir()
+    else:
+        (target / ".gitignore").symlink_to(elsewhere if kind == "link" else tmp_path / "missing")
+    result = CliRunner().invoke(main, ["init", str(target)])
+    assert result.exit_code == 3, result.output
+    assert "is not a plain file (a link or a folder)" in result.stderr
+    assert sorted(p.name for p in target.iterdir()) == [".gitignore"]
+    assert elsewhere.read_text() == "mine\n"  # a link is never written through
+
+
+def test_init_adds_only_the_gitignore_lines_missing_and_says_when_slugs_stay_out(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_bytes(b"/feeds/\n/.bulletin/\ncaf\xe9.log\n")  # not UTF-8 either
+    result = CliRunner().invoke(main, ["init", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / ".gitignore").read_bytes()
+    assert text.startswith(b"/feeds/\n/.bulletin/\ncaf\xe9.log\n\n")
+    assert text.count(b"/feeds/") == 1 and b"/emails/\n" in text and b"!/.bulletin/slugs.json\n" in text
+    assert "note: .gitignore:2: '/.bulletin/' ignores the whole folder" in result.stderr

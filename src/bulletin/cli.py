@@ -834,6 +834,11 @@ def init(ctx: click.Context, folder: Path | None) -> None:
     except BulletinError as exc:
         click.echo(f"bulletin: {exc}", err=True)
         ctx.exit(exc.exit_code)
+    from .init import hidden_slugs
+
+    hidden = hidden_slugs(folder)
+    if hidden is not None:
+        _echo_err(f"note: {hidden}")
     if not options.quiet:
         click.echo(f"A new site in {folder}: {', '.join(written)}")
         click.echo(_NEXT_STEPS.format(cd="" if folder == Path(".") else f"\n  cd {folder}"))

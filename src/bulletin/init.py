@@ -23,6 +23,12 @@ def init_site(folder: Path, now: datetime) -> list[str]:
     writes nothing, when any of them exists, except a .gitignore (a new git repository has
     one), which gets the lines it lacks."""
     existing = [name for name in FILES if name != ".gitignore" and (folder / name).exists()]
+    ignore = folder / ".gitignore"
+    if ignore.is_symlink() or (ignore.exists() and not ignore.is_file()):
+        raise RefusedError(
+            f"{ignore}: is not a plain file (a link or a folder); bulletin init adds its lines to a "
+            "plain .gitignore only: replace it with one, or remove it"
+        )
     if existing:
         raise RefusedError(
             f"{folder}: {', '.join(existing)} already there; bulletin init never overwrites anything: "
@@ -51,11 +57,39 @@ def init_site(folder: Path, now: datetime) -> list[str]:
 
 
 def _add_lines(path: Path, starter: str) -> None:
-    """Append the starter's .gitignore lines that `path` does not have yet, comments with them."""
-    text = path.read_text(encoding="utf-8")
+    """Append the starter's .gitignore rules that `path` does not have yet, each with the
+    comment above it (bytes in another encoding are kept as they are)."""
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
     have = {line.strip() for line in text.splitlines()}
-    if all(line.startswith("#") or not line.strip() or line.strip() in have for line in starter.splitlines()):
+    added: list[str] = []
+    comments: list[str] = []
+    for line in starter.splitlines():
+        if line.startswith("#") or not line.strip():
+            comments.append(line)
+        elif line.strip() not in have:
+            added.extend([*comments, line])
+            comments = []
+        else:
+            comments = []
+    if not added:
         return
     separator = "" if not text or text.endswith("\n") else "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(f"{separator}\n{starter}" if text.strip() else starter)
+    block = "\n".join(added) + "\n"
+    with open(path, "a", encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write(f"{separator}\n{block}" if text.strip() else block)
+
+
+def hidden_slugs(folder: Path) -> str | None:
+    """A note when the site's .gitignore ignores .bulletin/ as a whole: git cannot take
+    .bulletin/slugs.json back in then, whatever line comes after."""
+    try:
+        lines = (folder / ".gitignore").read_bytes().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for number, line in enumerate(lines, start=1):
+        if line.strip() in (".bulletin", ".bulletin/", "/.bulletin", "/.bulletin/"):
+            return (
+                f".gitignore:{number}: '{line.strip()}' ignores the whole folder, so .bulletin/slugs.json "
+                "(the published slug of each topic) stays out of the repository: write /.bulletin/* instead"
+            )
+    return None
