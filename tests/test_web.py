@@ -223,6 +223,19 @@ def test_the_unsubscribe_link_may_carry_its_token_as_a_query(site: SiteMaker, we
     bad = web.client.get("/unsubscribe/" + token[:-2] + "xx")
     assert (forged.status_code, forged.text) == (bad.status_code, bad.text)  # the same "not valid" page
     assert web.client.get("/unsubscribe").text == bad.text
+    # A link rewritten on the way (base64's / for _) still verifies; the form posts to the
+    # token as bulletin wrote it, which a route takes.
+    odd = next(
+        a
+        for a in (f"x{n}?@example.org" for n in range(500))
+        if "_" in make_token(a, SECRET, LIST_ID).split(".")[0]
+    )
+    written = make_token(odd, SECRET, LIST_ID)
+    rewritten = written.split(".")[0].replace("_", "/") + "." + written.split(".")[1]
+    shown = web.client.get("/unsubscribe", params={"token": rewritten})
+    assert (
+        shown.status_code == 200 and f"/unsubscribe/{written}" in shown.text and rewritten not in shown.text
+    )
     assert store(site).get("ann@example.org").status == "active"  # type: ignore[union-attr]  # GET changes nothing
     response = web.client.post(
         "/unsubscribe",
