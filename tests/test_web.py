@@ -802,3 +802,9 @@ def test_serve_on_a_port_in_use_says_so_before_serving(site: SiteMaker) -> None:
             assert result.exit_code == 3, result.output
             assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in result.stderr
             assert "Serving" not in result.stdout and "Previewing" not in result.stdout
+    # An address this machine does not have (TEST-NET-1) is a usage error, and says so.
+    elsewhere = CliRunner().invoke(
+        main, ["serve", "--host", "192.0.2.1", "--port", "8099", "--site", str(site.root)]
+    )
+    assert elsewhere.exit_code == 2, elsewhere.output
+    assert "give --host an address of this machine" in elsewhere.stderr

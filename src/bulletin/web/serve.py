@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 from collections.abc import Callable
@@ -50,7 +51,7 @@ def serve(
     if elsewhere is not None:
         say(elsewhere)
     plural = "s" if workers > 1 else ""
-    say(f"Serving {config.title} on http://{host}:{port}/ ({workers} worker{plural}); Ctrl-C stops")
+    say(f"Serving {config.title} on {_base(host, port)} ({workers} worker{plural}); Ctrl-C stops")
     settings = {
         "http": NoDelayHttp,
         "host": host,
@@ -69,7 +70,7 @@ def serve(
 def _check_port(host: str, port: int) -> None:
     """Refuse, in bulletin's words, a port that cannot be listened on (another server has it),
     before saying "Serving"; uvicorn would print its own error after that line."""
-    from ..errors import RefusedError
+    from ..errors import RefusedError, UsageError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -79,8 +80,20 @@ def _check_port(host: str, port: int) -> None:
             probe.bind(address)
     except OSError as error:
         reason = error.strerror or str(error)
-        raise RefusedError(f"cannot listen on {host} port {port}: {reason}; choose another --port, or stop "
-                           "what is listening there") from None  # fmt: skip
+        where = f"cannot listen on {host} port {port}: {reason}"
+        if error.errno == errno.EADDRINUSE:
+            raise RefusedError(f"{where}; choose another --port, or stop what is listening there") from None
+        if error.errno == errno.EACCES:
+            raise RefusedError(f"{where}; ports below 1024 need more rights: choose one above") from None
+        # An unknown name, an address this machine does not have.
+        raise UsageError(
+            f"{where}; give --host an address of this machine (127.0.0.1, or 0.0.0.0 for all)"
+        ) from None
+
+
+def _base(host: str, port: int) -> str:
+    """The server's URL; an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def elsewhere_warning(config: Config, port: int) -> str | None:
@@ -135,7 +148,7 @@ def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> 
     scratch = Path(tempfile.mkdtemp(prefix="bulletin-preview-"))
     stop = threading.Event()
     try:
-        preview = Preview(config.site.resolve(), f"http://{host}:{port}/", scratch, say)
+        preview = Preview(config.site.resolve(), _base(host, port), scratch, say)
         preview.rebuild()
         secret = os.environ.get("BULLETIN_SECRET")
         if not secret or len(secret) < 16:  # the preview mails no subscriber: any secret will do
@@ -145,10 +158,8 @@ def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> 
             say("BULLETIN_SECRET is not set: the preview signs its links with a throwaway secret")
         app = create_app(preview=preview, secret=secret)
         preview.watch(stop)
-        say(f"Previewing {config.title} on http://{host}:{port}/, rebuilt on every change; Ctrl-C stops")
-        say(
-            f"  a digest as a topic set gets it: http://{host}:{port}/preview/digest?week=YYYY-Www&topics=a,b"
-        )
+        say(f"Previewing {config.title} on {_base(host, port)}, rebuilt on every change; Ctrl-C stops")
+        say(f"  a digest as a topic set gets it: {_base(host, port)}preview/digest?week=YYYY-Www&topics=a,b")
         uvicorn.run(app, http=NoDelayHttp, host=host, port=port, log_level="warning", server_header=False)
     finally:
         stop.set()
