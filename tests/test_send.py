@@ -461,6 +461,10 @@ def test_unsubscribed_addresses_are_not_mailed(site: SiteMaker) -> None:
             "bob@EXAMPLE.org is not a subscriber; it is suppressed now: send will not mail it, "
             "not even from a --subscribers file\n",
         )
+        again = cli(site, "unsubscribe", "bob@example.org")
+        assert (
+            again.stdout == "bob@example.org is not a subscriber, and is suppressed already (unsubscribed)\n"
+        )
         token = make_token("ann@example.org", SECRET, "test-news.news.example.org")
         assert cli(site, "unsubscribe", token).exit_code == 0
         forged = token[:-1] + ("A" if token[-1] != "A" else "B")

@@ -586,6 +586,8 @@ def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
             run.say(f"unsubscribed {left.address}: send will not mail it again")
         elif left.was is not None:
             run.say(f"{left.address} is {left.was} already: send does not mail it")
+        elif left.suppressed is not None:
+            run.say(f"{left.address} is not a subscriber, and is suppressed already ({left.suppressed})")
         else:
             run.say(
                 f"{left.address} is not a subscriber; it is suppressed now: send will not mail it, "

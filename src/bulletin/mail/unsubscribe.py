@@ -20,6 +20,7 @@ class Left:
 
     address: str
     was: str | None
+    suppressed: str | None = None  # why it was on the suppression list already, if it was
 
 
 def unsubscribe(
@@ -58,6 +59,6 @@ def _leave(config: Config, address: str, now: datetime, new_ledger: bool) -> Lef
                          "or give the token from the subscriber's unsubscribe link")  # fmt: skip
     with Ledger.open(config.state_dir / "ledger.sqlite", create=new_ledger) as ledger:
         store = Subscriptions(ledger)
-        found = store.get(address)
+        found, suppressed = store.get(address), ledger.suppression(address)
         store.leave(address, now, reason="unsubscribe command")
-    return Left(address, None if found is None else found.status)
+    return Left(address, None if found is None else found.status, suppressed)
