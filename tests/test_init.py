@@ -57,8 +57,12 @@ def test_init_writes_into_the_site_folder_however_it_is_named(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["news"]
 
 
-def test_init_refuses_two_different_folders(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["--site", str(tmp_path / "a"), "init", str(tmp_path / "b")])
+@pytest.mark.parametrize("site", ["a", "."])
+def test_init_refuses_two_different_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--site", site, "init", "b"])  # "." given is not the default
     assert result.exit_code == 2
     assert "two folders given" in result.stderr
     assert list(tmp_path.iterdir()) == []

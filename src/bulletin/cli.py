@@ -39,6 +39,7 @@ class Options:
     """The global options, given before or after the command name."""
 
     site: Path = Path(".")
+    site_given: bool = False  # --site was given (as "." too), not the default
     now: str | None = None
     verbose: int = 0
     quiet: bool = False
@@ -83,6 +84,8 @@ def _set_option(name: str) -> Callable[[click.Context, click.Parameter, Any], An
             options = ctx.ensure_object(Options)
         if value not in (None, False, 0, ()):
             setattr(options, name, value)
+            if name == "site":
+                options.site_given = True
         return value
 
     return callback
@@ -829,7 +832,7 @@ def init(ctx: click.Context, folder: Path | None) -> None:
     options = ctx.find_object(Options) or Options()
     if folder is None:
         folder = options.site
-    elif options.site != Path(".") and options.site != folder:
+    elif options.site_given and options.site != folder:
         raise click.UsageError(f"two folders given, {folder} and --site {options.site}; give one")
     try:
         written = init_site(folder, datetime.now(UTC))
