@@ -721,3 +721,36 @@ def test_rfc822_dates_are_written_as_the_email_package_writes_them() -> None:
         if zone is not None:
             moment = moment.replace(tzinfo=UTC).astimezone(zone)
         assert rfc822(moment) == format_datetime(moment), moment
+
+
+def test_a_topic_page_entry_is_kept_only_for_the_pages_still_to_come(site: SiteMaker) -> None:
+    """Each item's entry is rendered once for all its topics' pages, and dropped after the
+    last of them: none is kept for an item with one topic, none is left at the end."""
+    from bulletin.feeds import pages
+    from bulletin.feeds.model import feeds_of
+
+    for n in range(6):
+        topics = ["Alpha", "Beta", "Gamma"][: 1 + n % 3]
+        site.item(f"i{n}.md", title=f"Item {n}", categories=topics, date=f"2026-11-1{n}")
+    built = read_site(site.config(), Report(), NOW)
+    rendered: list[str] = []
+    real = pages._page_entry
+
+    def counting(site_: object, item: object, template: object) -> object:
+        rendered.append(item.title)  # type: ignore[attr-defined]
+        return real(site_, item, template)  # type: ignore[arg-type]
+
+    pages._page_entry = counting  # type: ignore[assignment]
+    try:
+        known: dict[str, tuple[pages.PageEntry, int]] = {}
+        sizes = []
+        for feed in feeds_of(built)[1:]:
+            items = built.by_topic[pages.topic_of(built, feed).key]
+            html = pages.render_topic_page(built, feed, items, 1, 1, known).decode()
+            assert all(item.title in html for item in items)
+            sizes.append(len(known))
+    finally:
+        pages._page_entry = real  # type: ignore[assignment]
+    assert sorted(rendered) == [f"Item {n}" for n in range(6)]  # once each
+    assert sizes[-1] == 0  # nothing kept past its last page
+    assert max(sizes) <= 4  # the two one-topic items were never kept

@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 from bulletin.cli import main
 from bulletin.digests.message import BUDGET
 from bulletin.digests.windows import iso_week
+from bulletin.errors import RefusedError
 from bulletin.ledger import Ledger
 from bulletin.mail.mailer import SmtpMailer
 from bulletin.mail.send import SendOptions, send_digest
@@ -1010,6 +1011,8 @@ def test_a_send_whose_links_lead_to_this_machine_is_refused(
         refused = cli(site, "send", "--subscribers", str(path), "--new-ledger")
         assert refused.exit_code == 3
         assert f"bulletin.toml: {named}" in refused.stderr and "--local-links" in refused.stderr
+        with pytest.raises(RefusedError, match="points at this machine"):  # send_digest itself refuses
+            _send(site, path, new_ledger=True)
         assert server.handler.received == []
         assert cli(site, "send", "--subscribers", str(path), "--dry-run", "--new-ledger").exit_code == 0
         assert cli(site, "send", "--to", "me@example.org", "--new-ledger").exit_code == 0

@@ -94,8 +94,6 @@ class Cache:
 
     def merged(self) -> dict[Any, Any]:
         """Every shard's entries in one dict, to look many up (a copy: put() does not change it)."""
-        if len(self.shards) == 1:
-            return dict(self.shards[0])
         merged: dict[Any, Any] = {}
         for shard in self.shards:
             merged.update(shard)

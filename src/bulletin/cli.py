@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 import click
 
@@ -520,14 +519,12 @@ def send(
         from .tokens import require_secret
 
         run.config.require_mail(send=True)
-        if not (dry_run or to or preview or local_links):
-            _refuse_local_links(run.config)
         secret = require_secret(os.environ.get("BULLETIN_SECRET"))
         window = _window(run, week, None, None)
         options = SendOptions(
             subscribers=subscribers, window=window, dry_run=dry_run, rate=rate,
             force=force, to=to, new_ledger=new_ledger, retry_failed=retry_failed, preview=preview,
-            connections=connections,
+            connections=connections, local_links=local_links,
         )  # fmt: skip
         site = run.read()
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")
@@ -549,28 +546,6 @@ def send(
         run.say(summary.line())
         if summary.aborted:
             raise RefusedError(summary.reason)
-
-
-def _refuse_local_links(config: Config) -> None:
-    """A send to the list whose links lead to this machine: no subscriber could open them,
-    not even to unsubscribe (the starter's values, until they are changed)."""
-    from .urls import loopback
-
-    digest = config.digest
-    for key, url in (
-        ("digest.unsubscribe_url", digest.unsubscribe_url),
-        ("web.url", config.web.url if config.web is not None else None),
-        ("digest.manage_url", digest.manage_url),
-        ("base_url", config.base_url),
-        ("site_url", config.site_url),
-    ):
-        host = urlsplit(url or "").hostname
-        if loopback(host):
-            raise RefusedError(
-                f"bulletin.toml: {key} points at this machine ({host}): no subscriber could open "
-                "the mail's links, not even to unsubscribe; set the public address (see CHANGE "
-                "in bulletin.toml), or, for a test against a local server, add --local-links"
-            )
 
 
 @main.command()

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..addresses import normalise_address, valid_address
+from ..config import Config
 from ..digests.archive import write_archive_index, write_digest
 from ..digests.assemble import Copies
 from ..digests.editions import Edition, edition
@@ -30,6 +32,7 @@ from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
 from ..subscriptions import Subscriptions
 from ..tokens import make_purpose_token, make_token, verp_tag
+from ..urls import loopback
 from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer
 from .outbox import Outbox, write_preview
 from .subscribers import Subscriber, read_subscribers
@@ -52,6 +55,7 @@ class SendOptions:
     retry_failed: bool = False
     preview: str | None = None  # write this subscriber's copy to .bulletin/preview/ instead
     connections: int = 4  # SMTP connections to the relay at once
+    local_links: bool = False  # send even though the mail's links lead to this machine
 
     def __post_init__(self) -> None:
         if self.to is not None and not valid_address(self.to):
@@ -119,6 +123,8 @@ def send_digest(
     config = site.config
     config.require_mail(send=True)
     _refuse_stale(options, site.now)
+    if options.real and not options.local_links:
+        _refuse_local_links(config)
     warn_unknown_topics(site, report)
     ledger_path = config.state_dir / "ledger.sqlite"
     ledger: Ledger | None = None
@@ -159,6 +165,26 @@ def _refuse_stale(options: SendOptions, now: datetime) -> None:
         raise RefusedError(
             f"{window.label} ended with {last}, more than 7 days ago; pass --force to send it anyway"
         )
+
+
+def _refuse_local_links(config: Config) -> None:
+    """A send to the list whose links lead to this machine: no subscriber could open them,
+    not even to unsubscribe (the starter's values, until they are changed)."""
+    digest = config.digest
+    for key, url in (
+        ("digest.unsubscribe_url", digest.unsubscribe_url),
+        ("web.url", config.web.url if config.web is not None else None),
+        ("digest.manage_url", digest.manage_url),
+        ("base_url", config.base_url),
+        ("site_url", config.site_url),
+    ):
+        host = urlsplit(url or "").hostname
+        if loopback(host):
+            raise RefusedError(
+                f"bulletin.toml: {key} points at this machine ({host}): no subscriber could open "
+                "the mail's links, not even to unsubscribe; set the public address (see CHANGE "
+                "in bulletin.toml), or, for a test against a local server, add --local-links"
+            )
 
 
 class _Copies:
