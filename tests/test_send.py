@@ -101,7 +101,7 @@ def test_each_subscriber_gets_one_message_with_their_topics(site: SiteMaker) -> 
             "send 2026-W47: 3 sent, 0 already sent, 0 suppressed, 0 with no items, 0 failed, "
         )
         received = server.handler
-        assert [r.recipient for r in received.received] == [
+        assert sorted(r.recipient for r in received.received) == [  # 4 connections: any order
             "ann@example.org",
             "bob@example.org",
             "cy@example.org",
