@@ -26,6 +26,8 @@ _STRAY = "[^\n\x20-\x22\x24-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\uff
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,200}):(?: +|$)")
 # Characters that make a plain value mean something else when they come first.
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+# What a value may start with to be other than plain text: an indicator or a quote.
+_SPECIAL = _INDICATORS | frozenset("'\"")
 _NULLS = frozenset(("~", "null", "Null", "NULL"))
 # A block's header: how its lines are joined, and what ends it.
 _BLOCKS = {">-": (" ", ""), ">": (" ", "\n"), "|-": ("\n", ""), "|": ("\n", "\n")}
@@ -100,10 +102,10 @@ def _read(lines: list[str], numbers: list[int] | None, first_line: int) -> Field
             fields, pending_key, key_column = pending
             pending = None
             if column > key_column or (column == key_column and dash):
-                value: Fields | list[object] = [] if dash else Fields()
-                fields[pending_key] = value
+                opened: Fields | list[object] = [] if dash else Fields()
+                fields[pending_key] = opened
                 columns.append(column)
-                open_.append(value)
+                open_.append(opened)
         if columns[-1] == column and (dash or type(open_[-1]) is not list) and len(columns) <= _DEPTH:
             container = open_[-1]  # the common case: the next line of the same mapping or list
         else:
@@ -125,13 +127,24 @@ def _read(lines: list[str], numbers: list[int] | None, first_line: int) -> Field
             fields = container  # type: ignore[assignment]
         line_number = (at if numbers is None else numbers[at]) + first_line
         at += 1
-        if value_text in _BLOCKS:
-            block, at = _block(lines, numbers, at, column, *_BLOCKS[value_text])
-            _entry(fields, key, line_number, block)
-        elif value_text:
-            _entry(fields, key, line_number, _scalar(value_text))
-        else:  # None, unless lines indented under it follow
-            pending = (fields, _entry(fields, key, line_number, None), column)
+        # Written out, not called: most lines are a key and a plain value, and a call or
+        # two for each of an item's hundred-odd lines cost a twentieth of the reading.
+        folded = key.lower()
+        if folded in fields:
+            raise _Stray  # libyaml's path says which key repeats which
+        value: object
+        if not value_text:  # None, unless lines indented under it follow
+            value = None
+            pending = (fields, folded, column)
+        elif value_text[0] not in _SPECIAL and ": " not in value_text and value_text[-1] not in ": ":
+            value = None if value_text in _NULLS else value_text  # _scalar's plain case
+        elif value_text in _BLOCKS:
+            value, at = _block(lines, numbers, at, column, *_BLOCKS[value_text])
+        else:
+            value = _scalar(value_text)
+        fields[folded] = value
+        fields.lines[folded] = line_number
+        fields.names[folded] = key
     return root
 
 
@@ -152,17 +165,6 @@ def _container(
         columns.pop()  # the end of a sequence at its key's column
         open_.pop()
     return open_[-1]
-
-
-def _entry(fields: Fields, key: str, line_number: int, value: object) -> str:
-    """Set `key` in `fields`; its case-folded name."""
-    folded = key.lower()
-    if folded in fields:
-        raise _Stray  # libyaml's path says which key repeats which
-    fields[folded] = value
-    fields.lines[folded] = line_number
-    fields.names[folded] = key
-    return folded
 
 
 def _scalar(value: str) -> object:
