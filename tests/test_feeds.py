@@ -342,6 +342,39 @@ def test_rendering_in_processes_writes_the_same_bytes_and_counts(
     assert results["2"] == results["1"]
 
 
+def test_rendering_in_processes_makes_each_feeds_entries_once(
+    site: SiteMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed's three files share its entries (each body read and sanitised): one worker
+    renders all three, so two processes make no more entries than one."""
+    from bulletin.feeds import writer
+
+    made = tmp_path / "made.log"
+    real_make_entry = writer.make_entry
+
+    def logged(item: object, *args: object) -> object:
+        with made.open("a") as log:  # one short line per write: the workers' lines stay whole
+            log.write(f"{os.getpid()} {item.id}\n")  # type: ignore[attr-defined]
+        return real_make_entry(item, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer, "make_entry", logged)
+    for n in range(60):
+        site.item(
+            f"news/i{n:02d}.md", id=f"i{n}", date=f"2026-11-{1 + n % 24:02d}", categories=[f"Topic {n % 30}"]
+        )
+    counts = {}
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("BULLETIN_JOBS", jobs)
+        shutil.rmtree(site.root / ".bulletin", ignore_errors=True)
+        shutil.rmtree(site.root / "feeds", ignore_errors=True)
+        made.unlink(missing_ok=True)
+        build(site)
+        lines = made.read_text().splitlines()
+        counts[jobs] = (len(lines), len({line.split()[0] for line in lines}))
+    # the all-items feed shows the newest 50, each of the 30 topics' feeds its 2
+    assert counts == {"1": (110, 1), "2": (110, 2)}
+
+
 def test_one_changed_item_rewrites_only_its_feeds(site: SiteMaker) -> None:
     populate(site)
     build(site)

@@ -78,3 +78,16 @@ def test_the_digest_command_clears_emails_and_feeds_only_clears_feeds(site: Site
     assert (digest.exists(), feed.exists()) == (True, False)
     assert run(site, "digest", "--week", "2026-W47").exit_code == 0
     assert not digest.exists()
+
+
+def test_render_chunks_cover_every_render_in_order_and_never_split_a_group() -> None:
+    from bulletin.output import _CHUNK, Written, _chunks, _Render
+
+    groups = ["a"] * 3 + ["b"] * 3 + [""] * 9 + ["c"] * 7 + [""]
+    tasks = [_Render(str(n), "", (), list, Written(), group) for n, group in enumerate(groups)]
+    chunks = _chunks(tasks)
+    assert [index for chunk in chunks for index in chunk] == list(range(len(tasks)))
+    assert all(len(chunk) >= _CHUNK for chunk in chunks[:-1])
+    for group in "abc":
+        assert sum(1 for chunk in chunks if any(groups[i] == group for i in chunk)) == 1
+    assert _chunks([]) == []

@@ -45,19 +45,35 @@ class _Render:
     paths: tuple[Path, ...]
     render: Callable[[], Sequence[bytes]]
     written: Written
+    group: str = ""  # renders that share work: one worker renders them all
 
 
 # Below this many renders, starting processes costs more than it saves.
 _PARALLEL_MIN = 64
+_CHUNK = 4  # renders a worker takes at a time: fewer round trips, still an even share
 # In a forked rendering worker: the Outputs and the renders it was forked with.
 _TASKS: tuple[Outputs, list[_Render]] | None = None
 
 
-def _render_task(index: int) -> list[bool]:
+def _render_chunk(chunk: range) -> list[list[bool]]:
     exit_if_orphaned()
     assert _TASKS is not None
     outputs, tasks = _TASKS
-    return outputs._render(tasks[index])
+    return [outputs._render(tasks[index]) for index in chunk]
+
+
+def _chunks(tasks: list[_Render]) -> list[range]:
+    """The renders in runs of at least _CHUNK, a group never split between two."""
+    chunks: list[range] = []
+    start = 0
+    for index in range(1, len(tasks) + 1):
+        if index == len(tasks) or (
+            index - start >= _CHUNK
+            and (not tasks[index].group or tasks[index].group != tasks[index - 1].group)
+        ):
+            chunks.append(range(start, index))
+            start = index
+    return chunks
 
 
 class Outputs:
@@ -86,15 +102,18 @@ class Outputs:
         paths: Sequence[Path],
         render: Callable[[], Sequence[bytes]],
         written: Written,
+        group: str = "",
     ) -> bool:
-        """Render `paths` (in order) unless `key` still has `fingerprint`; True if rendered."""
+        """Render `paths` (in order) unless `key` still has `fingerprint`; True if rendered.
+        Inside `together`, renders of one `group` go to one worker, which does their shared
+        work (a feed's entries for its three files) once."""
         if paths:
             self._clear(self.site / paths[0].relative_to(self.site).parts[0])
         written.outputs.extend(path.relative_to(self.site).as_posix() for path in paths)
         if self.renders.get(key) == fingerprint and all(path.exists() for path in paths):
             written.unchanged += len(paths)
             return False
-        task = _Render(key, fingerprint, tuple(paths), render, written)
+        task = _Render(key, fingerprint, tuple(paths), render, written, group)
         if self._deferred is not None:
             self._deferred.append(task)
         else:
@@ -150,7 +169,8 @@ class Outputs:
         gc.freeze()
         try:
             with process_pool(jobs) as pool:
-                yield from pool.map(_render_task, range(len(tasks)), chunksize=4)
+                for results in pool.map(_render_chunk, _chunks(tasks)):
+                    yield from results
         finally:
             _TASKS = None
             if not frozen_before:

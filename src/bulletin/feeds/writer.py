@@ -75,7 +75,9 @@ def _write_feed(
 
     folder = site.config.feeds_dir / feed.path
     for name in FILE_NAMES:
-        site.outputs.write(feed.path + name, fingerprint, [folder / name], partial(render, name), written)
+        site.outputs.write(
+            feed.path + name, fingerprint, [folder / name], partial(render, name), written, group=feed.path
+        )
 
 
 def _prepare(site: Site) -> None:
