@@ -346,7 +346,8 @@ def test_forged_expired_and_cross_purpose_tokens_are_refused(
         ({"email": "ann@example.org", "topics": ["alpha", "alpha"]}, "Please choose topics from the list"),
         ({"email": "ann@example.org", "topics": [f"t{n}" for n in range(1000)]}, "Please choose topics"),
         ({"email": "ann@example.org", "form": "garbage"}, "This form has expired"),
-        ({"email": "ann@example.org", "form": None}, "This form has expired"),
+        ({"email": "ann@example.org", "form": None}, "This form did not come from this site"),
+        ({"email": "ann@example.org", "form": ""}, "This form did not come from this site"),
     ],
 )
 def test_bad_subscriptions_get_a_clear_page_and_change_nothing(

@@ -101,7 +101,14 @@ class WebSite:
         """None when the form may go on; else the page that refuses it."""
         if not self.store.hit(rate_key(self.client(request)), time.time(), self.web.rate_per_minute):
             return self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
-        nonce = verify_form_token(str(form.get("form", "")), name, self.secret, FORM_MAX_AGE)
+        token = str(form.get("form", ""))
+        if not token:  # sent from another site's page, or from a page cut short
+            return self.pages.message(
+                400,
+                "This form did not come from this site",
+                ["Please open the page again and send the form from there."],
+            )
+        nonce = verify_form_token(token, name, self.secret, FORM_MAX_AGE)
         if nonce is None:
             return self.pages.message(
                 400, "This form has expired", ["Please reload the page and send it again."]
