@@ -527,9 +527,15 @@ def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None
             href="https://src.example/w48",
         )
         again = CliRunner().invoke(
-            main, ["send", "--subscribers", str(path), "--site", str(site.root), "--now", "2026-12-01T12:00"]
+            main,
+            ["send", "--subscribers", str(path), "--site", str(site.root), "--now", "2026-12-01T12:00", "-v"],
         )
         assert again.exit_code == 0, again.output
+        assert (
+            "late.md: dated 2026-11-19, but its week's digest went out without it: "
+            "it goes in 2026-W48's, marked with its date"
+        ) in again.output
+        assert "w48.md: dated" not in again.output
         w47, w48 = server.handler.to("ann@example.org")
         assert "Title late" not in _text(w47.data)
         text48 = _text(w48.data)

@@ -282,6 +282,13 @@ class _Send:
         started, began = time.monotonic(), self.clock()
         recipients = by_topic_set(self._recipients())
         chosen = edition(self.site, self.options.window, self.ledger, freeze=self.options.real)
+        for item in chosen.candidates:
+            if item.id in chosen.late:
+                self.report.note(
+                    f"{item.path}: dated {item.published.date().isoformat()}, but its week's digest "
+                    f"went out without it: it goes in {self.options.window.label}'s, "
+                    "marked with its date"
+                )
         if not self.options.test_copy and self.options.preview is None:
             self._write_archive_copy(chosen)
         copies = _Copies(self.site, chosen, self.options.window, self.secret, self.clock, self.report)
