@@ -282,10 +282,11 @@ class _Send:
         started, began = time.monotonic(), self.clock()
         recipients = by_topic_set(self._recipients())
         chosen = edition(self.site, self.options.window, self.ledger, freeze=self.options.real)
+        zone = self.site.config.timezone  # the week's days are the site's
         for item in chosen.candidates:
             if item.id in chosen.late:
                 self.report.note(
-                    f"{item.path}: dated {item.published.date().isoformat()}, but its week's digest "
+                    f"{item.path}: dated {item.published.astimezone(zone).date().isoformat()}, but its week's digest "
                     f"went out without it: it goes in {self.options.window.label}'s, "
                     "marked with its date"
                 )
