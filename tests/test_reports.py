@@ -45,6 +45,16 @@ def test_each_kind_of_report_names_recipient_status_and_original(name: str, kind
     assert report.date is not None
 
 
+@pytest.mark.parametrize("host", ["10.4.12.7", "1.2.3.4", "5.6.7.8", "198.51.100.4", "2001:db8::4.2.1.5"])
+def test_a_host_address_in_the_explanation_is_not_taken_for_the_status(host: str) -> None:
+    """Exim names the remote host before its reply: 10.4.12.7 holds '4.12.7', and
+    5.6.7.8 holds '5.6.7', each a status code to a careless search."""
+    data = sample("exim-quoted.eml").replace(b"[203.0.113.8]", f"[{host}]".encode())
+    report = read_report(data)
+    assert report.kind == "permanent"
+    assert [notice.status for notice in report.notices] == ["5.1.1"]
+
+
 def test_a_vacation_auto_reply_is_ignored_even_with_a_status_code_in_it() -> None:
     report = read_report(sample("vacation.eml"))
     assert report.kind == "ignored"

@@ -21,7 +21,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 MAX_REPORT_BYTES = 10 * 1024 * 1024  # a report over this is refused, not parsed
 
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# An enhanced status code (RFC 3463), not three numbers of an IP address ([10.4.12.7]).
+_STATUS = re.compile(r"(?<![\w.:])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w)")
 _REPLY = re.compile(r"(?:said|error|returned|response was)[^\n]{0,80}?\b([45])(\d\d)[ -]", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"^Message-ID:[ \t]*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
