@@ -85,8 +85,12 @@ def test_reports_through_all_three_inputs_then_send_skips_exactly_those(site: Si
         again = cli(site, "bounces", str(mbox_path))
         assert again.stdout == "bounces: 1 report(s) read: 1 already read\n"  # nothing changes twice
 
+        saved = site.root / "ndr.eml"  # one message as a mail client saves it: not an mbox
+        saved.write_bytes(sample("microsoft-ndr.eml", "msft@contoso.com"))
+        one = cli(site, "bounces", str(saved))
+        assert one.stdout == "bounces: 1 report(s) read: 1 bounced\n", one.output
         piped = cli(site, "bounces", "-", stdin=sample("microsoft-ndr.eml", "msft@contoso.com"))
-        assert piped.stdout == "bounces: 1 report(s) read: 1 bounced\n", piped.output
+        assert piped.stdout == "bounces: 1 report(s) read: 1 already read\n", piped.output
 
         assert statuses(site) == {
             "dead@example.com": "bounced", "exim@example.net": "bounced", "msft@contoso.com": "bounced",

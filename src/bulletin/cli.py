@@ -757,11 +757,13 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
 
 
 @main.command(short_help="Read bounce and complaint reports; prune the list.")
-@click.argument("source", default="-", metavar="[MAILDIR|MBOX|-]")
+@click.argument("source", default="-", metavar="[MAILDIR|MBOX|FILE.eml|-]")
 @global_options
 @click.pass_context
 def bounces(ctx: click.Context, source: str) -> None:
     """Read bounce and complaint reports (default: one from standard input).
+
+    They come from a Maildir, an mbox file, one saved message, or standard input (-).
 
     Permanent failures and complaints stop mail to an address at once, transient failures
     in three separate weeks too. Reports that match nobody are kept aside.

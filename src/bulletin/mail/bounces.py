@@ -50,7 +50,7 @@ class BounceSummary:
 class _Message:
     """One report as its source holds it."""
 
-    where: str  # the file, or "mbox:N", or "-"
+    where: str  # the Maildir file, "mbox:N", the saved message, or "-"
     data: bytes
     path: Path | None = None  # a Maildir file, moved once handled
 
@@ -58,7 +58,8 @@ class _Message:
 def read_bounces(
     config: Config, source: str, ledger: Ledger, secret: str, report: Report, now: datetime, stdin: BinaryIO
 ) -> BounceSummary:
-    """Read every new report in `source` (a Maildir, an mbox file, or "-") and apply it."""
+    """Read every new report in `source` (a Maildir, an mbox file, one saved message, or "-")
+    and apply it."""
     summary = BounceSummary()
     matcher = _Matcher(config, ledger, secret)
     for message in _messages(source, stdin):
@@ -174,6 +175,11 @@ def _messages(source: str, stdin: BinaryIO) -> Iterator[_Message]:
         return
     if not path.is_file():
         raise UsageError(f"{source}: no such Maildir or mbox file")
+    with path.open("rb") as handle:
+        mbox = handle.read(5) == b"From "  # an mbox starts with its first message's From line
+    if not mbox:  # one saved message (report.eml), as a mail client saves it
+        yield _Message(source, path.read_bytes())
+        return
     box = mailbox.mbox(path, create=False)
     try:
         for number, key in enumerate(box.iterkeys(), start=1):
