@@ -1000,6 +1000,11 @@ def test_recipients_are_grouped_by_topic_set_in_the_order_sets_first_appear() ->
             "digest.unsubscribe_url points at this machine",
         ),
         ({"unsubscribe_url": "https://127.1/u?t={token}"}, "digest.unsubscribe_url points at this machine"),
+        # the starter's: no unsubscribe_url, so it comes from web.url, the key to change
+        (
+            {"web": {"url": "http://127.0.0.1:8000/"}, "unsubscribe_url": None},
+            "web.url points at this machine",
+        ),
     ],
 )
 def test_a_send_whose_links_lead_to_this_machine_is_refused(
@@ -1011,6 +1016,7 @@ def test_a_send_whose_links_lead_to_this_machine_is_refused(
         make_site(site, server.port)
         web = changes.get("web")
         digest = {**MAIL, **{k: v for k, v in changes.items() if k != "web"}}
+        digest = {k: v for k, v in digest.items() if v is not None}
         site.write_config(timezone="UTC", digest=digest, smtp={"host": "127.0.0.1", "port": server.port},
                           **({"web": web} if web else {}))  # fmt: skip
         path = subscribers(site, ["ann@example.org,,"])

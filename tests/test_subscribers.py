@@ -156,6 +156,13 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
     active = _cli(site, "subscribers", "list", "--topic", "beta", "--status", "active").stdout.splitlines()
     assert [line.split()[0] for line in active[1:]] == ["carol@example.org"]
     assert len(_cli(site, "subscribers", "list", "--status", "active").stdout.splitlines()) == 3
+    typo = _cli(site, "subscribers", "list", "--topic", "betta")  # would list only the '*' rows
+    assert typo.exit_code == 2 and typo.stdout == ""
+    assert "--topic: unknown topic slug betta; known: alpha, beta" in typo.stderr
+    (site.root / "content" / "b.md").unlink()  # beta is gone; carol still has it
+    gone = _cli(site, "subscribers", "list", "--topic", "beta")
+    assert gone.exit_code == 0 and "carol@example.org" in gone.stdout
+    assert "--topic: the site has no topic 'beta' now; listed are those who still have it" in gone.stderr
     exported = _cli(site, "subscribers", "export").stdout.splitlines()
     assert exported[0].startswith("email,name,topics,status,source,created")
     assert any(line.startswith("Ann@example.org,Ann,alpha,active,import,") for line in exported)

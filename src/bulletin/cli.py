@@ -705,6 +705,8 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
         with _ledger(run, creates=False) as ledger:
             _expire_pending(run, ledger)
             rows = Subscriptions(ledger).rows(status, topic)
+        if topic is not None:
+            _check_listed_topic(run, topic, rows)
         table = [("EMAIL", "STATUS", "TOPICS", "NAME")]
         for r in rows:  # escaped: a name holding terminal controls must not drive the terminal
             topics = ";".join(sorted(r.topics)) if r.topics else "*"
@@ -712,6 +714,20 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
         widths = [max(len(row[i]) for row in table) for i in range(3)]
         for row in table:
             run.say("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
+
+
+def _check_listed_topic(run: Run, slug: str, rows: list[Any]) -> None:
+    """A slug the site does not have: a typo (which would list only those who get every
+    topic) unless some subscriber still has it, from a topic gone since."""
+    known = run.read().topics.by_slug()
+    if slug in known:
+        return
+    if any(row.topics is not None and slug in row.topics for row in rows):
+        says = f"--topic: the site has no topic '{slug}' now; listed are those who still have it"
+        run.report.warning("bulletin", None, says)
+        return
+    listed = ", ".join(sorted(known)) or "none"
+    raise UsageError(f"--topic: unknown topic slug {slug}; known: {listed} (see bulletin topics)")
 
 
 @subscribers.command("add")

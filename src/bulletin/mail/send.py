@@ -171,12 +171,13 @@ def _refuse_local_links(config: Config) -> None:
     """A send to the list whose links lead to this machine: no subscriber could open them,
     not even to unsubscribe (the starter's values, until they are changed)."""
     digest = config.digest
+    # Each key before those whose default it gives: the message names the one to change.
     for key, url in (
-        ("digest.unsubscribe_url", digest.unsubscribe_url),
-        ("web.url", config.web.url if config.web is not None else None),
-        ("digest.manage_url", digest.manage_url),
         ("base_url", config.base_url),
         ("site_url", config.site_url),
+        ("web.url", config.web.url if config.web is not None else None),
+        ("digest.unsubscribe_url", digest.unsubscribe_url),
+        ("digest.manage_url", digest.manage_url),
     ):
         host = urlsplit(url or "").hostname
         if loopback(host):
@@ -285,10 +286,10 @@ class _Send:
         zone = self.site.config.timezone  # the week's days are the site's
         for item in chosen.candidates:
             if item.id in chosen.late:
+                day = item.published.astimezone(zone).date().isoformat()
                 self.report.note(
-                    f"{item.path}: dated {item.published.astimezone(zone).date().isoformat()}, but its week's digest "
-                    f"went out without it: it goes in {self.options.window.label}'s, "
-                    "marked with its date"
+                    f"{item.path}: dated {day}, but its week's digest went out without it: it goes "
+                    f"in {self.options.window.label}'s, marked with its date"
                 )
         if not self.options.test_copy and self.options.preview is None:
             self._write_archive_copy(chosen)
