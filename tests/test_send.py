@@ -504,6 +504,23 @@ def test_one_address_in_two_spellings_gets_one_copy(site: SiteMaker) -> None:
         assert len(server.handler.received) == 2
 
 
+def test_subscribers_whose_topics_are_all_gone_are_named_in_a_warning(site: SiteMaker) -> None:
+    """Their copies would only count as 'with no items', week after week."""
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        for address, topics in (("ann@example.org", "gamma"), ("bob@example.org", "gamma;beta")):
+            added = cli(site, "subscribers", "add", address, "--topics", topics, "--new-ledger")
+            assert added.exit_code == 0, added.output
+        (site.root / "content" / "g1.md").unlink()  # Gamma's only item
+        result = cli(site, "send", "--dry-run")
+        assert result.exit_code == 0, result.output
+        assert "1 with no items" in result.stdout
+        assert (
+            "warning: 1 active subscriber(s) chose only topics the site no longer has (gamma): they "
+            "get no digest until they choose others; `bulletin subscribers list --topic gamma` names them"
+        ) in result.stderr
+
+
 def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)

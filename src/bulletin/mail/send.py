@@ -410,7 +410,23 @@ class _Send:
                 "no active subscribers in the ledger: add them with "
                 "`bulletin subscribers import FILE`, or pass --subscribers FILE",
             )
+        self._warn_stranded(active)
         return active
+
+    def _warn_stranded(self, active: list[Subscriber]) -> None:
+        """Subscribers whose every topic is gone from the site get no digest at all, which
+        would otherwise only show as a count of copies 'with no items'."""
+        known = self.site.topics.by_slug()
+        stranded = [s for s in active if s.topics is not None and not any(t in known for t in s.topics)]
+        if stranded:
+            gone = sorted({topic for s in stranded for topic in s.topics or ()})
+            self.report.warning(
+                str(self.ledger.path) if self.ledger is not None else "send",
+                None,
+                f"{len(stranded):,} active subscriber(s) chose only topics the site no longer has "
+                f"({', '.join(gone)}): they get no digest until they choose others; "
+                f"`bulletin subscribers list --topic {gone[0]}` names them",
+            )
 
     def _write_archive_copy(self, chosen: Edition) -> None:
         """The archive copy: the window as sent (its frozen list), and the index."""
