@@ -419,6 +419,44 @@ def test_a_killed_run_resumes_without_repeating(site: SiteMaker, connections: in
         assert sum(counts.values()) - 30 <= connections
 
 
+def test_ctrl_c_during_a_send_says_what_was_sent_and_the_run_is_recorded(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n:02d}@example.org,S{n}," for n in range(30)])
+        command = [sys.executable, "-m", "bulletin", "send", "--subscribers", str(path), "--rate", "20",
+                   "--connections", "1", "--site", str(site.root), "--now", NOW]  # fmt: skip
+        # A suite started in the background ignores SIGINT, and the send would inherit that;
+        # a handler, unlike SIG_IGN, does not outlive exec.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            first = subprocess.Popen(
+                [*command, "--new-ledger"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        deadline = time.monotonic() + 30
+        while len(server.handler.received) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=30)
+        assert first.returncode == 130, stderr
+        sent = len(server.handler.received)
+        assert 5 <= sent < 30
+        assert stderr.splitlines()[-1] == (
+            f"bulletin: interrupted: {sent} sent for 2026-W47 before the stop; "
+            "the same command sends the rest, to no one twice"
+        )
+        status = cli(site, "status")
+        assert (
+            f"{sent} sent, 0 already sent, 0 suppressed, 0 failed  STOPPED: interrupted (Ctrl-C)"
+            in status.stdout
+        )
+        second = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert second.returncode == 0, second.stderr
+        assert f"{30 - sent} sent, {sent} already sent" in second.stdout
+        assert len(server.handler.received) == 30
+
+
 def test_a_concurrent_run_is_refused(site: SiteMaker) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)

@@ -21,7 +21,7 @@ import click
 from . import __version__, unchanged
 from .config import Config, load_config
 from .dates import parse_date
-from .errors import BulletinError, ConfigError, RefusedError, UsageError
+from .errors import BulletinError, ConfigError, Interrupted, RefusedError, UsageError
 from .report import Report
 
 if TYPE_CHECKING:  # the reader and the writers load when a command needs them
@@ -247,13 +247,16 @@ class _Commands(click.Group):
     """bulletin's commands: Ctrl-C ends any of them with one line and exit code 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        said = ""
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:  # with what the command had done by then
+            said = f": {exc}"
         except KeyboardInterrupt:
             pass
         # Outside the except block: the interrupted frames (and the parsing processes they
         # hold) are released before the process ends. A bar may have been left mid-line.
-        _echo_err(("\n" if _terminal(sys.stderr) else "") + "bulletin: interrupted")
+        _echo_err(("\n" if _terminal(sys.stderr) else "") + "bulletin: interrupted" + said)
         ctx.exit(130)
 
 

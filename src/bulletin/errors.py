@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the command had done by then and how to finish it."""
+
+
 class BulletinError(Exception):
     """Something stopped bulletin; the message says what and how to fix it."""
 

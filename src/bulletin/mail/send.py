@@ -26,7 +26,7 @@ from ..digests.personal import personal_copy, sender_domain
 from ..digests.plan import warn_unknown_topics
 from ..digests.render import Rendered
 from ..digests.windows import Window
-from ..errors import RefusedError, UsageError
+from ..errors import Interrupted, RefusedError, UsageError
 from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
@@ -298,6 +298,7 @@ class _Send:
         sent = self.skips.already_sent(self.options.window.name) if self.skips is not None else set()
         progress.start(f"Sending {self.options.window.label}", len(recipients))
         why_not_counted = "the run stopped before it could tell whether the relay was at fault"
+        interrupted = False
         try:
             for subscriber in recipients:
                 progress.advance()
@@ -306,6 +307,9 @@ class _Send:
                     break
             self._drain()
             why_not_counted = self.relay_blamed
+        except KeyboardInterrupt:
+            interrupted = True  # the messages under way finish, and the run is recorded
+            self.summary.abort("interrupted (Ctrl-C)")
         finally:
             self._drain()
             self._settle(why_not_counted)
@@ -316,6 +320,13 @@ class _Send:
         self.summary.seconds = time.monotonic() - started
         if self.records is not None:
             self.records.record_run(self.run_id, self.options.window.name, began, self.clock(), self.summary)
+        if interrupted:
+            if self.records is None:
+                raise KeyboardInterrupt
+            raise Interrupted(
+                f"{self.summary.sent} sent for {self.options.window.label} before the stop; "
+                "the same command sends the rest, to no one twice"
+            )
         return self.summary
 
     def _copy(self, copies: _Copies, subscriber: Subscriber) -> tuple[str, bytes, int] | None:
