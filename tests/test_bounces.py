@@ -204,7 +204,8 @@ def test_status_reads_well(site: SiteMaker) -> None:
     assert after == ""
     assert (
         lines[-1]
-        == "Complaint rate of the last send: 12.50% (1 of 8)  ABOVE 0.3%: Gmail and Yahoo throttle such senders"
+        == "Complaint rate of the last send (2026-W47): 12.50% (1 of 8)  ABOVE 0.3%: Gmail and Yahoo "
+        "throttle such senders"
     )
     weeks = [line for line in lines if line.startswith("  20") and "complaint(s)" in line]
     assert any(line.startswith("  2026-W48  1 bounced, 0 transient,") for line in weeks)

@@ -455,6 +455,8 @@ def test_ctrl_c_during_a_send_says_what_was_sent_and_the_run_is_recorded(site: S
         assert second.returncode == 0, second.stderr
         assert f"{30 - sent} sent, {sent} already sent" in second.stdout
         assert len(server.handler.received) == 30
+        # the week's rate is over both runs' messages, not the last run's
+        assert "Complaint rate of the last send (2026-W47): 0.00% (0 of 30)" in cli(site, "status").stdout
 
 
 def test_a_concurrent_run_is_refused(site: SiteMaker) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from ..ledger import Ledger
 from ..subscriptions import STATUSES, Subscriptions
@@ -24,6 +25,7 @@ class Status:
         default_factory=list
     )  # week, bounced, transient, complaints
     complaint_rate: tuple[int, int] | None = None  # complaints since the last send, its messages
+    complaint_window: str = ""  # the last send's week (or days)
 
     def lines(self) -> list[str]:
         total = sum(self.subscribers.values())
@@ -48,7 +50,11 @@ class Status:
             complaints, sent = self.complaint_rate
             rate = complaints / sent if sent else 0.0
             warn = "  ABOVE 0.3%: Gmail and Yahoo throttle such senders" if rate > 0.003 else ""
-            out += ["", f"Complaint rate of the last send: {rate:.2%} ({complaints} of {sent}){warn}"]
+            out += [
+                "",
+                f"Complaint rate of the last send ({self.complaint_window}): "
+                f"{rate:.2%} ({complaints} of {sent}){warn}",
+            ]
         return out
 
 
@@ -82,12 +88,31 @@ def collect_status(ledger: Ledger, topics: list[tuple[str, str]]) -> Status:
             (WEEKS_SHOWN,),
         )
     ]
-    last = db.execute(
-        "SELECT started, sent FROM runs WHERE sent > 0 ORDER BY finished DESC LIMIT 1"
-    ).fetchone()
+    last = db.execute("SELECT window FROM runs WHERE sent > 0 ORDER BY finished DESC LIMIT 1").fetchone()
     if last is not None:
-        (complaints,) = db.execute(
-            "SELECT COUNT(*) FROM reports WHERE kind = 'complaint' AND received >= ?", (last[0],)
-        ).fetchone()
-        status.complaint_rate = (int(complaints), int(last[1]))
+        status.complaint_window = str(last[0])
+        status.complaint_rate = _complaint_rate(ledger, status.complaint_window)
     return status
+
+
+def _complaint_rate(ledger: Ledger, window: str) -> tuple[int, int]:
+    """Complaints from the window's recipients since its first message, and its messages:
+    over every run that sent it (a send resumed after a stop is one send)."""
+    mailed = dict(ledger.db.execute("SELECT address, sent_at FROM sent WHERE window = ?", (window,)))
+    if not mailed:
+        return 0, 0
+    first = min(_instant(at) for at in mailed.values())
+    complaints = sum(
+        1
+        for address, received in ledger.db.execute(
+            "SELECT address, received FROM reports WHERE kind = 'complaint'"
+        )
+        if address in mailed and _instant(received) >= first
+    )
+    return complaints, len(mailed)
+
+
+def _instant(text: str) -> datetime:
+    """A stored ISO 8601 time, comparable with any other (a naive one taken as UTC)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
