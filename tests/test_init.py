@@ -42,6 +42,21 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     assert not (tmp_path / "bulletin.toml").exists()
 
 
+def test_init_refuses_a_folder_inside_another_sites_content(tmp_path: Path) -> None:
+    """That site would publish the starter items as its own, a second copy of each."""
+    assert CliRunner().invoke(main, ["init", str(tmp_path / "news")]).exit_code == 0
+    inner = tmp_path / "news" / "content" / "sub"
+    result = CliRunner().invoke(main, ["init", str(inner)])
+    assert result.exit_code == 3
+    assert (
+        f"{inner}: inside {tmp_path / 'news' / 'content'}, so the site in {tmp_path / 'news'}"
+        in result.stderr
+    )
+    assert not inner.exists()
+    beside = CliRunner().invoke(main, ["init", str(tmp_path / "news" / "other")])  # not in content/
+    assert beside.exit_code == 0, beside.output
+
+
 @pytest.mark.parametrize(
     "args", [["--site", "{dir}", "init"], ["init", "--site", "{dir}"], ["init", "{dir}"]]
 )

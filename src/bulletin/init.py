@@ -34,6 +34,12 @@ def init_site(folder: Path, now: datetime) -> list[str]:
             f"{folder}: {', '.join(existing)} already there; bulletin init never overwrites anything: "
             "choose an empty folder (bulletin init DIR)"
         )
+    outer = _enclosing_site(folder)
+    if outer is not None:
+        raise RefusedError(
+            f"{folder}: inside {outer / 'content'}, so the site in {outer} would publish the new "
+            f"site's starter items as its own; choose a folder outside {outer / 'content'}"
+        )
     # The items fall in the last complete week, so the first digest and dry run have them.
     monday = (now - timedelta(days=now.weekday() + 7)).date()
     values = {
@@ -54,6 +60,15 @@ def init_site(folder: Path, now: datetime) -> list[str]:
         with open(target, "x", encoding="utf-8") as handle:  # never overwrite, even in a race
             handle.write(text)
     return list(FILES)
+
+
+def _enclosing_site(folder: Path) -> Path | None:
+    """The site whose content/ holds `folder`, if any: it reads every item file under it."""
+    where = folder.resolve()
+    for parent in where.parents:
+        if (parent / "bulletin.toml").is_file() and where.is_relative_to(parent / "content"):
+            return parent
+    return None
 
 
 def _add_lines(path: Path, starter: str) -> None:
