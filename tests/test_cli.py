@@ -540,7 +540,7 @@ def test_an_emptied_ledger_is_refused_like_a_missing_one(
             assert result.stderr == (
                 f"{ledger}: error: empty, or not a bulletin ledger: without it bulletin "
                 "cannot know who was mailed already; restore it from a backup or pass --new-ledger "
-                "for a first send\n"
+                "to start a new list\n"
             )
         assert len(server.handler.received) == 2  # the first send only: nobody mailed again
         assert ledger.read_bytes() == b""

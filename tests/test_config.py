@@ -100,8 +100,8 @@ def test_mail_keys_are_required_only_by_mail_commands(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         config.require_mail(send=True)
     assert unlined(caught.value.problems) == [
-        'bulletin.toml: error: digest.from: required to build digests; write from = "Name <news@example.org>"',
-        "bulletin.toml: error: digest.address: required to build digests; write the sender's postal address",
+        'bulletin.toml: error: digest.from: required for all mail; write from = "Name <news@example.org>"',
+        "bulletin.toml: error: digest.address: required for all mail; write the sender's postal address",
         "bulletin.toml: error: digest.unsubscribe_url: required by send; write an https URL with {token}",
     ]
 

@@ -295,8 +295,8 @@ def test_mail_keys_are_required_by_digest(site: SiteMaker) -> None:
     run = CliRunner().invoke(main, ["digest", "--site", str(site.root)])
     assert run.exit_code == 2
     assert run.stderr == (
-        'bulletin.toml: error: digest.from: required to build digests; write from = "Name <news@example.org>"\n'
-        "bulletin.toml: error: digest.address: required to build digests; write the sender's postal address\n"
+        'bulletin.toml: error: digest.from: required for all mail; write from = "Name <news@example.org>"\n'
+        "bulletin.toml: error: digest.address: required for all mail; write the sender's postal address\n"
     )
 
 

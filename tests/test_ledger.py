@@ -22,7 +22,7 @@ def test_a_missing_ledger_is_created_only_when_asked(tmp_path: Path) -> None:
         Ledger.open(path)
     assert str(caught.value) == (
         f"no ledger at {path}: without it bulletin cannot know who was mailed already. "
-        "Restore it from a backup, or pass --new-ledger for a first send"
+        "Restore it from a backup, or pass --new-ledger to start a new list"
     )
     with Ledger.open(path, create=True) as ledger:
         assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -106,7 +106,7 @@ def test_an_empty_ledger_file_is_no_ledger(tmp_path: Path) -> None:
         Ledger.open(path)
     assert str(caught.value) == (
         f"{path}: error: empty, or not a bulletin ledger: without it bulletin cannot know who was "
-        "mailed already; restore it from a backup or pass --new-ledger for a first send"
+        "mailed already; restore it from a backup or pass --new-ledger to start a new list"
     )
     assert path.read_bytes() == b""  # refusing changed nothing
     assert Ledger.existing(path) is None  # what build and dry runs see: no ledger yet
@@ -130,7 +130,7 @@ def test_an_sqlite_file_without_the_schema_is_no_ledger(tmp_path: Path) -> None:
         Ledger.open(other, create=True)
     assert str(caught.value) == (
         f"{other}: error: holds tables that are not bulletin's (notes), so it is not a bulletin "
-        "ledger; check the path, or move the file away and pass --new-ledger for a first send"
+        "ledger; check the path, or move the file away and pass --new-ledger to start a new list"
     )
 
 

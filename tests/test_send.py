@@ -736,7 +736,7 @@ def test_send_needs_the_secret_and_a_ledger(site: SiteMaker, monkeypatch: pytest
         monkeypatch.setenv("BULLETIN_SECRET", SECRET)
         result = cli(site, "send", "--subscribers", str(path))
         assert result.exit_code == 3
-        assert "pass --new-ledger for a first send" in result.stderr
+        assert "pass --new-ledger to start a new list" in result.stderr
         assert server.handler.received == []
 
 

@@ -159,6 +159,8 @@ def test_a_relay_that_is_down_leaves_nothing_half_done(
     (record,) = [r for r in caplog.records if r.name == "bulletin.web"]
     assert f"the relay 127.0.0.1:{port} cannot be used" in record.getMessage()
     assert "ann@example.org" not in record.getMessage()
+    # send's advice (run it again, it resumes) is no advice to a server
+    assert record.getMessage().endswith("check smtp.host and smtp.port")
 
 
 def test_the_honeypot_shows_the_usual_page_and_changes_nothing(

@@ -160,9 +160,9 @@ class Config:
         """Raise ConfigError unless the keys that mail commands need are set."""
         missing = []
         if not self.digest.sender:
-            missing.append('digest.from: required to build digests; write from = "Name <news@example.org>"')
+            missing.append('digest.from: required for all mail; write from = "Name <news@example.org>"')
         if not self.digest.address:
-            missing.append("digest.address: required to build digests; write the sender's postal address")
+            missing.append("digest.address: required for all mail; write the sender's postal address")
         if send and not self.digest.unsubscribe_url:
             missing.append("digest.unsubscribe_url: required by send; write an https URL with {token}")
         if missing:

@@ -99,13 +99,13 @@ def _prepare(path: Path, db: sqlite3.Connection, create: bool, verify: bool) -> 
         # SQLite takes an empty file for a new database: that is a lost ledger, not a new one.
         raise NoLedgerError(
             f"{path}: error: empty, or not a bulletin ledger: without it bulletin cannot know who "
-            "was mailed already; restore it from a backup or pass --new-ledger for a first send"
+            "was mailed already; restore it from a backup or pass --new-ledger to start a new list"
         )
     if version == 0 and tables:
         raise RefusedError(
             f"{path}: error: holds tables that are not bulletin's ({', '.join(sorted(tables))}), so it "
             "is not a bulletin ledger; check the path, or move the file away and pass --new-ledger "
-            "for a first send"
+            "to start a new list"
         )
     if version > 0 and _TABLES - tables:
         missing = ", ".join(sorted(_TABLES - tables))
@@ -265,7 +265,7 @@ class Ledger:
         if not path.exists() and not create:
             raise NoLedgerError(
                 f"no ledger at {path}: without it bulletin cannot know who was mailed already. "
-                "Restore it from a backup, or pass --new-ledger for a first send"
+                "Restore it from a backup, or pass --new-ledger to start a new list"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -19,6 +19,10 @@ class RelayError(RefusedError):
     """The relay cannot be used at all (unreachable, silent, TLS or login failed): the run stops."""
 
 
+# How a command that mails a list goes on once the relay works: what `serve` leaves out.
+RESUME = ", then run the same command again (it resumes)"
+
+
 def _timed_out(error: BaseException) -> bool:
     """Whether the relay went silent: smtplib reports a timeout as a lost connection."""
     return isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError)
@@ -120,8 +124,7 @@ class SmtpMailer:
                         f" (tried {attempt} times over {self._waited(attempt):.0f} s)" if attempt > 1 else ""
                     )
                     raise RelayError(
-                        f"cannot reach the relay {where}: {exc}{tried}; check smtp.host and "
-                        "smtp.port, then run the same command again (it resumes)"
+                        f"cannot reach the relay {where}: {exc}{tried}; check smtp.host and smtp.port{RESUME}"
                     ) from None
                 self.sleep(self.backoff * 2 ** (attempt - 1))
 
@@ -151,7 +154,7 @@ class SmtpMailer:
     def _silent(self) -> RelayError:
         return RelayError(
             f"the relay {self.config.host}:{self.config.port} did not answer within {self.timeout:g} s "
-            "(smtp.timeout); check the relay, then run the same command again (it resumes)"
+            f"(smtp.timeout); check the relay{RESUME}"
         )
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:

@@ -28,7 +28,7 @@ from ..addresses import valid_address
 from ..config import Config, load_config
 from ..errors import BulletinError, NoContentError
 from ..ledger import Ledger
-from ..mail.mailer import DeliveryError, RelayError, SmtpMailer
+from ..mail.mailer import RESUME, DeliveryError, RelayError, SmtpMailer
 from ..subscriptions import Consent, Subscriptions, clean_name
 from ..tokens import (
     make_purpose_token,
@@ -272,7 +272,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     except (RelayError, OSError) as error:
         relay = f"{web.config.smtp.host}:{web.config.smtp.port}"
         log.warning("bulletin serve: the relay %s cannot be used; a subscriber was asked to try "
-                    "again later: %s", relay, error)  # fmt: skip
+                    "again later: %s", relay, str(error).removesuffix(RESUME))  # fmt: skip
         return web.pages.message(
             503,
             "Please try again later",
@@ -304,7 +304,11 @@ def mail_subscriber(
             send_confirmation(mailer, web.config, email, data)
             sent = True
         except (RelayError, DeliveryError, OSError) as error:
-            log.warning("bulletin serve: no confirmation mail to %s, nothing saved: %s", email, error)
+            log.warning(
+                "bulletin serve: no confirmation mail to %s, nothing saved: %s",
+                email,
+                str(error).removesuffix(RESUME),
+            )
         finally:
             if not sent:  # whatever stopped the mail: no row waits for a link never sent
                 store.undo_request(email, before, before_row)
