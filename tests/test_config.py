@@ -88,10 +88,25 @@ def test_broken_toml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
+    tmp_path = tmp_path.resolve()  # as the message names it
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
     assert unlined(caught.value.problems) == [
-        f"{tmp_path}/bulletin.toml: error: no bulletin.toml here; run bulletin in a site folder or pass --site DIR"
+        f"{tmp_path}: error: no bulletin.toml in this folder; run bulletin in a site folder or pass "
+        "--site DIR (bulletin init DIR makes a new site)"
+    ]
+
+
+def test_missing_file_in_a_folder_of_a_site_names_the_site(tmp_path: Path) -> None:
+    tmp_path = tmp_path.resolve()
+    (tmp_path / "bulletin.toml").write_text('title = "News"\n')
+    inside = tmp_path / "content" / "news"
+    inside.mkdir(parents=True)
+    with pytest.raises(ConfigError) as caught:
+        load_config(inside)
+    assert unlined(caught.value.problems) == [
+        f"{inside}: error: no bulletin.toml in this folder; the site is {tmp_path}: run bulletin "
+        f"there, or pass --site {tmp_path}"
     ]
 
 

@@ -311,8 +311,13 @@ def read_config(site: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        fix = "run bulletin in a site folder or pass --site DIR"
-        raise ConfigError([f"{path}: error: no {CONFIG_NAME} here; {fix}"]) from None
+        folder = site.resolve()
+        above = next((parent for parent in folder.parents if (parent / CONFIG_NAME).is_file()), None)
+        if above is not None:  # run in the site's content/ or another of its folders
+            fix = f"the site is {above}: run bulletin there, or pass --site {above}"
+        else:
+            fix = "run bulletin in a site folder or pass --site DIR (bulletin init DIR makes a new site)"
+        raise ConfigError([f"{folder}: error: no {CONFIG_NAME} in this folder; {fix}"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: error: cannot read it: {exc.strerror}"]) from None
     try:

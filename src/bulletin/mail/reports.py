@@ -75,7 +75,7 @@ def read_report(data: bytes, envelope: tuple[str, ...] = ()) -> Report:
         )
     message = email.message_from_bytes(data, policy=email.policy.compat32)
     if not message.keys():
-        raise ReportError("has no mail headers; is it a mail message?")
+        raise ReportError("has no mail headers, so it is not a mail message")
     key = _header(message, "message-id") or "sha256:" + hashlib.sha256(data).hexdigest()
     try:
         notices, ids = _notices(message)
