@@ -96,6 +96,31 @@ def test_colliding_slugs_are_kept_apart_and_reported() -> None:
     ]
 
 
+def test_a_new_topic_a_letter_away_from_another_is_reported_as_a_likely_typo() -> None:
+    items = [
+        make("a", ["Environment"], day=1),
+        make("b", ["Enviroment"], day=2),  # the typo
+        make("c", ["Gartner: Health Analytics"], day=3),  # new, and unlike the others
+    ]
+    published = {"environment": "environment", "gartner: healthcare": "gartner-healthcare"}
+    report = Report()
+    topics = assign_topics(items, report, published)
+    assert topics.by_key["enviroment"].slug == "enviroment"
+    assert [str(p) for p in report.problems] == [
+        "content/b.md: warning: topic 'Enviroment' is new, and its name is close to 'Environment'; "
+        "if it is a typo, correct the category, then delete 'enviroment' from .bulletin/slugs.json, "
+        "which keeps a published topic's slug for good"
+    ]
+    gone = Report()  # the published topic has no items left: the typo is still caught
+    assign_topics(items[1:], gone, published)
+    assert [p.message.split(";")[0] for p in gone.problems] == [
+        "topic 'Enviroment' is new, and its name is close to 'environment'"
+    ]
+    first_build = Report()  # nothing published yet: every topic is new, none is a typo of another
+    assign_topics(items, first_build, {})
+    assert first_build.problems == []
+
+
 def test_an_item_lists_each_topic_once_in_its_order() -> None:
     item = make("a", ["Beta", "alpha", "BETA"])
     topics = assign_topics([item], Report())

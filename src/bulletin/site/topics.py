@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import unicodedata
@@ -98,7 +99,36 @@ def assign_topics(
     known = dict(published or {})
     topics = _keep_published(chosen, seen, known, report)
     topics.update(_kept_apart(chosen, seen, known, report))
+    _warn_near_misses(topics, seen, known, report)
     return Topics(dict(sorted(topics.items())), published=None if published is None else known)
+
+
+_NEW_CHECKED = 100  # more new topics at once is an import, not a typo
+
+
+def _warn_near_misses(
+    topics: dict[str, Topic], seen: _Seen, published: dict[str, str], report: Report
+) -> None:
+    """A topic new to a site that has published some, whose name is a letter or two away
+    from another's: most likely a typo in a category, which would take its slug for good."""
+    new = [key for key in topics if key not in published]
+    if not published or not new or len(new) > _NEW_CHECKED:
+        return
+    candidates = sorted(set(topics) | set(published))  # a published topic may have no items now
+    for key in new:
+        close = difflib.get_close_matches(
+            key, [other for other in candidates if other != key], n=1, cutoff=0.85
+        )
+        if close:
+            topic = topics[key]
+            other = topics[close[0]].name if close[0] in topics else close[0]
+            report.warning(
+                seen.earliest[key][2],
+                None,
+                f"topic '{topic.name}' is new, and its name is close to '{other}'; if it is a "
+                f"typo, correct the category, then delete '{topic.slug}' from {SLUGS_FILE}, which "
+                "keeps a published topic's slug for good",
+            )
 
 
 @dataclass
