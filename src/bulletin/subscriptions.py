@@ -181,6 +181,10 @@ class Subscriptions:
                 self._log(address, at, "active", "confirmed")
             return True
 
+    def confirmable(self, address: str) -> bool:
+        """Whether `confirm` would succeed: the address is pending, or active already."""
+        return self._status(normalise_address(address)) in ("pending", "active")
+
     def update(self, address: str, name: str, topics: Iterable[str] | None, at: datetime) -> bool:
         """Change an active subscriber's name and topics; False when not active."""
         address = normalise_address(address)

@@ -346,7 +346,10 @@ def _check_inbox(web: WebSite, mail: BackgroundTask | None = None) -> Response:
 
 async def confirm_page(web: WebSite, request: Request) -> Response:
     token = request.path_params["token"]
-    if verify_purpose_token("confirm", token, web.secret, web.list_id(), web.clock().timestamp()) is None:
+    address = verify_purpose_token("confirm", token, web.secret, web.list_id(), web.clock().timestamp())
+    # Only the address's own inbox has the signed link: it may learn that the link is spent
+    # (the address left, or bounced, since), instead of pressing a button that cannot work.
+    if address is None or not web.store.confirmable(address):
         return _bad_link(web, "confirm")
     return web.pages.button(
         "Confirm your subscription",
