@@ -198,3 +198,21 @@ def test_a_run_that_finds_a_change_walks_content_once(
     assert run(site, "feeds").exit_code == 0
     assert "Beta, edited" in (site.root / "feeds" / "rss.xml").read_text()
     assert len(walks) == 1
+
+
+def test_the_stamps_hash_changes_with_any_path_or_number_and_takes_any_inode() -> None:
+    files = [("content/a.md", "/s/content/a.md"), ("content/b.md", "/s/content/b.md")]
+    stamps = [walk.Stamp(10, 1, 2, 3), walk.Stamp(-1, -1, -1, -1)]  # b could not be stat'ed
+    base = walk.Stamps(files, stamps)
+    assert base.newest_ns == 2
+    changed = [
+        walk.Stamps(files, [walk.Stamp(10, 1, 2, 4), stamps[1]]),  # the inode
+        walk.Stamps(files[::-1], stamps),  # the paths' order
+        walk.Stamps([files[0], ("content/c.md", "")], stamps),
+        walk.Stamps(files, stamps[::-1]),
+    ]
+    assert len({base.hexdigest(), *(s.hexdigest() for s in changed)}) == 5
+    huge = [walk.Stamp(10, 1, 2, 2**64 - 1), stamps[1]]  # past a signed 64-bit number
+    assert walk.Stamps(files, huge).hexdigest() == walk.Stamps(files, list(huge)).hexdigest()
+    assert walk.Stamps(files, huge).hexdigest() != base.hexdigest()
+    assert walk.Stamps([], []).newest_ns == 0

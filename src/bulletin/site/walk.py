@@ -11,7 +11,9 @@ import errno
 import hashlib
 import operator
 import os
+from array import array
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,18 +34,21 @@ class Stamp(NamedTuple):
 
 
 class Stamps:
-    """A hash of files' paths and stamps in the order they were added, and the newest change
-    among them: what a run read, to tell the next run whether anything changed."""
+    """A hash of files' paths and stamps in the order the walk found them, and the newest
+    change among them: what a run read, to tell the next run whether anything changed."""
 
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.newest_ns = 0
-
-    def add(self, relpath: str, stamp: Stamp) -> None:
-        self._hash.update(
-            f"{relpath}\0{stamp.size}\0{stamp.mtime_ns}\0{stamp.ctime_ns}\0{stamp.inode}\n".encode()
+    def __init__(self, files: list[tuple[str, str]], stamps: list[Stamp]) -> None:
+        # The paths joined, then every stamp's numbers as one array: a third of the time of
+        # formatting each file's line, on the path of a rebuild with nothing to do.
+        self._hash = hashlib.sha256("\0".join([relpath for relpath, _ in files]).encode())
+        try:
+            numbers = array("q", chain.from_iterable(stamps)).tobytes()
+        except OverflowError:  # an inode number past 2**63 (some network file systems)
+            numbers = "\n".join(map(str, chain.from_iterable(stamps))).encode()
+        self._hash.update(numbers)
+        self.newest_ns = (
+            max(max(s.mtime_ns for s in stamps), max(s.ctime_ns for s in stamps)) if stamps else 0
         )
-        self.newest_ns = max(self.newest_ns, stamp.mtime_ns, stamp.ctime_ns)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
@@ -68,9 +73,7 @@ class Walked:
     def hashed(self) -> Stamps:
         """Every file's path and stamp, hashed in order (once)."""
         if self._hashed is None:
-            self._hashed = Stamps()
-            for (relpath, _), stamp in zip(self.files, self.stamps, strict=True):
-                self._hashed.add(relpath, stamp)
+            self._hashed = Stamps(self.files, self.stamps)
         return self._hashed
 
 
