@@ -3,6 +3,7 @@ rebuild shows its errors on the page while the last good output stays served."""
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Iterator
@@ -62,6 +63,11 @@ def test_links_point_at_the_local_server_and_the_site_is_untouched(
     # The local server speaks plain http: mail's https would make every link a dead one.
     assert f'href="{url}emails/' in digest.text and "https://127.0.0.1" not in digest.text
     assert httpx.get(url + "preview/digest", params={"topics": "nope"}).status_code == 400
+    bad_week = httpx.get(url + "preview/digest", params={"week": "2026-W99"})
+    assert bad_week.status_code == 400 and "week='2026-W99': 2026 has no week 99" in html.unescape(
+        bad_week.text
+    )
+    assert "--week" not in bad_week.text
 
 
 @needs_chromium

@@ -541,8 +541,8 @@ def preview_digest(web: WebSite, week: str | None, topics: str | None) -> Respon
         return web.pages.message(503, "No items", [str(error)])
     try:
         window = iso_week(week, config.timezone) if week else last_complete_week(site.now, config.timezone)
-    except BulletinError as error:
-        return web.pages.message(400, "No such week", [str(error)])
+    except BulletinError as error:  # worded for --week: the page names its own parameter
+        return web.pages.message(400, "No such week", [str(error).replace("--week ", "week=", 1)])
     only = [slug.strip() for slug in topics.split(",") if slug.strip()] if topics else None
     unknown = sorted(set(only or ()) - set(site.topics.by_slug()))
     if unknown:
