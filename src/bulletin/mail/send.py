@@ -6,9 +6,13 @@ the recipients: skip (suppressed, already sent) → their copy → deliver it �
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -188,6 +192,36 @@ def _refuse_local_links(config: Config) -> None:
             )
 
 
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: Callable[[], None], timeout: int) -> Iterator[None]:
+    """Inside the block, Ctrl-C (the first, and any after it) calls `stop` and says so,
+    instead of breaking into whatever runs. Only a command's main thread takes it over."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    said: list[bool] = []
+
+    def asked(_signum: int, _frame: object) -> None:
+        stop()
+        if not said:
+            said.append(True)
+            notice = (
+                "\nbulletin: stopping after the messages under way, so that each is recorded "
+                f"(each within smtp.timeout, {timeout} s)\n"
+            )
+            with contextlib.suppress(OSError):  # stderr may be gone; the stop goes on
+                os.write(2, notice.encode())
+
+    previous = signal.signal(signal.SIGINT, asked)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Copies:
     """Each topic set's digest, and one subscriber's copy of it.
 
@@ -278,6 +312,7 @@ class _Send:
         self.streak: list[tuple[Subscriber, DeliveryError]] = []
         self.relay_blamed = ""  # why the streak is the relay's fault, when it stopped the run
         self.in_flight: dict[Future[None], tuple[Subscriber, str]] = {}  # with several connections
+        self.stopping = False  # Ctrl-C was pressed: no message is started after it
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
         started, began = time.monotonic(), self.clock()
@@ -298,36 +333,45 @@ class _Send:
         sent = self.skips.already_sent(self.options.window.name) if self.skips is not None else set()
         progress.start(f"Sending {self.options.window.label}", len(recipients))
         why_not_counted = "the run stopped before it could tell whether the relay was at fault"
-        interrupted = False
-        try:
-            for subscriber in recipients:
-                progress.advance()
-                copy = None if self._skipped(subscriber, sent) else self._copy(copies, subscriber)
-                if copy is not None and not self._hand_over(subscriber, *copy, outbox, relay):
-                    break
-            self._drain()
-            why_not_counted = self.relay_blamed
-        except KeyboardInterrupt:
-            interrupted = True  # the messages under way finish, and the run is recorded
-            self.summary.abort("interrupted (Ctrl-C)")
-        finally:
-            self._drain()
-            self._settle(why_not_counted)
-            progress.finish()
-            if relay is not None:
-                relay.close()
-        self.summary.topic_sets = copies.sets
-        self.summary.seconds = time.monotonic() - started
-        if self.records is not None:
-            self.records.record_run(self.run_id, self.options.window.name, began, self.clock(), self.summary)
-        if interrupted:
-            if self.records is None:
-                raise KeyboardInterrupt
+        # From here on Ctrl-C asks the run to stop between two messages: one broken off while
+        # the relay takes it may be delivered and never recorded, and so sent again.
+        with _ctrl_c_stops(self._stop, self.site.config.smtp.timeout):
+            try:
+                for subscriber in recipients:
+                    if self.stopping:
+                        break
+                    progress.advance()
+                    copy = None if self._skipped(subscriber, sent) else self._copy(copies, subscriber)
+                    if copy is not None and not self._hand_over(subscriber, *copy, outbox, relay):
+                        break
+                self._drain()
+                why_not_counted = self.relay_blamed
+            finally:
+                self._drain()
+                self._settle(why_not_counted)
+                progress.finish()
+                if relay is not None:
+                    relay.close()
+            self.summary.topic_sets = copies.sets
+            self.summary.seconds = time.monotonic() - started
+            if self.records is not None:
+                self.records.record_run(
+                    self.run_id, self.options.window.name, began, self.clock(), self.summary
+                )
+        if self.stopping:
+            label = self.options.window.label
+            if self.records is None:  # a dry run, a test copy: nothing to resume
+                raise Interrupted(f"stopped after {self.summary.sent} of {label}'s copies")
             raise Interrupted(
-                f"{self.summary.sent} sent for {self.options.window.label} before the stop; "
+                f"{self.summary.sent} sent for {label} before the stop; "
                 "the same command sends the rest, to no one twice"
             )
         return self.summary
+
+    def _stop(self) -> None:
+        """Ctrl-C: no new message; those under way finish and are recorded."""
+        self.stopping = True
+        self.summary.abort("interrupted (Ctrl-C)")
 
     def _copy(self, copies: _Copies, subscriber: Subscriber) -> tuple[str, bytes, int] | None:
         """The subscriber's message (Message-ID, bytes, items); None when no topic had items."""
