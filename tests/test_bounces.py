@@ -85,6 +85,14 @@ def test_reports_through_all_three_inputs_then_send_skips_exactly_those(site: Si
         again = cli(site, "bounces", str(mbox_path))
         assert again.stdout == "bounces: 1 report(s) read: 1 already read\n"  # nothing changes twice
 
+        empty = site.root / "empty.mbox"  # a spool file emptied by the last run: no reports
+        for blank in (b"", b"\n\n"):
+            empty.write_bytes(blank)
+            assert cli(site, "bounces", str(empty)).stdout == "bounces: 0 report(s) read\n"
+        assert not (site.root / ".bulletin" / "unmatched").exists()
+        spaced = site.root / "spaced.mbox"  # a blank line before the first From line
+        spaced.write_bytes(b"\n" + mbox_path.read_bytes())
+        assert cli(site, "bounces", str(spaced)).stdout == "bounces: 1 report(s) read: 1 already read\n"
         saved = site.root / "ndr.eml"  # one message as a mail client saves it: not an mbox
         saved.write_bytes(sample("microsoft-ndr.eml", "msft@contoso.com"))
         one = cli(site, "bounces", str(saved))

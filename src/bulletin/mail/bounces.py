@@ -176,8 +176,10 @@ def _messages(source: str, stdin: BinaryIO) -> Iterator[_Message]:
     if not path.is_file():
         raise UsageError(f"{source}: no such Maildir or mbox file")
     with path.open("rb") as handle:
-        mbox = handle.read(5) == b"From "  # an mbox starts with its first message's From line
-    if not mbox:  # one saved message (report.eml), as a mail client saves it
+        start = handle.read(4096).lstrip()
+    if not start:  # an empty spool (emptied by the last run): no report, as with empty input
+        return
+    if not start.startswith(b"From "):  # one saved message (report.eml), not an mbox
         yield _Message(source, path.read_bytes())
         return
     box = mailbox.mbox(path, create=False)
