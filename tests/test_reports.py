@@ -55,6 +55,26 @@ def test_a_host_address_in_the_explanation_is_not_taken_for_the_status(host: str
     assert [notice.status for notice in report.notices] == ["5.1.1"]
 
 
+@pytest.mark.parametrize(
+    ("explanation", "status"),
+    [
+        ("SMTP error:5.1.1 User unknown", "5.1.1"),  # right after a colon
+        ("Status:5.2.2 mailbox full", "5.2.2"),
+        ("Reporting-MTA (Exim 4.94.2) said: 550 5.1.1 no such user", "5.1.1"),  # a version first
+        ("Postfix 2.10.1 on mx: host said 550-5.7.1 refused", "5.7.1"),
+        ("Tried on 4.12.24 10:33, host said: 550 5.1.1 unknown", "5.1.1"),  # a date first
+        ("Tried on 4.12.24 10:33: failed for good", ""),  # a date alone is no status code
+        ("host [::ffff:5.2.1.3] said: 450 4.2.0 try later", "4.2.0"),
+    ],
+)
+def test_the_status_code_is_the_one_the_explanation_gives(explanation: str, status: str) -> None:
+    data = (b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: bounces@news.example.org\r\n"
+            b"Subject: Mail delivery failed\r\nX-Failed-Recipients: ann@example.com\r\n\r\n"
+            + explanation.encode() + b"\r\n")  # fmt: skip
+    (notice,) = read_report(data).notices
+    assert notice.status == status
+
+
 def test_a_vacation_auto_reply_is_ignored_even_with_a_status_code_in_it() -> None:
     report = read_report(sample("vacation.eml"))
     assert report.kind == "ignored"

@@ -21,8 +21,11 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 MAX_REPORT_BYTES = 10 * 1024 * 1024  # a report over this is refused, not parsed
 
-# An enhanced status code (RFC 3463), not three numbers of an IP address ([10.4.12.7]).
-_STATUS = re.compile(r"(?<![\w.:])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w)")
+# An enhanced status code (RFC 3463), not three numbers of an IP address ([10.4.12.7]) or a
+# date before its time (4.12.24 10:33); one right after the SMTP reply ("550 5.1.1") first,
+# before a version number in the text ("Exim 4.94.2").
+_STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w| \d{1,2}:\d\d)")
+_REPLY_STATUS = re.compile(r"\b[245]\d\d[ -]#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d|\w)")
 _REPLY = re.compile(r"(?:said|error|returned|response was)[^\n]{0,80}?\b([45])(\d\d)[ -]", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"^Message-ID:[ \t]*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -195,9 +198,14 @@ def _quoted_bounce(message: Message) -> tuple[tuple[Notice, ...], tuple[str, ...
             ids += _original_ids(part)
     failed = [a for _, a in getaddresses(message.get_all("x-failed-recipients", []))]
     recipients = failed or _ADDRESS.findall(explanation)[:1]
-    status = _STATUS.search(explanation)
+    status = _REPLY_STATUS.search(explanation)
+    if status is not None:
+        found = status.group(1)
+    else:
+        loose = _STATUS.search(explanation)
+        found = loose.group(0) if loose else ""
     reply = _REPLY.search(explanation)
-    code = status.group(0) if status else (f"{reply.group(1)}.0.0" if reply else "")
+    code = found or (f"{reply.group(1)}.0.0" if reply else "")
     line = next(
         (line.strip() for line in explanation.splitlines() if code[:1] and re.search(r"\b[45]\d\d\b", line)),
         "",
