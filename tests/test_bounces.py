@@ -191,6 +191,9 @@ def test_status_reads_well(site: SiteMaker) -> None:
         b"Thu, 26 Nov 2026 03:15:00 +0000", later
     )
     cli(site, "bounces", "-", stdin=complaint)
+    # the same person marks a second digest as spam: still one person of the 8 mailed
+    again = complaint.replace(b"<fbl-20261126031500-9f8e7d@", b"<fbl-20261126031600-000001@")
+    assert "1 complained" in cli(site, "bounces", "-", stdin=again).stdout
     result = cli(site, "status")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -218,8 +221,8 @@ def test_status_reads_well(site: SiteMaker) -> None:
     weeks = [line for line in lines if line.startswith("  20") and "complaint(s)" in line]
     assert any(line.startswith("  2026-W48  1 bounced, 0 transient,") for line in weeks)
     assert (
-        sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in weeks) == 1
-    )  # the complaint's week is today's
+        sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in weeks) == 2
+    )  # the complaints' week is today's; the weeks count reports, the rate people
 
 
 def test_bounces_with_nothing_piped_in_says_what_it_needs(site: SiteMaker) -> None:

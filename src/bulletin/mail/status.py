@@ -96,20 +96,20 @@ def collect_status(ledger: Ledger, topics: list[tuple[str, str]]) -> Status:
 
 
 def _complaint_rate(ledger: Ledger, window: str) -> tuple[int, int]:
-    """Complaints from the window's recipients since its first message, and its messages:
+    """How many of the window's recipients complained since its first message, and its messages:
     over every run that sent it (a send resumed after a stop is one send)."""
     mailed = dict(ledger.db.execute("SELECT address, sent_at FROM sent WHERE window = ?", (window,)))
     if not mailed:
         return 0, 0
     first = min(_instant(at) for at in mailed.values())
-    complaints = sum(
-        1
+    complained = {  # people, not reports: one may mark several digests as spam at once
+        address
         for address, received in ledger.db.execute(
             "SELECT address, received FROM reports WHERE kind = 'complaint'"
         )
         if address in mailed and _instant(received) >= first
-    )
-    return complaints, len(mailed)
+    }
+    return len(complained), len(mailed)
 
 
 def _instant(text: str) -> datetime:
