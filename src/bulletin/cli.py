@@ -709,7 +709,7 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
             _expire_pending(run, ledger)
             rows = Subscriptions(ledger).rows(status, topic)
         if topic is not None:
-            _check_listed_topic(run, topic, rows)
+            rows = _for_topic(run, topic, rows)
         table = [("EMAIL", "STATUS", "TOPICS", "NAME")]
         for r in rows:  # escaped: a name holding terminal controls must not drive the terminal
             topics = ";".join(sorted(r.topics)) if r.topics else "*"
@@ -719,16 +719,27 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
             run.say("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
 
 
-def _check_listed_topic(run: Run, slug: str, rows: list[Any]) -> None:
-    """A slug the site does not have: a typo (which would list only those who get every
-    topic) unless some subscriber still has it, from a topic gone since."""
-    known = run.read().topics.by_slug()
+def _for_topic(run: Run, slug: str, rows: list[Any]) -> list[Any]:
+    """The rows to list for --topic `slug`. A slug the site does not have is a typo (it would
+    list only those who get every topic), unless someone still has it from a topic gone
+    since: then only they are listed, as nobody else gets it."""
+    from .errors import NoContentError
+
+    try:
+        known = set(run.read().topics.by_slug())
+    except NoContentError:  # no content/ to read: the slugs last published will do
+        from .site.topics import SLUGS_FILE, load_published
+
+        config = run.config
+        recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
+        known = set((load_published(recorded, run.report) or {}).values())
     if slug in known:
-        return
-    if any(row.topics is not None and slug in row.topics for row in rows):
-        says = f"--topic: the site has no topic '{slug}' now; listed are those who still have it"
+        return rows
+    kept = [row for row in rows if row.topics is not None and slug in row.topics]
+    if kept:
+        says = f"--topic: the site has no topic '{slug}' now; listed are those who still chose it"
         run.report.warning("bulletin", None, says)
-        return
+        return kept
     listed = ", ".join(sorted(known)) or "none"
     raise UsageError(f"--topic: unknown topic slug {slug}; known: {listed} (see bulletin topics)")
 
