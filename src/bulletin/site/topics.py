@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
+import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -104,31 +104,50 @@ def assign_topics(
 
 
 _NEW_CHECKED = 100  # more new topics at once is an import, not a typo
+_TYPO_MIN = 6  # shorter names a letter apart are most often meant ('AI', 'AR')
 
 
 def _warn_near_misses(
     topics: dict[str, Topic], seen: _Seen, published: dict[str, str], report: Report
 ) -> None:
-    """A topic new to a site that has published some, whose name is a letter or two away
-    from another's: most likely a typo in a category, which would take its slug for good."""
-    new = [key for key in topics if key not in published]
+    """A topic new to a site that has published some, a letter away from another (one
+    added, dropped, changed or swapped with its neighbour): most likely a typo in a
+    category, which would take its slug for good. Names that differ only in their digits
+    are different topics ('Python 3.11', 'Python 3.12')."""
+    new = [key for key in topics if key not in published and len(key) >= _TYPO_MIN]
     if not published or not new or len(new) > _NEW_CHECKED:
         return
-    candidates = sorted(set(topics) | set(published))  # a published topic may have no items now
+    # Two keys a letter apart share a variant with one letter left out (or are one apart by
+    # one): an index of those variants finds them without comparing every pair of topics.
+    by_variant: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(set(topics) | set(published)):
+        for variant in _variants(key):
+            by_variant[variant].append(key)
     for key in new:
-        close = difflib.get_close_matches(
-            key, [other for other in candidates if other != key], n=1, cutoff=0.85
+        near = {other for variant in _variants(key) for other in by_variant.get(variant, ())}
+        near = {other for other in near if other != key and _NUMBERS.sub("", other) != _NUMBERS.sub("", key)}
+        if not near:
+            continue
+        other = min(near)
+        shown = (
+            f"'{topics[other].name}'" if other in topics else f"the topic published as '{published[other]}'"
         )
-        if close:
-            topic = topics[key]
-            other = topics[close[0]].name if close[0] in topics else close[0]
-            report.warning(
-                seen.earliest[key][2],
-                None,
-                f"topic '{topic.name}' is new, and its name is close to '{other}'; if it is a "
-                f"typo, correct the category, then delete '{topic.slug}' from {SLUGS_FILE}, which "
-                "keeps a published topic's slug for good",
-            )
+        topic = topics[key]
+        report.warning(
+            seen.earliest[key][2],
+            None,
+            f"topic '{topic.name}' is new, and a letter away from {shown}; if it is a typo, correct "
+            f"the category, then delete '{topic.slug}' from {SLUGS_FILE}, which keeps a published "
+            "topic's slug for good",
+        )
+
+
+_NUMBERS = re.compile(r"\d+")
+
+
+def _variants(key: str) -> set[str]:
+    """The key, and the key with each one of its characters left out."""
+    return {key, *(key[:n] + key[n + 1 :] for n in range(len(key)))}
 
 
 @dataclass
