@@ -57,6 +57,25 @@ def test_init_refuses_a_folder_inside_another_sites_content(tmp_path: Path) -> N
     assert beside.exit_code == 0, beside.output
 
 
+def test_init_refuses_a_folder_inside_another_sites_linked_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """content/ a link to a folder elsewhere: the path as given, and as the shell has it."""
+    assert CliRunner().invoke(main, ["init", str(tmp_path / "news")]).exit_code == 0
+    shared = tmp_path / "shared"
+    (tmp_path / "news" / "content").rename(shared)
+    (tmp_path / "news" / "content").symlink_to(shared)
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "news" / "content" / "sub")])
+    assert result.exit_code == 3 and "so the site in" in result.stderr
+    monkeypatch.chdir(tmp_path / "news" / "content")  # getcwd() says .../shared
+    monkeypatch.setenv("PWD", str(tmp_path / "news" / "content"))
+    relative = CliRunner().invoke(main, ["init", "sub"])
+    assert relative.exit_code == 3 and f"so the site in {tmp_path / 'news'}" in relative.stderr
+    assert not (shared / "sub").exists()
+    lost = CliRunner().invoke(main, ["topics"])  # run in the wrong folder: the site is named
+    assert f"the site is {tmp_path / 'news'}: run bulletin there" in lost.stderr
+
+
 @pytest.mark.parametrize(
     "args", [["--site", "{dir}", "init"], ["init", "--site", "{dir}"], ["init", "{dir}"]]
 )

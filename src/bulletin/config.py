@@ -311,7 +311,9 @@ def read_config(site: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        folder = site.resolve()
+        from .files import as_given  # content/ may be a link to elsewhere
+
+        folder = as_given(site)
         above = next((parent for parent in folder.parents if (parent / CONFIG_NAME).is_file()), None)
         if above is not None:  # run in the site's content/ or another of its folders
             fix = f"the site is {above}: run bulletin there, or pass --site {above}"

@@ -36,6 +36,18 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         raise
 
 
+def as_given(path: Path) -> Path:
+    """`path`, absolute, through the folders the user came through: a relative path joins the
+    shell's working folder ($PWD), which keeps links that the process's own (getcwd)
+    resolves, when both are the same folder."""
+    pwd = os.environ.get("PWD", "")
+    if not path.is_absolute() and os.path.isabs(pwd):
+        with contextlib.suppress(OSError):
+            if os.path.samefile(pwd, os.curdir):
+                return Path(os.path.normpath(os.path.join(pwd, path)))
+    return Path(os.path.abspath(path))
+
+
 # What write_atomic's mkstemp names look like: "." + name + "." + 8 of tempfile's characters.
 _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import RefusedError
+from .files import as_given
 
 # Where each starter file goes, from the package's starter/ folder.
 FILES = {
@@ -63,11 +64,12 @@ def init_site(folder: Path, now: datetime) -> list[str]:
 
 
 def _enclosing_site(folder: Path) -> Path | None:
-    """The site whose content/ holds `folder`, if any: it reads every item file under it."""
-    where = folder.resolve()
-    for parent in where.parents:
-        if (parent / "bulletin.toml").is_file() and where.is_relative_to(parent / "content"):
-            return parent
+    """The site whose content/ holds `folder`, if any: it reads every item file under it.
+    Both the path as given and as resolved count: content/ may be a link to elsewhere."""
+    for where in (as_given(folder), folder.resolve()):
+        for parent in where.parents:
+            if (parent / "bulletin.toml").is_file() and where.is_relative_to(parent / "content"):
+                return parent
     return None
 
 
