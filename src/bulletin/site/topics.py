@@ -117,8 +117,8 @@ def _warn_near_misses(
     new = [key for key in topics if key not in published and len(key) >= _TYPO_MIN]
     if not published or not new or len(new) > _NEW_CHECKED:
         return
-    # Two keys a letter apart share a variant with one letter left out (or are one apart by
-    # one): an index of those variants finds them without comparing every pair of topics.
+    # Two keys a letter apart have a variant in common (one of them, or both, with a letter
+    # left out): an index of the variants finds them without comparing every pair of topics.
     by_variant: dict[str, list[str]] = defaultdict(list)
     for key in sorted(set(topics) | set(published)):
         for variant in _variants(key):
