@@ -31,7 +31,7 @@ from bulletin.site.reader import read_site
 from bulletin.tokens import make_token, verify_unsubscribe_token
 
 from .conftest import Counter, SiteMaker
-from .smtp import Script, SilentRelay, SmtpServer
+from .smtp import Script, SilentRelay, SmtpServer, free_port
 
 SECRET = "test-secret-0123456789"
 NOW = "2026-11-25T12:00"
@@ -419,9 +419,11 @@ def test_a_killed_run_resumes_without_repeating(site: SiteMaker, connections: in
         assert sum(counts.values()) - 30 <= connections
 
 
-@pytest.mark.parametrize("connections", [1, 4])
+@pytest.mark.parametrize(
+    ("connections", "signum"), [(1, signal.SIGINT), (4, signal.SIGINT), (4, signal.SIGTERM)]
+)
 def test_ctrl_c_during_a_send_stops_between_messages_and_nobody_gets_two(
-    site: SiteMaker, connections: int
+    site: SiteMaker, connections: int, signum: int
 ) -> None:
     """Ctrl-C (twice, as the impatient press it) while the relay takes its time: the messages
     under way finish and are recorded, so the same command sends each remaining one once."""
@@ -443,9 +445,9 @@ def test_ctrl_c_during_a_send_stops_between_messages_and_nobody_gets_two(
         deadline = time.monotonic() + 30
         while len(server.handler.received) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        first.send_signal(signal.SIGINT)  # most likely while a RCPT waits for its reply
+        first.send_signal(signum)  # most likely while a RCPT waits for its reply
         time.sleep(0.15)
-        first.send_signal(signal.SIGINT)
+        first.send_signal(signum)  # pressed again: changes nothing
         _, stderr = first.communicate(timeout=30)
         assert first.returncode == 130, stderr
         sent = len(server.handler.received)
@@ -466,6 +468,53 @@ def test_ctrl_c_during_a_send_stops_between_messages_and_nobody_gets_two(
         assert sorted(r.recipient for r in server.handler.received) == people  # each exactly once
         # the week's rate is over both runs' messages, not the last run's
         assert "Complaint rate of the last send (2026-W47): 0.00% (0 of 24)" in cli(site, "status").stdout
+
+
+def _send_in_background(command: list[str]) -> subprocess.Popen[str]:
+    # A suite started in the background ignores SIGINT, and the send would inherit that;
+    # a handler, unlike SIG_IGN, does not outlive exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_a_message_waits_for_its_turn_sends_it_not(site: SiteMaker) -> None:
+    """--rate 0.2: five seconds between messages. Ctrl-C in that wait ends it at once."""
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, [f"s{n:02d}@example.org,," for n in range(5)])
+        first = _send_in_background([sys.executable, "-m", "bulletin", "send", "--subscribers", str(path),
+                                     "--rate", "0.2", "--connections", "1", "--new-ledger",
+                                     "--site", str(site.root), "--now", NOW])  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not server.handler.received and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        asked = time.monotonic()
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=30)
+        assert time.monotonic() - asked < 2.5  # not the rest of the five seconds, and more
+        assert first.returncode == 130, stderr
+        assert len(server.handler.received) == 1
+        assert stderr.splitlines()[-1].startswith("bulletin: interrupted: 1 sent for 2026-W47")
+
+
+def test_ctrl_c_while_the_relay_is_retried_stops_and_says_why(site: SiteMaker) -> None:
+    """A relay that is down is tried again after 2, 4 and 8 s: Ctrl-C ends the waiting, and
+    the reason (the relay) is what the run says, not only that it was interrupted."""
+    make_site(site, free_port())  # nothing listens there
+    path = subscribers(site, ["ann@example.org,,"])
+    first = _send_in_background([sys.executable, "-m", "bulletin", "send", "--subscribers", str(path),
+                                 "--new-ledger", "--site", str(site.root), "--now", NOW])  # fmt: skip
+    time.sleep(1.5)
+    asked = time.monotonic()
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=30)
+    assert time.monotonic() - asked < 2.5
+    assert first.returncode == 3, stderr
+    assert "cannot reach the relay 127.0.0.1:" in stderr and "then stopped)" in stderr
 
 
 def test_a_concurrent_run_is_refused(site: SiteMaker) -> None:
@@ -887,8 +936,6 @@ def test_tls_and_login_with_the_password_from_the_environment(
 
 
 def test_an_unreachable_relay_stops_the_run_at_once(site: SiteMaker) -> None:
-    from .smtp import free_port
-
     port = free_port()  # nothing listens there
     make_site(site, port)
     path = subscribers(site, ["ann@example.org,,", "bob@example.org,,"])

@@ -47,20 +47,40 @@ class Pacing:
 
     rate: float | None = None
     clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # None: wait on `stop`, which cuts it short
+    # Set when the run stops (Ctrl-C): no message starts after it, and no wait goes on.
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _next: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def wait(self) -> None:
-        """Wait for this message's turn; shared by every connection, so the rate is global."""
+        """Wait for this message's turn; shared by every connection, so the rate is global.
+        Stopped when the run stops first: the message is not sent."""
+        if self.stop.is_set():
+            raise Stopped
         if not self.rate:
             return
         with self._lock:  # held while waiting: the next message's turn comes after this one's
+            if self.stop.is_set():
+                raise Stopped
             now = self.clock()
             if now < self._next:
-                self.sleep(self._next - now)
+                self.pause(self._next - now)
+                if self.stop.is_set():
+                    raise Stopped
                 now = self._next
             self._next = now + 1.0 / self.rate
+
+    def pause(self, seconds: float) -> None:
+        """Sleep, unless (or until) the run stops."""
+        if self.sleep is not None:
+            self.sleep(seconds)
+        else:
+            self.stop.wait(seconds)
+
+
+class Stopped(Exception):
+    """The run stopped before this message's turn came: it was not sent."""
 
 
 class SmtpMailer:
@@ -74,7 +94,7 @@ class SmtpMailer:
         retries: int = 3,
         backoff: float = 2.0,
         timeout: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.password = password
@@ -82,7 +102,7 @@ class SmtpMailer:
         self.retries = retries
         self.backoff = backoff
         self.timeout = float(config.timeout if timeout is None else timeout)
-        self.sleep = sleep
+        self.sleep = sleep or self.pacing.pause  # back-off between retries: cut short by a stop
         self.connection: smtplib.SMTP | None = None
         self.reconnects = 0
 
@@ -123,10 +143,16 @@ class SmtpMailer:
                     tried = (
                         f" (tried {attempt} times over {self._waited(attempt):.0f} s)" if attempt > 1 else ""
                     )
-                    raise RelayError(
-                        f"cannot reach the relay {where}: {exc}{tried}; check smtp.host and smtp.port{RESUME}"
-                    ) from None
+                    raise RelayError(self._unreachable(exc, tried)) from None
                 self.sleep(self.backoff * 2 ** (attempt - 1))
+                if self.pacing.stop.is_set():  # the run stops: no more tries, but say why
+                    raise RelayError(
+                        self._unreachable(exc, f" (tried {attempt} times, then stopped)")
+                    ) from None
+
+    def _unreachable(self, error: BaseException, tried: str) -> str:
+        where = f"{self.config.host}:{self.config.port}"
+        return f"cannot reach the relay {where}: {error}{tried}; check smtp.host and smtp.port{RESUME}"
 
     def _waited(self, attempts: int) -> float:
         """The seconds slept between `attempts` tries to connect."""
@@ -204,6 +230,9 @@ class SmtpMailer:
                 self._reset()
                 raise error
             self.sleep(self.backoff * 2 ** (attempt - 1))
+            if self.pacing.stop.is_set():  # the run stops: not tried again, counted as failed
+                self._reset()
+                raise error
 
     def _reset(self) -> None:
         # After a refused transaction the session is still usable; RSET makes sure.

@@ -37,7 +37,7 @@ from ..site.reader import Site
 from ..subscriptions import Subscriptions
 from ..tokens import make_purpose_token, make_token, verp_tag
 from ..urls import loopback
-from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer
+from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer, Stopped
 from .outbox import Outbox, write_preview
 from .subscribers import Subscriber, read_subscribers
 
@@ -193,13 +193,11 @@ def _refuse_local_links(config: Config) -> None:
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: Callable[[], None], timeout: int) -> Iterator[None]:
-    """Inside the block, Ctrl-C (the first, and any after it) calls `stop` and says so,
-    instead of breaking into whatever runs. Only a command's main thread takes it over."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+def _ctrl_c_stops(stop: Callable[[], None], notice: str) -> Iterator[None]:
+    """Inside the block, Ctrl-C (the first, and any after it) and SIGTERM call `stop` and
+    print `notice` once, instead of breaking into whatever runs. Only a command's main
+    thread takes them over, and only from their usual handlers."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
     said: list[bool] = []
@@ -208,18 +206,23 @@ def _ctrl_c_stops(stop: Callable[[], None], timeout: int) -> Iterator[None]:
         stop()
         if not said:
             said.append(True)
-            notice = (
-                "\nbulletin: stopping after the messages under way, so that each is recorded "
-                f"(each within smtp.timeout, {timeout} s)\n"
-            )
             with contextlib.suppress(OSError):  # stderr may be gone; the stop goes on
-                os.write(2, notice.encode())
+                os.write(2, f"\nbulletin: {notice}\n".encode())
 
-    previous = signal.signal(signal.SIGINT, asked)
+    usual = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    taken = {
+        signum: signal.signal(signum, asked)
+        for signum, handler in usual.items()
+        if signal.getsignal(signum) is handler
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, previous in taken.items():
+            signal.signal(signum, previous)
+
+
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 class _Copies:
@@ -313,6 +316,8 @@ class _Send:
         self.relay_blamed = ""  # why the streak is the relay's fault, when it stopped the run
         self.in_flight: dict[Future[None], tuple[Subscriber, str]] = {}  # with several connections
         self.stopping = False  # Ctrl-C was pressed: no message is started after it
+        self.unsent = False  # and some were left unsent because of it
+        self.halt = threading.Event()  # the relay's: set, it starts nothing more
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
         started, began = time.monotonic(), self.clock()
@@ -333,12 +338,22 @@ class _Send:
         sent = self.skips.already_sent(self.options.window.name) if self.skips is not None else set()
         progress.start(f"Sending {self.options.window.label}", len(recipients))
         why_not_counted = "the run stopped before it could tell whether the relay was at fault"
+        if relay is not None:
+            self.halt = relay.pacing.stop
+        if self.records is not None:
+            notice = (
+                "stopping after the messages under way, so that each is recorded "
+                f"(each within smtp.timeout, {self.site.config.smtp.timeout} s)"
+            )
+        else:
+            notice = "stopping after the message under way"
         # From here on Ctrl-C asks the run to stop between two messages: one broken off while
         # the relay takes it may be delivered and never recorded, and so sent again.
-        with _ctrl_c_stops(self._stop, self.site.config.smtp.timeout):
+        with _ctrl_c_stops(self._stop, notice):
             try:
                 for subscriber in recipients:
                     if self.stopping:
+                        self.unsent = True
                         break
                     progress.advance()
                     copy = None if self._skipped(subscriber, sent) else self._copy(copies, subscriber)
@@ -354,11 +369,14 @@ class _Send:
                     relay.close()
             self.summary.topic_sets = copies.sets
             self.summary.seconds = time.monotonic() - started
+            interrupted = self.unsent and not self.summary.aborted  # else the relay's reason stands
+            if interrupted:
+                self.summary.abort(INTERRUPTED)
             if self.records is not None:
                 self.records.record_run(
                     self.run_id, self.options.window.name, began, self.clock(), self.summary
                 )
-        if self.stopping:
+        if interrupted:
             label = self.options.window.label
             if self.records is None:  # a dry run, a test copy: nothing to resume
                 raise Interrupted(f"stopped after {self.summary.sent} of {label}'s copies")
@@ -369,9 +387,10 @@ class _Send:
         return self.summary
 
     def _stop(self) -> None:
-        """Ctrl-C: no new message; those under way finish and are recorded."""
+        """Ctrl-C: no new message, no waiting turn or retry; those under way finish and are
+        recorded."""
         self.stopping = True
-        self.summary.abort("interrupted (Ctrl-C)")
+        self.halt.set()
 
     def _copy(self, copies: _Copies, subscriber: Subscriber) -> tuple[str, bytes, int] | None:
         """The subscriber's message (Message-ID, bytes, items); None when no topic had items."""
@@ -423,7 +442,13 @@ class _Send:
 
     def _finished(self, future: Future[None]) -> bool:
         subscriber, message_id = self.in_flight.pop(future)
+        if future.cancelled():  # never started: not sent
+            self.unsent = True
+            return False
         error = future.exception()
+        if isinstance(error, Stopped):  # its turn came after a Ctrl-C: not sent
+            self.unsent = True
+            return False
         if error is not None and not isinstance(error, (RelayError, DeliveryError)):
             raise error
         return self._outcome(subscriber, message_id, error)
@@ -527,6 +552,9 @@ class _Send:
         assert isinstance(mailer, SmtpMailer)
         try:
             mailer.send(self._return_path(subscriber), subscriber.email, data)
+        except Stopped:  # its turn came after a Ctrl-C: not sent
+            self.unsent = True
+            return False
         except (RelayError, DeliveryError) as error:
             return self._outcome(subscriber, message_id, error)
         return self._outcome(subscriber, message_id, None)
