@@ -104,31 +104,50 @@ def assign_topics(
 
 
 _NEW_CHECKED = 100  # more new topics at once is an import, not a typo
+# Over this many, names that share most of their letters are a scheme, not typos, and
+# checking each new one against them all would cost seconds.
+_TOPICS_CHECKED = 1000
 _TYPO_MIN = 6  # shorter names a letter apart are most often meant ('AI', 'AR')
+_WORD_MIN = 3  # nor is a word this short the typo: 'Hepatitis B' and 'C', 'Phase II' and 'III'
 
 
 def _warn_near_misses(
     topics: dict[str, Topic], seen: _Seen, published: dict[str, str], report: Report
 ) -> None:
     """A topic new to a site that has published some, a letter away from another (one
-    added, dropped, changed or swapped with its neighbour): most likely a typo in a
-    category, which would take its slug for good. Names that differ only in their digits
-    are different topics ('Python 3.11', 'Python 3.12')."""
+    added, dropped, changed, or swapped with its neighbour) inside a word of three letters
+    or more: most likely a typo in a category, which would take its slug for good. Names
+    that differ only in their digits are different topics ('Python 3.11', 'Python 3.12')."""
     new = [key for key in topics if key not in published and len(key) >= _TYPO_MIN]
-    if not published or not new or len(new) > _NEW_CHECKED:
+    every = set(topics) | set(published)
+    if not published or not new or len(new) > _NEW_CHECKED or len(every) > _TOPICS_CHECKED:
         return
-    # Two keys a letter apart have a variant in common (one of them, or both, with a letter
-    # left out): an index of the variants finds them without comparing every pair of topics.
-    by_variant: dict[str, list[str]] = defaultdict(list)
-    for key in sorted(set(topics) | set(published)):
-        for variant in _variants(key):
-            by_variant[variant].append(key)
+    # Keys a letter apart agree on their first or their last half (of the shorter one's
+    # length): an index of halves finds them without comparing every pair of topics.
+    halves: dict[tuple[int, str, str], list[str]] = defaultdict(list)
+    for key in every:
+        for length in (len(key), len(key) - 1):
+            size = (length - 1) // 2
+            halves[len(key), "<", key[:size]].append(key)
+            halves[len(key), ">", key[len(key) - size :]].append(key)
     for key in new:
-        near = {other for variant in _variants(key) for other in by_variant.get(variant, ())}
-        near = {other for other in near if other != key and _NUMBERS.sub("", other) != _NUMBERS.sub("", key)}
-        if not near:
+        found = []
+        for length in (len(key) - 1, len(key), len(key) + 1):
+            size = (min(length, len(key)) - 1) // 2
+            for other in (
+                *halves.get((length, "<", key[:size]), ()),
+                *halves.get((length, ">", key[len(key) - size :]), ()),
+            ):
+                at = _one_edit(key, other)
+                if (
+                    at is not None
+                    and _in_a_word(topics[key].name, at)
+                    and _NUMBERS.sub("", other) != _NUMBERS.sub("", key)
+                ):
+                    found.append(other)
+        if not found:
             continue
-        other = min(near)
+        other = min(found)
         shown = (
             f"'{topics[other].name}'" if other in topics else f"the topic published as '{published[other]}'"
         )
@@ -145,9 +164,31 @@ def _warn_near_misses(
 _NUMBERS = re.compile(r"\d+")
 
 
-def _variants(key: str) -> set[str]:
-    """The key, and the key with each one of its characters left out."""
-    return {key, *(key[:n] + key[n + 1 :] for n in range(len(key)))}
+def _one_edit(a: str, b: str) -> int | None:
+    """Where in `a` the one edit that makes `b` is (a letter added, dropped, changed, or
+    swapped with the next); None when `b` is `a`, or more than one edit away."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return None
+    at = next((n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    if len(a) == len(b):
+        if a[at + 1 :] == b[at + 1 :]:
+            return at  # changed
+        if a[at + 2 :] == b[at + 2 :] and a[at : at + 2] == b[at : at + 2][::-1]:
+            return at  # swapped
+        return None
+    if len(a) > len(b):
+        return at if a[at + 1 :] == b[at:] else None  # dropped from b
+    return min(at, len(a) - 1) if a[at:] == b[at + 1 :] else None  # added in b
+
+
+def _in_a_word(name: str, at: int) -> bool:
+    """Whether the key's character `at` (the key: the name without its spaces) falls in a
+    word of the name with at least _WORD_MIN letters or digits."""
+    for word in unicodedata.normalize("NFKC", name).casefold().split():
+        if at < len(word):
+            return sum(c.isalnum() for c in word) >= _WORD_MIN
+        at -= len(word)
+    return False
 
 
 @dataclass
