@@ -65,6 +65,9 @@ def test_a_host_address_in_the_explanation_is_not_taken_for_the_status(host: str
         ("Tried on 4.12.24 10:33, host said: 550 5.1.1 unknown", "5.1.1"),  # a date first
         ("Tried on 4.12.24 10:33: failed for good", ""),  # a date alone is no status code
         ("host [::ffff:5.2.1.3] said: 450 4.2.0 try later", "4.2.0"),
+        ("(Exim 4.94.2) said: 550 No such user here", "5.0.0"),  # no code: the reply's class
+        ("from 5.12.26 on, host said: 550 User unknown", "5.0.0"),
+        ("250 2.1.5 Ok, then 550 5.7.1 rejected", "5.7.1"),  # a success reply is no status
     ],
 )
 def test_the_status_code_is_the_one_the_explanation_gives(explanation: str, status: str) -> None:

@@ -21,11 +21,12 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 MAX_REPORT_BYTES = 10 * 1024 * 1024  # a report over this is refused, not parsed
 
-# An enhanced status code (RFC 3463), not three numbers of an IP address ([10.4.12.7]) or a
-# date before its time (4.12.24 10:33); one right after the SMTP reply ("550 5.1.1") first,
-# before a version number in the text ("Exim 4.94.2").
-_STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w| \d{1,2}:\d\d)")
-_REPLY_STATUS = re.compile(r"\b[245]\d\d[ -]#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d|\w)")
+# An enhanced status code (RFC 3463) of a failure: not three numbers of an IP address
+# ([10.4.12.7]), nor a version or date after a word ('Exim 4.94.2', 'from 5.12.26'), nor a date
+# before its time (4.12.24 10:33). One right after a failure's reply ('550 5.1.1') comes first.
+_STATUS = re.compile(r"(?<![\w.])(?<![A-Za-z] )([45])\.(\d{1,3})\.(\d{1,3})(?!\.?\d|\w| \d{1,2}:\d\d)")
+_REPLY_STATUS = re.compile(r"\b[45]\d\d[ -]#?([45]\.\d{1,3}\.\d{1,3})(?!\.?\d|\w)")
+_DSN_STATUS = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")  # a DSN's Status field: only the code
 _REPLY = re.compile(r"(?:said|error|returned|response was)[^\n]{0,80}?\b([45])(\d\d)[ -]", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"^Message-ID:[ \t]*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -155,7 +156,7 @@ def _delivery_status(message: Message) -> tuple[tuple[Notice, ...], tuple[str, .
 def _dsn_notice(block: Message) -> Notice:
     recipient = _address_field(_header(block, "final-recipient") or _header(block, "original-recipient"))
     action = _header(block, "action").lower()
-    status = _STATUS.search(_header(block, "status"))
+    status = _DSN_STATUS.search(_header(block, "status"))
     code = status.group(0) if status else ""
     diagnostic = " ".join(_header(block, "diagnostic-code").split())
     if action in ("delivered", "relayed", "expanded"):
