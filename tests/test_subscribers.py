@@ -174,6 +174,11 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
         "Ann@example.org",
         "bob@example.org",
     ]
+    (site.root / ".bulletin" / "slugs.json").rename(site.root / "slugs.away")  # nothing to tell by
+    unsure = _cli(site, "subscribers", "list", "--topic", "alpha")
+    assert unsure.exit_code == 0 and "Ann@example.org" in unsure.stdout and "bob@example.org" in unsure.stdout
+    assert "--topic: cannot tell whether the site has 'alpha'" in unsure.stderr
+    (site.root / "slugs.away").rename(site.root / ".bulletin" / "slugs.json")
     (site.root / "away").rename(site.root / "content")
     exported = _cli(site, "subscribers", "export").stdout.splitlines()
     assert exported[0].startswith("email,name,topics,status,source,created")

@@ -724,15 +724,23 @@ def _for_topic(run: Run, slug: str, rows: list[Any]) -> list[Any]:
     list only those who get every topic), unless someone still has it from a topic gone
     since: then only they are listed, as nobody else gets it."""
     from .errors import NoContentError
+    from .site.reader import read_site
 
-    try:
-        known = set(run.read().topics.by_slug())
+    try:  # its own report: the items' problems are the build's to tell
+        known = set(read_site(run.config, Report(), run.now).topics.by_slug())
     except NoContentError:  # no content/ to read: the slugs last published will do
         from .site.topics import SLUGS_FILE, load_published
 
         config = run.config
         recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
-        known = set((load_published(recorded, run.report) or {}).values())
+        known = set((load_published(recorded, Report()) or {}).values())
+        if not known:
+            missing = f"{config.content_dir.name}/ and {SLUGS_FILE} are missing or unreadable"
+            says = (
+                f"--topic: cannot tell whether the site has '{slug}': {missing}; listed as the ledger has it"
+            )
+            run.report.warning("bulletin", None, says)
+            return rows
     if slug in known:
         return rows
     kept = [row for row in rows if row.topics is not None and slug in row.topics]
