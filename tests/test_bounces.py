@@ -90,9 +90,13 @@ def test_reports_through_all_three_inputs_then_send_skips_exactly_those(site: Si
             empty.write_bytes(blank)
             assert cli(site, "bounces", str(empty)).stdout == "bounces: 0 report(s) read\n"
         assert not (site.root / ".bulletin" / "unmatched").exists()
-        spaced = site.root / "spaced.mbox"  # a blank line before the first From line
-        spaced.write_bytes(b"\n" + mbox_path.read_bytes())
-        assert cli(site, "bounces", str(spaced)).stdout == "bounces: 1 report(s) read: 1 already read\n"
+        spaced = site.root / "spaced.mbox"  # blank space, or a UTF-8 BOM, before the first From line
+        for prefix in (b"\n", b"\n" * 5000, b"\xef\xbb\xbf"):
+            spaced.write_bytes(prefix + mbox_path.read_bytes())
+            assert cli(site, "bounces", str(spaced)).stdout == "bounces: 1 report(s) read: 1 already read\n"
+        for prefix in (b"\n\n", b"\xef\xbb\xbf"):  # and before a saved message's headers
+            spaced.write_bytes(prefix + sample("exim-quoted.eml", "exim@example.net"))
+            assert cli(site, "bounces", str(spaced)).stdout == "bounces: 1 report(s) read: 1 already read\n"
         saved = site.root / "ndr.eml"  # one message as a mail client saves it: not an mbox
         saved.write_bytes(sample("microsoft-ndr.eml", "msft@contoso.com"))
         one = cli(site, "bounces", str(saved))

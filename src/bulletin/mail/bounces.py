@@ -27,8 +27,8 @@ from ..ledger import Ledger
 from ..report import Report
 from ..subscriptions import Subscriptions
 from ..tokens import verp_tag
+from .reports import MAX_REPORT_BYTES, ReportError, read_report
 from .reports import Report as DeliveryReport
-from .reports import ReportError, read_report
 
 ASIDE = ".Unmatched"  # the Maildir++ folder where reports that matched nobody are kept
 
@@ -175,12 +175,18 @@ def _messages(source: str, stdin: BinaryIO) -> Iterator[_Message]:
         return
     if not path.is_file():
         raise UsageError(f"{source}: no such Maildir or mbox file")
-    with path.open("rb") as handle:
-        start = handle.read(4096).lstrip()
+    start, bom = _start(path)
     if not start:  # an empty spool (emptied by the last run): no report, as with empty input
         return
     if not start.startswith(b"From "):  # one saved message (report.eml), not an mbox
-        yield _Message(source, path.read_bytes())
+        with path.open("rb") as handle:  # no more than a report may hold: a larger one is refused
+            data = handle.read(MAX_REPORT_BYTES + 1)
+        yield _Message(source, data.removeprefix(_BOM).lstrip())
+        return
+    if bom:  # the mbox reader would miss the first From line behind it: split it here
+        text = path.read_bytes().removeprefix(_BOM)
+        for number, part in enumerate((p for p in _FROM_LINE.split(text) if p.strip()), start=1):
+            yield _Message(f"{source}:{number}", part)
         return
     box = mailbox.mbox(path, create=False)
     try:
@@ -188,6 +194,22 @@ def _messages(source: str, stdin: BinaryIO) -> Iterator[_Message]:
             yield _Message(f"{source}:{number}", box.get_bytes(key))
     finally:
         box.close()
+
+
+_BOM = b"\xef\xbb\xbf"
+_FROM_LINE = re.compile(rb"^From [^\n]*\n", re.MULTILINE)
+
+
+def _start(path: Path) -> tuple[bytes, bool]:
+    """The file's first bytes after a UTF-8 byte order mark and blank space (b"" when it holds
+    nothing else), and whether it had the mark."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+        bom = head.startswith(_BOM)
+        head = head.removeprefix(_BOM)
+        while head and not head.strip():  # blank for now: read on (an mbox may start so)
+            head = handle.read(65536)
+    return head.lstrip()[:5], bom
 
 
 def _done(message: _Message) -> None:
