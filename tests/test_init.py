@@ -162,3 +162,11 @@ def test_init_adds_only_the_gitignore_lines_missing_and_says_when_slugs_stay_out
     assert text.startswith(b"/feeds/\n/.bulletin/\ncaf\xe9.log\n\n")
     assert text.count(b"/feeds/") == 1 and b"/emails/\n" in text and b"!/.bulletin/slugs.json\n" in text
     assert "note: .gitignore:2: '/.bulletin/' ignores the whole folder" in result.stderr
+
+
+def test_init_where_no_folder_can_be_made_says_so(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "file" / "news")])
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"bulletin: {tmp_path / 'file'}")
+    assert "cannot create the site there: Not a directory; choose another folder" in result.stderr

@@ -854,6 +854,11 @@ def init(ctx: click.Context, folder: Path | None) -> None:
     except BulletinError as exc:
         click.echo(f"bulletin: {exc}", err=True)
         ctx.exit(exc.exit_code)
+    except OSError as exc:  # a parent that is a file, a read-only or deleted folder
+        where = os.fsdecode(exc.filename) if exc.filename is not None else str(folder)
+        why = exc.strerror or str(exc)
+        _echo_err(f"bulletin: {where}: error: cannot create the site there: {why}; choose another folder")
+        ctx.exit(3)
     from .init import hidden_slugs
 
     hidden = hidden_slugs(folder)

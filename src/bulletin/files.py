@@ -41,11 +41,16 @@ def as_given(path: Path) -> Path:
     shell's working folder ($PWD), which keeps links that the process's own (getcwd)
     resolves, when both are the same folder."""
     pwd = os.environ.get("PWD", "")
-    if not path.is_absolute() and os.path.isabs(pwd):
+    # '..' goes where the system takes it (through a link, to the link's parent's), so a
+    # path with it is not joined by text.
+    if not path.is_absolute() and os.path.isabs(pwd) and ".." not in path.parts:
         with contextlib.suppress(OSError):
             if os.path.samefile(pwd, os.curdir):
                 return Path(os.path.normpath(os.path.join(pwd, path)))
-    return Path(os.path.abspath(path))
+    try:
+        return Path(os.path.abspath(path))
+    except OSError:  # the working folder was deleted: the path as it is will fail on its own
+        return path
 
 
 # What write_atomic's mkstemp names look like: "." + name + "." + 8 of tempfile's characters.

@@ -66,7 +66,11 @@ def init_site(folder: Path, now: datetime) -> list[str]:
 def _enclosing_site(folder: Path) -> Path | None:
     """The site whose content/ holds `folder`, if any: it reads every item file under it.
     Both the path as given and as resolved count: content/ may be a link to elsewhere."""
-    for where in (as_given(folder), folder.resolve()):
+    try:
+        resolved = folder.resolve()
+    except OSError:  # the working folder was deleted: writing will say so
+        resolved = folder
+    for where in (as_given(folder), resolved):
         for parent in where.parents:
             if (parent / "bulletin.toml").is_file() and where.is_relative_to(parent / "content"):
                 return parent
