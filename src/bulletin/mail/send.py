@@ -323,14 +323,7 @@ class _Send:
         started, began = time.monotonic(), self.clock()
         recipients = by_topic_set(self._recipients())
         chosen = edition(self.site, self.options.window, self.ledger, freeze=self.options.real)
-        zone = self.site.config.timezone  # the week's days are the site's
-        for item in chosen.candidates:
-            if item.id in chosen.late:
-                day = item.published.astimezone(zone).date().isoformat()
-                self.report.note(
-                    f"{item.path}: dated {day}, but its week's digest went out without it: it goes "
-                    f"in {self.options.window.label}'s, marked with its date"
-                )
+        self._note_late(chosen)
         if not self.options.test_copy and self.options.preview is None:
             self._write_archive_copy(chosen)
         copies = _Copies(self.site, chosen, self.options.window, self.secret, self.clock, self.report)
@@ -340,16 +333,9 @@ class _Send:
         why_not_counted = "the run stopped before it could tell whether the relay was at fault"
         if relay is not None:
             self.halt = relay.pacing.stop
-        if self.records is not None:
-            notice = (
-                "stopping after the messages under way, so that each is recorded "
-                f"(each within smtp.timeout, {self.site.config.smtp.timeout} s)"
-            )
-        else:
-            notice = "stopping after the message under way"
         # From here on Ctrl-C asks the run to stop between two messages: one broken off while
         # the relay takes it may be delivered and never recorded, and so sent again.
-        with _ctrl_c_stops(self._stop, notice):
+        with _ctrl_c_stops(self._stop, self._stop_notice()):
             try:
                 for subscriber in recipients:
                     if self.stopping:
@@ -385,6 +371,27 @@ class _Send:
                 "the same command sends the rest, to no one twice"
             )
         return self.summary
+
+    def _note_late(self, chosen: Edition) -> None:
+        """-v: each item dated in a week already sent, which this digest carries."""
+        zone = self.site.config.timezone  # the week's days are the site's
+        for item in chosen.candidates:
+            if item.id in chosen.late:
+                day = item.published.astimezone(zone).date().isoformat()
+                self.report.note(
+                    f"{item.path}: dated {day}, but its week's digest went out without it: it goes "
+                    f"in {self.options.window.label}'s, marked with its date"
+                )
+
+    def _stop_notice(self) -> str:
+        """What Ctrl-C says at once."""
+        if self.records is None:  # a dry run, a test copy: nothing is recorded
+            return "stopping after the message under way"
+        timeout = self.site.config.smtp.timeout
+        return (
+            "stopping after the messages under way, so that each is recorded "
+            f"(each within smtp.timeout, {timeout} s)"
+        )
 
     def _stop(self) -> None:
         """Ctrl-C: no new message, no waiting turn or retry; those under way finish and are
