@@ -309,6 +309,21 @@ def test_output_is_byte_identical_without_the_cache(site: SiteMaker) -> None:
     assert {p: p.read_bytes() for p in feeds.rglob("*") if p.is_file()} == before
 
 
+def thirty_topics(site: SiteMaker) -> None:
+    """60 items in 30 topics: enough feeds and pages to render in worker processes."""
+    for n in range(60):
+        site.item(
+            f"news/i{n:02d}.md", id=f"i{n}", date=f"2026-11-{1 + n % 24:02d}", categories=[f"Topic {n % 30}"]
+        )
+
+
+def from_scratch(site: SiteMaker, monkeypatch: pytest.MonkeyPatch, jobs: str) -> None:
+    """The next build in `jobs` processes, with no cache and no output."""
+    monkeypatch.setenv("BULLETIN_JOBS", jobs)
+    shutil.rmtree(site.root / ".bulletin", ignore_errors=True)
+    shutil.rmtree(site.root / "feeds", ignore_errors=True)
+
+
 def test_rendering_in_processes_writes_the_same_bytes_and_counts(
     site: SiteMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -324,15 +339,10 @@ def test_rendering_in_processes_writes_the_same_bytes_and_counts(
         return real_pool(jobs)
 
     monkeypatch.setattr(output, "process_pool", counted)
-    for n in range(60):
-        site.item(
-            f"news/i{n:02d}.md", id=f"i{n}", date=f"2026-11-{1 + n % 24:02d}", categories=[f"Topic {n % 30}"]
-        )
+    thirty_topics(site)
     results = {}
     for jobs in ("1", "2"):
-        monkeypatch.setenv("BULLETIN_JOBS", jobs)
-        shutil.rmtree(site.root / ".bulletin", ignore_errors=True)
-        shutil.rmtree(site.root / "feeds", ignore_errors=True)
+        from_scratch(site, monkeypatch, jobs)
         feeds, written = build(site)
         files = {p.relative_to(feeds).as_posix(): p.read_bytes() for p in feeds.rglob("*") if p.is_file()}
         assert build(site)[1] == []  # the fingerprints were recorded for every file
@@ -358,15 +368,10 @@ def test_rendering_in_processes_makes_each_feeds_entries_once(
         return real_make_entry(item, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(writer, "make_entry", logged)
-    for n in range(60):
-        site.item(
-            f"news/i{n:02d}.md", id=f"i{n}", date=f"2026-11-{1 + n % 24:02d}", categories=[f"Topic {n % 30}"]
-        )
+    thirty_topics(site)
     counts = {}
     for jobs in ("1", "2"):
-        monkeypatch.setenv("BULLETIN_JOBS", jobs)
-        shutil.rmtree(site.root / ".bulletin", ignore_errors=True)
-        shutil.rmtree(site.root / "feeds", ignore_errors=True)
+        from_scratch(site, monkeypatch, jobs)
         made.unlink(missing_ok=True)
         build(site)
         lines = made.read_text().splitlines()
