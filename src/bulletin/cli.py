@@ -709,7 +709,9 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
             _expire_pending(run, ledger)
             rows = Subscriptions(ledger).rows(status, topic)
         if topic is not None:
-            rows = _for_topic(run, topic, rows)
+            from .mail.subscribers import rows_for_topic
+
+            rows = rows_for_topic(run.config, run.now, topic, rows, run.report)
         table = [("EMAIL", "STATUS", "TOPICS", "NAME")]
         for r in rows:  # escaped: a name holding terminal controls must not drive the terminal
             topics = ";".join(sorted(r.topics)) if r.topics else "*"
@@ -717,39 +719,6 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
         widths = [max(len(row[i]) for row in table) for i in range(3)]
         for row in table:
             run.say("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
-
-
-def _for_topic(run: Run, slug: str, rows: list[Any]) -> list[Any]:
-    """The rows to list for --topic `slug`. A slug the site does not have is a typo (it would
-    list only those who get every topic), unless someone still has it from a topic gone
-    since: then only they are listed, as nobody else gets it."""
-    from .errors import NoContentError
-    from .site.reader import read_site
-
-    try:  # its own report: the items' problems are the build's to tell
-        known = set(read_site(run.config, Report(), run.now).topics.by_slug())
-    except NoContentError:  # no content/ to read: the slugs last published will do
-        from .site.topics import SLUGS_FILE, load_published
-
-        config = run.config
-        recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
-        known = set((load_published(recorded, Report()) or {}).values())
-        if not known:
-            missing = f"{config.content_dir.name}/ and {SLUGS_FILE} are missing or unreadable"
-            says = (
-                f"--topic: cannot tell whether the site has '{slug}': {missing}; listed as the ledger has it"
-            )
-            run.report.warning("bulletin", None, says)
-            return rows
-    if slug in known:
-        return rows
-    kept = [row for row in rows if row.topics is not None and slug in row.topics]
-    if kept:
-        says = f"--topic: the site has no topic '{slug}' now; listed are those who still chose it"
-        run.report.warning("bulletin", None, says)
-        return kept
-    listed = ", ".join(sorted(known)) or "none"
-    raise UsageError(f"--topic: unknown topic slug {slug}; known: {listed} (see bulletin topics)")
 
 
 @subscribers.command("add")

@@ -15,10 +15,12 @@ from ..addresses import normalise_address, recipient_address, valid_address
 from ..errors import UsageError
 from ..ledger import Ledger
 from ..report import Report
-from ..subscriptions import Subscriptions, clean_name
+from ..subscriptions import Row, Subscriptions, clean_name
 
 if TYPE_CHECKING:
     from _csv import Reader
+
+    from ..config import Config
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"): the
 # export writes such a cell after a single quote, as OWASP advises, and reading drops it again.
@@ -209,3 +211,35 @@ def check_address(address: str, option: str = "ADDRESS") -> str:
     if not valid_address(address):
         raise UsageError(f"{option}: '{address}' is not an email address; write it as name@example.org")
     return address
+
+
+def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], report: Report) -> list[Row]:
+    """The ledger's `rows` that --topic `slug` lists. A slug the site does not have is a typo
+    (the rows would be only those who get every topic), unless some still chose it, from a
+    topic gone since: then only they are, as nobody else gets it. Without content/, the
+    slugs last published say which topics there are."""
+    from ..errors import NoContentError
+    from ..site.reader import read_site
+    from ..site.topics import SLUGS_FILE, load_published
+
+    try:  # its own report: the items' problems are the build's to tell
+        known = set(read_site(config, Report(), now).topics.by_slug())
+    except NoContentError:
+        recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
+        known = set((load_published(recorded, Report()) or {}).values())
+        if not known:
+            missing = f"{config.content_dir.name}/ and {SLUGS_FILE} are missing or unreadable"
+            says = (
+                f"--topic: cannot tell whether the site has '{slug}': {missing}; listed as the ledger has it"
+            )
+            report.warning("bulletin", None, says)
+            return rows
+    if slug in known:
+        return rows
+    kept = [row for row in rows if row.topics is not None and slug in row.topics]
+    if kept:
+        says = f"--topic: the site has no topic '{slug}' now; listed are those who still chose it"
+        report.warning("bulletin", None, says)
+        return kept
+    listed = ", ".join(sorted(known)) or "none"
+    raise UsageError(f"--topic: unknown topic slug {slug}; known: {listed} (see bulletin topics)")
