@@ -170,3 +170,13 @@ def test_init_where_no_folder_can_be_made_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert result.stderr.startswith(f"bulletin: {tmp_path / 'file'}")
     assert "cannot create the site there: Not a directory; choose another folder" in result.stderr
+
+
+def test_the_next_steps_name_a_folder_reached_through_dotdot_by_its_whole_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    result = CliRunner().invoke(main, ["init", "../news"])
+    assert result.exit_code == 0, result.output
+    assert f"  cd {(tmp_path / 'news').resolve()}\n" in result.stdout

@@ -835,7 +835,10 @@ def init(ctx: click.Context, folder: Path | None) -> None:
         _echo_err(f"note: {hidden}")
     if not options.quiet:
         click.echo(f"A new site in {folder}: {', '.join(written)}")
-        click.echo(_NEXT_STEPS.format(cd="" if folder == Path(".") else f"\n  cd {folder}"))
+        # A path through '..' is where the system put it, which a shell's cd (which undoes
+        # links by text) may not find: the hint names it whole.
+        shown = folder.resolve() if ".." in folder.parts else folder
+        click.echo(_NEXT_STEPS.format(cd="" if folder == Path(".") else f"\n  cd {shown}"))
 
 
 _NEXT_STEPS = """Next:{cd}
