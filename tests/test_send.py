@@ -433,15 +433,7 @@ def test_ctrl_c_during_a_send_stops_between_messages_and_nobody_gets_two(
         path = subscribers(site, [f"{address},," for address in people])
         command = [sys.executable, "-m", "bulletin", "send", "--subscribers", str(path), "--connections",
                    str(connections), "--site", str(site.root), "--now", NOW]  # fmt: skip
-        # A suite started in the background ignores SIGINT, and the send would inherit that;
-        # a handler, unlike SIG_IGN, does not outlive exec.
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            first = subprocess.Popen(
-                [*command, "--new-ledger"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        first = _send_in_background([*command, "--new-ledger"])
         deadline = time.monotonic() + 30
         while len(server.handler.received) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -315,9 +315,8 @@ class _Send:
         self.streak: list[tuple[Subscriber, DeliveryError]] = []
         self.relay_blamed = ""  # why the streak is the relay's fault, when it stopped the run
         self.in_flight: dict[Future[None], tuple[Subscriber, str]] = {}  # with several connections
-        self.stopping = False  # Ctrl-C was pressed: no message is started after it
-        self.unsent = False  # and some were left unsent because of it
-        self.halt = threading.Event()  # the relay's: set, it starts nothing more
+        self.halt = threading.Event()  # set by Ctrl-C (the relay's own, once there is one)
+        self.unsent = False  # someone was left unsent because of it
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
         started, began = time.monotonic(), self.clock()
@@ -338,7 +337,7 @@ class _Send:
         with _ctrl_c_stops(self._stop, self._stop_notice()):
             try:
                 for subscriber in recipients:
-                    if self.stopping:
+                    if self.halt.is_set():
                         self.unsent = True
                         break
                     progress.advance()
@@ -396,7 +395,6 @@ class _Send:
     def _stop(self) -> None:
         """Ctrl-C: no new message, no waiting turn or retry; those under way finish and are
         recorded."""
-        self.stopping = True
         self.halt.set()
 
     def _copy(self, copies: _Copies, subscriber: Subscriber) -> tuple[str, bytes, int] | None:

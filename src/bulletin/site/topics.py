@@ -126,25 +126,22 @@ def _warn_near_misses(
     # length): an index of halves finds them without comparing every pair of topics.
     halves: dict[tuple[int, str, str], list[str]] = defaultdict(list)
     for key in every:
-        for length in (len(key), len(key) - 1):
-            size = (length - 1) // 2
+        for size in {(len(key) - 1) // 2, (len(key) - 2) // 2}:  # as the longer and the shorter
             halves[len(key), "<", key[:size]].append(key)
             halves[len(key), ">", key[len(key) - size :]].append(key)
     for key in new:
-        found = []
+        candidates: set[str] = set()
         for length in (len(key) - 1, len(key), len(key) + 1):
             size = (min(length, len(key)) - 1) // 2
-            for other in (
-                *halves.get((length, "<", key[:size]), ()),
-                *halves.get((length, ">", key[len(key) - size :]), ()),
-            ):
-                at = _one_edit(key, other)
-                if (
-                    at is not None
-                    and _in_a_word(topics[key].name, at)
-                    and _NUMBERS.sub("", other) != _NUMBERS.sub("", key)
-                ):
-                    found.append(other)
+            candidates.update(halves.get((length, "<", key[:size]), ()))
+            candidates.update(halves.get((length, ">", key[len(key) - size :]), ()))
+        found = [
+            other
+            for other in candidates
+            if (at := _one_edit(key, other)) is not None
+            and _in_a_word(topics[key].name, at)
+            and _NUMBERS.sub("", other) != _NUMBERS.sub("", key)
+        ]
         if not found:
             continue
         other = min(found)
