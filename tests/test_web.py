@@ -733,7 +733,8 @@ def test_serve_new_ledger_without_a_secret_creates_nothing(
 
     monkeypatch.delenv("BULLETIN_SECRET")
     site.write_config(digest=dict(MAIL), web={"url": "http://127.0.0.1/"})
-    result = CliRunner().invoke(main, ["serve", "--new-ledger", "--site", str(site.root)])
+    port = str(free_port())  # not 8000: a developer's own `bulletin serve` may be there
+    result = CliRunner().invoke(main, ["serve", "--new-ledger", "--port", port, "--site", str(site.root)])
     assert result.exit_code == 2, result.output
     assert "BULLETIN_SECRET" in result.stderr
     assert not (site.root / ".bulletin" / "ledger.sqlite").exists()

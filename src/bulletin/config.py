@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -246,6 +245,8 @@ class _Checker:
         self._fail(key, message)
 
     def unknown(self, nested: tuple[str, ...] = ()) -> None:
+        import difflib  # only a mistyped key needs it
+
         known = sorted(self.seen | set(nested))
         for key in sorted(set(self.table) - self.seen - set(nested)):
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)

@@ -10,6 +10,10 @@ SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Slugs name folders: far below any file system's limit on a name (255 bytes), and short
 # enough to read in a URL.
 MAX_SLUG = 80
+# Topic key → the slug it was published under. Precious, unlike .bulletin/cache/: deleting it
+# lets a renamed topic move to a new slug, which breaks its subscribers' feeds. (Here, not in
+# site/topics.py: a rebuild with nothing to do checks the file and loads no more than this.)
+SLUGS_FILE = ".bulletin/slugs.json"
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _LETTERS = str.maketrans(
     {

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Config
+from .slugs import SLUGS_FILE
 
 if TYPE_CHECKING:
     from .site.walk import Stamps, Walked
@@ -111,8 +112,6 @@ def _files(walked: Walked) -> str | None:
 def _watched(config: Config, outputs: list[str]) -> list[Path]:
     """The outputs, their folders (an added or removed digest shows there), the published
     slugs and the ledger (frozen editions, for the digests)."""
-    from .site.topics import SLUGS_FILE
-
     out = config.out
     state = config.state_dir
     return [

@@ -220,7 +220,8 @@ def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], re
     slugs last published say which topics there are."""
     from ..errors import NoContentError
     from ..site.reader import read_site
-    from ..site.topics import SLUGS_FILE, load_published
+    from ..site.topics import load_published
+    from ..slugs import SLUGS_FILE
 
     try:  # its own report: the items' problems are the build's to tell
         known = set(read_site(config, Report(), now).topics.by_slug())

@@ -18,11 +18,12 @@ from ..config import Config
 from ..errors import NoContentError, NotAFileError
 from ..output import Outputs
 from ..report import NoProgress, Problem, Progress, Report
+from ..slugs import SLUGS_FILE
 from ..workers import exit_if_orphaned, job_count, process_pool
 from . import bodies
 from .items import Item
 from .parse import Parsed, decode, digest, parse_item, surely_clean
-from .topics import SLUGS_FILE, Topics, assign_topics, load_published
+from .topics import Topics, assign_topics, load_published
 from .walk import Stamp, Stamps, Walked, fix_for, walk_items
 
 _KINDS = {

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..report import Report
-from ..slugs import MAX_SLUG, SLUG, shorten, slugify
+from ..slugs import MAX_SLUG, SLUG, SLUGS_FILE, shorten, slugify
 
-if TYPE_CHECKING:  # a rebuild with nothing to do reads SLUGS_FILE from here, and no more
+if TYPE_CHECKING:
     from .items import Item
 
 
@@ -294,11 +294,6 @@ def _shared(slug: str, owner: str, chosen: dict[str, tuple[str, str]], name: str
         f"the slug '{slug}' was published for the topic '{owner}' (see {SLUGS_FILE}); '{name}' uses "
         f"'{new}': rename it, or delete that entry to give '{slug}' to it"
     )
-
-
-# Topic key → the slug it was published under. Precious, unlike .bulletin/cache/: deleting it
-# lets a renamed topic move to a new slug, which breaks its subscribers' feeds.
-SLUGS_FILE = ".bulletin/slugs.json"
 
 
 def load_published(site: Path, report: Report) -> dict[str, str] | None:
