@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import html
 import shutil
 import sqlite3
 import subprocess
@@ -124,6 +126,35 @@ def test_subscribe_mails_a_link_and_only_the_post_of_confirm_activates(
     confirm(web, smtp, "Ann@Example.org")
     row = store(site).get("Ann@Example.org")
     assert row is not None and row.status == "active" and row.confirmed and row.email == "Ann@Example.org"
+
+
+def test_the_confirm_page_shows_what_it_confirms(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
+    subscribe(web, "ann@example.org", "beta", "alpha", name="Ann <b>")
+    page = web.client.get(link(text_of(last_mail(smtp, "ann@example.org")), "confirm")).text
+    assert "Digests go to <strong>ann@example.org</strong>, greeting Ann &lt;b&gt;." in page
+    assert "Topics: Alpha, Beta." in page
+    subscribe(web, "bob@example.org")
+    page = web.client.get(link(text_of(last_mail(smtp, "bob@example.org")), "confirm")).text
+    assert "Digests go to <strong>bob@example.org</strong>." in page and "Topics: every topic." in page
+
+
+def test_a_later_request_by_anyone_is_not_confirmed_by_the_first_link(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    """Someone else re-entering a pending address used to replace its name and topics, and
+    the owner's first link then confirmed the replacement."""
+    subscribe(web, "fay@example.org", "alpha", name="Fay")
+    first = link(text_of(last_mail(smtp, "fay@example.org")), "confirm")
+    form = form_token(web.client.get(first).text)  # the page was open before the second request
+    subscribe(web, "FAY@example.org", "beta", name="Spam King")
+    second = link(text_of(last_mail(smtp, "FAY@example.org")), "confirm")
+    assert second != first
+    for answer in (web.client.get(first), web.client.post(first, data={"form": form})):
+        assert answer.status_code == 400 and "This link is for an earlier request" in answer.text
+    row = store(site).get("fay@example.org")
+    assert row is not None and row.status == "pending"
+    page = web.client.get(second).text  # the newest link says what it would confirm
+    assert "greeting Spam King" in page and "Topics: Beta." in page
 
 
 def test_the_page_never_says_whether_an_address_is_known(
@@ -305,6 +336,21 @@ def test_no_get_changes_anything(site: SiteMaker, smtp: SmtpServer, web: WebServ
         assert web.client.get(path).status_code == 200, path
         assert web.client.head(path).status_code == 200, path
     assert ledger_rows(site) == before
+
+
+def test_a_confirm_link_names_its_request_under_the_signature(site: SiteMaker) -> None:
+    from bulletin.tokens import verify_confirm_token
+
+    expires = int(time.time()) + 3600
+    asked = "2026-11-25T12:00:00.123456+00:00"
+    token = make_purpose_token("confirm", "ann@example.org", SECRET, LIST_ID, expires, asked)
+    assert verify_confirm_token(token, SECRET, LIST_ID) == ("ann@example.org", asked)
+    signature = token.split(".")[1]
+    other = base64.urlsafe_b64encode(f"ann@example.org\n{expires}\n2026-11-26".encode()).rstrip(b"=")
+    assert verify_confirm_token(f"{other.decode()}.{signature}", SECRET, LIST_ID) is None
+    # A link mailed before links named their request confirms whatever is pending.
+    old = make_purpose_token("confirm", "ann@example.org", SECRET, LIST_ID, expires)
+    assert verify_confirm_token(old, SECRET, LIST_ID) == ("ann@example.org", "")
 
 
 def _expired(address: str) -> str:
@@ -537,6 +583,30 @@ def test_a_quoted_local_part_gets_the_invalid_address_page(
     status, page = subscribe(web, spelling)
     assert status == 400 and "Please enter an email address without quotation marks" in page
     assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "victim@" + "sub." * 60 + "example.org",  # 258: cut at 254, it was another domain
+        "a" * 64 + "@" + "b" * 189 + ".example.org",
+    ],
+)
+def test_an_address_over_254_characters_is_refused_not_cut(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, address: str
+) -> None:
+    status, page = subscribe(web, address)
+    assert status == 400 and "This address is too long: an email address has at most 254" in page
+    assert html.escape(address) in page  # shown whole, to be corrected
+    assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
+def test_markup_in_the_address_gets_the_plain_invalid_address_page(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    status, page = subscribe(web, '"><script>alert(1)</script>@example.org')
+    assert status == 400 and "Please enter an email address such as name@example.org." in page
+    assert "<script>alert" not in page and "quotation marks" not in page
 
 
 def test_another_spelling_escapes_neither_the_daily_cap_nor_the_suppression_list(

@@ -11,6 +11,7 @@ _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # "Display Name <local@domain>": the name may be anything but angle brackets and line breaks.
 _MAILBOX = re.compile(r"[^<>\r\n]*<([^<>\r\n]*)>")
+MAX_ADDRESS = 254  # RFC 5321's limit on a path, less its angle brackets
 
 
 def normalise_address(address: str) -> str:
@@ -29,7 +30,7 @@ def valid_address(address: str) -> bool:
     """A bare ASCII addr-spec, a dot-atom at a dotted domain: local@example.org (never a
     quoted local part such as "bob"@example.org)."""
     local, at, domain = address.rpartition("@")
-    if not at or len(address) > 254 or len(local) > 64 or not _LOCAL.fullmatch(local):
+    if not at or len(address) > MAX_ADDRESS or len(local) > 64 or not _LOCAL.fullmatch(local):
         return False
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return False

@@ -164,13 +164,16 @@ class Subscriptions:
             gone = self.db.execute(f"DELETE FROM subscribers WHERE {stale}", (cutoff,)).rowcount
             return int(back) + int(gone)
 
-    def confirm(self, address: str, at: datetime) -> bool:
-        """A pending subscription becomes active (an active one stays); False when unknown."""
+    def confirm(self, address: str, at: datetime, request: str = "") -> bool:
+        """A pending subscription becomes active (an active one stays); False when unknown,
+        or when `request` (when the link's request was made) is not the one pending: a later
+        request replaced it, and only that request's own link confirms what it asked for."""
         address = normalise_address(address)
         with self._transaction():
-            status = self._status(address)
-            if status not in ("pending", "active"):
+            row = self.get(address)
+            if row is None or not _confirms(row, request):
                 return False  # an old link never undoes a later unsubscribe (or a bounce)
+            status = row.status
             if status != "active":
                 self.db.execute(
                     "UPDATE subscribers SET status = 'active', confirmed = ?, changed = ? WHERE address = ?",
@@ -181,9 +184,11 @@ class Subscriptions:
                 self._log(address, at, "active", "confirmed")
             return True
 
-    def confirmable(self, address: str) -> bool:
-        """Whether `confirm` would succeed: the address is pending, or active already."""
-        return self._status(normalise_address(address)) in ("pending", "active")
+    def confirmable(self, address: str, request: str = "") -> bool:
+        """Whether `confirm` would succeed: the address is active already, or pending from
+        `request` ("": any request)."""
+        row = self.get(address)
+        return row is not None and _confirms(row, request)
 
     def update(self, address: str, name: str, topics: Iterable[str] | None, at: datetime) -> bool:
         """Change an active subscriber's name and topics; False when not active."""
@@ -382,6 +387,13 @@ class Subscriptions:
 
     def _transaction(self) -> AbstractContextManager[None]:
         return self.ledger.writing()
+
+
+def _confirms(row: Row, request: str) -> bool:
+    """Whether a confirm link for `request` confirms `row`."""
+    if row.status == "pending":
+        return not request or row.consent_at == request
+    return row.status == "active"
 
 
 def _row(values: tuple[object, ...]) -> Row:

@@ -80,11 +80,15 @@ def _purpose_signature(payload: str, secret: str, purpose: str, list_id: str) ->
 
 
 def make_purpose_token(
-    purpose: str, address: str, secret: str, list_id: str, expires: int | None = None
+    purpose: str, address: str, secret: str, list_id: str, expires: int | None = None, request: str = ""
 ) -> str:
-    """A link token for `purpose` ("confirm" or "manage"); `expires` in Unix seconds."""
+    """A link token for `purpose` ("confirm" or "manage"); `expires` in Unix seconds;
+    `request`: which request a confirm link confirms (when it was made), so that a later
+    request for the same address, by anyone, cannot be confirmed with this link."""
     assert purpose in PURPOSES
+    assert "\n" not in request and (expires is not None or not request)
     payload = address if expires is None else f"{address}\n{expires}"
+    payload += f"\n{request}" if request else ""
     return f"{_b64url(payload.encode())}.{_purpose_signature(payload, secret, purpose, list_id)}"
 
 
@@ -92,6 +96,15 @@ def verify_purpose_token(
     purpose: str, token: str, secret: str, list_id: str, now: float | None = None
 ) -> str | None:
     """The address of a valid, unexpired token for `purpose`, else None; never raises."""
+    verified = verify_confirm_token(token, secret, list_id, now, purpose)
+    return None if verified is None else verified[0]
+
+
+def verify_confirm_token(
+    token: str, secret: str, list_id: str, now: float | None = None, purpose: str = "confirm"
+) -> tuple[str, str] | None:
+    """The address and the request ("" for a link made before links named one) of a valid,
+    unexpired token for `purpose`, else None; never raises."""
     payload = _decode(token)
     if payload is None:
         return None
@@ -99,13 +112,14 @@ def verify_purpose_token(
     expected = _purpose_signature(payload, secret, purpose, list_id)
     if not hmac.compare_digest(signature.encode(), expected.encode()):
         return None
-    address, _, expires = payload.partition("\n")
+    address, _, rest = payload.partition("\n")
+    expires, _, request = rest.partition("\n")
     if expires:
         if not expires.isdigit() or int(expires) < (time.time() if now is None else now):
             return None
     elif purpose == "confirm":
         return None  # a confirm token always expires
-    return address or None
+    return (address, request) if address else None
 
 
 def _decode(token: str) -> str | None:

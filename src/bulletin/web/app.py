@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from ..addresses import valid_address
+from ..addresses import MAX_ADDRESS, valid_address
 from ..config import Config, load_config
 from ..errors import BulletinError, NoContentError
 from ..ledger import Ledger
@@ -34,6 +34,7 @@ from ..tokens import (
     make_purpose_token,
     make_token,
     require_secret,
+    verify_confirm_token,
     verify_form_token,
     verify_purpose_token,
     verify_unsubscribe_token,
@@ -84,11 +85,11 @@ class WebSite:
         """An absolute link for a mail: web.url + route + token."""
         return f"{self.web.url}{route}/{token}"
 
-    def confirm_link(self, email: str) -> str:
+    def confirm_link(self, email: str, request: str) -> str:
+        """The link that confirms `request` (its consent time) for `email`, and no other."""
         expires = int(self.clock().timestamp()) + self.web.confirm_hours * 3600
-        return self.link(
-            "confirm", make_purpose_token("confirm", email, self.secret, self.list_id(), expires)
-        )
+        token = make_purpose_token("confirm", email, self.secret, self.list_id(), expires, request)
+        return self.link("confirm", token)
 
     def manage_link(self, email: str) -> str:
         return self.link("manage", make_purpose_token("manage", email, self.secret, self.list_id()))
@@ -247,10 +248,9 @@ def _form_token(web: WebSite, name: str) -> str:
 
 async def subscribe(web: WebSite, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=MAX_FIELDS)
-    values = {
-        "email": str(form.get("email", "")).strip()[:254],
-        "name": clean_name(str(form.get("name", "")))[:100],
-    }
+    # The address as typed, never cut: a shortened one is someone else's (or no one's).
+    email = str(form.get("email", "")).strip()
+    values = {"email": email, "name": clean_name(str(form.get("name", "")))[:100]}
     topics = [str(t) for t in form.getlist("topics")]
     values["topics"] = topics  # type: ignore[assignment]
     refused = web.guard_form(request, form, "subscribe")
@@ -298,7 +298,7 @@ def mail_subscriber(
         sent = False
         try:
             manage = before == "active"
-            link = web.manage_link(email) if manage else web.confirm_link(email)
+            link = web.manage_link(email) if manage else web.confirm_link(email, consent.at.isoformat())
             context = web.pages.context(now=web.clock())
             data = confirmation(web.config, email, link, manage=manage, context=context)
             send_confirmation(mailer, web.config, email, data)
@@ -319,8 +319,10 @@ def mail_subscriber(
 
 def _check_subscription(web: WebSite, email: str, topics: list[str]) -> str | None:
     """What is wrong with a subscription form, in words; None when nothing is."""
+    if len(email) > MAX_ADDRESS:
+        return f"This address is too long: an email address has at most {MAX_ADDRESS} characters."
     if not valid_address(email):
-        if '"' in email:  # a quoted local part: the same mailbox as one without quotes
+        if email.startswith('"') and '"@' in email:  # a quoted local part: the mailbox without them
             return "Please enter an email address without quotation marks, such as name@example.org."
         return "Please enter an email address such as name@example.org."
     known = web.pages.topic_slugs()
@@ -346,10 +348,16 @@ def _check_inbox(web: WebSite, mail: BackgroundTask | None = None) -> Response:
 
 async def confirm_page(web: WebSite, request: Request) -> Response:
     token = request.path_params["token"]
-    address = verify_purpose_token("confirm", token, web.secret, web.list_id(), web.clock().timestamp())
+    verified = verify_confirm_token(token, web.secret, web.list_id(), web.clock().timestamp())
+    if verified is None:
+        return _bad_link(web, "confirm")
     # Only the address's own inbox has the signed link: it may learn that the link is spent
-    # (the address left, or bounced, since), instead of pressing a button that cannot work.
-    if address is None or not web.store.confirmable(address):
+    # (the address left, or bounced, since, or asked again), and what it confirms.
+    address, asked = verified
+    row = web.store.get(address)
+    if row is not None and row.status == "pending" and not web.store.confirmable(address, asked):
+        return _replaced(web)
+    if row is None or not web.store.confirmable(address, asked):
         return _bad_link(web, "confirm")
     return web.pages.button(
         "Confirm your subscription",
@@ -357,20 +365,36 @@ async def confirm_page(web: WebSite, request: Request) -> Response:
         f"confirm/{token}",
         "Confirm",
         _form_token(web, "confirm"),
+        request=row,
+    )
+
+
+def _replaced(web: WebSite) -> Response:
+    return web.pages.message(
+        400,
+        "This link is for an earlier request",
+        [
+            "Someone entered this address on the subscribe page again after this link was sent. "
+            "Only the link in the newest message works, and its page shows what it subscribes "
+            "you to before you confirm."
+        ],
+        link=(web.pages.urls["subscribe"], "Go to the subscribe page"),
     )
 
 
 async def confirm(web: WebSite, request: Request) -> Response:
     token = request.path_params["token"]
-    address = verify_purpose_token("confirm", token, web.secret, web.list_id(), web.clock().timestamp())
-    if address is None:
+    verified = verify_confirm_token(token, web.secret, web.list_id(), web.clock().timestamp())
+    if verified is None:
         return _bad_link(web, "confirm")
+    address, asked = verified
     form = await request.form(max_files=0, max_fields=20)
     refused = web.guard_form(request, form, "confirm")
     if refused is not None:
         return refused
-    if not web.store.confirm(address, web.clock()):
-        return _bad_link(web, "confirm")
+    if not web.store.confirm(address, web.clock(), asked):
+        row = web.store.get(address)
+        return _replaced(web) if row is not None and row.status == "pending" else _bad_link(web, "confirm")
     return web.pages.message(
         200,
         "You are subscribed",

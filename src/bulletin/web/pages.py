@@ -148,7 +148,16 @@ class Pages:
         shown = {"url": link[0], "text": link[1]} if link else None
         return self.render("web_message.html.j2", status, heading=heading, paragraphs=paragraphs, link=shown)
 
-    def button(self, heading: str, text: str, action: str, button: str, form_token: str) -> Response:
+    def button(
+        self,
+        heading: str,
+        text: str,
+        action: str,
+        button: str,
+        form_token: str,
+        request: Row | None = None,
+    ) -> Response:
+        """A page with one button; `request`: the subscription it confirms, shown first."""
         return self.render(
             "web_button.html.j2",
             heading=heading,
@@ -156,7 +165,14 @@ class Pages:
             action=self.root + action,
             button=button,
             form_token=form_token,
+            request=None if request is None else self._request(request),
         )
+
+    def _request(self, row: Row) -> dict[str, Any]:
+        """What a subscription asks for, by name: address, greeting, topics."""
+        names = {topic["slug"]: topic["name"] for topic in self.topics()}
+        chosen = sorted((names.get(slug, slug) for slug in row.topics or ()), key=str.casefold)
+        return {"email": row.email, "name": row.name, "topics": chosen}
 
     def manage(
         self,
