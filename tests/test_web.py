@@ -6,6 +6,7 @@ import base64
 import email
 import email.policy
 import html
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -393,7 +394,7 @@ def test_forged_expired_and_cross_purpose_tokens_are_refused(
         ({"email": "ann@example.org", "topics": ["nope"]}, "Please choose topics from the list"),
         ({"email": "ann@example.org", "topics": ["alpha", "alpha"]}, "Please choose topics from the list"),
         ({"email": "ann@example.org", "topics": [f"t{n}" for n in range(1000)]}, "Please choose topics"),
-        ({"email": "ann@example.org", "form": "garbage"}, "This form has expired"),
+        ({"email": "ann@example.org", "form": "garbage"}, "This form can no longer be sent"),
         ({"email": "ann@example.org", "form": None}, "This form did not come from this site"),
         ({"email": "ann@example.org", "form": ""}, "This form did not come from this site"),
     ],
@@ -410,6 +411,18 @@ def test_bad_subscriptions_get_a_clear_page_and_change_nothing(
     assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
 
 
+def test_a_form_error_is_tied_to_its_field(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
+    """A message already on the page when it loads is often not read out: the field says it."""
+    status, page = subscribe(web, "not-an-address")
+    assert status == 400 and "<title>Error: Subscribe · Test News</title>" in page
+    assert '<p class="error" role="alert" id="form-error">' in page
+    field = re.search(r'<input type="email"[^>]*>', page)
+    assert field and 'aria-invalid="true" aria-describedby="form-error" autofocus' in field.group(0)
+    status, page = subscribe(web, "ann@example.org", "nope")
+    assert '<fieldset aria-describedby="topics-hint form-error">' in page
+    assert "aria-invalid" not in page and page.count("autofocus") == 1
+
+
 def test_ten_thousand_topics_are_refused_by_size(site: SiteMaker, web: WebServer) -> None:
     data = {"form": "x", "email": "ann@example.org", "topics": ["alpha"] * 10_000}
     response = web.client.post("/subscribe", data=data)
@@ -424,6 +437,22 @@ def test_a_replayed_form_is_refused(site: SiteMaker, smtp: SmtpServer, web: WebS
     replayed = web.client.post("/subscribe", data={**data, "email": "bob@example.org"})
     assert replayed.status_code == 400 and "sent already" in replayed.text
     assert store(site).get("bob@example.org") is None
+
+
+def test_a_form_sent_again_by_reload_links_back_to_its_page(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    """Reload after Save sends the spent form again: the answer used to be a dead end."""
+    _active(site, "ann@example.org")
+    path = "/manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
+    data = {"form": form_token(web.client.get(path).text), "action": "save", "topics": ["beta"]}
+    assert web.client.post(path, data=data).status_code == 200
+    again = web.client.post(path, data=data)
+    assert again.status_code == 400 and "This form was sent already" in again.text
+    assert f'href="{path}"' in again.text and "Open the page again" in again.text
+    old = make_form_token("manage", SECRET, now=time.time() - 3 * 3600)
+    stale = web.client.post(path, data={**data, "form": old})
+    assert "This form can no longer be sent" in stale.text and f'href="{path}"' in stale.text
 
 
 def test_requests_are_limited_per_client(site: SiteMaker, smtp: SmtpServer) -> None:

@@ -42,7 +42,7 @@ from ..tokens import (
 from .files import PublishedFiles
 from .guard import Guard, client_address, rate_key
 from .mail import confirmation, open_relay, send_confirmation
-from .pages import CONSENT, Pages
+from .pages import CONSENT, FormError, Pages
 from .preview import RELOAD_SCRIPT, Preview
 
 MAX_FIELDS = 6000  # more than 16 kB can hold: the body limit decides, and the page says what is wrong
@@ -98,24 +98,38 @@ class WebSite:
         peer = request.client.host if request.client else None
         return client_address(peer, request.headers.get("x-forwarded-for"), self.web.trusted_proxies)
 
-    def guard_form(self, request: Request, form: Any, name: str) -> Response | None:
-        """None when the form may go on; else the page that refuses it."""
+    def guard_form(self, request: Request, form: Any, name: str, page: str) -> Response | None:
+        """None when the form may go on; else the page that refuses it, with a link to `page`
+        (the route that shows the form): reloading would only send the same form again."""
         if not self.store.hit(rate_key(self.client(request)), time.time(), self.web.rate_per_minute):
             return self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
+        again = (self.pages.root + page, "Open the page again")
         token = str(form.get("form", ""))
         if not token:  # sent from another site's page, or from a page cut short
             return self.pages.message(
                 400,
                 "This form did not come from this site",
                 ["Please open the page again and send the form from there."],
+                link=again,
             )
         nonce = verify_form_token(token, name, self.secret, FORM_MAX_AGE)
         if nonce is None:
             return self.pages.message(
-                400, "This form has expired", ["Please reload the page and send it again."]
+                400,
+                "This form can no longer be sent",
+                [
+                    f"It was open for more than {FORM_MAX_AGE // 3600} hours, or it was changed. "
+                    "Please open the page again and send the form from there."
+                ],
+                link=again,
             )
         if not self.store.use_nonce(nonce, time.time(), FORM_MAX_AGE + 120):
-            return self.pages.message(400, "This form was sent already", ["Nothing was changed twice."])
+            return self.pages.message(
+                400,
+                "This form was sent already",
+                ["Nothing was changed twice. Open the page again to see where things stand."],
+                link=again,
+            )
         return None
 
 
@@ -253,7 +267,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     values = {"email": email, "name": clean_name(str(form.get("name", "")))[:100]}
     topics = [str(t) for t in form.getlist("topics")]
     values["topics"] = topics  # type: ignore[assignment]
-    refused = web.guard_form(request, form, "subscribe")
+    refused = web.guard_form(request, form, "subscribe", "subscribe")
     if refused is not None:
         return refused
     if form.get("website"):  # the honeypot: only robots fill it in; they see the usual page
@@ -317,17 +331,21 @@ def mail_subscriber(
         mailer.close()
 
 
-def _check_subscription(web: WebSite, email: str, topics: list[str]) -> str | None:
-    """What is wrong with a subscription form, in words; None when nothing is."""
+def _check_subscription(web: WebSite, email: str, topics: list[str]) -> FormError | None:
+    """What is wrong with a subscription form, and where; None when nothing is."""
     if len(email) > MAX_ADDRESS:
-        return f"This address is too long: an email address has at most {MAX_ADDRESS} characters."
+        return FormError(
+            "email", f"This address is too long: an email address has at most {MAX_ADDRESS} characters."
+        )
     if not valid_address(email):
         if email.startswith('"') and '"@' in email:  # a quoted local part: the mailbox without them
-            return "Please enter an email address without quotation marks, such as name@example.org."
-        return "Please enter an email address such as name@example.org."
+            return FormError(
+                "email", "Please enter an email address without quotation marks, such as name@example.org."
+            )
+        return FormError("email", "Please enter an email address such as name@example.org.")
     known = web.pages.topic_slugs()
     if len(topics) > len(known) or len(set(topics)) != len(topics) or not set(topics) <= known:
-        return "Please choose topics from the list."
+        return FormError("topics", "Please choose topics from the list.")
     return None
 
 
@@ -389,7 +407,7 @@ async def confirm(web: WebSite, request: Request) -> Response:
         return _bad_link(web, "confirm")
     address, asked = verified
     form = await request.form(max_files=0, max_fields=20)
-    refused = web.guard_form(request, form, "confirm")
+    refused = web.guard_form(request, form, "confirm", f"confirm/{token}")
     if refused is not None:
         return refused
     if not web.store.confirm(address, web.clock(), asked):
@@ -440,7 +458,7 @@ async def manage(web: WebSite, request: Request) -> Response:
     if address is None:
         return _bad_link(web, "manage")
     form = await request.form(max_files=0, max_fields=MAX_FIELDS)
-    refused = web.guard_form(request, form, "manage")
+    refused = web.guard_form(request, form, "manage", f"manage/{token}")
     if refused is not None:
         return refused
     row = web.store.get(address)
@@ -513,7 +531,8 @@ async def unsubscribe(web: WebSite, request: Request) -> Response:
         return PlainTextResponse("Unsubscribed.\n", headers={"cache-control": "no-store"})
     if address is None:
         return _bad_link(web, "unsubscribe")
-    refused = web.guard_form(request, form, "unsubscribe")
+    page = f"unsubscribe/{make_token(address, web.secret, web.list_id())}"
+    refused = web.guard_form(request, form, "unsubscribe", page)
     if refused is not None:
         return refused
     web.store.leave(address, web.clock(), reason="unsubscribe page")

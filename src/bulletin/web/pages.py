@@ -7,7 +7,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from starlette.responses import HTMLResponse, Response
@@ -22,6 +22,16 @@ from ..subscriptions import Row
 from ..templates import environment
 
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
+
+
+class FormError(NamedTuple):
+    """What is wrong with a form, and the field it is about ("email" or "topics"): the page
+    marks that field invalid, describes it by the message and puts the focus there."""
+
+    field: str
+    text: str
+
+
 TOPICS_FOR = 300.0  # seconds the topic list is kept before it is read again
 CONSENT = (
     "You will get one email a week with the topics you choose. Every email has a link to "
@@ -109,6 +119,7 @@ class Pages:
             "urls": self.urls,
             "sender": {"name": name or self.config.title, "postal": self.config.digest.address or ""},
             "preview": self.preview,
+            "error": None,  # a FormError, on a form's page
             **extra,
         }
 
@@ -130,7 +141,11 @@ class Pages:
         )
 
     def subscribe(
-        self, status: int, form_token: str, error: str | None = None, values: dict[str, Any] | None = None
+        self,
+        status: int,
+        form_token: str,
+        error: FormError | None = None,
+        values: dict[str, Any] | None = None,
     ) -> Response:
         return self.render(
             "web_subscribe.html.j2",
@@ -180,7 +195,7 @@ class Pages:
         token: str,
         row: Row,
         form_token: str,
-        error: str | None = None,
+        error: FormError | None = None,
         topics: list[str] | None = None,
         name: str | None = None,
         saved: bool = False,
