@@ -7,6 +7,7 @@ import html
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -87,6 +88,26 @@ def test_an_edit_changes_the_open_page_by_itself(preview: tuple[SiteMaker, str, 
             "An edited title" in httpx.get(url + "feeds/topic/alpha/index.html").text
         )  # the last good build
     assert any("not valid TOML" in line for line in said)  # and in the terminal
+
+
+def test_a_templates_folder_made_while_watching_is_used(preview: tuple[SiteMaker, str, list[str]]) -> None:
+    """It used to be ignored until serve was started again, a broken template included."""
+    site, url, said = preview
+    shipped = Path(__file__).parent.parent / "src/bulletin/templates/_feeds_base.html.j2"
+    (site.root / "templates").mkdir()
+    (site.root / "templates" / "_feeds_base.html.j2").write_text(
+        shipped.read_text(encoding="utf-8").replace("</body>", "<!-- own template --></body>"),
+        encoding="utf-8",
+    )
+    deadline = time.monotonic() + 15
+    while "own template" not in httpx.get(url + "feeds/topic/alpha/index.html").text:
+        assert time.monotonic() < deadline, said
+        time.sleep(0.1)
+    assert any(line.startswith("rebuilt: 1 items, ") and "digest files" in line for line in said), said
+    (site.root / "templates" / "digest.html.j2").write_text("{% if x %}broken", encoding="utf-8")
+    while not any("templates/digest.html.j2" in line for line in said):
+        assert time.monotonic() < deadline, said
+        time.sleep(0.1)
 
 
 def test_the_preview_answers_only_for_its_own_host(preview: tuple[SiteMaker, str, list[str]]) -> None:

@@ -85,9 +85,8 @@ def _config(site: SiteMaker) -> None:
 
 
 def _template(site: SiteMaker) -> None:
-    from bulletin.templates import environment
-
-    environment.cache_clear()  # a new process would find templates/ anew; this one runs on
+    # In the same process as the build before it: the override must be found all the same
+    # (serve --watch runs on while a site's templates/ is made).
     (site.root / "templates").mkdir(exist_ok=True)
     shipped = Path(__file__).parent.parent / "src/bulletin/templates/_feeds_base.html.j2"
     (site.root / "templates" / "_feeds_base.html.j2").write_text(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import sys
 from collections.abc import Callable
 from functools import lru_cache
@@ -28,9 +29,22 @@ def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith(".txt.j2")
 
 
-@lru_cache(maxsize=4)
 def environment(config: Config) -> jinja2.Environment:
-    """Templates by file name, a site's own overriding bulletin's; autoescaping on."""
+    """Templates by file name, a site's own overriding bulletin's; autoescaping on.
+
+    A long-running process (serve --watch) gets a new environment when a file is added to
+    or removed from templates/, or the folder comes or goes: an environment caches the
+    templates it loaded, and one of bulletin's would otherwise hide a site's new override.
+    (An edited template is reloaded by the environment itself.)"""
+    try:
+        stamp = os.stat(config.templates_dir).st_mtime_ns
+    except OSError:
+        stamp = None
+    return _environment(config, stamp)
+
+
+@lru_cache(maxsize=4)
+def _environment(config: Config, _templates_stamp: int | None) -> jinja2.Environment:
     import jinja2  # only when something is rendered: a rebuild that changes nothing skips it
 
     loaders: list[jinja2.BaseLoader] = []

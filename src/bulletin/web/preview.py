@@ -68,8 +68,10 @@ class Preview:
             problems = [str(p) for p in report.sorted()]
             self._done(problems, config)
             items = len(built.site.items)
+            written = built.digests_written.changed
+            digests = f", {len(written)} digest files" if built.digests is not None else ""
             self.say(
-                f"rebuilt: {items} items, {len(built.feeds.changed)} feed files changed "
+                f"rebuilt: {items} items, {len(built.feeds.changed)} feed files{digests} changed "
                 f"({time.monotonic() - started:.2f} s)"
             )
 
