@@ -828,6 +828,24 @@ def test_symlinks_out_of_the_site_are_not_read(site: SiteMaker, tmp_path: Path, 
     )
 
 
+def test_a_link_to_the_site_folder_is_not_read(site: SiteMaker, listing: None) -> None:
+    """It led back to content/ and on to feeds/ and emails/, whose pages were read as items."""
+    site.item("good.md", title="Good")
+    site.raw("../feeds/index.html", "<!DOCTYPE html><p>a page bulletin wrote</p>\n")
+    (site.root / "content/loop").symlink_to("..")
+    (site.root / "content/sub").mkdir()
+    (site.root / "content/sub/up").symlink_to("../..")
+    assert read_all(site) == (
+        ["Good"],
+        [
+            "content/loop: warning: is a link to the site folder, which holds content/ itself; not "
+            "read: remove the link",
+            "content/sub/up: warning: is a link to the site folder, which holds content/ itself; not "
+            "read: remove the link",
+        ],
+    )
+
+
 def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path, listing: None) -> None:
     elsewhere = tmp_path / "volume/news"
     elsewhere.mkdir(parents=True)

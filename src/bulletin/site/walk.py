@@ -211,6 +211,11 @@ class _Walk:
         identity = (info.st_dev, info.st_ino)
         # A link to a folder inside content/ is a second way to items read anyway.
         link = entry.is_symlink() and os.path.realpath(path)
+        if link and link != self.content and self._within(self.content, link):  # the site folder
+            where = "the site folder" if link == self.site else f"{self._shown(link)}/"
+            message = f"is a link to {where}, which holds {self.prefix}/ itself; not read: remove the link"
+            self.problem(relpath, "warning", message)
+            return False
         if identity in self.seen or (link and self._within(link, self.content)):
             shown = self._shown(link or os.path.realpath(path))
             self.problem(
