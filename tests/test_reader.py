@@ -1377,6 +1377,42 @@ def test_invisible_line_breaks_do_not_shift_the_lines_reported(site: SiteMaker) 
     ]
 
 
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        (  # closed by the next value's quote: libyaml stops a line later
+            "title: 'Hospitals adopt AI\ndate: '2026-11-18'\nhref: https://src.example/\n",
+            "a.md:2: error: front matter is not valid YAML: the quote opened on this line is not "
+            "closed on it; close it (YAML reads on, and on line 3: did not find expected key)",
+        ),
+        (
+            "title: T\ncategories:\n  - 'Alpha\n  - 'Beta'\ndate: '2026-11-18'\n",
+            "a.md:4: error: front matter is not valid YAML: the quote opened on this line is not "
+            "closed on it; close it (YAML reads on, and on line 5: did not find expected '-' indicator)",
+        ),
+        (  # closed by nothing: libyaml names the opening line itself
+            'date: 2026-11-18\ntitle: "Hospitals\n',
+            "a.md:3: error: front matter is not valid YAML: a quote opened on this line is not "
+            "closed; close it",
+        ),
+        (
+            "title: T\ncategories: [Alpha, Beta\ndate: 2026-11-18\n",
+            "a.md:3: error: front matter is not valid YAML: a bracket opened on this line is not "
+            "closed; close it",
+        ),
+        (  # a value over two lines, meant so: the error later is not blamed on it
+            "title: 'Hospitals\n  adopt AI'\ndate: 2026-11-18\nnote: a: b\n",
+            "a.md:5: error: front matter is not valid YAML: mapping values are not allowed in this "
+            "context; quote the value in single quotes; it contains ': '",
+        ),
+    ],
+)
+def test_an_unclosed_quote_is_reported_where_it_opens(site: SiteMaker, front: str, expected: str) -> None:
+    """libyaml finds the error where a later quote closes the value, lines further on."""
+    parsed = parse(site, f"---\n{front}---\n<p>B</p>\n")
+    assert messages(parsed) == ["content/news/" + expected]
+
+
 def test_a_tab_that_starts_a_line_is_named_as_a_tab(site: SiteMaker) -> None:
     parsed = parse(site, "---\ntitle: T\nlink:\n\thref: https://src.example/\n---\n")
     assert messages(parsed) == [

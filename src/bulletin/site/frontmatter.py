@@ -144,12 +144,7 @@ def parse_front_matter(text: str, first_line: int) -> Any:
         node = loader.get_single_node()
         return None if node is None else _build(node, {}, lines)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = lines.of(mark) if mark is not None else None
-        problem = exc.problem or exc.context or "cannot be read"
-        at = text[mark.index : mark.index + 1] if mark is not None else ""
-        message = f"front matter is not valid YAML: {problem}; {_yaml_fix(problem, at)}"
-        raise ItemError(line, message + _separator_hint(text, line, first_line)) from None
+        raise _yaml_error(exc, text, lines, first_line) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (U+FFFE, …)
         line = text.count("\n", 0, exc.position) + first_line
         code = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
@@ -160,6 +155,62 @@ def parse_front_matter(text: str, first_line: int) -> Any:
         raise ItemError(first_line, "front matter is nested too deeply; flatten it") from None
     finally:
         loader.dispose()
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, text: str, lines: _Lines, first_line: int) -> ItemError:
+    """libyaml's error on the line to fix: where an unclosed quote or bracket opened, which
+    libyaml names as the context of an error found lines later (or at the end)."""
+    unclosed = (exc.context or "").startswith(("while scanning a quoted scalar", "while parsing a flow"))
+    mark = (exc.context_mark if unclosed else None) or exc.problem_mark or exc.context_mark
+    line = lines.of(mark) if mark is not None else None
+    problem = exc.problem or exc.context or "cannot be read"
+    if unclosed:
+        what = "quote" if "quoted" in (exc.context or "") else "bracket"
+        message = f"front matter is not valid YAML: a {what} opened on this line is not closed; close it"
+        return ItemError(line, message + _separator_hint(text, line, first_line))
+    separator = _separator_hint(text, line, first_line)
+    opened = None if separator else _unclosed_quote(text, line, first_line)
+    if opened is not None:
+        message = (
+            "front matter is not valid YAML: the quote opened on this line is not closed on it; "
+            f"close it (YAML reads on, and on line {line}: {problem})"
+        )
+        return ItemError(opened, message)
+    at = text[mark.index : mark.index + 1] if mark is not None else ""
+    message = f"front matter is not valid YAML: {problem}; {_yaml_fix(problem, at)}"
+    return ItemError(line, message + separator)
+
+
+# A value that opens a quote: after 'key: ' or '- ', the quote and the rest of the line.
+_OPENS_QUOTE = re.compile(r"^ *(?:- +)*(?:[^\s'\"#:-][^:]*: +)?(['\"])(.*)$")
+
+
+def _unclosed_quote(text: str, line: int | None, first_line: int) -> int | None:
+    """The line before `line` whose quoted value runs on past its end: libyaml reads the
+    lines after it as part of the value until a later quote closes it, and then finds an
+    error there, lines from the mistake."""
+    if line is None:
+        return None
+    # The line that opened the last such value, the one that closed it, the quote still open.
+    opened, closed, quote = None, None, ""
+    for number, row in enumerate(text.split("\n")[: line - first_line + 1], start=first_line):
+        if quote:
+            if _closes(row, quote):
+                closed, quote = number, ""
+            continue
+        found = _OPENS_QUOTE.match(row)
+        if found is not None and not _closes(found[2], found[1]):
+            opened, closed, quote = number, None, found[1]
+    # Only a value that ran on to the error: one closed well before it is someone's intent.
+    near = closed is None or closed >= line - 1
+    return opened if opened is not None and opened < line and near else None
+
+
+def _closes(rest: str, quote: str) -> bool:
+    """Whether `rest` (what follows an opening quote) holds its closing quote."""
+    if quote == "'":
+        return "'" in rest.replace("''", "")
+    return re.search(r'(?<!\\)(?:\\\\)*"', rest) is not None
 
 
 def _separator_hint(text: str, line: int | None, first_line: int) -> str:
