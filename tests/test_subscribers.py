@@ -138,7 +138,15 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
     assert f"{csv_path}:4: error: address 'bad' is not valid" in result.stderr
     assert (
         _cli(site, "subscribers", "remove", "bob@example.org").stdout
-        == "removed bob@example.org: unsubscribed\n"
+        == "removed bob@example.org: send will not mail it again\n"
+    )
+    # A typo used to be 'removed' too, twice over, and suppressed without a word.
+    assert _cli(site, "subscribers", "remove", "bob@example.org").stdout == (
+        "bob@example.org is unsubscribed already: send does not mail it\n"
+    )
+    assert _cli(site, "subscribers", "remove", "nobdy@example.org").stdout == (
+        "nobdy@example.org is not a subscriber; it is suppressed now: send will not mail it, not "
+        "even from a --subscribers file\n"
     )
     again = _cli(site, "subscribers", "import", str(csv_path))
     assert "1 active, 1 unsubscribed" in again.stdout  # an address that left stays so

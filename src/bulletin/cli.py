@@ -27,6 +27,7 @@ from .report import Report
 if TYPE_CHECKING:  # the reader and the writers load when a command needs them
     from .build import Built
     from .digests.windows import Window
+    from .mail.unsubscribe import Left
     from .output import Written
     from .site.reader import Site
 
@@ -562,18 +563,21 @@ def unsubscribe(ctx: click.Context, who: str, new_ledger: bool) -> None:
         from .mail.unsubscribe import unsubscribe
 
         secret = os.environ.get("BULLETIN_SECRET")
-        left = unsubscribe(run.config, who, run.now, secret, new_ledger=new_ledger)
-        if left.was in ("active", "pending"):
-            run.say(f"unsubscribed {left.address}: send will not mail it again")
-        elif left.was is not None:
-            run.say(f"{left.address} is {left.was} already: send does not mail it")
-        elif left.suppressed is not None:
-            run.say(f"{left.address} is not a subscriber, and is suppressed already ({left.suppressed})")
-        else:
-            run.say(
-                f"{left.address} is not a subscriber; it is suppressed now: send will not mail it, "
-                "not even from a --subscribers file"
-            )
+        run.say(_left(unsubscribe(run.config, who, run.now, secret, new_ledger=new_ledger), "unsubscribed"))
+
+
+def _left(left: Left, done: str) -> str:
+    """What unsubscribing an address did, by what it was before."""
+    if left.was in ("active", "pending"):
+        return f"{done} {left.address}: send will not mail it again"
+    if left.was is not None:
+        return f"{left.address} is {left.was} already: send does not mail it"
+    if left.suppressed is not None:
+        return f"{left.address} is not a subscriber, and is suppressed already ({left.suppressed})"
+    return (
+        f"{left.address} is not a subscriber; it is suppressed now: send will not mail it, "
+        "not even from a --subscribers file"
+    )
 
 
 @main.command()
@@ -755,12 +759,15 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
     """Unsubscribe one address: it is never mailed again unless it subscribes again."""
     with _running(ctx) as run:
         from .mail.subscribers import check_address
+        from .mail.unsubscribe import Left
         from .subscriptions import Subscriptions
 
         email = check_address(address)
         with _ledger(run, creates=False) as ledger:
-            Subscriptions(ledger).leave(email, run.now, reason="removed by the operator")
-        run.say(f"removed {email}: unsubscribed")
+            store = Subscriptions(ledger)
+            found, suppressed = store.get(email), ledger.suppression(email)
+            store.leave(email, run.now, reason="removed by the operator")
+        run.say(_left(Left(email, None if found is None else found.status, suppressed), "removed"))
 
 
 @main.command(short_help="Read bounce and complaint reports; prune the list.")
