@@ -262,6 +262,22 @@ def test_three_permanent_failures_on_separate_runs_suppress(site: SiteMaker) -> 
         assert (summary.suppressed, summary.failed) == (0, 1)
 
 
+def test_status_shows_subscribers_suppressed_by_failed_sends(site: SiteMaker) -> None:
+    """They stayed 'active' in status, and the runs that skipped them were not listed."""
+    with SmtpServer(Script(rcpt={"bob@example.org": ["550 5.1.1 no such user"] * 4})) as server:
+        make_site(site, server.port)
+        assert cli(site, "subscribers", "add", "ann@example.org", "--new-ledger").exit_code == 0
+        assert cli(site, "subscribers", "add", "bob@example.org").exit_code == 0
+        for _ in range(3):
+            assert cli(site, "send").exit_code == 1
+        lines = cli(site, "status").stdout.splitlines()
+        assert "  active             2" in lines
+        assert (
+            "  (1 active but suppressed: three sends failed for good; send skips them, send "
+            "--retry-failed tries them again)"
+        ) in lines
+
+
 def test_the_server_dropping_the_connection(site: SiteMaker) -> None:
     with SmtpServer(Script(hang_up_after=2)) as server:
         make_site(site, server.port)

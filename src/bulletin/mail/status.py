@@ -26,11 +26,17 @@ class Status:
     )  # week, bounced, transient, complaints
     complaint_rate: tuple[int, int] | None = None  # complaints since the last send, its messages
     complaint_window: str = ""  # the last send's week (or days)
+    held: int = 0  # active, but suppressed after failed sends: send skips them
 
     def lines(self) -> list[str]:
         total = sum(self.subscribers.values())
         out = [f"Subscribers: {total}"]
         out += [f"  {status:<13}{count:>7}" for status, count in self.subscribers.items()]
+        if self.held:
+            out.append(
+                f"  ({self.held} active but suppressed: three sends failed for good; send skips "
+                "them, send --retry-failed tries them again)"
+            )
         out += ["", "Active subscribers per topic:", f"  {'(every topic)':<40}{self.every_topic:>7}"]
         out += [f"  {name[:38]:<40}{count:>7}  {slug}" for name, slug, count in self.per_topic]
         out += ["", "Last sends:"]
@@ -70,6 +76,9 @@ def collect_status(ledger: Ledger, topics: list[tuple[str, str]]) -> Status:
         every,
     )
     db = ledger.db
+    status.held = db.execute(
+        "SELECT COUNT(*) FROM subscribers JOIN suppressed USING (address) WHERE status = 'active'"
+    ).fetchone()[0]
     status.sends = [
         tuple(row)
         for row in db.execute(
