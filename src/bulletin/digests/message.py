@@ -144,8 +144,10 @@ def personal_headers(personal: Personal) -> bytes:
 def personal_values(personal: Personal) -> dict[tuple[str, bool], bytes]:
     """Each splice point's value, encoded: (field, in the HTML part) → bytes."""
     url, manage = personal.unsubscribe_url, personal.manage_url or personal.unsubscribe_url
+    # The text greeting starts the lede's line: a paragraph of its own, when there is one.
+    greeting = encode_value(personal.greeting_text) + (b"\r\n\r\n" if personal.greeting_text else b"")
     return {
-        ("greeting", False): encode_value(personal.greeting_text),
+        ("greeting", False): greeting,
         ("unsubscribe", False): encode_value(url),
         ("manage", False): encode_value(manage),
         ("greeting", True): encode_value(personal.greeting_html),
