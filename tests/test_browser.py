@@ -73,6 +73,8 @@ def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch:
             with page.expect_navigation():
                 page.click("button[value=save]")
             assert "Saved" in page.inner_text("main")
+            page.reload()  # shows the saved page again: the form is not sent twice
+            assert "Saved" in page.inner_text("main") and page.is_checked("input[value=beta]")
 
             sent = CliRunner().invoke(
                 main, ["send", "--local-links", "--site", str(site.root), "--now", "2026-11-25T12:00"]

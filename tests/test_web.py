@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bulletin.ledger import Ledger
@@ -29,6 +30,7 @@ from .webserver import WebServer, form_token, link
 
 SECRET = "web-secret-0123456789"
 LIST_ID = "test-news.news.example.org"
+PUBLIC = "http://127.0.0.1/"  # web.url: the server itself listens on a free port
 MAIL = {"from": "Test News <news@news.example.org>", "address": "1 Main Street, Springfield"}
 
 
@@ -41,7 +43,7 @@ def web_site(site: SiteMaker, smtp_port: int, **web: object) -> SiteMaker:
     site.write_config(
         digest=dict(MAIL),
         smtp={"host": "127.0.0.1", "port": smtp_port},
-        web={"url": "http://127.0.0.1/", **web},
+        web={"url": PUBLIC, **web},
     )
     site.item("a.md", title="Alpha one", categories=["Alpha"], date="2026-11-18")
     site.item("b.md", title="Beta one", categories=["Beta"], date="2026-11-19")
@@ -81,9 +83,19 @@ def subscribe(web: WebServer, address: str, *topics: str, name: str = "") -> tup
     """Send the subscribe form; return its answer once the mail (sent after it) is out too."""
     page = web.client.get("/subscribe").text
     data = {"form": form_token(page), "email": address, "name": name, "topics": list(topics), "website": ""}
-    response = web.client.post("/subscribe", data=data)
+    response = seen(web, web.client.post("/subscribe", data=data))
     web.settle()
     return response.status_code, response.text
+
+
+def seen(web: WebServer, response: httpx.Response) -> httpx.Response:
+    """The page a form's answer leads to: a 303 to web.url's route, followed here; any other
+    answer as it is (a refusal, a form with its errors)."""
+    if response.status_code != 303:
+        return response
+    location = response.headers["location"]
+    assert location.startswith(PUBLIC), location  # never the Host header's
+    return web.client.get("/" + location.removeprefix(PUBLIC))
 
 
 def last_mail(smtp: SmtpServer, address: str) -> EmailMessage:
@@ -101,7 +113,7 @@ def confirm(web: WebServer, smtp: SmtpServer, address: str) -> str:
     path = link(text_of(last_mail(smtp, address)), "confirm")
     page = web.client.get(path)
     assert page.status_code == 200 and "Confirm" in page.text
-    done = web.client.post(path, data={"form": form_token(page.text)})
+    done = seen(web, web.client.post(path, data={"form": form_token(page.text)}))
     assert done.status_code == 200, done.text
     return path
 
@@ -127,6 +139,9 @@ def test_subscribe_mails_a_link_and_only_the_post_of_confirm_activates(
     confirm(web, smtp, "Ann@Example.org")
     row = store(site).get("Ann@Example.org")
     assert row is not None and row.status == "active" and row.confirmed and row.email == "Ann@Example.org"
+    again = web.client.get(path)  # where the button led (a 303), and the link opened once more
+    assert "You are subscribed" in again.text and "<button" not in again.text
+    assert "Choose your topics" in again.text
 
 
 def test_the_confirm_page_shows_what_it_confirms(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
@@ -203,7 +218,8 @@ def test_the_honeypot_shows_the_usual_page_and_changes_nothing(
         "/subscribe",
         data={"form": form_token(page), "email": "bot@example.org", "website": "https://spam.example"},
     )
-    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert response.status_code == 303 and response.headers["location"] == PUBLIC + "subscribe/sent"
+    assert "Check your inbox" in seen(web, response).text
     assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
 
 
@@ -220,14 +236,18 @@ def test_manage_changes_name_and_topics_then_leaves(site: SiteMaker, web: WebSer
     path = "/manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
     page = web.client.get(path)
     assert page.status_code == 200 and 'value="alpha" checked' in page.text
-    saved = web.client.post(
+    answer = web.client.post(
         path, data={"form": form_token(page.text), "name": "Ann <b>", "topics": ["beta"], "action": "save"}
     )
+    # Post/Redirect/Get: Reload shows the saved page again, and sends nothing.
+    assert answer.status_code == 303 and answer.headers["location"] == PUBLIC + path[1:] + "?saved=1"
+    saved = seen(web, answer)
     assert saved.status_code == 200 and "Saved" in saved.text and "Ann &lt;b&gt;" in saved.text
+    assert 'value="beta" checked' in saved.text and "Saved" not in web.client.get(path).text
     row = store(site).get("ann@example.org")
     assert row is not None and row.topics == frozenset({"beta"}) and row.name == "Ann <b>"
-    left = web.client.post(path, data={"form": form_token(saved.text), "action": "leave"})
-    assert left.status_code == 200 and "unsubscribed" in left.text
+    left = seen(web, web.client.post(path, data={"form": form_token(saved.text), "action": "leave"}))
+    assert left.status_code == 200 and "You are unsubscribed" in left.text
     assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 
 
@@ -314,8 +334,9 @@ def test_the_unsubscribe_page_has_a_button_and_its_post_unsubscribes(site: SiteM
     page = web.client.get(path)
     assert page.status_code == 200 and "<button" in page.text
     assert store(site).get("ann@example.org").status == "active"  # type: ignore[union-attr]
-    done = web.client.post(path, data={"form": form_token(page.text)})
-    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    answer = web.client.post(path, data={"form": form_token(page.text)})
+    assert answer.status_code == 303 and answer.headers["location"] == PUBLIC + "unsubscribed"
+    assert "You are unsubscribed" in seen(web, answer).text
     assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 
 
@@ -433,7 +454,7 @@ def test_ten_thousand_topics_are_refused_by_size(site: SiteMaker, web: WebServer
 def test_a_replayed_form_is_refused(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
     page = web.client.get("/subscribe").text
     data = {"form": form_token(page), "email": "ann@example.org"}
-    assert web.client.post("/subscribe", data=data).status_code == 200
+    assert web.client.post("/subscribe", data=data).status_code == 303
     replayed = web.client.post("/subscribe", data={**data, "email": "bob@example.org"})
     assert replayed.status_code == 400 and "sent already" in replayed.text
     assert store(site).get("bob@example.org") is None
@@ -442,11 +463,12 @@ def test_a_replayed_form_is_refused(site: SiteMaker, smtp: SmtpServer, web: WebS
 def test_a_form_sent_again_by_reload_links_back_to_its_page(
     site: SiteMaker, smtp: SmtpServer, web: WebServer
 ) -> None:
-    """Reload after Save sends the spent form again: the answer used to be a dead end."""
+    """A form sent twice (Back, then the button again) is refused with a way on: the answer
+    used to be a dead end."""
     _active(site, "ann@example.org")
     path = "/manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
     data = {"form": form_token(web.client.get(path).text), "action": "save", "topics": ["beta"]}
-    assert web.client.post(path, data=data).status_code == 200
+    assert web.client.post(path, data=data).status_code == 303
     again = web.client.post(path, data=data)
     assert again.status_code == 400 and "This form was sent already" in again.text
     assert f'href="{path}"' in again.text and "Open the page again" in again.text
@@ -706,8 +728,8 @@ def test_ipv6_clients_are_limited_by_their_64_bit_prefix(site: SiteMaker, smtp: 
         other = post("2001:db8:1:3::1", 5)
         ipv4 = [post(f"198.51.100.{n}", n + 10) for n in range(1, 5)]
         web.settle()
-    assert codes == [200, 200, 200, 429] and other == 200
-    assert ipv4 == [200, 200, 200, 200]  # IPv4: one client per address
+    assert codes == [303, 303, 303, 429] and other == 303
+    assert ipv4 == [303, 303, 303, 303]  # IPv4: one client per address
     assert store(site).get("p1@example.org").consent_ip == "2001:db8:1:2::1"  # type: ignore[union-attr]
 
 
@@ -773,7 +795,7 @@ def test_the_answer_does_not_wait_for_the_mail_whatever_the_address(
         started = time.monotonic()
         response = web.client.post("/subscribe", data=data)
         took[address] = time.monotonic() - started
-        assert response.status_code == 200 and "Check your inbox" in response.text
+        assert response.headers["location"] == PUBLIC + "subscribe/sent"  # the same for everyone
     assert max(took.values()) < 1.5, took  # none waited for the relay (2 s a recipient)
     web.settle()
     assert [

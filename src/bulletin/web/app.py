@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from ..addresses import MAX_ADDRESS, valid_address
@@ -189,6 +189,8 @@ def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
         route("/", front, ["GET", "HEAD"]),
         route("/subscribe", subscribe_page, ["GET", "HEAD"]),
         route("/subscribe", subscribe, ["POST"]),
+        route("/subscribe/sent", subscribe_sent, ["GET", "HEAD"]),
+        route("/unsubscribed", unsubscribed, ["GET", "HEAD"]),
         route("/confirm/{token}", confirm_page, ["GET", "HEAD"]),
         route("/confirm/{token}", confirm, ["POST"]),
         route("/manage/{token}", manage_page, ["GET", "HEAD"]),
@@ -271,7 +273,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     if refused is not None:
         return refused
     if form.get("website"):  # the honeypot: only robots fill it in; they see the usual page
-        return _check_inbox(web)
+        return _see(web, "subscribe/sent")
     problem = _check_subscription(web, values["email"], topics)
     if problem is not None:
         return web.pages.subscribe(400, _form_token(web, "subscribe"), problem, values)
@@ -293,7 +295,18 @@ async def subscribe(web: WebSite, request: Request) -> Response:
             ["We could not send the confirmation mail just now. Nothing was saved."],
         )
     mail = BackgroundTask(mail_subscriber, web, mailer, values["email"], values["name"], topics, consent)
-    return _check_inbox(web, mail)
+    return _see(web, "subscribe/sent", mail)
+
+
+def _see(web: WebSite, route: str, background: BackgroundTask | None = None) -> Response:
+    """After a form that did what it asked: its result, at `route`, by a GET (303, See
+    Other). Reload and Back then show the result again instead of sending the form again.
+    (The guard puts the public URL, web.url, in front of the route.)"""
+    return RedirectResponse("/" + route, status_code=303, background=background)
+
+
+async def subscribe_sent(web: WebSite, request: Request) -> Response:
+    return _check_inbox(web)
 
 
 def mail_subscriber(
@@ -349,9 +362,9 @@ def _check_subscription(web: WebSite, email: str, topics: list[str]) -> FormErro
     return None
 
 
-def _check_inbox(web: WebSite, mail: BackgroundTask | None = None) -> Response:
+def _check_inbox(web: WebSite) -> Response:
     # The same page whatever the address: nobody learns who is subscribed.
-    page = web.pages.message(
+    return web.pages.message(
         200,
         "Check your inbox",
         [
@@ -360,8 +373,6 @@ def _check_inbox(web: WebSite, mail: BackgroundTask | None = None) -> Response:
             "The link works for a limited time. Nothing arrives? Look in your spam folder.",
         ],
     )
-    page.background = mail
-    return page
 
 
 async def confirm_page(web: WebSite, request: Request) -> Response:
@@ -377,6 +388,8 @@ async def confirm_page(web: WebSite, request: Request) -> Response:
         return _replaced(web)
     if row is None or not web.store.confirmable(address, asked):
         return _bad_link(web, "confirm")
+    if row.status == "active":  # confirmed: where the button leads, and a link used again
+        return _subscribed(web, address)
     return web.pages.button(
         "Confirm your subscription",
         "One click and the weekly digest is on its way.",
@@ -413,6 +426,10 @@ async def confirm(web: WebSite, request: Request) -> Response:
     if not web.store.confirm(address, web.clock(), asked):
         row = web.store.get(address)
         return _replaced(web) if row is not None and row.status == "pending" else _bad_link(web, "confirm")
+    return _see(web, f"confirm/{token}")
+
+
+def _subscribed(web: WebSite, address: str) -> Response:
     return web.pages.message(
         200,
         "You are subscribed",
@@ -449,7 +466,8 @@ async def manage_page(web: WebSite, request: Request) -> Response:
     row = web.store.get(address)
     if row is None or row.status != "active":
         return _not_subscribed(web)
-    return web.pages.manage(200, token, row, _form_token(web, "manage"))
+    saved = request.query_params.get("saved") == "1"
+    return web.pages.manage(200, token, row, _form_token(web, "manage"), saved=saved)
 
 
 async def manage(web: WebSite, request: Request) -> Response:
@@ -466,16 +484,14 @@ async def manage(web: WebSite, request: Request) -> Response:
         return _not_subscribed(web)
     if form.get("action") == "leave":
         web.store.leave(address, web.clock(), reason="manage page")
-        return _unsubscribed(web)
+        return _see(web, "unsubscribed")
     topics = [str(t) for t in form.getlist("topics")]
     name = clean_name(str(form.get("name", "")))[:100]
     problem = _check_subscription(web, row.email, topics)
     if problem is not None:
         return web.pages.manage(400, token, row, _form_token(web, "manage"), problem, topics, name)
     web.store.update(address, name, topics or None, web.clock())
-    updated = web.store.get(address)
-    assert updated is not None
-    return web.pages.manage(200, token, updated, _form_token(web, "manage"), saved=True)
+    return _see(web, f"manage/{token}?saved=1")
 
 
 def _not_subscribed(web: WebSite) -> Response:
@@ -487,7 +503,7 @@ def _not_subscribed(web: WebSite) -> Response:
     )
 
 
-def _unsubscribed(web: WebSite) -> Response:
+async def unsubscribed(web: WebSite, request: Request) -> Response:
     return web.pages.message(
         200,
         "You are unsubscribed",
@@ -536,7 +552,7 @@ async def unsubscribe(web: WebSite, request: Request) -> Response:
     if refused is not None:
         return refused
     web.store.leave(address, web.clock(), reason="unsubscribe page")
-    return _unsubscribed(web)
+    return _see(web, "unsubscribed")
 
 
 # -- serve --watch -----------------------------------------------------------------------------
