@@ -2,10 +2,10 @@
 
 Run by docs/screenshots.sh (needs Debian's chromium and the test extras: Playwright drives
 the browser). Writes docs/page-NAME-{1200,375}.png for the web side's pages (front,
-subscribe, manage, unsubscribe) and the published ones (feeds index, a topic page and its
-page 2, the digest archive, a digest). The example site gets 60 more short items in one topic
-so that its page 2 exists; the items' images are not online, so grey placeholders of the
-same size stand in for them.
+subscribe, confirm, manage, manage once saved, unsubscribe) and the published ones (feeds
+index, a topic page and its page 2, the digest archive, a digest). The example site gets 60
+more short items in one topic so that its page 2 exists; the items' images are not online,
+so grey placeholders of the same size stand in for them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from playwright.sync_api import sync_playwright
 
 from bulletin.cli import main
 from bulletin.ledger import Ledger
-from bulletin.subscriptions import Subscriptions
+from bulletin.subscriptions import Consent, Subscriptions
 from bulletin.tokens import make_purpose_token, make_token
 from bulletin.web import create_app
+from bulletin.web.pages import CONSENT
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "screenshots-secret-0123456789"
@@ -71,7 +72,19 @@ def _site(folder: Path, port: int) -> Path:
             datetime(2026, 11, 20, tzinfo=UTC),
             "cli",
         )
+        consent = Consent(ASKED, "https://news.example.org/subscribe", CONSENT, None)
+        Subscriptions(ledger).request("new.reader@example.org", "Sam", ["gartner-healthcare"], consent)
     return site
+
+
+ASKED = datetime.now(UTC).replace(microsecond=0)  # a pending request, its link not expired
+
+
+def _confirm_token(list_id: str) -> str:
+    expires = int(ASKED.timestamp()) + 3600
+    return make_purpose_token(
+        "confirm", "new.reader@example.org", SECRET, list_id, expires, ASKED.isoformat()
+    )
 
 
 def _more_items(folder: Path) -> None:
@@ -111,7 +124,11 @@ def main_() -> None:
         pages = {
             "front": "",
             "subscribe": "subscribe",
+            "confirm": "confirm/" + _confirm_token(list_id),
             "manage": "manage/" + make_purpose_token("manage", "reader@example.org", SECRET, list_id),
+            "manage-saved": "manage/"
+            + make_purpose_token("manage", "reader@example.org", SECRET, list_id)
+            + "?saved=1",
             "unsubscribe": "unsubscribe/" + make_token("reader@example.org", SECRET, list_id),
             "feeds-index": "feeds/index.html",
             "topic": "feeds/topic/gartner-healthcare/index.html",
