@@ -97,6 +97,17 @@ def test_missing_file(tmp_path: Path) -> None:
     ]
 
 
+def test_a_site_folder_that_does_not_exist_is_named_so(tmp_path: Path) -> None:
+    """It was told it held no bulletin.toml, as if it were there."""
+    gone = tmp_path.resolve() / "nwes"
+    with pytest.raises(ConfigError) as caught:
+        load_config(gone)
+    assert unlined(caught.value.problems) == [
+        f"{gone}: error: there is no such folder; pass --site the site's folder (bulletin init DIR "
+        "makes a new site)"
+    ]
+
+
 def test_missing_file_in_a_folder_of_a_site_names_the_site(tmp_path: Path) -> None:
     tmp_path = tmp_path.resolve()
     (tmp_path / "bulletin.toml").write_text('title = "News"\n')
@@ -115,9 +126,9 @@ def test_mail_keys_are_required_only_by_mail_commands(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         config.require_mail(send=True)
     assert unlined(caught.value.problems) == [
-        'bulletin.toml: error: digest.from: required for all mail; write from = "Name <news@example.org>"',
-        "bulletin.toml: error: digest.address: required for all mail; write the sender's postal address",
-        "bulletin.toml: error: digest.unsubscribe_url: required by send; write an https URL with {token}",
+        'bulletin.toml: error: digest.from: required for all mail; write from = "Name <news@example.org>" under [digest]',
+        'bulletin.toml: error: digest.address: required for all mail; write the sender\'s postal address as address = "…" under [digest]',
+        'bulletin.toml: error: digest.unsubscribe_url: required by send; write an https URL with {token} as unsubscribe_url = "…" under [digest]',
     ]
 
 

@@ -267,6 +267,16 @@ def test_digest_command_and_archive_index(mail_site: SiteMaker) -> None:
         "digest.txt",
     ]
     assert "custom" not in (mail_site.root / "emails/index.html").read_text()
+    both = [
+        "--topics",
+        "gartner-healthcare;medigy-cafe-talks",
+        "--since",
+        "2026-11-16",
+        "--until",
+        "2026-11-19",
+    ]
+    run = CliRunner().invoke(main, ["digest", *both, "--site", str(mail_site.root)])
+    assert run.exit_code == 0 and "_gartner-healthcare+medigy-cafe-talks:" in run.stdout  # ";" as in a CSV
     bad = CliRunner().invoke(main, ["digest", "--topics", "nope", "--site", str(mail_site.root)])
     assert bad.exit_code == 2
     assert bad.stderr == (
@@ -295,8 +305,8 @@ def test_mail_keys_are_required_by_digest(site: SiteMaker) -> None:
     run = CliRunner().invoke(main, ["digest", "--site", str(site.root)])
     assert run.exit_code == 2
     assert run.stderr == (
-        'bulletin.toml: error: digest.from: required for all mail; write from = "Name <news@example.org>"\n'
-        "bulletin.toml: error: digest.address: required for all mail; write the sender's postal address\n"
+        'bulletin.toml: error: digest.from: required for all mail; write from = "Name <news@example.org>" under [digest]\n'
+        'bulletin.toml: error: digest.address: required for all mail; write the sender\'s postal address as address = "…" under [digest]\n'
     )
 
 

@@ -580,6 +580,17 @@ def test_unsubscribed_addresses_are_not_mailed(site: SiteMaker) -> None:
         bad = cli(site, "unsubscribe", forged)
         assert bad.exit_code == 2
         assert "is neither an address nor a valid unsubscribe token for this list" in bad.stderr
+        assert "BULLETIN_SECRET is not the secret that signed them" in bad.stderr
+        # The whole link, pasted from a digest, as the person forwarded it.
+        for link in (
+            f"https://news.example.org/u?t={token}",
+            f"https://news.example.org/unsubscribe/{token}",
+        ):
+            left = cli(site, "unsubscribe", link)
+            assert (
+                left.stdout
+                == "ann@example.org is not a subscriber, and is suppressed already (unsubscribed)\n"
+            )
         result = cli(site, "send", "--subscribers", str(path))
         assert "0 sent, 0 already sent, 2 suppressed" in result.stdout
         assert server.handler.received == []

@@ -62,6 +62,7 @@ def test_bad_week_names() -> None:
     with pytest.raises(UsageError) as caught:
         iso_week("2026-47", NY)
     assert str(caught.value) == "--week '2026-47' is not an ISO week; write it like 2026-W47"
+    assert iso_week("2026-w47", NY).name == "2026-W47"  # as some people type it
 
 
 @pytest.mark.parametrize(

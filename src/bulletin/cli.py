@@ -406,7 +406,7 @@ def _window(run: Run, week: str | None, since: str | None, until: str | None) ->
 def _only(site: Site, topics: str | None) -> list[str] | None:
     if topics is None:
         return None
-    slugs = [s.strip() for s in topics.split(",") if s.strip()]
+    slugs = [s.strip() for s in topics.replace(";", ",").split(",") if s.strip()]  # as in a CSV
     known = site.topics.by_slug()
     unknown = [s for s in slugs if s not in known]
     if unknown or not slugs:

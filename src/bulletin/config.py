@@ -159,11 +159,19 @@ class Config:
         """Raise ConfigError unless the keys that mail commands need are set."""
         missing = []
         if not self.digest.sender:
-            missing.append('digest.from: required for all mail; write from = "Name <news@example.org>"')
+            missing.append(
+                'digest.from: required for all mail; write from = "Name <news@example.org>" under [digest]'
+            )
         if not self.digest.address:
-            missing.append("digest.address: required for all mail; write the sender's postal address")
+            missing.append(
+                "digest.address: required for all mail; write the sender's postal address as "
+                'address = "…" under [digest]'
+            )
         if send and not self.digest.unsubscribe_url:
-            missing.append("digest.unsubscribe_url: required by send; write an https URL with {token}")
+            missing.append(
+                "digest.unsubscribe_url: required by send; write an https URL with {token} as "
+                'unsubscribe_url = "…" under [digest]'
+            )
         if missing:
             raise ConfigError([f"{CONFIG_NAME}: error: {m}" for m in missing])
 
@@ -315,6 +323,9 @@ def read_config(site: Path) -> dict[str, Any]:
         from .files import as_given  # content/ may be a link to elsewhere
 
         folder = as_given(site)
+        if not folder.exists():
+            fix = "pass --site the site's folder (bulletin init DIR makes a new site)"
+            raise ConfigError([f"{folder}: error: there is no such folder; {fix}"]) from None
         above = next((parent for parent in folder.parents if (parent / CONFIG_NAME).is_file()), None)
         if above is not None:  # run in the site's content/ or another of its folders
             fix = f"the site is {above}: run bulletin there, or pass --site {above}"

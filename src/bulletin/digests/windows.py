@@ -37,7 +37,7 @@ class Window:
 
 def iso_week(name: str, tz: ZoneInfo) -> Window:
     """The ISO week `YYYY-Www`, Monday 00:00 to the next Monday 00:00 in `tz`."""
-    match = _WEEK.fullmatch(name)
+    match = _WEEK.fullmatch(name.strip().upper())  # 2026-w47 too
     if not match:
         raise UsageError(f"--week '{name}' is not an ISO week; write it like 2026-W47")
     year, week = int(match.group(1)), int(match.group(2))

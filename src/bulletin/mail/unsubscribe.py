@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..addresses import valid_address
 from ..config import Config
@@ -45,10 +46,28 @@ def unsubscribe_token(
 
 
 def _token_address(config: Config, token: str, secret: str | None) -> str:
-    address = verify_unsubscribe_token(token.strip(), require_secret(secret), config.digest.list_id)
+    """The address of a token, or of the unsubscribe link that carries one (pasted whole)."""
+    address = verify_unsubscribe_token(
+        _token_of(token.strip()), require_secret(secret), config.digest.list_id
+    )
     if address is None:
-        raise UsageError(f"'{token}' is neither an address nor a valid unsubscribe token for this list")
+        raise UsageError(
+            f"'{token}' is neither an address nor a valid unsubscribe token for this list (if it "
+            "came from this list's digests, BULLETIN_SECRET is not the secret that signed them)"
+        )
     return address
+
+
+def _token_of(given: str) -> str:
+    """The token itself: from ?t=…, ?token=… or the last part of a link's path."""
+    if not given.startswith(("https://", "http://")):
+        return given
+    parts = urlsplit(given)
+    query = parse_qs(parts.query)
+    for name in ("t", "token"):
+        if query.get(name):
+            return query[name][0]
+    return unquote(parts.path.rstrip("/").rpartition("/")[2])
 
 
 def _leave(config: Config, address: str, now: datetime, new_ledger: bool) -> Left:
