@@ -215,7 +215,7 @@ def test_files_that_are_not_items(site: SiteMaker, text: str, message: str) -> N
 def test_a_file_over_20_mb_is_refused(site: SiteMaker) -> None:
     parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}, "x" * 21_000_000))
     assert messages(parsed) == [
-        "content/news/a.md: error: is 21.0 MB; items are limited to 20 MB: shorten the body or link to the article"
+        "content/news/a.md: error: is 20.1 MB; items are limited to 20 MB: shorten the body or link to the article"
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -101,7 +102,9 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
     if len(raw) > MAX_FILE_BYTES:
         raise ItemError(
             None,
-            f"is {len(raw) / 1e6:.1f} MB; items are limited to {MAX_FILE_BYTES // 2**20} MB: "
+            # MB of 2**20 bytes, as the limit; rounded up, so never shown as the limit itself
+            f"is {math.ceil(len(raw) * 10 / 2**20) / 10:.1f} MB; items are limited to "
+            f"{MAX_FILE_BYTES // 2**20} MB: "
             "shorten the body or link to the article",
         )
     if not raw.strip():
