@@ -333,6 +333,9 @@ def test_the_unsubscribe_page_has_a_button_and_its_post_unsubscribes(site: SiteM
     path = "/unsubscribe/" + make_token("ann@example.org", SECRET, LIST_ID)
     page = web.client.get(path)
     assert page.status_code == 200 and "<button" in page.text
+    assert "This link is for <strong>ann@example.org</strong>." in page.text  # which inbox leaves
+    manage = PUBLIC + "manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
+    assert f'<p class="instead"><a href="{manage}">Or change your topics instead</a>' in page.text
     assert store(site).get("ann@example.org").status == "active"  # type: ignore[union-attr]
     answer = web.client.post(path, data={"form": form_token(page.text)})
     assert answer.status_code == 303 and answer.headers["location"] == PUBLIC + "unsubscribed"
@@ -481,7 +484,10 @@ def test_requests_are_limited_per_client(site: SiteMaker, smtp: SmtpServer) -> N
     web_site(site, smtp.port, rate_per_minute=3)
     with WebServer(site.root, SECRET) as web:
         codes = [subscribe(web, f"p{n}@example.org")[0] for n in range(4)]
+        page = web.client.get("/subscribe").text
+        busy = web.client.post("/subscribe", data={"form": form_token(page), "email": "p9@example.org"})
     assert codes == [200, 200, 200, 429]
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "60"
 
 
 def test_client_addresses_count_forwarded_for_only_from_trusted_proxies() -> None:

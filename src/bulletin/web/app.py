@@ -102,7 +102,9 @@ class WebSite:
         """None when the form may go on; else the page that refuses it, with a link to `page`
         (the route that shows the form): reloading would only send the same form again."""
         if not self.store.hit(rate_key(self.client(request)), time.time(), self.web.rate_per_minute):
-            return self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
+            busy = self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
+            busy.headers["retry-after"] = "60"
+            return busy
         again = (self.pages.root + page, "Open the page again")
         token = str(form.get("form", ""))
         if not token:  # sent from another site's page, or from a page cut short
@@ -531,6 +533,8 @@ async def unsubscribe_page(web: WebSite, request: Request) -> Response:
         f"unsubscribe/{make_token(address, web.secret, web.list_id())}",
         "Unsubscribe",
         _form_token(web, "unsubscribe"),
+        address=address,
+        instead=(web.manage_link(address), "Or change your topics instead"),
     )
 
 

@@ -171,8 +171,11 @@ class Pages:
         button: str,
         form_token: str,
         request: Row | None = None,
+        address: str | None = None,
+        instead: tuple[str, str] | None = None,
     ) -> Response:
-        """A page with one button; `request`: the subscription it confirms, shown first."""
+        """A page with one button; `request`: the subscription it confirms, shown first;
+        `address`: the one the button is for; `instead`: a link to another way (URL, text)."""
         return self.render(
             "web_button.html.j2",
             heading=heading,
@@ -181,6 +184,8 @@ class Pages:
             button=button,
             form_token=form_token,
             request=None if request is None else self._request(request),
+            address=address,
+            instead=None if instead is None else {"url": instead[0], "text": instead[1]},
         )
 
     def _request(self, row: Row) -> dict[str, Any]:
