@@ -480,3 +480,30 @@ def test_export_neutralises_spreadsheet_formulas_and_import_reads_them_back(site
     with Ledger.open(other.root / ".bulletin" / "ledger.sqlite") as ledger:
         back = {row.email: row.name for row in Subscriptions(ledger).rows()}
     assert back == {**names, "x@example.org": ""}
+
+
+def test_ctrl_c_during_an_import_says_how_far_it_got(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said only 'bulletin: interrupted'; each row is its own transaction, so the count is exact."""
+    from bulletin.subscriptions import Subscriptions as Store
+
+    csv_path = site.root / "people.csv"
+    csv_path.write_text("email,name,topics\n" + "".join(f"p{n}@example.org,,\n" for n in range(4)))
+    add, calls = Store.add, []
+
+    def interrupted(self: Store, *args: object, **kwargs: object) -> str:
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return add(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "add", interrupted)
+    result = _cli(site, "subscribers", "import", str(csv_path), "--new-ledger")
+    assert result.exit_code == 130
+    assert result.stderr == (
+        "bulletin: interrupted: 2 of 4 subscribers imported; the same command imports the rest "
+        "(those in already stay as they are)\n"
+    )
+    monkeypatch.setattr(Store, "add", add)
+    assert "imported 4 from" in _cli(site, "subscribers", "import", str(csv_path)).stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..addresses import normalise_address, recipient_address, valid_address
-from ..errors import UsageError
+from ..errors import Interrupted, UsageError
 from ..ledger import Ledger
 from ..report import Report
 from ..subscriptions import Row, Subscriptions, clean_name
@@ -155,9 +155,16 @@ def import_subscribers(subscribers: list[Subscriber], ledger: Ledger, now: datet
     that left or bounced stays so. Counts by resulting status."""
     store = Subscriptions(ledger)
     counts: dict[str, int] = {}
-    for subscriber in subscribers:
-        status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
-        counts[status] = counts.get(status, 0) + 1
+    try:
+        for subscriber in subscribers:
+            status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
+            counts[status] = counts.get(status, 0) + 1
+    except KeyboardInterrupt:  # each row is its own transaction: the count is exact
+        done = sum(counts.values())
+        raise Interrupted(
+            f"{done:,} of {len(subscribers):,} subscribers imported; the same command imports "
+            "the rest (those in already stay as they are)"
+        ) from None
     return counts
 
 
