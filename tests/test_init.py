@@ -33,13 +33,12 @@ def test_init_then_build_and_a_dry_run_work_at_once(tmp_path: Path, monkeypatch:
 
 
 def test_init_never_overwrites(tmp_path: Path) -> None:
-    (tmp_path / "content").mkdir()
-    (tmp_path / "content" / "first-item.md").write_text("mine")
+    (tmp_path / "subscribers.csv").write_text("mine")
     result = CliRunner().invoke(main, ["init", str(tmp_path)])
     assert result.exit_code == 3
-    assert "content/first-item.md already there; bulletin init never overwrites anything" in result.stderr
-    assert (tmp_path / "content" / "first-item.md").read_text() == "mine"
-    assert not (tmp_path / "bulletin.toml").exists()
+    assert "subscribers.csv already there; bulletin init never overwrites anything" in result.stderr
+    assert (tmp_path / "subscribers.csv").read_text() == "mine"
+    assert not (tmp_path / "bulletin.toml").exists() and not (tmp_path / "content").exists()
 
 
 def test_init_refuses_a_folder_inside_another_sites_content(tmp_path: Path) -> None:
@@ -180,3 +179,14 @@ def test_the_next_steps_name_a_folder_reached_through_dotdot_by_its_whole_path(
     result = CliRunner().invoke(main, ["init", "../news"])
     assert result.exit_code == 0, result.output
     assert f"  cd {(tmp_path / 'news').resolve()}\n" in result.stdout
+
+
+def test_init_around_a_folder_of_items_adds_no_starter_items(tmp_path: Path) -> None:
+    """A curation tool's export first, then init: the two examples were published beside them."""
+    (tmp_path / "content" / "news").mkdir(parents=True)
+    (tmp_path / "content" / "news" / "real.md").write_text("---\ntitle: Real\n---\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["init", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "content/ holds items already: no starter items were added beside them" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "content").rglob("*.md")) == ["real.md"]
+    assert (tmp_path / "bulletin.toml").is_file() and (tmp_path / "subscribers.csv").is_file()

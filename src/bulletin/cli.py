@@ -842,6 +842,8 @@ def init(ctx: click.Context, folder: Path | None) -> None:
         _echo_err(f"note: {hidden}")
     if not options.quiet:
         click.echo(f"A new site in {folder}: {', '.join(written)}")
+        if "content/first-item.md" not in written:
+            click.echo("content/ holds items already: no starter items were added beside them")
         # A path through '..' is where the system put it, which a shell's cd (which undoes
         # links by text) may not find: the hint names it whole.
         shown = folder.resolve() if ".." in folder.parts else folder

@@ -23,7 +23,13 @@ def init_site(folder: Path, now: datetime) -> list[str]:
     """Write a new site into `folder` (created if missing); the paths written. Refuses, and
     writes nothing, when any of them exists, except a .gitignore (a new git repository has
     one), which gets the lines it lacks."""
-    existing = [name for name in FILES if name != ".gitignore" and (folder / name).exists()]
+    # A folder of items already (a curation tool's export): the site is built around them,
+    # and the starter items stay out of it, or they would be published beside the real ones.
+    has_items = _has_items(folder)
+    files = {
+        name: source for name, source in FILES.items() if not (has_items and name.startswith("content/"))
+    }
+    existing = [name for name in files if name != ".gitignore" and (folder / name).exists()]
     ignore = folder / ".gitignore"
     if ignore.is_symlink() or (ignore.exists() and not ignore.is_file()):
         raise RefusedError(
@@ -49,7 +55,7 @@ def init_site(folder: Path, now: datetime) -> list[str]:
         "second": (monday + timedelta(days=3)).isoformat(),
     }
     starter = resources.files("bulletin") / "starter"
-    for name, source in FILES.items():
+    for name, source in files.items():
         text = (starter / source).read_text(encoding="utf-8")
         for key, value in values.items():
             text = text.replace("{" + key + "}", value)
@@ -60,7 +66,17 @@ def init_site(folder: Path, now: datetime) -> list[str]:
             continue
         with open(target, "x", encoding="utf-8") as handle:  # never overwrite, even in a race
             handle.write(text)
-    return list(FILES)
+    return list(files)
+
+
+def _has_items(folder: Path) -> bool:
+    """Whether `folder`/content holds an item file already, at any depth."""
+    from .site.walk import CONTENT_SUFFIXES
+
+    content = folder / "content"
+    return content.is_dir() and any(
+        path.is_file() and path.name.endswith(CONTENT_SUFFIXES) for path in content.rglob("*")
+    )
 
 
 def _enclosing_site(folder: Path) -> Path | None:
