@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from bulletin.ledger import Ledger
-from bulletin.subscriptions import Subscriptions
+from bulletin.subscriptions import Consent, Subscriptions
 from bulletin.tokens import make_form_token, make_purpose_token, make_token
 from bulletin.web.guard import client_address, rate_key
 
@@ -336,6 +336,9 @@ def test_the_unsubscribe_page_has_a_button_and_its_post_unsubscribes(site: SiteM
     assert "This link is for <strong>ann@example.org</strong>." in page.text  # which inbox leaves
     manage = PUBLIC + "manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
     assert f'<p class="instead"><a href="{manage}">Or change your topics instead</a>' in page.text
+    # A subscriber from a CSV, unknown to the ledger, would find 'Not subscribed' there.
+    other = web.client.get("/unsubscribe/" + make_token("csv@example.org", SECRET, LIST_ID)).text
+    assert "<button" in other and "change your topics" not in other
     assert store(site).get("ann@example.org").status == "active"  # type: ignore[union-attr]
     answer = web.client.post(path, data={"form": form_token(page.text)})
     assert answer.status_code == 303 and answer.headers["location"] == PUBLIC + "unsubscribed"
@@ -447,6 +450,19 @@ def test_a_form_error_is_tied_to_its_field(site: SiteMaker, smtp: SmtpServer, we
     assert "aria-invalid" not in page and page.count("autofocus") == 1
 
 
+def test_a_sites_own_form_template_from_before_still_prints_the_error(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    """{{ error }} was the message; it is a FormError now, whose text is what it prints."""
+    shipped = Path(__file__).parent.parent / "src/bulletin/templates/_web_subscribe_form.html.j2"
+    (site.root / "templates").mkdir()
+    (site.root / "templates/_web_subscribe_form.html.j2").write_text(
+        shipped.read_text(encoding="utf-8").replace("{{ error.text }}", "{{ error }}"), encoding="utf-8"
+    )
+    status, page = subscribe(web, "not-an-address")
+    assert status == 400 and ">Please enter an email address such as name@example.org.</p>" in page
+
+
 def test_ten_thousand_topics_are_refused_by_size(site: SiteMaker, web: WebServer) -> None:
     data = {"form": "x", "email": "ann@example.org", "topics": ["alpha"] * 10_000}
     response = web.client.post("/subscribe", data=data)
@@ -488,6 +504,21 @@ def test_requests_are_limited_per_client(site: SiteMaker, smtp: SmtpServer) -> N
         busy = web.client.post("/subscribe", data={"form": form_token(page), "email": "p9@example.org"})
     assert codes == [200, 200, 200, 429]
     assert busy.status_code == 429 and busy.headers["retry-after"] == "60"
+
+
+@pytest.mark.parametrize("root", ["/sub", "/subscribe", "/news"])
+def test_a_forms_result_is_at_web_url_under_a_root_path(site: SiteMaker, smtp: SmtpServer, root: str) -> None:
+    """uvicorn --root-path behind a proxy: '/sub' was cut from '/subscribe/sent' as text,
+    and the result went to '…/sub/scribe/sent', a 404 ('/subscribe' as the root: '/sent')."""
+    web_site(site, smtp.port)
+    site.write_config(digest=dict(MAIL), smtp={"host": "127.0.0.1", "port": smtp.port},
+                      web={"url": f"http://127.0.0.1{root}/"})  # fmt: skip
+    with WebServer(site.root, SECRET, root_path=root) as web:
+        page = web.client.get("/subscribe").text  # the proxy took the prefix off
+        data = {"form": form_token(page), "email": "ann@example.org", "website": ""}
+        answer = web.client.post("/subscribe", data=data)
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == f"http://127.0.0.1{root}/subscribe/sent"
 
 
 def test_client_addresses_count_forwarded_for_only_from_trusted_proxies() -> None:
@@ -598,6 +629,23 @@ def test_one_click_as_multipart_form_data_and_repeated_grows_nothing(site: SiteM
     for _ in range(5):
         assert web.client.post(path, content=b"List-Unsubscribe=One-Click").status_code == 200
     assert db.execute("SELECT COUNT(*) FROM status_changes").fetchone()[0] == changes
+
+
+def test_a_failed_mail_undoes_only_its_own_request(site: SiteMaker) -> None:
+    """Two requests for one address, their mails after the answers: the first mail failing
+    used to delete the second request, whose link had gone out."""
+    web_site(site, free_port())
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        store = Subscriptions(ledger)
+        first = Consent(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), PUBLIC + "subscribe", "text", None)
+        second = Consent(datetime(2026, 11, 25, 12, 1, tzinfo=UTC), PUBLIC + "subscribe", "text", None)
+        before = store.request("ann@example.org", "Ann", ["alpha"], first)
+        store.request("ann@example.org", "Ann", ["beta"], second)
+        store.undo_request("ann@example.org", before, None, first.at.isoformat())
+        row = store.get("ann@example.org")
+        assert row is not None and row.consent_at == second.at.isoformat() and row.topics == {"beta"}
+        store.undo_request("ann@example.org", before, None, second.at.isoformat())
+        assert store.get("ann@example.org") is None
 
 
 def test_an_old_confirm_link_never_undoes_an_unsubscribe(

@@ -19,12 +19,14 @@ from .smtp import free_port
 class WebServer:
     """`with WebServer(site, secret) as web:` then `web.client` (httpx) and `web.url`."""
 
-    def __init__(self, site: Path, secret: str, port: int | None = None, **options: Any) -> None:
+    def __init__(
+        self, site: Path, secret: str, port: int | None = None, root_path: str = "", **options: Any
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         app = create_app(site, secret=secret, password=None, **options)
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", root_path=root_path)
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=10)

@@ -346,18 +346,19 @@ class Subscriptions:
                 "DELETE FROM mails_asked WHERE address = ? AND at = ?", (normalise_address(address), now)
             )
 
-    def undo_request(self, email: str, before: str, row: Row | None) -> None:
-        """Put a row back as it was before request() (the confirmation mail failed)."""
+    def undo_request(self, email: str, before: str, row: Row | None, asked: str) -> None:
+        """Put a row back as it was before request() (the confirmation mail failed), unless a
+        later request (`asked`: this one's consent time) has replaced it since: that one's
+        mail may have gone out, and its link must keep working."""
         address = normalise_address(email)
+        ours = "address = ? AND status = 'pending' AND consent_at = ?"
         with self._transaction():
             if row is None:
-                self.db.execute(
-                    "DELETE FROM subscribers WHERE address = ? AND status = 'pending'", (address,)
-                )
+                self.db.execute(f"DELETE FROM subscribers WHERE {ours}", (address, asked))
                 return
             self.db.execute(
                 "UPDATE subscribers SET email = ?, name = ?, topics = ?, status = ?, source = ?, changed = ?,"
-                " consent_at = ?, consent_url = ?, consent_text = ?, consent_ip = ? WHERE address = ?",
+                f" consent_at = ?, consent_url = ?, consent_text = ?, consent_ip = ? WHERE {ours}",
                 (
                     row.email,
                     row.name,
@@ -370,6 +371,7 @@ class Subscriptions:
                     row.consent_text,
                     row.consent_ip,
                     address,
+                    asked,
                 ),
             )
 

@@ -275,7 +275,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     if refused is not None:
         return refused
     if form.get("website"):  # the honeypot: only robots fill it in; they see the usual page
-        return _see(web, "subscribe/sent")
+        return _see(request, "subscribe/sent")
     problem = _check_subscription(web, values["email"], topics)
     if problem is not None:
         return web.pages.subscribe(400, _form_token(web, "subscribe"), problem, values)
@@ -297,14 +297,16 @@ async def subscribe(web: WebSite, request: Request) -> Response:
             ["We could not send the confirmation mail just now. Nothing was saved."],
         )
     mail = BackgroundTask(mail_subscriber, web, mailer, values["email"], values["name"], topics, consent)
-    return _see(web, "subscribe/sent", mail)
+    return _see(request, "subscribe/sent", mail)
 
 
-def _see(web: WebSite, route: str, background: BackgroundTask | None = None) -> Response:
+def _see(request: Request, route: str, background: BackgroundTask | None = None) -> Response:
     """After a form that did what it asked: its result, at `route`, by a GET (303, See
     Other). Reload and Back then show the result again instead of sending the form again.
-    (The guard puts the public URL, web.url, in front of the route.)"""
-    return RedirectResponse("/" + route, status_code=303, background=background)
+    The target is a path as Starlette's own redirects make them, under the server's root
+    path; the guard puts the public URL, web.url, in its place."""
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return RedirectResponse(f"{root}/{route}", status_code=303, background=background)
 
 
 async def subscribe_sent(web: WebSite, request: Request) -> Response:
@@ -340,7 +342,7 @@ def mail_subscriber(
             )
         finally:
             if not sent:  # whatever stopped the mail: no row waits for a link never sent
-                store.undo_request(email, before, before_row)
+                store.undo_request(email, before, before_row, consent.at.isoformat())
                 store.forget_mail(email, asked)
     finally:
         mailer.close()
@@ -407,9 +409,9 @@ def _replaced(web: WebSite) -> Response:
         400,
         "This link is for an earlier request",
         [
-            "Someone entered this address on the subscribe page again after this link was sent. "
-            "Only the link in the newest message works, and its page shows what it subscribes "
-            "you to before you confirm."
+            "This address was entered on the subscribe page again after this link was sent, so "
+            "only the link in the newest message works. Its page shows what it subscribes you to "
+            "before you confirm."
         ],
         link=(web.pages.urls["subscribe"], "Go to the subscribe page"),
     )
@@ -428,7 +430,7 @@ async def confirm(web: WebSite, request: Request) -> Response:
     if not web.store.confirm(address, web.clock(), asked):
         row = web.store.get(address)
         return _replaced(web) if row is not None and row.status == "pending" else _bad_link(web, "confirm")
-    return _see(web, f"confirm/{token}")
+    return _see(request, f"confirm/{token}")
 
 
 def _subscribed(web: WebSite, address: str) -> Response:
@@ -486,14 +488,14 @@ async def manage(web: WebSite, request: Request) -> Response:
         return _not_subscribed(web)
     if form.get("action") == "leave":
         web.store.leave(address, web.clock(), reason="manage page")
-        return _see(web, "unsubscribed")
+        return _see(request, "unsubscribed")
     topics = [str(t) for t in form.getlist("topics")]
     name = clean_name(str(form.get("name", "")))[:100]
     problem = _check_subscription(web, row.email, topics)
     if problem is not None:
         return web.pages.manage(400, token, row, _form_token(web, "manage"), problem, topics, name)
     web.store.update(address, name, topics or None, web.clock())
-    return _see(web, f"manage/{token}?saved=1")
+    return _see(request, f"manage/{token}?saved=1")
 
 
 def _not_subscribed(web: WebSite) -> Response:
@@ -525,6 +527,8 @@ async def unsubscribe_page(web: WebSite, request: Request) -> Response:
     address = verify_unsubscribe_token(token, web.secret, web.list_id())
     if address is None:
         return _bad_link(web, "unsubscribe")
+    row = web.store.get(address)
+    active = row is not None and row.status == "active"
     # The form posts to the token as bulletin writes it: a link rewritten on the way (a
     # `/` for a `_`) still verifies, but would make a path that no route takes.
     return web.pages.button(
@@ -534,7 +538,8 @@ async def unsubscribe_page(web: WebSite, request: Request) -> Response:
         "Unsubscribe",
         _form_token(web, "unsubscribe"),
         address=address,
-        instead=(web.manage_link(address), "Or change your topics instead"),
+        # Only where the manage page can help: a subscriber from a CSV has none.
+        instead=(web.manage_link(address), "Or change your topics instead") if active else None,
     )
 
 
@@ -556,7 +561,7 @@ async def unsubscribe(web: WebSite, request: Request) -> Response:
     if refused is not None:
         return refused
     web.store.leave(address, web.clock(), reason="unsubscribe page")
-    return _see(web, "unsubscribed")
+    return _see(request, "unsubscribed")
 
 
 # -- serve --watch -----------------------------------------------------------------------------

@@ -113,7 +113,8 @@ class Guard:
         query kept, its scheme and host (which Starlette takes from the request) replaced."""
         target = urlsplit(location.decode("latin-1"))
         path = target.path
-        if root and path.startswith(root):
+        root = root.rstrip("/")
+        if root and (path == root or path.startswith(root + "/")):  # /sub, not /subscribe
             path = path[len(root) :]
         query = f"?{target.query}" if target.query else ""
         return f"{self.public_url()}{path.lstrip('/')}{query}".encode("latin-1")

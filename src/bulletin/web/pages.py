@@ -31,6 +31,9 @@ class FormError(NamedTuple):
     field: str
     text: str
 
+    def __str__(self) -> str:  # a site's own template from before, printing {{ error }}
+        return self.text
+
 
 TOPICS_FOR = 300.0  # seconds the topic list is kept before it is read again
 CONSENT = (
