@@ -854,10 +854,14 @@ def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path, list
     site.item("2026/a.md", title="A")
     (elsewhere / "latest").symlink_to("2026")  # a second way in: not read twice
     (elsewhere / "b.md").symlink_to("2026/a.md")  # a file link inside content/: read
+    (elsewhere / "site").symlink_to(site.root)  # the site folder, elsewhere than content/
+    site.raw("../feeds/index.html", "<!DOCTYPE html><p>a page bulletin wrote</p>\n")
     assert read_all(site) == (
         ["A", "A"],
         [
-            "content/latest: warning: is a link to content/2026/, which is already read; not read twice: remove the link"
+            "content/latest: warning: is a link to content/2026/, which is already read; not read twice: remove the link",
+            "content/site: warning: is a link to the site folder, which holds content/ itself; not read: "
+            "remove the link",
         ],
     )
 
@@ -1404,6 +1408,26 @@ def test_invisible_line_breaks_do_not_shift_the_lines_reported(site: SiteMaker) 
             "title: 'Hospitals\n  adopt AI'\ndate: 2026-11-18\nnote: a: b\n",
             "a.md:5: error: front matter is not valid YAML: mapping values are not allowed in this "
             "context; quote the value in single quotes; it contains ': '",
+        ),
+        (  # nor when it closed on the line just before the error
+            "title: T\ndescription: 'line one\n  line two'\nfoo: bar: baz\n",
+            "a.md:5: error: front matter is not valid YAML: mapping values are not allowed in this "
+            "context; quote the value in single quotes; it contains ': '",
+        ),
+        (  # a quote in a '>' block is a letter ('Tis)
+            "title: T\ndescription: >-\n  'Tis the season\n  to be jolly\nfoo: bar: baz\n",
+            "a.md:6: error: front matter is not valid YAML: mapping values are not allowed in this "
+            "context; quote the value in single quotes; it contains ': '",
+        ),
+        (  # closed, with something wrong inside: libyaml's own line and words
+            "title: T\ncategories: [a, b}]\n",
+            "a.md:3: error: front matter is not valid YAML: did not find expected ',' or ']'; check "
+            "the quoting and indentation around it",
+        ),
+        (
+            "title: T\ncategories: [\n  a,\n  b c: d: e,\n]\n",
+            "a.md:5: error: front matter is not valid YAML: did not find expected ',' or ']'; check "
+            "the quoting and indentation around it",
         ),
     ],
 )

@@ -160,7 +160,7 @@ def parse_front_matter(text: str, first_line: int) -> Any:
 def _yaml_error(exc: yaml.MarkedYAMLError, text: str, lines: _Lines, first_line: int) -> ItemError:
     """libyaml's error on the line to fix: where an unclosed quote or bracket opened, which
     libyaml names as the context of an error found lines later (or at the end)."""
-    unclosed = (exc.context or "").startswith(("while scanning a quoted scalar", "while parsing a flow"))
+    unclosed = _ran_on(exc, text)
     mark = (exc.context_mark if unclosed else None) or exc.problem_mark or exc.context_mark
     line = lines.of(mark) if mark is not None else None
     problem = exc.problem or exc.context or "cannot be read"
@@ -181,6 +181,22 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str, lines: _Lines, first_line:
     return ItemError(line, message + separator)
 
 
+def _ran_on(exc: yaml.MarkedYAMLError, text: str) -> bool:
+    """Whether a quote or a bracket was never closed: libyaml met the end of the text, or
+    the next field's key, still inside it (its context names where it opened)."""
+    opened, stopped = exc.context_mark, exc.problem_mark
+    if opened is None or stopped is None:
+        return False
+    if not (exc.context or "").startswith(("while scanning a quoted scalar", "while parsing a flow")):
+        return False
+    if "end of stream" in (exc.problem or "") or stopped.index >= len(text.rstrip("\n")):
+        return True
+    row = text[stopped.index - stopped.column :].partition("\n")[0]
+    return stopped.line > opened.line and _TOP_KEY.match(row) is not None
+
+
+_TOP_KEY = re.compile(r"[A-Za-z_][\w.-]*:(?: |$)")  # a field of the front matter's own mapping
+
 # A value that opens a quote: after 'key: ' or '- ', the quote and the rest of the line.
 _OPENS_QUOTE = re.compile(r"^ *(?:- +)*(?:[^\s'\"#:-][^:]*: +)?(['\"])(.*)$")
 
@@ -191,19 +207,26 @@ def _unclosed_quote(text: str, line: int | None, first_line: int) -> int | None:
     error there, lines from the mistake."""
     if line is None:
         return None
-    # The line that opened the last such value, the one that closed it, the quote still open.
-    opened, closed, quote = None, None, ""
+    # The line that opened the last such value, the one that closed it, the quote still
+    # open; and the indentation of a '>' or '|' block's key while in its lines.
+    opened, closed, quote, block = None, None, "", -1
     for number, row in enumerate(text.split("\n")[: line - first_line + 1], start=first_line):
         if quote:
             if _closes(row, quote):
                 closed, quote = number, ""
             continue
+        indent = len(row) - len(row.lstrip(" "))
+        if block >= 0 and (indent > block or not row.strip()):
+            continue  # a block's text: its quotes are letters
+        block = indent if _BLOCK_KEY.match(row) else -1
         found = _OPENS_QUOTE.match(row)
         if found is not None and not _closes(found[2], found[1]):
             opened, closed, quote = number, None, found[1]
-    # Only a value that ran on to the error: one closed well before it is someone's intent.
-    near = closed is None or closed >= line - 1
-    return opened if opened is not None and opened < line and near else None
+    # Only a value that ran on to the error's own line: one closed before it was meant so.
+    return opened if opened is not None and opened < line and closed in (None, line) else None
+
+
+_BLOCK_KEY = re.compile(r" *(?:- +)?[^\s'\"#:-][^:]*: +[>|][0-9+-]*\s*$")  # a '>' or '|' block's key
 
 
 def _closes(rest: str, quote: str) -> bool:

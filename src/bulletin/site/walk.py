@@ -211,7 +211,12 @@ class _Walk:
         identity = (info.st_dev, info.st_ino)
         # A link to a folder inside content/ is a second way to items read anyway.
         link = entry.is_symlink() and os.path.realpath(path)
-        if link and link != self.content and self._within(self.content, link):  # the site folder
+        # The site folder (or a folder that holds it or content/): its outputs are no items.
+        if (
+            link
+            and link != self.content
+            and (self._within(self.content, link) or self._within(self.site, link))
+        ):
             where = "the site folder" if link == self.site else f"{self._shown(link)}/"
             message = f"is a link to {where}, which holds {self.prefix}/ itself; not read: remove the link"
             self.problem(relpath, "warning", message)
