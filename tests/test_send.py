@@ -28,7 +28,7 @@ from bulletin.mail.mailer import SmtpMailer
 from bulletin.mail.send import SendOptions, send_digest
 from bulletin.report import Report
 from bulletin.site.reader import read_site
-from bulletin.tokens import make_token, verify_unsubscribe_token
+from bulletin.tokens import make_purpose_token, make_token, verify_unsubscribe_token
 
 from .conftest import Counter, SiteMaker
 from .smtp import Script, SilentRelay, SmtpServer, free_port
@@ -582,9 +582,11 @@ def test_unsubscribed_addresses_are_not_mailed(site: SiteMaker) -> None:
         assert "is neither an address nor a valid unsubscribe token for this list" in bad.stderr
         assert "BULLETIN_SECRET is not the secret that signed them" in bad.stderr
         # The whole link, pasted from a digest, as the person forwarded it.
+        manage = make_purpose_token("manage", "ann@example.org", SECRET, "test-news.news.example.org")
         for link in (
             f"https://news.example.org/u?t={token}",
-            f"https://news.example.org/unsubscribe/{token}",
+            f"<HTTPS://news.example.org/unsubscribe/{token}>",  # from the List-Unsubscribe header
+            f"https://news.example.org/manage/{manage}",  # the digest's other link
         ):
             left = cli(site, "unsubscribe", link)
             assert (

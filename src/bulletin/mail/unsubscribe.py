@@ -11,7 +11,7 @@ from ..config import Config
 from ..errors import UsageError
 from ..ledger import Ledger
 from ..subscriptions import Subscriptions
-from ..tokens import require_secret, verify_unsubscribe_token
+from ..tokens import require_secret, verify_purpose_token, verify_unsubscribe_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +46,14 @@ def unsubscribe_token(
 
 
 def _token_address(config: Config, token: str, secret: str | None) -> str:
-    """The address of a token, or of the unsubscribe link that carries one (pasted whole)."""
-    address = verify_unsubscribe_token(
-        _token_of(token.strip()), require_secret(secret), config.digest.list_id
-    )
+    """The address of a token, or of a digest's unsubscribe or manage link pasted whole."""
+    secret = require_secret(secret)
+    raw, purpose = _token_of(token.strip().strip("<>"))
+    list_id = config.digest.list_id
+    if purpose == "manage":
+        address = verify_purpose_token("manage", raw, secret, list_id)
+    else:
+        address = verify_unsubscribe_token(raw, secret, list_id)
     if address is None:
         raise UsageError(
             f"'{token}' is neither an address nor a valid unsubscribe token for this list (if it "
@@ -58,16 +62,18 @@ def _token_address(config: Config, token: str, secret: str | None) -> str:
     return address
 
 
-def _token_of(given: str) -> str:
-    """The token itself: from ?t=…, ?token=… or the last part of a link's path."""
-    if not given.startswith(("https://", "http://")):
-        return given
+def _token_of(given: str) -> tuple[str, str]:
+    """The token itself, and whose it is ("unsubscribe" or "manage"): a link's ?t=…,
+    ?token=… or the last part of its path (…/manage/TOKEN is a manage page's)."""
+    if not given.lower().startswith(("https://", "http://")):
+        return given, "unsubscribe"
     parts = urlsplit(given)
     query = parse_qs(parts.query)
     for name in ("t", "token"):
         if query.get(name):
-            return query[name][0]
-    return unquote(parts.path.rstrip("/").rpartition("/")[2])
+            return query[name][0], "unsubscribe"
+    folder, _, last = parts.path.rstrip("/").rpartition("/")
+    return unquote(last), "manage" if folder.endswith("/manage") else "unsubscribe"
 
 
 def _leave(config: Config, address: str, now: datetime, new_ledger: bool) -> Left:
