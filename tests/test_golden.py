@@ -86,3 +86,12 @@ def test_the_example_site_feeds_are_valid(example: Path) -> None:
             assert grammar.validate(etree.parse(str(path))), (path, grammar.error_log)
         if path.name == "feed.json":
             jsonschema.validate(json.loads(path.read_bytes()), schema)
+
+
+def test_published_pages_have_banner_main_and_footer_landmarks(example: Path) -> None:
+    """The masthead and footer sat inside <main>: no page had a banner or a contentinfo."""
+    pages = [*sorted((example / "feeds").rglob("*.html")), example / "emails" / "index.html"]
+    for path in pages:
+        page = path.read_text(encoding="utf-8")
+        header, main, end, footer = (page.index(tag) for tag in ("<header", "<main>", "</main>", "<footer"))
+        assert header < main < end < footer, path

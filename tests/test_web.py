@@ -450,6 +450,16 @@ def test_a_form_error_is_tied_to_its_field(site: SiteMaker, smtp: SmtpServer, we
     assert "aria-invalid" not in page and page.count("autofocus") == 1
 
 
+def test_pages_have_banner_main_and_footer_landmarks(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    """The header and footer sat inside <main>, so no page had a banner or a contentinfo."""
+    for path in ("/", "/subscribe", "/no-such-page"):
+        page = web.client.get(path, follow_redirects=False).text
+        header, main, end, footer = (page.index(tag) for tag in ("<header", "<main>", "</main>", "<footer"))
+        assert header < main < end < footer, path
+
+
 def test_a_sites_own_form_template_from_before_still_prints_the_error(
     site: SiteMaker, smtp: SmtpServer, web: WebServer
 ) -> None:
