@@ -523,12 +523,19 @@ def test_a_forms_result_is_at_web_url_under_a_root_path(site: SiteMaker, smtp: S
     web_site(site, smtp.port)
     site.write_config(digest=dict(MAIL), smtp={"host": "127.0.0.1", "port": smtp.port},
                       web={"url": f"http://127.0.0.1{root}/"})  # fmt: skip
+    (site.root / "emails" / "2026-W47").mkdir(parents=True)
+    (site.root / "emails" / "2026-W47" / "digest.html").write_text("<p style='color: red'>x</p>\n")
     with WebServer(site.root, SECRET, root_path=root) as web:
         page = web.client.get("/subscribe").text  # the proxy took the prefix off
         data = {"form": form_token(page), "email": "ann@example.org", "website": ""}
         answer = web.client.post("/subscribe", data=data)
+        # A digest's inline styles are its own (no page CSP); /healthz answers any host.
+        digest = web.client.get("/emails/2026-W47/digest.html")
+        health = web.client.get("/healthz", headers={"host": "10.0.0.5"})
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == f"http://127.0.0.1{root}/subscribe/sent"
+    assert digest.status_code == 200 and "content-security-policy" not in digest.headers
+    assert health.status_code == 200
 
 
 def test_client_addresses_count_forwarded_for_only_from_trusted_proxies() -> None:

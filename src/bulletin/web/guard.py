@@ -62,9 +62,10 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = FILE_HEADERS if scope["path"].startswith(PUBLISHED) else PAGE_HEADERS
-        app = self.app if scope["path"] == UNCHECKED else self.checked
         root = str(scope.get("root_path", ""))  # read now: routing changes it for mounted folders
+        path = _below(str(scope["path"]), root)  # uvicorn --root-path puts the root in front
+        extra = FILE_HEADERS if path.startswith(PUBLISHED) else PAGE_HEADERS
+        app = self.app if path == UNCHECKED else self.checked
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -112,12 +113,15 @@ class Guard:
         """A redirect's target on the public URL: its path (below the server's root path) and
         query kept, its scheme and host (which Starlette takes from the request) replaced."""
         target = urlsplit(location.decode("latin-1"))
-        path = target.path
-        root = root.rstrip("/")
-        if root and (path == root or path.startswith(root + "/")):  # /sub, not /subscribe
-            path = path[len(root) :]
+        path = _below(target.path, root)
         query = f"?{target.query}" if target.query else ""
         return f"{self.public_url()}{path.lstrip('/')}{query}".encode("latin-1")
+
+
+def _below(path: str, root: str) -> str:
+    """`path` without the root path in front of it (cut at a '/': /sub, not /subscribe)."""
+    root = root.rstrip("/")
+    return path[len(root) :] if root and (path == root or path.startswith(root + "/")) else path
 
 
 async def _too_large(send: Send) -> None:
