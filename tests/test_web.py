@@ -848,6 +848,53 @@ def test_redirects_go_to_the_configured_url_and_other_hosts_are_refused(
         assert web.client.get("/healthz", headers={"host": "10.1.2.3:8000"}).text == "ok\n"
 
 
+def test_a_form_waiting_for_the_ledger_holds_up_no_other_request(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    """While another writer (a send, a command) holds the ledger, a form waits for it in a
+    worker thread: the ledger calls ran on the event loop, and every page of the worker,
+    /healthz too, waited with it."""
+    import fcntl
+    import os
+    import threading
+
+    page = web.client.get("/subscribe").text
+    lock = os.open(site.root / ".bulletin" / "ledger.sqlite.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    answers: list[int] = []
+    data = {"form": form_token(page), "email": "ann@example.org", "website": ""}
+    posting = threading.Thread(
+        target=lambda: answers.append(web.client.post("/subscribe", data=data).status_code)
+    )
+    try:
+        posting.start()
+        time.sleep(0.3)  # the form is waiting for the lock now
+        started = time.monotonic()
+        assert web.client.get("/").status_code == 200 and web.client.get("/healthz").text == "ok\n"
+        assert time.monotonic() - started < 1.0 and answers == []
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    posting.join(10)
+    assert answers == [303]
+
+
+def test_a_ledger_busy_past_its_timeout_gets_try_again_not_a_500(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite gives up after 30 s behind another writer's transaction: that was a bare 500."""
+    import sqlite3
+
+    def busy(*args: object) -> bool:
+        raise sqlite3.OperationalError("database is locked")
+
+    page = web.client.get("/subscribe").text
+    monkeypatch.setattr(Subscriptions, "hit", busy)
+    answer = web.client.post("/subscribe", data={"form": form_token(page), "email": "ann@example.org"})
+    assert answer.status_code == 503 and "Please try again in a minute" in answer.text
+    assert answer.headers["retry-after"] == "60"
+
+
 # -- the mail goes out after the answer ----------------------------------------------------------
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import html
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -135,6 +138,14 @@ class WebSite:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A POST's body and its form, read before the handler runs in a worker thread."""
+
+    body: bytes
+    form: FormData
+
+
 def _default_web(config: Config) -> Any:
     from ..config import WebConfig
 
@@ -176,14 +187,28 @@ def create_app(
     return _application(web, preview)
 
 
-def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
-    async def call(handler: Callable[..., Any], request: Request) -> Response:
-        response: Response = await handler(web, request)
-        return response
+async def _call(web: WebSite, handler: Callable[..., Response], request: Request) -> Response:
+    """Run a page's handler: a POST's body read first, the rest in a worker thread."""
+    posted = None
+    if request.method == "POST":  # read here: the guard holds the whole (small) body
+        posted = Posted(await request.body(), await request.form(max_files=0, max_fields=MAX_FIELDS))
+    # A handler may wait for the ledger (another writer's lock, SQLite's busy timeout) or
+    # read the site: in a worker thread, so that the other requests go on meanwhile.
+    try:
+        return await run_in_threadpool(handler, web, request, posted)
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        log.warning("bulletin serve: the ledger stayed busy for 30 s; a visitor was asked to try again")
+        busy = web.pages.message(503, "Please try again in a minute", ["Nothing was saved."])
+        busy.headers["retry-after"] = "60"
+        return busy
 
+
+def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
     def route(path: str, handler: Callable[..., Any], methods: list[str]) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await call(handler, request)
+            return await _call(web, handler, request)
 
         return Route(path, endpoint, methods=methods)
 
@@ -235,15 +260,15 @@ def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
 # -- pages -----------------------------------------------------------------------------------
 
 
-async def front(web: WebSite, request: Request) -> Response:
+def front(web: WebSite, request: Request, _: Posted | None) -> Response:
     return web.pages.front(_form_token(web, "subscribe"))
 
 
-async def subscribe_page(web: WebSite, request: Request) -> Response:
+def subscribe_page(web: WebSite, request: Request, _: Posted | None) -> Response:
     return web.pages.subscribe(200, _form_token(web, "subscribe"))
 
 
-async def healthz(web: WebSite, request: Request) -> Response:
+def healthz(web: WebSite, request: Request, _: Posted | None) -> Response:
     try:
         web.store.db.execute("SELECT COUNT(*) FROM subscribers").fetchone()
     except Exception as error:  # any failure of the ledger is what this route reports
@@ -251,7 +276,7 @@ async def healthz(web: WebSite, request: Request) -> Response:
     return PlainTextResponse("ok\n")
 
 
-async def stylesheet(web: WebSite, request: Request) -> Response:
+def stylesheet(web: WebSite, request: Request, _: Posted | None) -> Response:
     return web.pages.stylesheet()
 
 
@@ -264,8 +289,9 @@ def _form_token(web: WebSite, name: str) -> str:
 # -- subscribe → confirm ---------------------------------------------------------------------
 
 
-async def subscribe(web: WebSite, request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+def subscribe(web: WebSite, request: Request, posted: Posted | None) -> Response:
+    assert posted is not None
+    form = posted.form
     # The address as typed, never cut: a shortened one is someone else's (or no one's).
     email = str(form.get("email", "")).strip()
     values = {"email": email, "name": clean_name(str(form.get("name", "")))[:100]}
@@ -286,7 +312,7 @@ async def subscribe(web: WebSite, request: Request) -> Response:
     # relay that is down still gets its own page. Whether this address is mailed, and the
     # mail itself, come after the answer, where its time tells nobody anything.
     try:
-        mailer = await run_in_threadpool(open_relay, web.config, web.password)
+        mailer = open_relay(web.config, web.password)
     except (RelayError, OSError) as error:
         relay = f"{web.config.smtp.host}:{web.config.smtp.port}"
         log.warning("bulletin serve: the relay %s cannot be used; a subscriber was asked to try "
@@ -309,7 +335,7 @@ def _see(request: Request, route: str, background: BackgroundTask | None = None)
     return RedirectResponse(f"{root}/{route}", status_code=303, background=background)
 
 
-async def subscribe_sent(web: WebSite, request: Request) -> Response:
+def subscribe_sent(web: WebSite, request: Request, _: Posted | None) -> Response:
     return _check_inbox(web)
 
 
@@ -379,7 +405,7 @@ def _check_inbox(web: WebSite) -> Response:
     )
 
 
-async def confirm_page(web: WebSite, request: Request) -> Response:
+def confirm_page(web: WebSite, request: Request, _: Posted | None) -> Response:
     token = request.path_params["token"]
     verified = verify_confirm_token(token, web.secret, web.list_id(), web.clock().timestamp())
     if verified is None:
@@ -417,13 +443,14 @@ def _replaced(web: WebSite) -> Response:
     )
 
 
-async def confirm(web: WebSite, request: Request) -> Response:
+def confirm(web: WebSite, request: Request, posted: Posted | None) -> Response:
     token = request.path_params["token"]
     verified = verify_confirm_token(token, web.secret, web.list_id(), web.clock().timestamp())
     if verified is None:
         return _bad_link(web, "confirm")
     address, asked = verified
-    form = await request.form(max_files=0, max_fields=20)
+    assert posted is not None
+    form = posted.form
     refused = web.guard_form(request, form, "confirm", f"confirm/{token}")
     if refused is not None:
         return refused
@@ -462,7 +489,7 @@ def _bad_link(web: WebSite, kind: str) -> Response:
 # -- manage and unsubscribe ------------------------------------------------------------------
 
 
-async def manage_page(web: WebSite, request: Request) -> Response:
+def manage_page(web: WebSite, request: Request, _: Posted | None) -> Response:
     token = request.path_params["token"]
     address = verify_purpose_token("manage", token, web.secret, web.list_id())
     if address is None:
@@ -474,12 +501,13 @@ async def manage_page(web: WebSite, request: Request) -> Response:
     return web.pages.manage(200, token, row, _form_token(web, "manage"), saved=saved)
 
 
-async def manage(web: WebSite, request: Request) -> Response:
+def manage(web: WebSite, request: Request, posted: Posted | None) -> Response:
     token = request.path_params["token"]
     address = verify_purpose_token("manage", token, web.secret, web.list_id())
     if address is None:
         return _bad_link(web, "manage")
-    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    assert posted is not None
+    form = posted.form
     refused = web.guard_form(request, form, "manage", f"manage/{token}")
     if refused is not None:
         return refused
@@ -507,7 +535,7 @@ def _not_subscribed(web: WebSite) -> Response:
     )
 
 
-async def unsubscribed(web: WebSite, request: Request) -> Response:
+def unsubscribed(web: WebSite, request: Request, _: Posted | None) -> Response:
     return web.pages.message(
         200,
         "You are unsubscribed",
@@ -522,7 +550,7 @@ def _unsubscribe_token(request: Request) -> str:
     return str(token) if token is not None else request.query_params.get("token", "")
 
 
-async def unsubscribe_page(web: WebSite, request: Request) -> Response:
+def unsubscribe_page(web: WebSite, request: Request, _: Posted | None) -> Response:
     token = _unsubscribe_token(request)
     address = verify_unsubscribe_token(token, web.secret, web.list_id())
     if address is None:
@@ -543,11 +571,11 @@ async def unsubscribe_page(web: WebSite, request: Request) -> Response:
     )
 
 
-async def unsubscribe(web: WebSite, request: Request) -> Response:
+def unsubscribe(web: WebSite, request: Request, posted: Posted | None) -> Response:
     token = _unsubscribe_token(request)
     address = verify_unsubscribe_token(token, web.secret, web.list_id())
-    body = await request.body()
-    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    assert posted is not None
+    body, form = posted.body, posted.form
     # RFC 8058: urlencoded, multipart, or a bare body; no cookie, form token or redirect.
     if body.strip() == ONE_CLICK or form.get("List-Unsubscribe") == "One-Click":
         if address is None:
