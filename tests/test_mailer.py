@@ -49,3 +49,13 @@ def test_the_relay_error_says_how_long_it_tried() -> None:
         mailer.connect()
     assert slept == [2.0, 4.0, 8.0]  # the defaults: 3 retries, doubling from 2 s
     assert "Connection refused (tried 4 times over 14 s); check smtp.host" in str(caught.value)
+
+
+def test_a_silent_relay_names_the_limit_it_passed() -> None:
+    """The subscribe page's 15 s limit was called smtp.timeout, which says 60."""
+    from bulletin.config import SmtpConfig
+    from bulletin.mail.mailer import SmtpMailer
+
+    config = SmtpConfig(host="127.0.0.1", port=2525, timeout=60)
+    assert "within 60 s (smtp.timeout)" in str(SmtpMailer(config, None)._silent())
+    assert "within 15 s (bulletin's own limit here)" in str(SmtpMailer(config, None, timeout=15)._silent())

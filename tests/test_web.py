@@ -201,6 +201,7 @@ def test_a_relay_that_is_down_leaves_nothing_half_done(
     with WebServer(site.root, SECRET) as web:
         status, page = subscribe(web, "ann@example.org", "alpha")
     assert status == 503 and "try again later" in page
+    assert '<a href="/subscribe">Back to the subscribe page</a>' in page
     assert ledger_rows(site)["subscribers"] == []
     # The operator learns why (the relay, never the address).
     (record,) = [r for r in caplog.records if r.name == "bulletin.web"]

@@ -102,6 +102,8 @@ class SmtpMailer:
         self.retries = retries
         self.backoff = backoff
         self.timeout = float(config.timeout if timeout is None else timeout)
+        # Where the limit comes from, for the message when the relay is silent past it.
+        self.timeout_from = "smtp.timeout" if timeout is None else "bulletin's own limit here"
         self.sleep = sleep or self.pacing.pause  # back-off between retries: cut short by a stop
         self.connection: smtplib.SMTP | None = None
         self.reconnects = 0
@@ -180,7 +182,7 @@ class SmtpMailer:
     def _silent(self) -> RelayError:
         return RelayError(
             f"the relay {self.config.host}:{self.config.port} did not answer within {self.timeout:g} s "
-            f"(smtp.timeout); check the relay{RESUME}"
+            f"({self.timeout_from}); check the relay{RESUME}"
         )
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:

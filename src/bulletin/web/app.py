@@ -321,6 +321,7 @@ def subscribe(web: WebSite, request: Request, posted: Posted | None) -> Response
             503,
             "Please try again later",
             ["We could not send the confirmation mail just now. Nothing was saved."],
+            link=(web.pages.urls["subscribe"], "Back to the subscribe page"),
         )
     mail = BackgroundTask(mail_subscriber, web, mailer, values["email"], values["name"], topics, consent)
     return _see(request, "subscribe/sent", mail)
