@@ -231,3 +231,43 @@ def test_a_version_1_ledger_folds_its_addresses(tmp_path: Path) -> None:
             "cy@example.org": "bounced",
             "dee@example.org": "bounced",
         }
+
+
+def test_a_writer_waits_for_the_lock_only_so_long(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It waited for another writer's file lock without end: a web worker's threads all
+    stuck behind one, and SQLite's own busy timeout never began."""
+    import fcntl
+    import os
+    import sqlite3
+    import time
+
+    from bulletin import ledger as module
+
+    monkeypatch.setattr(module, "BUSY_TIMEOUT", 0.3)
+    path = tmp_path / "l.sqlite"
+    with Ledger.open(path, create=True) as ledger:
+        held = os.open(f"{path}.lock", os.O_RDWR)
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"), ledger.writing():
+            pass
+        assert 0.3 <= time.monotonic() - started < 2
+        fcntl.flock(held, fcntl.LOCK_UN)
+        os.close(held)
+        with ledger.writing():  # free again: taken at once
+            ledger.db.execute("SELECT 1")
+
+
+def test_a_ledger_dropped_without_close_closes_its_lock_file(tmp_path: Path) -> None:
+    """A web worker's thread ends without closing its ledger: each one leaked a descriptor."""
+    import gc
+    import os
+
+    path = tmp_path / "l.sqlite"
+    Ledger.open(path, create=True).close()
+    ledger = Ledger.open(path)
+    descriptor = ledger._writer
+    del ledger
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(descriptor)

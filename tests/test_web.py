@@ -539,6 +539,16 @@ def test_a_forms_result_is_at_web_url_under_a_root_path(site: SiteMaker, smtp: S
     assert health.status_code == 200
 
 
+def test_the_route_below_any_root_path() -> None:
+    from bulletin.web.guard import _below
+
+    assert _below("/healthz", "") == "/healthz"
+    assert _below("//healthz", "/") == "/healthz"  # uvicorn --root-path /
+    assert _below("/x//healthz", "/x/") == "/healthz"
+    assert _below("/sub/feeds/rss.xml", "/sub") == "/feeds/rss.xml"
+    assert _below("/subscribe", "/sub") == "/subscribe"  # not cut inside a name
+
+
 def test_client_addresses_count_forwarded_for_only_from_trusted_proxies() -> None:
     assert client_address("203.0.113.9", "198.51.100.1", ()) == "203.0.113.9"
     assert client_address("127.0.0.1", "198.51.100.1", ()) == "127.0.0.1"
@@ -878,6 +888,27 @@ def test_a_form_waiting_for_the_ledger_holds_up_no_other_request(
         os.close(lock)
     posting.join(10)
     assert answers == [303]
+
+
+def test_a_ledger_lock_held_too_long_gets_try_again(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writers' lock was waited for without end: no 503 ever came."""
+    import fcntl
+    import os
+
+    from bulletin import ledger as module
+
+    monkeypatch.setattr(module, "BUSY_TIMEOUT", 0.5)
+    page = web.client.get("/subscribe").text
+    lock = os.open(site.root / ".bulletin" / "ledger.sqlite.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        answer = web.client.post("/subscribe", data={"form": form_token(page), "email": "ann@example.org"})
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "60"
 
 
 def test_a_ledger_busy_past_its_timeout_gets_try_again_not_a_500(

@@ -11,6 +11,9 @@ import fcntl
 import functools
 import os
 import sqlite3
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,6 +230,43 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+BUSY_TIMEOUT = 30  # seconds a writer waits for the others (SQLite's busy timeout too)
+
+
+def _take(lock: int, path: Path) -> threading.Lock:
+    """The writers' file lock, waited for at most BUSY_TIMEOUT seconds; and this process's
+    own lock for the same file, held with it. This process's threads (a web worker's) queue
+    on the latter, which wakes the next at once; only other processes are polled for."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    with _LOCKS_GUARD:
+        local = _LOCKS.setdefault(str(path), threading.Lock())
+    if not local.acquire(timeout=BUSY_TIMEOUT):
+        raise sqlite3.OperationalError("database is locked")
+    pause = 0.0001
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return local
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                local.release()
+                raise sqlite3.OperationalError("database is locked") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.001)
+        except BaseException:
+            local.release()
+            raise
+
+
+_LOCKS: dict[str, threading.Lock] = {}  # one per ledger file, for this process's threads
+_LOCKS_GUARD = threading.Lock()
+
+
+def _close_quietly(descriptor: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(descriptor)
+
+
 class Ledger:
     """The send ledger; open it with Ledger.open()."""
 
@@ -235,15 +275,20 @@ class Ledger:
         self.db = connection
         self._lock: int | None = None
         self._writer = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        # A ledger dropped without close() (a web worker's thread that ends) closes its lock
+        # file all the same: each one left open was a descriptor lost for good.
+        self._closer = weakref.finalize(self, _close_quietly, self._writer)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """One write transaction, committed on success and rolled back on error.
 
-        Writers (sends, web workers, commands) take turns through a file lock, which wakes the
-        next one at once; SQLite's own busy handler would sleep for milliseconds instead.
+        Writers (sends, web workers, commands) take turns through a file lock (see _take);
+        SQLite's own busy handler would sleep for milliseconds instead. A writer that cannot
+        have it within BUSY_TIMEOUT seconds gets SQLite's own answer,
+        sqlite3.OperationalError ("database is locked"), as it would from SQLite itself.
         """
-        fcntl.flock(self._writer, fcntl.LOCK_EX)
+        local = _take(self._writer, self.path)
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -254,6 +299,7 @@ class Ledger:
             self.db.execute("COMMIT")
         finally:
             fcntl.flock(self._writer, fcntl.LOCK_UN)
+            local.release()
 
     @classmethod
     def open(cls, path: Path, create: bool = False, verify: bool = False) -> Ledger:
@@ -269,7 +315,7 @@ class Ledger:
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
         except sqlite3.DatabaseError as error:
             raise _unusable(path, error) from None
         try:
@@ -437,8 +483,7 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
-        with contextlib.suppress(OSError):
-            os.close(self._writer)
+        self._closer()
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 os.close(self._lock)

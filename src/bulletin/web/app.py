@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +31,7 @@ from starlette.routing import Mount, Route
 
 from ..addresses import MAX_ADDRESS, valid_address
 from ..config import Config, load_config
-from ..errors import BulletinError, NoContentError
+from ..errors import BulletinError, LedgerError, NoContentError
 from ..ledger import Ledger
 from ..mail.mailer import RESUME, DeliveryError, RelayError, SmtpMailer
 from ..subscriptions import Consent, Subscriptions, clean_name
@@ -48,6 +50,7 @@ from .mail import confirmation, open_relay, send_confirmation
 from .pages import CONSENT, FormError, Pages
 from .preview import RELOAD_SCRIPT, Preview
 
+HANDLER_THREADS = 16  # of the 40 anyio gives a worker: the rest serve feeds, digests, /healthz
 MAX_FIELDS = 6000  # more than 16 kB can hold: the body limit decides, and the page says what is wrong
 FORM_MAX_AGE = 2 * 3600  # a form page left open longer asks to be reloaded
 ONE_CLICK = b"List-Unsubscribe=One-Click"
@@ -66,6 +69,7 @@ class WebSite:
         Ledger.open(self.ledger_path).close()  # refuse to start without a usable ledger
         self.local = threading.local()
         self.pages = Pages(config, self.web.url)
+        self.handlers: anyio.CapacityLimiter | None = None  # made in the server's event loop
 
     def refresh(self, config: Config) -> None:
         """A preview rebuild changed the configuration: pages follow it."""
@@ -193,11 +197,14 @@ async def _call(web: WebSite, handler: Callable[..., Response], request: Request
     if request.method == "POST":  # read here: the guard holds the whole (small) body
         posted = Posted(await request.body(), await request.form(max_files=0, max_fields=MAX_FIELDS))
     # A handler may wait for the ledger (another writer's lock, SQLite's busy timeout) or
-    # read the site: in a worker thread, so that the other requests go on meanwhile.
+    # read the site: in a worker thread, so that the other requests go on meanwhile. They
+    # take at most HANDLER_THREADS of the pool, which serves the published files too.
+    if web.handlers is None:
+        web.handlers = anyio.CapacityLimiter(HANDLER_THREADS)
     try:
-        return await run_in_threadpool(handler, web, request, posted)
-    except sqlite3.OperationalError as error:
-        if "locked" not in str(error):
+        return await anyio.to_thread.run_sync(handler, web, request, posted, limiter=web.handlers)
+    except (sqlite3.OperationalError, LedgerError) as error:
+        if "locked" not in str(error) and "busy" not in str(error):
             raise
         log.warning("bulletin serve: the ledger stayed busy for 30 s; a visitor was asked to try again")
         busy = web.pages.message(503, "Please try again in a minute", ["Nothing was saved."])

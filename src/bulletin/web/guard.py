@@ -119,9 +119,12 @@ class Guard:
 
 
 def _below(path: str, root: str) -> str:
-    """`path` without the root path in front of it (cut at a '/': /sub, not /subscribe)."""
+    """`path` without the root path in front of it (cut at a '/': /sub, not /subscribe),
+    with one leading '/' (a root given as '/x/' leaves '//healthz' behind)."""
     root = root.rstrip("/")
-    return path[len(root) :] if root and (path == root or path.startswith(root + "/")) else path
+    if root and (path == root or path.startswith(root + "/")):
+        path = path[len(root) :]
+    return "/" + path.lstrip("/")
 
 
 async def _too_large(send: Send) -> None:
