@@ -911,6 +911,46 @@ def test_a_ledger_lock_held_too_long_gets_try_again(
     assert answer.status_code == 503 and answer.headers["retry-after"] == "60"
 
 
+def test_more_forms_waiting_for_the_ledger_than_threads_leave_healthz_and_files_served(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """45 forms waiting for a held ledger took all 40 threads of the pool: /healthz and the
+    published files, which need one too, waited with them."""
+    import fcntl
+    import os
+    import threading
+
+    from bulletin import ledger as module
+
+    monkeypatch.setattr(module, "BUSY_TIMEOUT", 3)
+    (site.root / "feeds").mkdir()
+    (site.root / "feeds" / "rss.xml").write_text("<rss/>\n")
+    page = web.client.get("/subscribe").text
+    data = {"form": form_token(page), "email": "ann@example.org"}
+    clients = [httpx.Client(base_url=web.url, timeout=20) for _ in range(45)]
+    lock = os.open(site.root / ".bulletin" / "ledger.sqlite.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    posts = [
+        threading.Thread(target=client.post, args=("/subscribe",), kwargs={"data": data})
+        for client in clients
+    ]
+    try:
+        for post in posts:
+            post.start()
+        time.sleep(0.5)  # every form is waiting for the lock now
+        started = time.monotonic()
+        assert web.client.get("/healthz").text == "ok\n"
+        assert web.client.get("/feeds/rss.xml").status_code == 200
+        assert time.monotonic() - started < 1.0
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+        for post in posts:
+            post.join(20)
+        for client in clients:
+            client.close()
+
+
 def test_a_ledger_busy_past_its_timeout_gets_try_again_not_a_500(
     site: SiteMaker, smtp: SmtpServer, web: WebServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -171,7 +171,7 @@ class Subscriptions:
         address = normalise_address(address)
         with self._transaction():
             row = self.get(address)
-            if row is None or not _confirms(row, request):
+            if row is None or not confirms(row, request):
                 return False  # an old link never undoes a later unsubscribe (or a bounce)
             status = row.status
             if status != "active":
@@ -183,12 +183,6 @@ class Subscriptions:
                 self.db.execute("DELETE FROM suppressed WHERE address = ?", (address,))
                 self._log(address, at, "active", "confirmed")
             return True
-
-    def confirmable(self, address: str, request: str = "") -> bool:
-        """Whether `confirm` would succeed: the address is active already, or pending from
-        `request` ("": any request)."""
-        row = self.get(address)
-        return row is not None and _confirms(row, request)
 
     def update(self, address: str, name: str, topics: Iterable[str] | None, at: datetime) -> bool:
         """Change an active subscriber's name and topics; False when not active."""
@@ -391,8 +385,9 @@ class Subscriptions:
         return self.ledger.writing()
 
 
-def _confirms(row: Row, request: str) -> bool:
-    """Whether a confirm link for `request` confirms `row`."""
+def confirms(row: Row, request: str) -> bool:
+    """Whether a confirm link for `request` confirms `row` (what `confirm` does with it): the
+    address is active already, or pending from `request` ("": any request)."""
     if row.status == "pending":
         return not request or row.consent_at == request
     return row.status == "active"

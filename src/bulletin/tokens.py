@@ -96,15 +96,21 @@ def verify_purpose_token(
     purpose: str, token: str, secret: str, list_id: str, now: float | None = None
 ) -> str | None:
     """The address of a valid, unexpired token for `purpose`, else None; never raises."""
-    verified = verify_confirm_token(token, secret, list_id, now, purpose)
+    verified = _verify_purpose(purpose, token, secret, list_id, now)
     return None if verified is None else verified[0]
 
 
 def verify_confirm_token(
-    token: str, secret: str, list_id: str, now: float | None = None, purpose: str = "confirm"
+    token: str, secret: str, list_id: str, now: float | None = None
 ) -> tuple[str, str] | None:
     """The address and the request ("" for a link made before links named one) of a valid,
-    unexpired token for `purpose`, else None; never raises."""
+    unexpired confirm token, else None; never raises."""
+    return _verify_purpose("confirm", token, secret, list_id, now)
+
+
+def _verify_purpose(
+    purpose: str, token: str, secret: str, list_id: str, now: float | None
+) -> tuple[str, str] | None:
     payload = _decode(token)
     if payload is None:
         return None

@@ -34,7 +34,7 @@ from ..config import Config, load_config
 from ..errors import BulletinError, LedgerError, NoContentError
 from ..ledger import Ledger
 from ..mail.mailer import RESUME, DeliveryError, RelayError, SmtpMailer
-from ..subscriptions import Consent, Subscriptions, clean_name
+from ..subscriptions import Consent, Row, Subscriptions, clean_name, confirms
 from ..tokens import (
     make_purpose_token,
     make_token,
@@ -109,9 +109,9 @@ class WebSite:
         """None when the form may go on; else the page that refuses it, with a link to `page`
         (the route that shows the form): reloading would only send the same form again."""
         if not self.store.hit(rate_key(self.client(request)), time.time(), self.web.rate_per_minute):
-            busy = self.pages.message(429, "Too many requests", ["Please wait a minute, then try again."])
-            busy.headers["retry-after"] = "60"
-            return busy
+            return self.pages.message(
+                429, "Too many requests", ["Please wait a minute, then try again."], retry_after=60
+            )
         again = (self.pages.root + page, "Open the page again")
         token = str(form.get("form", ""))
         if not token:  # sent from another site's page, or from a page cut short
@@ -191,8 +191,12 @@ def create_app(
     return _application(web, preview)
 
 
-async def _call(web: WebSite, handler: Callable[..., Response], request: Request) -> Response:
-    """Run a page's handler: a POST's body read first, the rest in a worker thread."""
+async def _call(
+    web: WebSite, handler: Callable[..., Response], request: Request, writes: bool = True
+) -> Response:
+    """Run a page's handler: a POST's body read first, the rest in a worker thread.
+    `writes`: it may wait for the ledger's writers (the pages do; /healthz and the
+    stylesheet, which only read, must answer while they wait)."""
     posted = None
     if request.method == "POST":  # read here: the guard holds the whole (small) body
         posted = Posted(await request.body(), await request.form(max_files=0, max_fields=MAX_FIELDS))
@@ -201,21 +205,20 @@ async def _call(web: WebSite, handler: Callable[..., Response], request: Request
     # take at most HANDLER_THREADS of the pool, which serves the published files too.
     if web.handlers is None:
         web.handlers = anyio.CapacityLimiter(HANDLER_THREADS)
+    limiter = web.handlers if writes else None
     try:
-        return await anyio.to_thread.run_sync(handler, web, request, posted, limiter=web.handlers)
+        return await anyio.to_thread.run_sync(handler, web, request, posted, limiter=limiter)
     except (sqlite3.OperationalError, LedgerError) as error:
         if "locked" not in str(error) and "busy" not in str(error):
             raise
         log.warning("bulletin serve: the ledger stayed busy for 30 s; a visitor was asked to try again")
-        busy = web.pages.message(503, "Please try again in a minute", ["Nothing was saved."])
-        busy.headers["retry-after"] = "60"
-        return busy
+        return web.pages.message(503, "Please try again in a minute", ["Nothing was saved."], retry_after=60)
 
 
 def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
-    def route(path: str, handler: Callable[..., Any], methods: list[str]) -> Route:
+    def route(path: str, handler: Callable[..., Any], methods: list[str], writes: bool = True) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await _call(web, handler, request)
+            return await _call(web, handler, request, writes)
 
         return Route(path, endpoint, methods=methods)
 
@@ -234,8 +237,8 @@ def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
         # The form many lists use (and the example site's unsubscribe_url): ?token=…
         route("/unsubscribe", unsubscribe_page, ["GET", "HEAD"]),
         route("/unsubscribe", unsubscribe, ["POST"]),
-        route("/healthz", healthz, ["GET", "HEAD"]),
-        route("/assets/bulletin.css", stylesheet, ["GET", "HEAD"]),
+        route("/healthz", healthz, ["GET", "HEAD"], writes=False),
+        route("/assets/bulletin.css", stylesheet, ["GET", "HEAD"], writes=False),
         Mount(
             "/feeds",
             PublishedFiles(
@@ -422,10 +425,8 @@ def confirm_page(web: WebSite, request: Request, _: Posted | None) -> Response:
     # (the address left, or bounced, since, or asked again), and what it confirms.
     address, asked = verified
     row = web.store.get(address)
-    if row is not None and row.status == "pending" and not web.store.confirmable(address, asked):
-        return _replaced(web)
-    if row is None or not web.store.confirmable(address, asked):
-        return _bad_link(web, "confirm")
+    if row is None or not confirms(row, asked):
+        return _unconfirmable(web, row)
     if row.status == "active":  # confirmed: where the button leads, and a link used again
         return _subscribed(web, address)
     return web.pages.button(
@@ -438,7 +439,11 @@ def confirm_page(web: WebSite, request: Request, _: Posted | None) -> Response:
     )
 
 
-def _replaced(web: WebSite) -> Response:
+def _unconfirmable(web: WebSite, row: Row | None) -> Response:
+    """Why a confirm link does not work: a later request replaced its own (the row is still
+    pending), or the address left or bounced since, or the link is no good."""
+    if row is None or row.status != "pending":
+        return _bad_link(web, "confirm")
     return web.pages.message(
         400,
         "This link is for an earlier request",
@@ -463,8 +468,7 @@ def confirm(web: WebSite, request: Request, posted: Posted | None) -> Response:
     if refused is not None:
         return refused
     if not web.store.confirm(address, web.clock(), asked):
-        row = web.store.get(address)
-        return _replaced(web) if row is not None and row.status == "pending" else _bad_link(web, "confirm")
+        return _unconfirmable(web, web.store.get(address))
     return _see(request, f"confirm/{token}")
 
 

@@ -161,10 +161,19 @@ class Pages:
         )
 
     def message(
-        self, status: int, heading: str, paragraphs: list[str], link: tuple[str, str] | None = None
+        self,
+        status: int,
+        heading: str,
+        paragraphs: list[str],
+        link: tuple[str, str] | None = None,
+        retry_after: int | None = None,
     ) -> Response:
+        """A page of a few paragraphs; `retry_after`: seconds to wait (a 429 or 503)."""
         shown = {"url": link[0], "text": link[1]} if link else None
-        return self.render("web_message.html.j2", status, heading=heading, paragraphs=paragraphs, link=shown)
+        page = self.render("web_message.html.j2", status, heading=heading, paragraphs=paragraphs, link=shown)
+        if retry_after is not None:
+            page.headers["retry-after"] = str(retry_after)
+        return page
 
     def button(
         self,
