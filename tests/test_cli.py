@@ -442,11 +442,15 @@ def many_items(site: SiteMaker, count: int) -> None:
 
 
 def build_in_a_process(
-    site: SiteMaker, interrupt_when: Callable[[int], bool] | None = None
+    site: SiteMaker,
+    interrupt_when: Callable[[int], bool] | None = None,
+    signum: int = signal.SIGINT,
+    *,
+    group: bool = True,
 ) -> tuple[int, str, float]:
     """`bulletin build` in its own process group, as a terminal runs it; Ctrl-C, once
     `interrupt_when(pid)` holds, goes to the whole group (the parsing workers too), as a
-    terminal sends it."""
+    terminal sends it. Or `signum` instead, to the group or (not `group`) to the build alone."""
     command = [sys.executable, "-m", "bulletin", "build", "--site", str(site.root), *NOW]
     started = time.monotonic()
     # A suite started in the background (`pytest &` in a script) ignores SIGINT, and the build
@@ -464,7 +468,7 @@ def build_in_a_process(
             while process.poll() is None and not interrupt_when(process.pid) and time.monotonic() < deadline:
                 time.sleep(0.002)
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
+                (os.killpg if group else os.kill)(process.pid, signum)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:  # a build that hangs is a failure, not left running
@@ -506,6 +510,31 @@ def test_ctrl_c_exits_130_with_one_line(site: SiteMaker) -> None:
     assert interrupted >= 2
     assert build_in_a_process(site)[0] == 0
     assert stray_temporaries(site) == []  # what an interrupt left mid-write is cleared
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the workers start")
+@pytest.mark.parametrize("group", [True, False], ids=["process group", "build alone"])
+def test_sigterm_stops_a_build_with_one_line_and_as_killed(site: SiteMaker, group: bool) -> None:
+    """`kill`, a time limit or a service manager: one line says so, the exit status is the
+    signal's (a shell shows 143), and the next run finishes the work."""
+    many_items(site, 3000)
+    stages: list[Callable[[int], bool]] = [
+        has_children,
+        lambda _: (site.root / ".bulletin" / "cache").exists(),
+        lambda _: (site.root / "feeds").exists(),
+    ]
+    stopped = 0
+    for stage in stages:
+        for folder in ("feeds", "emails", ".bulletin"):
+            shutil.rmtree(site.root / folder, ignore_errors=True)
+        code, stderr, _ = build_in_a_process(site, stage, signal.SIGTERM, group=group)
+        if code == 0 and stderr == "":
+            continue
+        assert (code, stderr) == (-signal.SIGTERM, "bulletin: stopped by SIGTERM\n")
+        stopped += 1
+    assert stopped >= 2
+    assert build_in_a_process(site)[0] == 0
+    assert stray_temporaries(site) == []
 
 
 SEND_MAIL = {

@@ -7,7 +7,9 @@ skipped; 2 usage or configuration error, nothing done; 3 refused or aborted.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -21,7 +23,15 @@ import click
 from . import __version__, unchanged
 from .config import Config, load_config
 from .dates import parse_date
-from .errors import BulletinError, ConfigError, Interrupted, RefusedError, UsageError
+from .errors import (
+    BulletinError,
+    ConfigError,
+    Interrupted,
+    RefusedError,
+    UsageError,
+    stop_on_sigterm,
+    terminated,
+)
 from .report import Report
 
 if TYPE_CHECKING:  # the reader and the writers load when a command needs them
@@ -245,10 +255,13 @@ def _os_problem(exc: OSError, site: Path) -> str:
 
 
 class _Commands(click.Group):
-    """bulletin's commands: Ctrl-C ends any of them with one line and exit code 130."""
+    """bulletin's commands: Ctrl-C ends any of them with one line and exit code 130; SIGTERM
+    with one line, then as killed by it (128 + 15 to a shell; a service manager sees the
+    signal it sent). `serve` leaves SIGTERM to uvicorn, which shuts down gracefully."""
 
     def invoke(self, ctx: click.Context) -> Any:
         said = ""
+        _take_sigterm()
         try:
             return super().invoke(ctx)
         except Interrupted as exc:  # with what the command had done by then
@@ -257,8 +270,27 @@ class _Commands(click.Group):
             pass
         # Outside the except block: the interrupted frames (and the parsing processes they
         # hold) are released before the process ends. A bar may have been left mid-line.
-        _echo_err(("\n" if _terminal(sys.stderr) else "") + "bulletin: interrupted" + said)
+        what = "stopped by SIGTERM" if terminated() else "interrupted"
+        _echo_err(("\n" if _terminal(sys.stderr) else "") + f"bulletin: {what}{said}")
+        if terminated():
+            sys.stderr.flush()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
         ctx.exit(130)
+
+
+def _take_sigterm() -> None:
+    """SIGTERM stops the command as Ctrl-C does, unless a caller ignores it or this is not
+    the main thread (tests invoke commands in threads)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
+
+
+def _leave_sigterm() -> None:
+    """SIGTERM as it was: uvicorn takes it over, to shut down gracefully."""
+    if signal.getsignal(signal.SIGTERM) is stop_on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -628,6 +660,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bo
 
         if watch and workers > 1:
             raise UsageError("--watch previews with one worker; leave out --workers")
+        _leave_sigterm()
         serve_site(run.config, host, port, workers, new_ledger=new_ledger, say=run.say, watch=watch)
 
 

@@ -7,6 +7,21 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what the command had done by then and how to finish it."""
 
 
+_TERMINATED: list[int] = []  # SIGTERM, once it came
+
+
+def stop_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM (`kill`, a cron or CI time limit, a service manager) stops a command the way
+    Ctrl-C does, where it is, files whole: the command line then says so and ends as killed."""
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt
+
+
+def terminated() -> bool:
+    """Whether the KeyboardInterrupt being handled came from SIGTERM."""
+    return bool(_TERMINATED)
+
+
 class BulletinError(Exception):
     """Something stopped bulletin; the message says what and how to fix it."""
 

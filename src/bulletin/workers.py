@@ -64,20 +64,27 @@ def _ctrl_c_held() -> Iterator[None]:
     the pool's start and its thread's (shutting it down then fails)."""
     import threading
 
-    if (
-        threading.current_thread() is not threading.main_thread()  # `serve --watch` rebuilds
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # ignored, or taken
-    ):
+    from .errors import stop_on_sigterm
+
+    if threading.current_thread() is not threading.main_thread():  # `serve --watch` rebuilds
         yield
         return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    caught: list[signal.Signals] = []
+    usual = ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, stop_on_sigterm))
+    held = {  # unless ignored, or taken by something else
+        signum: signal.signal(signum, lambda number, _frame: caught.append(signal.Signals(number)))
+        for signum, handler in usual
+        if signal.getsignal(signum) is handler
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
+        for signum, previous in held.items():
+            signal.signal(signum, previous)
+    for first in caught[:1]:
+        handler = held[first]
+        assert callable(handler)
+        handler(first, None)  # raises KeyboardInterrupt (after SIGTERM, saying so)
 
 
 # In a worker: the build it works for. A worker whose build was killed would otherwise
@@ -87,9 +94,11 @@ _PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent 
 
 
 def _start_worker(parent: int) -> None:
-    """A worker's first step: die with the build, and leave Ctrl-C to it (it reaches the
-    whole process group; a worker interrupted while idle would die with a traceback)."""
+    """A worker's first step: die with the build, and leave Ctrl-C and SIGTERM to it (they
+    reach the whole process group; a worker interrupted while idle would die with a
+    traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent)
 
 

@@ -30,7 +30,7 @@ from ..digests.personal import personal_copy, sender_domain
 from ..digests.plan import warn_unknown_topics
 from ..digests.render import Rendered
 from ..digests.windows import Window
-from ..errors import Interrupted, RefusedError, UsageError
+from ..errors import Interrupted, RefusedError, UsageError, stop_on_sigterm
 from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
@@ -209,11 +209,11 @@ def _ctrl_c_stops(stop: Callable[[], None], notice: str) -> Iterator[None]:
             with contextlib.suppress(OSError):  # stderr may be gone; the stop goes on
                 os.write(2, f"\nbulletin: {notice}\n".encode())
 
-    usual = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    usual = {signal.SIGINT: (signal.default_int_handler,), signal.SIGTERM: (signal.SIG_DFL, stop_on_sigterm)}
     taken = {
         signum: signal.signal(signum, asked)
-        for signum, handler in usual.items()
-        if signal.getsignal(signum) is handler
+        for signum, handlers in usual.items()
+        if signal.getsignal(signum) in handlers
     }
     try:
         yield
