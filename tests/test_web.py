@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import html
+import os
 import re
 import shutil
 import sqlite3
@@ -1097,6 +1099,63 @@ def test_bulletin_serve_as_a_process_says_where_links_go(site: SiteMaker) -> Non
     finally:
         process.terminate()
         process.communicate(timeout=20)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_serve_workers_end_with_their_supervisor_killed(site: SiteMaker) -> None:
+    """`kill -9` of `serve --workers 2` used to leave both workers serving, holding the port
+    (the next `serve` found it in use); now they shut down when the supervisor is gone."""
+    import signal
+    import sys
+
+    port = free_port()
+    web_site(site, free_port())
+    env = {**os.environ, "BULLETIN_SECRET": SECRET}
+    command = [sys.executable, "-m", "bulletin", "serve", "--workers", "2", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--site", str(site.root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "serve did not answer"
+            time.sleep(0.1)
+        workers = _children(process.pid)
+        assert len(workers) >= 2
+        process.kill()
+        process.wait(10)
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in workers):
+            assert time.monotonic() < deadline, "the workers outlived their supervisor"
+            time.sleep(0.1)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the session: anything left over
+        process.communicate(timeout=20)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_serve_on_a_port_in_use_says_so_before_serving(site: SiteMaker) -> None:

@@ -99,12 +99,13 @@ def _start_worker(parent: int) -> None:
     traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent(parent)
+    die_with_parent(parent)
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this worker when the build dies; elsewhere, or if that fails,
-    watch the build from a thread."""
+def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Ask Linux to send this worker `signum` when its parent (`parent`: the build, or
+    `serve`'s supervisor) dies; elsewhere, or if that fails, watch the parent from a thread
+    and exit when it is gone."""
     global _PARENT
     _PARENT = parent
     asked = False
@@ -113,8 +114,8 @@ def _die_with_parent(parent: int) -> None:
             import ctypes
 
             libc = ctypes.CDLL(None, use_errno=True)
-            asked = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    exit_if_orphaned()  # the build may have died before prctl took effect
+            asked = libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+    exit_if_orphaned()  # the parent may have died before prctl took effect
     if not asked:
         import threading
 

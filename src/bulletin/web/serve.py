@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..config import Config
 from ..ledger import Ledger
+from ..workers import die_with_parent
 
 
 def serve(
@@ -64,7 +66,23 @@ def serve(
         uvicorn.run(app, **settings)  # type: ignore[arg-type]
         return
     os.environ["BULLETIN_SITE"] = site  # each worker process builds its own application
-    uvicorn.run("bulletin.web:create_app", factory=True, workers=workers, **settings)  # type: ignore[arg-type]
+    os.environ[_PARENT] = str(os.getpid())
+    uvicorn.run("bulletin.web.serve:worker_app", factory=True, workers=workers, **settings)  # type: ignore[arg-type]
+
+
+_PARENT = "BULLETIN_SERVE_PARENT"  # the supervisor's process id, for its workers
+
+
+def worker_app() -> Any:
+    """The application in one of `serve --workers N`'s processes, which ends (gracefully,
+    as on SIGTERM) when the supervisor dies: killed with -9, it would otherwise leave its
+    workers serving, holding the port."""
+    from . import create_app
+
+    parent = os.environ.get(_PARENT, "")
+    if parent.isdigit():
+        die_with_parent(int(parent), signal.SIGTERM)
+    return create_app()
 
 
 def _check_port(host: str, port: int) -> None:
