@@ -242,3 +242,28 @@ def test_keys_keep_their_spelling_and_line() -> None:
 )
 def test_leaves_everything_else_to_libyaml(text: str) -> None:
     assert read_block_yaml(text, 2) is None
+
+
+def _printable(code: int) -> bool:
+    """YAML 1.1's printable characters (§5.1), which libyaml accepts in a stream."""
+    return (
+        code in (0x09, 0x0A, 0x0D, 0x85)
+        or 0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def test_steps_aside_for_every_character_libyaml_treats_specially() -> None:
+    """Every character outside YAML's printable set, and the printable ones libyaml reads as
+    something other than a letter (tab, CR, and NEL, LS and PS as line breaks; the BOM):
+    checked one by one, the astral planes sampled."""
+    special = {0x09, 0x0D, 0x85, 0x2028, 0x2029, 0xFEFF}
+    codes = [*range(0x10000), *range(0x10000, 0x110000, 97), 0x10FFFF]
+    for code in codes:
+        if code in (0x0A, 0x23):  # a line break; '#', which depends on what precedes it
+            continue
+        text = f"a: x{chr(code)}y\n"
+        expected_none = not _printable(code) or code in special
+        assert (read_block_yaml(text, 2) is None) == expected_none, f"U+{code:04X}"
