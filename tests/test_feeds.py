@@ -245,6 +245,50 @@ def test_long_content_is_cut_at_an_element_and_links_to_the_source(site: SiteMak
     assert html.count("<p>") == html.count("</p>")
 
 
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        # A CMS export: the whole article in one wrapper. The cut used to keep nothing.
+        ("<div class='post'>" + "".join(f"<p>P{n} " + "text " * 40 + "</p>" for n in range(40)) + "</div>",
+         "<p>P0 "),
+        ("<ul>" + "".join(f"<li>L{n} " + "text " * 30 + "</li>" for n in range(60)) + "</ul>", "<li>L0 "),
+        ("<table><tbody>" + "".join(f"<tr><td>R{n}</td><td>" + "x " * 40 + "</td></tr>" for n in range(60))
+         + "</tbody></table>", "<td>R0</td>"),
+        ("<p>" + "word " * 2000 + "</p>", "<p>word word"),  # one long paragraph: cut at a space
+    ],
+    ids=["wrapper", "list", "table", "paragraph"],
+)  # fmt: skip
+def test_a_long_body_is_cut_inside_its_elements_which_are_closed(
+    site: SiteMaker, body: str, kept: str
+) -> None:
+    site.write_config(feed_content_kb=1)
+    site.item("long.md", title="Long", href="https://src.example/long", link={"brand": "Src"}, body=body)
+    feeds, _ = build(site)
+    html = json.loads((feeds / "feed.json").read_bytes())["items"][0]["content_html"]
+    assert len(html.encode()) <= 1024
+    assert kept in html and len(html) > 600, html
+    assert html.endswith('<p><a href="https://src.example/long">Read the full article at Src</a></p>')
+    assert _balanced(html)
+
+
+def _balanced(html: str) -> bool:
+    """Whether every element that opens in `html` closes, innermost first."""
+    opened: list[str] = []
+    balanced = [True]
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag not in ("br", "hr", "img", "wbr", "col", "area"):
+                opened.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            if not opened or opened.pop() != tag:
+                balanced[0] = False
+
+    Tags().feed(html)
+    return balanced[0] and not opened
+
+
 def test_a_body_cut_before_rendering_still_links_to_the_source(site: SiteMaker) -> None:
     # Cut at 200 K characters (twice feed_content_kb), inside the comment: what is left
     # renders well under the cap, and the entry must still say that it is not all.

@@ -482,27 +482,60 @@ _VOID = {b"area", b"br", b"col", b"hr", b"img", b"wbr"}
 def cap(
     body_html: str, limit_bytes: int, source: str | None, source_name: str | None, cut: bool = False
 ) -> str:
-    """Cut sanitised HTML longer than limit_bytes at an element boundary; link to the source.
+    """Cut sanitised HTML longer than limit_bytes after the last element that fits, closing
+    the elements left open (a long article in one <div> or <article>, a long list or table,
+    keeps its start); link to the source.
 
     `cut`: the body was already cut before it was rendered, so the link goes on anyway."""
     data = body_html.encode()
+    more = _more(source, source_name)
     if len(data) <= limit_bytes:
-        return body_html + _more(source, source_name) if cut else body_html
-    # Walk the (well-formed, sanitised) markup keeping a depth count: a cut is
-    # allowed only where depth returns to zero, so no element is left open.
-    budget = limit_bytes - 300
-    depth = 0
-    last_cut = 0
+        return body_html + more if cut else body_html
+    budget = limit_bytes - len(more.encode())
+    opened: list[bytes] = []  # the (well-formed, sanitised) markup's open elements
+    closers = 0  # the bytes of their end tags
+    best: tuple[int, list[bytes]] = (0, [])  # the latest cut that fits, and what it leaves open
+    text_from = 0  # where the text after the last tag starts
     for match in _TAG.finditer(data):
-        if match.end() > budget:
+        if match.end() + closers > budget:
+            text_to = match.start()
             break
         closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
-        if name not in _VOID and not self_closing:
-            depth += -1 if closing else 1
-        if depth <= 0:
-            depth = 0
-            last_cut = match.end()
-    return data[:last_cut].decode() + _more(source, source_name)
+        if closing:
+            if name in opened:  # up to the element it closes
+                while opened:
+                    closers -= len(opened[-1]) + 3
+                    if opened.pop() == name:
+                        break
+            if name in _BLOCK or not opened:
+                best = (match.end(), list(opened))
+        elif name not in _VOID and not self_closing:
+            opened.append(name)
+            closers += len(name) + 3
+        elif name in _BLOCK:
+            best = (match.end(), list(opened))
+        text_from = match.end()
+    else:
+        text_to = len(data)
+    if best[0] == 0:  # no element ends in time (one long paragraph): cut its text at a space
+        room = budget - closers - len(" …")
+        space = data.rfind(b" ", text_from, min(text_to, room))
+        if space > text_from:
+            best = (space, list(opened))
+    position, still_open = best
+    ends = "".join(f"</{name.decode()}>" for name in reversed(still_open))
+    ellipsis = " …" if position and data[position : position + 1] == b" " else ""
+    return data[:position].decode() + ellipsis + ends + more
+
+
+# Elements after whose end (or, void, after which) a cut leaves whole blocks: not a cell,
+# which would leave its row short.
+_BLOCK = {
+    b"address", b"article", b"aside", b"blockquote", b"details", b"div", b"dl", b"figcaption",
+    b"figure", b"footer", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6", b"header", b"hr", b"li",
+    b"main", b"nav", b"ol", b"p", b"pre", b"section", b"table", b"tbody", b"tfoot", b"thead",
+    b"tr", b"ul",
+}  # fmt: skip
 
 
 def _more(source: str | None, source_name: str | None) -> str:
