@@ -375,9 +375,38 @@ def test_missing_title_and_date(site: SiteMaker) -> None:
 def test_bad_date_message(site: SiteMaker) -> None:
     parsed = parse(site, "---\ntitle: T\n\ndate: '2022-13-45'\n---\nx\n")
     assert messages(parsed) == [
-        "content/news/a.md:4: error: date '2022-13-45' is not a date; write YYYY-MM-DD or an "
-        "ISO 8601 date-time"
+        "content/news/a.md:4: error: date '2022-13-45' is not a date: there is no such day or time; "
+        "write one on the calendar"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (
+            "2026-11-17T00:00:00+23:59",
+            "is not a date: its UTC offset is over 14:00, which no time zone has; write the real one",
+        ),
+        (
+            "2026-11-17T00:00:00-14:30",
+            "is not a date: its UTC offset is over 14:00, which no time zone has; write the real one",
+        ),
+        ("0002-01-01T00:00:00+01:00", "is out of range; write a year from 0003 to 9998"),
+        ("2026-11-17 soon", "is not a date; write YYYY-MM-DD or an ISO 8601 date-time"),
+    ],
+)
+def test_a_refused_date_says_why(site: SiteMaker, value: str, says: str) -> None:
+    """An offset no time zone has used to pass (and made atom.xml invalid); a year out of
+    range was told to write YYYY-MM-DD, which it was."""
+    parsed = parse(site, f"---\ntitle: T\ndate: '{value}'\n---\nx\n")
+    assert messages(parsed) == [f"content/news/a.md:3: error: date '{value}' {says}"]
+
+
+def test_the_furthest_offsets_are_dates(site: SiteMaker) -> None:
+    for value in ("2026-11-17T00:00:00+14:00", "2026-11-17T00:00:00-12:00"):
+        assert (
+            messages(parse(site, f"---\ntitle: T\ndate: '{value}'\nhref: https://x.example/\n---\nx\n")) == []
+        )
 
 
 def test_publish_date_is_the_fallback(site: SiteMaker) -> None:
@@ -442,8 +471,8 @@ def test_dates_at_the_ends_of_the_calendar_are_refused(value: str, zone: str) ->
 def test_a_date_at_the_end_of_the_calendar_is_the_usual_error(site: SiteMaker) -> None:
     parsed = parse(site, "---\ntitle: T\ndate: '0001-01-01T00:00:00+14:00'\n---\nx\n")
     assert messages(parsed) == [
-        "content/news/a.md:3: error: date '0001-01-01T00:00:00+14:00' is not a date; write YYYY-MM-DD "
-        "or an ISO 8601 date-time"
+        "content/news/a.md:3: error: date '0001-01-01T00:00:00+14:00' is out of range; write a year "
+        "from 0003 to 9998"
     ]
 
 

@@ -65,7 +65,7 @@ def _date_time(groups: tuple[str | Any, ...], tz: ZoneInfo) -> datetime | None:
         zone = UTC
     elif sign:
         hours, minutes = int(off_h), int(off_m or 0)
-        if hours > 23 or minutes > 59:
+        if minutes > 59 or hours * 60 + minutes > _MAX_OFFSET:
             return None
         delta = timedelta(hours=hours, minutes=minutes)
         zone = timezone(delta if sign == "+" else -delta)
@@ -74,6 +74,23 @@ def _date_time(groups: tuple[str | Any, ...], tz: ZoneInfo) -> datetime | None:
     return datetime(
         int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=zone
     )
+
+
+_MAX_OFFSET = 14 * 60  # minutes: no time zone is further from UTC (RFC 3339 allows 23:59)
+
+
+def date_fix(value: str) -> str:
+    """Why parse_date refused `value`, and what to write instead."""
+    value = value.strip()
+    match = _DATE.fullmatch(value) or _DATETIME.fullmatch(value)
+    if match is None:
+        return "is not a date; write YYYY-MM-DD or an ISO 8601 date-time"
+    groups = match.groups()
+    if len(groups) > 3 and groups[9] and int(groups[9]) * 60 + int(groups[10] or 0) > _MAX_OFFSET:
+        return "is not a date: its UTC offset is over 14:00, which no time zone has; write the real one"
+    if not 3 <= int(groups[0]) <= 9998:
+        return "is out of range; write a year from 0003 to 9998"
+    return "is not a date: there is no such day or time; write one on the calendar"
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

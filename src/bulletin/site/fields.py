@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from ..dates import parse_date
+from ..dates import date_fix, parse_date
 from ..errors import ItemError
 from .bodies import one_line
 
@@ -124,8 +124,5 @@ def date_of(found: Found, tz: ZoneInfo) -> datetime:
     value = text(found, "write YYYY-MM-DD or an ISO 8601 date-time")
     parsed = parse_date(value, tz)
     if parsed is None:
-        raise ItemError(
-            found.line,
-            f"{found.name} '{value}' is not a date; write YYYY-MM-DD or an ISO 8601 date-time",
-        )
+        raise ItemError(found.line, f"{found.name} '{value}' {date_fix(value)}")
     return parsed
