@@ -100,3 +100,32 @@ def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch:
         )
         assert again.exit_code == 0, again.output
         assert len(smtp.handler.received) == before  # nobody is left to mail
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [375, 1200])
+def test_long_unbroken_words_wrap_instead_of_widening_pages_and_the_digest(
+    site: SiteMaker, width: int
+) -> None:
+    """A title with no spaces, a long URL in a summary, a 170-character topic name: every
+    page and the digest stay as wide as the window (they used to scroll sideways)."""
+    site.write_config(
+        digest={"from": "News <news@news.example.org>", "address": "1 Main Street, Springfield"}
+    )
+    topic = "Topic" + "x" * 165
+    site.item("a.md", title="Supercalifragilistic" * 12, categories=[topic], date="2026-11-18",
+              description="See https://example.org/" + "a-long-path-segment/" * 16 + " now")  # fmt: skip
+    site.item("b.md", title="Short", categories=["Short"], date="2026-11-19")
+    result = CliRunner().invoke(main, ["build", "--site", str(site.root), "--now", "2026-11-25T12:00"])
+    assert result.exit_code == 0, result.output
+    topic_page = next((site.root / "feeds" / "topic").glob("topicx*/index.html"))
+    pages = [
+        topic_page,
+        site.root / "feeds" / "index.html",
+        site.root / "emails" / "2026-W47" / "digest.html",
+    ]
+    with browser_page(width, 800) as page:
+        for path in pages:
+            page.goto(path.as_uri())
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, f"{path.relative_to(site.root)} is {wide} px wide in a {width} px window"

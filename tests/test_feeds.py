@@ -567,6 +567,29 @@ def test_thumbnails_have_their_size_so_nothing_shifts(site: SiteMaker) -> None:
     )
 
 
+def test_a_thumbnail_keeps_a_sane_shape_whatever_size_is_written(site: SiteMaker) -> None:
+    """size: [10, 5000] (a typo, or a long infographic) made a 96 x 48,000 box."""
+    site.item("tall.md", title="Tall", categories=["Alpha"],
+              featuredImage={"href": "https://img.example/t.jpg", "size": [10, 5000]})  # fmt: skip
+    site.item("wide.md", title="Wide", categories=["Alpha"],
+              featuredImage={"href": "https://img.example/w.jpg", "size": [5000, 10]})  # fmt: skip
+    folder, _ = build(site)
+    page = (folder / "topic" / "alpha" / "index.html").read_text()
+    assert 'src="https://img.example/t.jpg" alt="" width="96" height="144"' in page
+    assert 'src="https://img.example/w.jpg" alt="" width="96" height="24"' in page
+
+
+def test_pages_date_items_in_the_site_time_zone(site: SiteMaker) -> None:
+    """As the digest does: 23:30 at UTC-11:30 is the next day in Berlin."""
+    site.write_config(timezone="Europe/Berlin")
+    site.item("a.md", title="Late", categories=["Alpha"], date="2026-11-17T23:30:00-11:30")
+    folder, _ = build(site)
+    page = (folder / "topic" / "alpha" / "index.html").read_text()
+    assert '<div class="meta">2026-11-18' in page
+    assert "2026-11-17" not in page
+    assert "2026-11-18" in (folder / "index.html").read_text()
+
+
 def test_brand_accent_and_logo_reach_the_pages(site: SiteMaker) -> None:
     site.write_config(brand={"accent": "#1D4ED8", "logo": "logo.png"})
     site.item("a.md", categories=["Alpha"])

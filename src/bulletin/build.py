@@ -67,7 +67,12 @@ def refuse_if_strict(report: Report, strict: bool) -> None:
 
 def topic_rows(site: Site) -> list[tuple[str, str, int, str, str]]:
     """Each topic by name: name, slug, item count, newest item's date, RSS feed URL."""
-    newest = {key: items[0].published.date().isoformat() for key, items in site.by_topic.items() if items}
+    zone = site.config.timezone
+    newest = {
+        key: items[0].published.astimezone(zone).date().isoformat()
+        for key, items in site.by_topic.items()
+        if items
+    }
     urls = Urls(site.config)
     return [
         (

@@ -183,11 +183,10 @@ def item_entry(
     alternate, _ = urls.item(item)
     image = None
     if item.image is not None:
-        ratio = (item.image.height / item.image.width) if item.image.width and item.image.height else 1
         image = {
             "url": urls.image(item.image.url),
             "alt": _short_alt(item.image.alt),
-            "thumb_height": max(1, round(96 * ratio)),
+            "thumb_height": item.image.thumb_height(96, 1),
         }
     return {
         "id": item.id,

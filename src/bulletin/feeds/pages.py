@@ -150,7 +150,7 @@ def _page_entry(site: Site, item: Item, template: Template) -> PageEntry:
         url=make_entry(item, site.config, (), "").alternate,
         source_name=item.source_name,
         summary=item.summary,
-        published=item.published.date().isoformat(),
+        published=item.published.astimezone(site.config.timezone).date().isoformat(),
         topics=[t.name for t in site.topics.of(item)],
         image=_thumbnail(item),
     )
@@ -162,8 +162,7 @@ def _thumbnail(item: Item) -> Thumbnail | None:
     image = item.image
     if image is None:
         return None
-    ratio = image.height / image.width if image.width and image.height else 2 / 3
-    return Thumbnail(image.url, image.alt or "", THUMB_WIDTH, max(1, round(THUMB_WIDTH * ratio)))
+    return Thumbnail(image.url, image.alt or "", THUMB_WIDTH, image.thumb_height(THUMB_WIDTH, 2 / 3))
 
 
 def _listing(site: Site, feed: Feed) -> dict[str, object]:
@@ -178,7 +177,9 @@ def _listing(site: Site, feed: Feed) -> dict[str, object]:
         "name": name,
         "slug": feed.path.removeprefix("topic/").rstrip("/") or None,
         "count": count,
-        "newest": feed.entries[0].published.date().isoformat() if feed.entries else "",
+        "newest": feed.entries[0].published.astimezone(site.config.timezone).date().isoformat()
+        if feed.entries
+        else "",
         "urls": urls.feeds(feed.path),
         "page": page,
     }

@@ -15,6 +15,16 @@ class Image(NamedTuple):
     height: int | None = None
     mime_type: str | None = None
 
+    def thumb_height(self, width: int, unknown: float) -> int:
+        """Its height shown `width` wide: its own shape (`unknown` height to width when its
+        size is not given), kept between a banner's and a portrait's, so that a size typed
+        wrong or a long infographic does not stretch a page or a mail thousands of pixels."""
+        ratio = self.height / self.width if self.width and self.height else unknown
+        return max(1, round(width * min(max(ratio, _FLATTEST), _TALLEST)))
+
+
+_FLATTEST, _TALLEST = 1 / 4, 3 / 2  # height to width
+
 
 # Items are tuples: a rebuild loads every one of them from the parse cache, and a tuple
 # unpickles without setting its fields one by one, as a frozen dataclass's __init__ does.
