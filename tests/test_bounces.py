@@ -143,6 +143,35 @@ def test_verp_names_the_subscriber_when_nothing_else_does(site: SiteMaker) -> No
     assert statuses(site)["dead@example.com"] == "active"
 
 
+def test_with_verp_a_report_that_only_names_an_address_changes_nobody(site: SiteMaker) -> None:
+    """Anyone can mail the bounce address (it is in every digest): a report without the
+    tagged return path or a Message-ID bulletin recorded may be forged, and used to
+    unsubscribe someone, or to lock a pending address out with a complaint."""
+    with SmtpServer() as server:
+        sent_site(site, server, bounce_address="bounces@news.example.org")
+    before = statuses(site)
+    for forged in (
+        sample("gmail-dsn.eml", "fine@example.com"),
+        sample("arf-complaint.eml", "slow@example.com"),
+    ):
+        result = cli(site, "bounces", "-", stdin=forged)
+        assert result.stdout == "bounces: 1 report(s) read: 1 unmatched\n", result.output
+    assert statuses(site) == before
+
+
+def test_a_report_about_an_address_never_mailed_changes_nobody(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        sent_site(site, server)
+    assert cli(site, "subscribers", "add", "late@example.com").exit_code == 0  # after the send
+    for forged in (
+        sample("gmail-dsn.eml", "late@example.com"),
+        sample("arf-complaint.eml", "late@example.com"),
+    ):
+        result = cli(site, "bounces", "-", stdin=forged)
+        assert result.stdout == "bounces: 1 report(s) read: 1 unmatched\n", result.output
+    assert statuses(site)["late@example.com"] == "active"
+
+
 def test_malformed_and_unmatched_reports_are_reported_and_kept_aside(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)

@@ -139,11 +139,20 @@ class _Matcher:
             ).fetchone()
             if row is not None:
                 return str(row[0]), "message-id"
-        known = self.known()
+        if self.verp is not None:
+            # Every report of a mail bulletin sent comes back to its tagged return path, or
+            # quotes its Message-ID. One that only names an address may come from anyone:
+            # the bounce address is in every digest.
+            return None
+        mailed = self.mailed()
         for notice in parsed.notices:
-            if notice.recipient and normalise_address(notice.recipient) in known:
+            if notice.recipient and normalise_address(notice.recipient) in mailed:
                 return normalise_address(notice.recipient), "final-recipient"
         return None
+
+    def mailed(self) -> set[str]:
+        """Every address bulletin sent a digest to: no report can be about anyone else."""
+        return {row[0] for row in self.ledger.db.execute("SELECT DISTINCT address FROM sent")}
 
 
 def _envelope_from_environment() -> tuple[str, ...]:
