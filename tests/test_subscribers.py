@@ -3,6 +3,7 @@ and the subscribers kept in the ledger."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -411,6 +412,45 @@ def test_status_list_and_export_leave_out_requests_never_confirmed(site: SiteMak
     assert "pending@example.org" not in _cli(site, "subscribers", "list").stdout
     assert "pending@example.org" not in _cli(site, "subscribers", "export").stdout
     assert "  pending            0" in _cli(site, "status").stdout
+
+
+def test_an_export_imported_elsewhere_keeps_who_left(site: SiteMaker, tmp_path: Path) -> None:
+    """Moving a list to a new machine (export, then import with --new-ledger) made everyone
+    active again: those who unsubscribed, bounced or complained were mailed again."""
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Subscriptions
+
+    _topics_site(site)
+    for address in ("ann@example.org", "bob@example.org", "cat@example.org", "dan@example.org"):
+        assert _cli(site, "subscribers", "add", address, "--topics", "alpha", "--new-ledger").exit_code == 0
+    assert _cli(site, "subscribers", "remove", "bob@example.org").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        at = datetime(2026, 11, 24, tzinfo=UTC)
+        Subscriptions(ledger).leave("cat@example.org", at, "bounced")
+        Subscriptions(ledger).leave("dan@example.org", at, "complained")
+    exported = _cli(site, "subscribers", "export").stdout
+    (tmp_path / "list.csv").write_text(exported + "eve@example.org,,,pending\n", encoding="utf-8")
+
+    shutil.rmtree(site.root / ".bulletin")  # the new machine
+    result = _cli(site, "subscribers", "import", str(tmp_path / "list.csv"), "--new-ledger")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("imported 5 from")
+    assert "1 active, 1 bounced, 1 complained, 1 pending (not imported: never confirmed), 1 unsubscribed" in (
+        result.stdout
+    )
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        assert {a: r for a, r in ledger.suppressed().items()} == {
+            "bob@example.org": "unsubscribed", "cat@example.org": "bounced", "dan@example.org": "complained",
+        }  # fmt: skip
+        store = Subscriptions(ledger)
+        assert [(row.email, row.status, row.topics) for row in store.rows()] == [
+            ("ann@example.org", "active", frozenset({"alpha"}))
+        ]
+    typo = tmp_path / "typo.csv"
+    typo.write_text("email,status\nfay@example.org,activ\n", encoding="utf-8")
+    refused = _cli(site, "subscribers", "import", str(typo))
+    assert refused.exit_code == 1
+    assert f"{typo}:2: error: status 'activ' is not one of pending, active, unsubscribed" in refused.stderr
 
 
 def test_control_characters_in_names_never_reach_the_terminal(site: SiteMaker) -> None:

@@ -15,7 +15,7 @@ from ..addresses import normalise_address, recipient_address, valid_address
 from ..errors import Interrupted, UsageError
 from ..ledger import Ledger
 from ..report import Report
-from ..subscriptions import Row, Subscriptions, clean_name
+from ..subscriptions import STATUSES, SUPPRESSED, Row, Subscriptions, clean_name
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -36,6 +36,7 @@ class Subscriber:
     name: str
     topics: frozenset[str] | None
     line: int
+    status: str = "active"  # a list exported elsewhere says who left, bounced or never confirmed
 
 
 def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[Subscriber]:
@@ -57,7 +58,7 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
     if "email" not in columns:
         raise UsageError(f"{shown}:1: error: no 'email' column; the first row must be email,name,topics")
     where: dict[str, int] = {
-        name: columns.index(name) for name in ("email", "name", "topics") if name in columns
+        name: columns.index(name) for name in ("email", "name", "topics", "status") if name in columns
     }
     seen: dict[str, int] = {}
     subscribers = []
@@ -80,12 +81,19 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
                 shown, line, f"{address} is already on line {seen[key]}; the first row wins: delete this one"
             )
             continue
-        usable, topics = _topics(cell("topics"), known_slugs, shown, line, report)
-        if not usable:
+        status = cell("status").lower() or "active"
+        if status not in STATUSES:
+            says = f"status '{cell('status')}' is not one of {', '.join(STATUSES)}"
+            report.error(shown, line, f"{says}; write one of them, or leave it empty for active")
             continue
+        topics = None  # of no use to anyone not mailed
+        if status == "active":
+            usable, topics = _topics(cell("topics"), known_slugs, shown, line, report)
+            if not usable:
+                continue
         seen[key] = line
         name = clean_name(cell("name"))
-        subscribers.append(Subscriber(recipient_address(address), name, topics, line))
+        subscribers.append(Subscriber(recipient_address(address), name, topics, line, status))
     return subscribers
 
 
@@ -152,12 +160,20 @@ EXPORT_COLUMNS = (
 
 def import_subscribers(subscribers: list[Subscriber], ledger: Ledger, now: datetime) -> dict[str, int]:
     """Add subscribers read from a CSV as active (the operator vouches for them); an address
-    that left or bounced stays so. Counts by resulting status."""
+    that left or bounced stays so. A row whose status (an export's column) says the address
+    left, bounced or complained is kept from mail here too; one that never confirmed is not
+    imported ("pending"). Counts by resulting status."""
     store = Subscriptions(ledger)
     counts: dict[str, int] = {}
     try:
         for subscriber in subscribers:
-            status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
+            if subscriber.status == "pending":
+                status = "pending (not imported: never confirmed)"
+            elif subscriber.status in SUPPRESSED:
+                store.leave(subscriber.email, now, subscriber.status, "import")
+                status = subscriber.status
+            else:
+                status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
             counts[status] = counts.get(status, 0) + 1
     except KeyboardInterrupt:  # each row is its own transaction: the count is exact
         done = sum(counts.values())
