@@ -159,6 +159,24 @@ def test_with_verp_a_report_that_only_names_an_address_changes_nobody(site: Site
     assert statuses(site) == before
 
 
+def test_retry_failed_never_mails_an_address_a_report_bounced(site: SiteMaker) -> None:
+    """--retry-failed retries addresses held after three failed sends; it also used to mail,
+    from a --subscribers file, addresses that delivery reports had bounced."""
+    with SmtpServer() as server:
+        ids = sent_site(site, server)
+        report = sample("postfix-permanent.eml", "dead@example.com").replace(
+            b"<digest.1764072058.4711@news.example.org>", ids["dead@example.com"].encode()
+        )
+        assert "1 bounced" in cli(site, "bounces", "-", stdin=report).stdout
+        listing = site.root / "list.csv"
+        listing.write_text("email\n" + "\n".join(PEOPLE) + "\n", encoding="utf-8")
+        before = len(server.handler.received)
+        args = ("send", "--subscribers", str(listing), "--retry-failed")
+        assert cli(site, *args, now="2026-12-02T12:00").exit_code == 0
+        mailed = {r.recipient for r in server.handler.received[before:]}
+    assert "dead@example.com" not in mailed and len(mailed) == len(PEOPLE) - 1
+
+
 def test_a_report_about_an_address_never_mailed_changes_nobody(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)

@@ -394,6 +394,16 @@ class Ledger:
         return dict(self.db.execute("SELECT address, reason FROM suppressed"))
 
     @_guarded
+    def reported(self, address: str) -> bool:
+        """Whether delivery reports or complaints are about `address` (not only failed sends)."""
+        row = self.db.execute(
+            "SELECT 1 FROM reports WHERE address = ?"
+            " AND kind IN ('permanent', 'transient', 'complaint') LIMIT 1",
+            (normalise_address(address),),
+        ).fetchone()
+        return row is not None
+
+    @_guarded
     def record_failure(self, address: str, run: str, code: int, message: str, at: datetime) -> bool:
         """Record a permanent failure; True when it is the third run to fail and the address is
         now suppressed."""

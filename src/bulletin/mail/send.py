@@ -542,7 +542,9 @@ class _Send:
             return False
         address = normalise_address(subscriber.email)
         reason = self.skips.suppression(address)
-        if reason is not None and not (reason == "bounced" and self.options.retry_failed):
+        # --retry-failed: an address held after three failed sends, not one a report bounced.
+        retried = reason == "bounced" and self.options.retry_failed and not self.skips.reported(address)
+        if reason is not None and not retried:
             self.summary.suppressed += 1
             return True
         if address in sent:
