@@ -121,6 +121,22 @@ def assert_rest_built(site: SiteMaker, result: Result, bad: str, code: int = 1) 
         assert (site.root / "feeds/topic/alpha" / name).is_file()
 
 
+def test_file_names_never_drive_the_terminal(site: SiteMaker) -> None:
+    """A file named with ESC ] 0; … BEL set the terminal's title through a problem line, and
+    one with a line break split its problem across two lines."""
+    good_items(site)
+    (site.root / "content" / "esc\x1b]0;pwned\x07.md").write_text("", encoding="utf-8")
+    (site.root / "content" / "evil\nname.md").write_text("", encoding="utf-8")
+    result = run(site, "build")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "content/esc\\x1b]0;pwned\\x07.md: error: is empty" in result.stderr
+    assert "content/evil\\nname.md: error: is empty" in result.stderr
+    assert all(
+        line.startswith(("content/", "feeds:", "digests:", "bulletin:"))
+        for line in result.stderr.splitlines()
+    )
+
+
 def rss_titles(site: SiteMaker, feed: str = "feeds/rss.xml") -> list[str]:
     return [item.findtext("title") or "" for item in ET.parse(site.root / feed).getroot().iter("item")]
 

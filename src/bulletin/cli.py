@@ -740,7 +740,8 @@ def subscribers_export(ctx: click.Context) -> None:
 def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) -> None:
     """List subscribers: address, status, topics, name."""
     with _running(ctx) as run:
-        from .subscriptions import Subscriptions, printable
+        from .report import printable
+        from .subscriptions import Subscriptions
 
         with _ledger(run, creates=False) as ledger:
             _expire_pending(run, ledger)

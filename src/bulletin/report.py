@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Level = Literal["error", "warning"]
+
+# Control characters (C0, C1, line and paragraph separators) and bidirectional controls: in a
+# terminal or a mail client they can rewrite what is shown (a file named with ESC ] 0; sets
+# the terminal's title, one with a line break splits its problem in two).
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: str) -> str:
+    """`value` for a terminal: each control character written as its escape (`\\x1b`)."""
+    return CONTROLS.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), value)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -20,7 +31,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
-        return f"{where}: {self.level}: {self.message}"
+        return printable(f"{where}: {self.level}: {self.message}")
 
 
 @dataclass

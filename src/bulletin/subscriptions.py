@@ -7,7 +7,6 @@ suppression list, which `send` honours whatever the subscriber's source.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from datetime import datetime, timedelta
 
 from .addresses import normalise_address
 from .ledger import Ledger
+from .report import CONTROLS
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 SUPPRESSED = frozenset(("unsubscribed", "bounced", "complained"))
@@ -24,9 +24,6 @@ NEVER_MAILED = frozenset(("bounced", "complained"))
 TRANSIENT_WEEKS = 3  # transient failures in this many separate weeks make an address bounced
 _RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 MAILS_PER_DAY = 3  # confirmation or manage-link mails one address can get in a day
-# Control characters (C0, C1, line and paragraph separators) and bidirectional controls: no
-# name needs them, and in a terminal or a mail client they can rewrite what is shown.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +57,7 @@ class Row:
 
 def clean_name(value: str) -> str:
     """A subscriber's name as kept: control characters become spaces, white space one space."""
-    return " ".join(_CONTROLS.sub(" ", value).split())
-
-
-def printable(value: str) -> str:
-    """`value` for a terminal: each control character written as its escape (`\\x1b`)."""
-    return _CONTROLS.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), value)
+    return " ".join(CONTROLS.sub(" ", value).split())  # no name needs a control character
 
 
 def join_topics(topics: Iterable[str] | None) -> str | None:
