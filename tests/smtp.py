@@ -33,6 +33,8 @@ class Script:
     rcpt: dict[str, list[str]] = field(default_factory=dict)
     hang_up_after: int | None = None  # drop the connection once, after this many messages
     slow: float = 0.0  # seconds to wait before each RCPT reply
+    # Recipients whose message is taken, then the connection dropped before the reply.
+    drop_after_data: set[str] = field(default_factory=set)
 
 
 class Recorder:
@@ -70,6 +72,8 @@ class Recorder:
         with self.lock:
             for recipient in envelope.rcpt_tos:
                 self.received.append(Received(envelope.mail_from, recipient, envelope.original_content))
+        if self.script.drop_after_data & set(envelope.rcpt_tos):
+            server.transport.close()  # taken, and then no answer
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Received]:

@@ -291,6 +291,30 @@ def test_the_server_dropping_the_connection(site: SiteMaker) -> None:
 
 
 @pytest.mark.parametrize("connections", [1, 4])
+def test_a_connection_lost_after_the_whole_message_is_not_sent_again(
+    site: SiteMaker, connections: int
+) -> None:
+    """The relay took the message, then the connection dropped before its answer: it used to
+    be sent again at once (4 copies), and again by every later run."""
+    rows = [f"s{n}@example.org,," for n in range(6)]
+    with SmtpServer(Script(drop_after_data={"s2@example.org"})) as server:
+        make_site(site, server.port)
+        path = subscribers(site, rows)
+        args = ("send", "--subscribers", str(path), "--connections", str(connections))
+        result = cli(site, *args, "--new-ledger")
+        assert result.exit_code == 0, result.output
+        assert sorted(r.recipient for r in server.handler.received) == [f"s{n}@example.org" for n in range(6)]
+        assert (
+            "send: warning: s2@example.org: the relay took the whole message, then the connection was lost "
+            "before the relay's answer"
+        ) in result.stderr
+        assert "counted as sent, since sending it again could deliver it twice" in result.stderr
+        again = cli(site, *args)
+        assert "0 sent, 6 already sent" in again.stdout
+        assert len(server.handler.received) == 6
+
+
+@pytest.mark.parametrize("connections", [1, 4])
 def test_twenty_failures_in_a_row_stop_the_run(site: SiteMaker, connections: int) -> None:
     rows = [f"s{n:02d}@example.org,," for n in range(25)]
     with SmtpServer(Script(rcpt={f"s{n:02d}@example.org": ["550 no"] for n in range(25)})) as server:

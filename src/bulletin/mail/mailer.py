@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import SmtpConfig
 from ..errors import RefusedError
@@ -26,6 +27,31 @@ RESUME = ", then run the same command again (it resumes)"
 def _timed_out(error: BaseException) -> bool:
     """Whether the relay went silent: smtplib reports a timeout as a lost connection."""
     return isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError)
+
+
+class Unconfirmed(Exception):
+    """The relay took a message's whole text, then the connection was lost before its reply:
+    it may have been delivered, and sending it again could deliver it twice."""
+
+
+class _Tracked(smtplib.SMTP):
+    """A connection that knows when a message's whole text went out (its final '.')."""
+
+    text_sent = False
+
+    def send(self, s: Any) -> None:
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.text_sent = True
+
+
+class _TrackedSsl(smtplib.SMTP_SSL):
+    text_sent = False
+
+    def send(self, s: Any) -> None:
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.text_sent = True
 
 
 class DeliveryError(Exception):
@@ -164,10 +190,10 @@ class SmtpMailer:
         config = self.config
         connection: smtplib.SMTP
         if config.security == "ssl":
-            connection = smtplib.SMTP_SSL(config.host, config.port, timeout=self.timeout,
-                                          context=ssl.create_default_context())  # fmt: skip
+            connection = _TrackedSsl(config.host, config.port, timeout=self.timeout,
+                                     context=ssl.create_default_context())  # fmt: skip
         else:
-            connection = smtplib.SMTP(config.host, config.port, timeout=self.timeout)
+            connection = _Tracked(config.host, config.port, timeout=self.timeout)
         try:
             if config.security == "starttls":
                 connection.starttls(context=ssl.create_default_context())
@@ -201,6 +227,7 @@ class SmtpMailer:
                     self.connection = self._connect()
                 if self.connection.sock is not None:  # the rest of this message's allowance
                     self.connection.sock.settimeout(self.timeout - waited)
+                self.connection.text_sent = False  # type: ignore[attr-defined]
                 refused = self.connection.sendmail(sender, [recipient], message)
                 if refused:  # a single recipient: refused means the whole message was
                     code, reply = refused[recipient]
@@ -216,9 +243,12 @@ class SmtpMailer:
                 if exc.smtp_code == 421:  # the server is closing the connection
                     self._drop()
             except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as exc:
+                taken = getattr(self.connection, "text_sent", False)
                 self._drop()
                 if _timed_out(exc):  # a silent relay: waiting again would only repeat the wait
                     raise self._silent() from None
+                if taken:  # lost while the relay was answering the message: not sent again
+                    raise Unconfirmed(f"the connection was lost before the relay's answer: {exc}") from None
                 # Dropped: reopen and try again (a reconnect does not count as a retry of
                 # the message unless the connection keeps failing).
                 self.reconnects += 1
