@@ -233,3 +233,31 @@ def test_templates_that_parts_cannot_reproduce_are_rendered_in_full(site: SiteMa
         full = render_plan(config, built.topics, rendered.digest, window.name, rendered.cuts)
         assert rendered.html == full.html
         assert f"{rendered.digest.shown} shown." in rendered.html
+
+
+def test_quoted_printable_lines_stay_within_76_characters_around_splices() -> None:
+    """RFC 2045 caps an encoded line at 76 characters; a line before a splice point, and a
+    spliced value's last line, each gained a soft break's '=' beyond it (77)."""
+    import quopri
+
+    from bulletin.digests.message import MANAGE, UNSUBSCRIBE, encode_parts, encode_value, fill
+
+    rng = random.Random(2045)
+    alphabet = "abcdefghij klmnopqrstuvwxyz=é€ABC.:/?&"
+    for _ in range(300):
+        pieces = []
+        for _ in range(rng.randint(1, 4)):
+            pieces.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200))))
+            pieces.append(rng.choice([UNSUBSCRIBE, MANAGE, "\n"]))
+        text = "".join(pieces)
+        url = "https://news.example.org/u/" + "".join(
+            rng.choice("abcdef0123=&?") for _ in range(rng.randint(1, 150))
+        )
+        manage = "https://news.example.org/m/" + "x" * rng.randint(0, 120)
+        values = {"unsubscribe": encode_value(url), "manage": encode_value(manage)}
+        body = b"".join(
+            part if isinstance(part, bytes) else values[part[0]] for part in encode_parts(text, False)
+        )
+        assert max(len(line) for line in body.split(b"\r\n")) <= 76, body
+        decoded = quopri.decodestring(body).decode("utf-8").replace("\r\n", "\n")
+        assert decoded == fill(text, "", url, manage)

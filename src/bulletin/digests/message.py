@@ -46,6 +46,9 @@ _STABLE = {
 POLICY = email.policy.SMTP.clone(max_line_length=998)
 BUDGET = 90_000  # Gmail clips a message at about 102 KB
 _SOFT = "=\r\n"
+# RFC 2045 caps an encoded line at 76 characters. Each piece ends in a line that a soft break
+# ('=') may follow, where a splice point or the part's end comes: one less leaves it room.
+_QP_LINE = 75
 
 
 class SpliceError(ValueError):
@@ -62,7 +65,7 @@ def _qp(text: str) -> str:
         if piece in MARKERS:
             out.append(_SOFT + piece + _SOFT)
         elif piece:
-            out.append(body_encode(piece.encode("utf-8").decode("latin-1"), maxlinelen=76, eol="\r\n"))
+            out.append(body_encode(piece.encode("utf-8").decode("latin-1"), maxlinelen=_QP_LINE, eol="\r\n"))
     return "".join(out)
 
 
@@ -89,7 +92,8 @@ def encode_value(value: str) -> bytes:
     """A spliced value as quoted-printable bytes (soft line breaks inside, none at the end)."""
     if "\r" in value or "\n" in value:
         raise SpliceError(f"{value[:40]!r} contains a line break")
-    return body_encode(value.encode("utf-8").decode("latin-1"), maxlinelen=76, eol="\r\n").encode("ascii")
+    latin = value.encode("utf-8").decode("latin-1")
+    return body_encode(latin, maxlinelen=_QP_LINE, eol="\r\n").encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
