@@ -1170,9 +1170,15 @@ def test_lint_warns_of_what_would_pass_silently(
     assert message in messages(parse(site, text))
 
 
-def test_lint_warns_of_an_item_with_no_source_link(site: SiteMaker) -> None:
+def test_lint_warns_of_an_item_with_no_source_link_and_says_what_happens(site: SiteMaker) -> None:
     assert messages(parse(site, front_matter({"title": "T", "date": "2026-11-18"}))) == [
-        "content/news/a.md: warning: has no source link, so feeds and the digest point at the site instead; add link: with href: 'https://…' under it"
+        "content/news/a.md: warning: has no source link, so its feed entries have no link and the "
+        "digest links the site instead; add link: with href: 'https://…' under it"
+    ]
+    with_page = front_matter({"title": "T", "date": "2026-11-18", "slug": "t"})
+    assert messages(parse(site, with_page)) == [
+        "content/news/a.md: warning: has no source link, so feeds and the digest link to its page "
+        "on the site instead; add link: with href: 'https://…' under it"
     ]
 
 

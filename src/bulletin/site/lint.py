@@ -126,10 +126,13 @@ def lint(fields: Fields, relpath: str) -> list[Problem]:
     return found
 
 
-def no_source(relpath: str) -> Problem:
-    """An item that points at no article: feeds and the digest link to the site instead."""
-    message = (
-        "has no source link, so feeds and the digest point at the site instead; "
-        "add link: with href: 'https://…' under it"
+def no_source(relpath: str, has_page: bool) -> Problem:
+    """An item that points at no article: feeds and the digest link to its page on the site,
+    or, without one, the feeds give it no link and the digest links the site."""
+    where = (
+        "feeds and the digest link to its page on the site instead"
+        if has_page
+        else "its feed entries have no link and the digest links the site instead"
     )
+    message = f"has no source link, so {where}; add link: with href: 'https://…' under it"
     return Problem(relpath, None, "warning", message)

@@ -129,7 +129,7 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
     item, clamped = _item_from(fields, body, body_offset, relpath, config, digest(raw), problems)
     _body_problems(text, body_offset, body, limit, relpath, problems, clean)
     if item.link is None and not isinstance(fields.get("link"), str):  # lint named that one already
-        problems.append(no_source(relpath))
+        problems.append(no_source(relpath, item.page is not None))
     return item, clamped
 
 
