@@ -1480,6 +1480,17 @@ def test_a_tab_that_starts_a_line_is_named_as_a_tab(site: SiteMaker) -> None:
     ]
 
 
+def test_topic_names_of_only_invisible_characters_are_left_out(site: SiteMaker) -> None:
+    """A zero-width space made a topic whose link, heading and feed title were all blank."""
+    text = "---\ntitle: T\ndate: '2026-11-18'\ncategories: ['\u200b', 'Real', '\u2060 ']\nhref: https://x.example/\n---\nx\n"
+    parsed = parse(site, text)
+    assert parsed.item is not None and parsed.item.topics == ("Real",)
+    assert messages(parsed) == [
+        "content/news/a.md:4: warning: categories has a topic name of only invisible characters "
+        "(U+200B, U+2060); it is left out: write its name"
+    ]
+
+
 def test_topic_names_longer_than_three_hundred_characters_are_left_out(site: SiteMaker) -> None:
     """A hundred topics of 20,000 characters each made one 2 MB item write 800 MB of feeds."""
     names = ["Short one", "Long " + "x" * 20_000, "Also short", "y" * 301, "z" * 300]

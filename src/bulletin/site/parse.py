@@ -400,7 +400,7 @@ def _limited_topics(
 ) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     """The item's topics, with a warning for names over MAX_TOPIC_NAME and topics past
     MAX_TOPICS, which are left out."""
-    topics, topic_urls = _topics(fields)
+    topics, topic_urls = _visible_topics(fields, relpath, problems)
     long = [len(name) for name in topics if len(name) > MAX_TOPIC_NAME]
     if long:
         says = (
@@ -415,6 +415,22 @@ def _limited_topics(
         says += "keep the few this item is about"
         problems.append(_topics_warning(fields, relpath, says))
         topics, topic_urls = topics[:MAX_TOPICS], topic_urls[:MAX_TOPICS]
+    return topics, topic_urls
+
+
+def _visible_topics(
+    fields: Fields, relpath: str, problems: list[Problem]
+) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    """The item's topics, less (with a warning) names of only invisible characters, which
+    would make a topic, a page and a feed with no visible name."""
+    topics, topic_urls = _topics(fields)
+    blank = [name for name in topics if all(_invisible(c) for c in name)]
+    if blank:
+        codes = ", ".join(sorted({f"U+{ord(c):04X}" for name in blank for c in name if not c.isspace()}))
+        says = f"has a topic name of only invisible characters ({codes}); it is left out: write its name"
+        problems.append(_topics_warning(fields, relpath, says))
+        kept = [(n, u) for n, u in zip(topics, topic_urls, strict=True) if n not in blank]
+        topics, topic_urls = tuple(n for n, _ in kept), tuple(u for _, u in kept)
     return topics, topic_urls
 
 
