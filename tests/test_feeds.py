@@ -590,6 +590,15 @@ def test_pages_date_items_in_the_site_time_zone(site: SiteMaker) -> None:
     assert "2026-11-18" in (folder / "index.html").read_text()
 
 
+def test_names_in_a_meta_line_are_isolated_for_right_to_left_scripts(site: SiteMaker) -> None:
+    """Without <bdi>, Hebrew and Arabic topic names beside each other came out in reverse order."""
+    site.item("a.md", title="RTL", categories=["עברית", "الذكاء الاصطناعي"], link={"brand": "מקור"},
+              href="https://src.example/a")  # fmt: skip
+    folder, _ = build(site)
+    page = next((folder / "topic").glob("*/index.html")).read_text()
+    assert " · <bdi>מקור</bdi> · <bdi>עברית</bdi> · <bdi>الذكاء الاصطناعي</bdi></div>" in page
+
+
 def test_brand_accent_and_logo_reach_the_pages(site: SiteMaker) -> None:
     site.write_config(brand={"accent": "#1D4ED8", "logo": "logo.png"})
     site.item("a.md", categories=["Alpha"])
