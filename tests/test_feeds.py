@@ -599,6 +599,24 @@ def test_names_in_a_meta_line_are_isolated_for_right_to_left_scripts(site: SiteM
     assert " · <bdi>מקור</bdi> · <bdi>עברית</bdi> · <bdi>الذكاء الاصطناعي</bdi></div>" in page
 
 
+def test_source_and_image_addresses_are_written_as_uris(site: SiteMaker) -> None:
+    """Written as authors paste them (a space, 'ß', an IDN host, '|' and '{}' in a query),
+    they made the W3C validator report errors: feeds carry them as RFC 3986 URIs."""
+    site.item("a.md", title="Odd links", categories=["Alpha"],
+              href="https://bücher.example/wiki/Straße 1?q=a|b&y={z}#teil 2",
+              featuredImage={"href": "https://img.example/Bild ä.jpg", "size": [600, 400]})  # fmt: skip
+    site.item("b.md", title="Plain", categories=["Alpha"], href="https://plain.example/a?b=1&c=2#top")
+    folder, _ = build(site)
+    wanted = "https://xn--bcher-kva.example/wiki/Stra%C3%9Fe%201?q=a%7Cb&y=%7Bz%7D#teil%202"
+    items = {i["title"]: i for i in json.loads((folder / "feed.json").read_bytes())["items"]}
+    assert items["Odd links"]["url"] == wanted
+    assert items["Odd links"]["image"] == "https://img.example/Bild%20%C3%A4.jpg"
+    assert items["Plain"]["url"] == "https://plain.example/a?b=1&c=2#top"  # already a URI: as written
+    entry = next(e for e in feedparser.parse(folder / "rss.xml").entries if e.title == "Odd links")
+    assert entry.link == wanted
+    assert "https://img.example/Bild%20%C3%A4.jpg" in (folder / "topic" / "alpha" / "index.html").read_text()
+
+
 def test_brand_accent_and_logo_reach_the_pages(site: SiteMaker) -> None:
     site.write_config(brand={"accent": "#1D4ED8", "logo": "logo.png"})
     site.item("a.md", categories=["Alpha"])

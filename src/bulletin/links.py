@@ -57,3 +57,44 @@ def _authority_problem(scheme: str, authority: str) -> str | None:
     except ValueError as exc:  # 'invalid url_relative base URL "…": invalid port number'
         return str(exc).rpartition(": ")[2]
     return None
+
+
+# After the authority RFC 3986 allows these characters, '%' only as an escape, and '#' once.
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9\-._~!$&'()*+,;=:@\[\]%]*")
+_NOT_URI = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
+
+
+def as_uri(url: str) -> str:
+    """An absolute http(s) `url` (one url_problem accepts) written as a URI: its host as
+    browsers read it, in ASCII (punycode), and every other character RFC 3986 does not allow
+    percent-encoded as UTF-8 (a space, 'ß', '|', a '%' that starts no escape). Feed readers
+    and validators then take it as it is; browsers open the same page."""
+    authority = _AUTHORITY.match(url)
+    if authority is not None:
+        odd = _NOT_URI.search(url, authority.end())
+        if odd is not None and odd.group() == "#":  # the fragment's start: look on after it
+            odd = _NOT_URI.search(url, odd.end())
+        if odd is None:
+            return url  # the usual link: nothing to encode
+    import html
+
+    import nh3
+
+    base, hash_, fragment = url.partition("#")
+    # The WHATWG parser (the Rust url crate, through nh3) resolves "" or "#…" against the
+    # URL: the host comes back as browsers read it, the rest encoded as they encode it.
+    relative = html.escape(hash_ + fragment, quote=True)
+    cleaned = nh3.clean(f'<a href="{relative}">x</a>', url_relative=("rewrite_with_base", base))
+    found = re.search(r'href="([^"]*)"', cleaned)
+    if found is None:
+        return url
+    whatwg = html.unescape(found.group(1))
+    head = _AUTHORITY.match(whatwg)
+    cut = head.end() if head is not None else 0
+    # What WHATWG leaves and RFC 3986 refuses: '|', '{', '}', '[', ']', '^', a lone '%'…
+    path, hash_, fragment = whatwg[cut:].partition("#")
+    return whatwg[:cut] + _escaped(path) + hash_ + _escaped(fragment)
+
+
+def _escaped(text: str) -> str:
+    return _NOT_URI.sub(lambda found: "".join(f"%{byte:02X}" for byte in found.group().encode()), text)

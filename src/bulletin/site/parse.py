@@ -13,7 +13,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from ..config import Config
 from ..errors import ItemError
-from ..links import url_problem
+from ..links import as_uri, url_problem
 from ..report import Problem
 from . import bodies
 from .blockyaml import read_block_yaml
@@ -327,6 +327,7 @@ def _source(fields: Fields) -> tuple[str | None, str | None]:
                 f"{found.name} '{link}' is not an address browsers can open ({problem}); "
                 "write the article's full https:// address",
             )
+        link = as_uri(link)
     found = lookup(fields, "link.brand")
     if found is not None:
         return link, text(found)
@@ -497,7 +498,7 @@ def _image(fields: Fields, base: str) -> Image | None:
     alt = lookup(sub, "alt")
     width, height = _size(image, lookup(sub, "size"))
     return Image(
-        url=url,
+        url=as_uri(url),
         alt=text(image.within(alt)) if alt else None,
         width=width,
         height=height,
