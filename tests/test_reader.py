@@ -875,6 +875,26 @@ def test_a_link_to_the_site_folder_is_not_read(site: SiteMaker, listing: None) -
     )
 
 
+def test_a_link_into_what_bulletin_writes_is_not_read(site: SiteMaker, listing: None) -> None:
+    """A link to feeds/ made every page bulletin wrote an item, each one an error."""
+    site.item("good.md", title="Good")
+    site.raw("../feeds/index.html", "<!DOCTYPE html><p>a page bulletin wrote</p>\n")
+    site.raw("../emails/2026-W47/digest.html", "<!DOCTYPE html><p>a digest</p>\n")
+    (site.root / "content/published").symlink_to("../feeds")
+    (site.root / "content/digest.html").symlink_to("../emails/2026-W47/digest.html")
+    (site.root / ".bulletin").mkdir(exist_ok=True)
+    (site.root / "content/state").symlink_to("../.bulletin")
+    assert read_all(site) == (
+        ["Good"],
+        [
+            "content/digest.html: warning: is a link into emails/, which bulletin writes; not read: "
+            "remove the link",
+            "content/published: warning: is a link into feeds/, which bulletin writes; not read: remove the link",
+            "content/state: warning: is a link into .bulletin/, which bulletin writes; not read: remove the link",
+        ],
+    )
+
+
 def test_content_may_itself_live_elsewhere(site: SiteMaker, tmp_path: Path, listing: None) -> None:
     elsewhere = tmp_path / "volume/news"
     elsewhere.mkdir(parents=True)

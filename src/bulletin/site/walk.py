@@ -162,6 +162,8 @@ class _Walk:
         self.problems = problems
         self.site = os.path.realpath(content_dir.parent)
         self.content = os.path.realpath(content_dir)
+        # What bulletin writes beside content/: read as items, its pages would be errors.
+        self.outputs = [os.path.join(self.site, name) for name in _OUTPUTS]
         self.seen: set[tuple[int, int]] = set()
         with contextlib.suppress(OSError):
             info = os.stat(self.root)
@@ -193,6 +195,12 @@ class _Walk:
         if not entry.is_symlink():
             return True
         target = os.path.realpath(path)
+        output = next((folder for folder in self.outputs if self._within(target, folder)), None)
+        if output is not None and not self._within(target, self.content):
+            shown = os.path.basename(output)
+            message = f"is a link into {shown}/, which bulletin writes; not read: remove the link"
+            self.problem(relpath, "warning", message)
+            return False
         if self._within(target, self.site) or self._within(target, self.content):
             return True
         fix = "copy it into the site or remove the link"
@@ -242,6 +250,9 @@ class _Walk:
     @staticmethod
     def _within(path: str, folder: str) -> bool:
         return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+_OUTPUTS = ("feeds", "emails", ".bulletin")
 
 
 def _is_text(name: str) -> bool:
