@@ -13,8 +13,14 @@ _TERMINATED: list[int] = []  # SIGTERM, once it came
 def stop_on_sigterm(signum: int, _frame: object) -> None:
     """SIGTERM (`kill`, a cron or CI time limit, a service manager) stops a command the way
     Ctrl-C does, where it is, files whole: the command line then says so and ends as killed."""
-    _TERMINATED.append(signum)
+    note_sigterm()
     raise KeyboardInterrupt
+
+
+def note_sigterm() -> None:
+    """A command that stops by itself on SIGTERM (send, between two messages) says it came,
+    so that the command line says so too and ends as killed."""
+    _TERMINATED.append(15)
 
 
 def terminated() -> bool:

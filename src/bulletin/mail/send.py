@@ -30,7 +30,7 @@ from ..digests.personal import personal_copy, sender_domain
 from ..digests.plan import warn_unknown_topics
 from ..digests.render import Rendered
 from ..digests.windows import Window
-from ..errors import Interrupted, RefusedError, UsageError, stop_on_sigterm
+from ..errors import Interrupted, RefusedError, UsageError, note_sigterm, stop_on_sigterm
 from ..ledger import Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
@@ -193,7 +193,7 @@ def _refuse_local_links(config: Config) -> None:
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: Callable[[], None], notice: str) -> Iterator[None]:
+def _ctrl_c_stops(stop: Callable[[int], None], notice: str) -> Iterator[None]:
     """Inside the block, Ctrl-C (the first, and any after it) and SIGTERM call `stop` and
     print `notice` once, instead of breaking into whatever runs. Only a command's main
     thread takes them over, and only from their usual handlers."""
@@ -202,8 +202,8 @@ def _ctrl_c_stops(stop: Callable[[], None], notice: str) -> Iterator[None]:
         return
     said: list[bool] = []
 
-    def asked(_signum: int, _frame: object) -> None:
-        stop()
+    def asked(signum: int, _frame: object) -> None:
+        stop(signum)
         if not said:
             said.append(True)
             with contextlib.suppress(OSError):  # stderr may be gone; the stop goes on
@@ -223,6 +223,7 @@ def _ctrl_c_stops(stop: Callable[[], None], notice: str) -> Iterator[None]:
 
 
 INTERRUPTED = "interrupted (Ctrl-C)"
+TERMINATED = "stopped by SIGTERM"
 
 
 class _Copies:
@@ -316,6 +317,7 @@ class _Send:
         self.relay_blamed = ""  # why the streak is the relay's fault, when it stopped the run
         self.in_flight: dict[Future[None], tuple[Subscriber, str]] = {}  # with several connections
         self.halt = threading.Event()  # set by Ctrl-C (the relay's own, once there is one)
+        self.stopped_by: int = signal.SIGINT  # or SIGTERM, once either came
         self.unsent = False  # someone was left unsent because of it
 
     def run(self, progress: Progress, mailer: SmtpMailer | None, password: str | None) -> SendSummary:
@@ -356,7 +358,7 @@ class _Send:
             self.summary.seconds = time.monotonic() - started
             interrupted = self.unsent and not self.summary.aborted  # else the relay's reason stands
             if interrupted:
-                self.summary.abort(INTERRUPTED)
+                self.summary.abort(TERMINATED if self.stopped_by == signal.SIGTERM else INTERRUPTED)
             if self.records is not None:
                 self.records.record_run(
                     self.run_id, self.options.window.name, began, self.clock(), self.summary
@@ -392,9 +394,13 @@ class _Send:
             f"(each within smtp.timeout, {timeout} s)"
         )
 
-    def _stop(self) -> None:
-        """Ctrl-C: no new message, no waiting turn or retry; those under way finish and are
-        recorded."""
+    def _stop(self, signum: int) -> None:
+        """Ctrl-C or SIGTERM: no new message, no waiting turn or retry; those under way
+        finish and are recorded."""
+        if not self.halt.is_set():
+            self.stopped_by = signum
+            if signum == signal.SIGTERM:
+                note_sigterm()
         self.halt.set()
 
     def _copy(self, copies: _Copies, subscriber: Subscriber) -> tuple[str, bytes, int] | None:
