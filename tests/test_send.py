@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import getaddresses
+from email.utils import formataddr, getaddresses
 from pathlib import Path
 
 import pytest
@@ -174,8 +174,9 @@ MALLORY = "=?utf-8?b?" + base64.b64encode(b"Mallory <mallory@evil.example>").dec
         "=?iso-8859-1?q?Mallory_=3Cmallory=40evil.example=3E?=",
         '"Eve" <eve@evil.example>, x',
         'back\\slash "quoted"',
+        "Zoë " * 24 + "Zoë",  # several encoded words, none over 75 characters
     ],
-    ids=["encoded-word", "non-ascii-and-encoded-word", "q-encoded-word", "addresses", "quotes"],
+    ids=["encoded-word", "non-ascii-and-encoded-word", "q-encoded-word", "addresses", "quotes", "long"],
 )
 def test_a_name_in_to_is_always_just_a_name(site: SiteMaker, name: str) -> None:
     import csv
@@ -190,13 +191,19 @@ def test_a_name_in_to_is_always_just_a_name(site: SiteMaker, name: str) -> None:
         [received] = server.handler.received
     from email.header import decode_header, make_header
 
-    raw_to = re.search(rb"\r\nTo: ([^\r\n]*)\r\n", received.data)
+    raw_to = re.search(rb"\r\nTo: ((?:[^\r\n]|\r\n )*)\r\n", received.data)  # folded lines too
     assert raw_to is not None and raw_to.group(1).isascii()
+    lines = f"To: {raw_to.group(1).decode()}".split("\r\n")
+    assert all(len(line) <= 76 for line in lines if "=?" in line), lines  # RFC 2047
     # decoded as a mail client shows it, the header holds one address: the subscriber's
     decoded = str(make_header(decode_header(raw_to.group(1).decode())))
     assert [address for _, address in getaddresses([decoded])] == ["bob@example.org"], decoded
-    to = received.message["To"]
-    assert [(a.display_name, a.addr_spec) for a in to.addresses] == [(name, "bob@example.org")]
+    # The name reads back as itself. (Not through email.policy.default, which keeps the space
+    # between two encoded words that RFC 2047 says to drop: a long name is several words.)
+    if name.isascii() and "=?" not in name:  # a phrase, quoted
+        assert decoded == formataddr((name, "bob@example.org"))
+    else:
+        assert decoded == f"{name} <bob@example.org>"
 
 
 def test_inlining_runs_a_fixed_number_of_times_whatever_the_subscribers(

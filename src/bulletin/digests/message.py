@@ -137,7 +137,8 @@ def personal_headers(personal: Personal) -> bytes:
                         ("List-Unsubscribe", personal.list_unsubscribe)):  # fmt: skip
         if value is None:
             continue
-        if "\r" in value or "\n" in value:
+        unfolded = value.replace("\r\n ", "") if name == "To" else value  # To folds its encoded words
+        if "\r" in unfolded or "\n" in unfolded:
             raise SpliceError(f"{name} {value[:40]!r} contains a line break")
         lines.append(f"{name}: {value}\r\n".encode())
     if personal.one_click:

@@ -62,7 +62,7 @@ def to_header(name: str, address: str) -> str:
     """The To value: the name always reads back as itself, never as another address.
 
     A plain ASCII name goes as a phrase (quoted where it needs it). Any other name goes as
-    one RFC 2047 encoded word, and so does an ASCII name that holds "=?": passed as it is,
+    RFC 2047 encoded words, and so does an ASCII name that holds "=?": passed as it is,
     or even quoted (some readers decode inside quotes), a mail client would decode it, and
     "=?utf-8?b?…?=" can decode to "Mallory <mallory@evil.example>".
     """
@@ -70,8 +70,10 @@ def to_header(name: str, address: str) -> str:
         return address
     if name.isascii() and "=?" not in name:
         return formataddr((name, address))
-    # One word, never folded: a spliced header has no line breaks.
-    return f"{Header(name, 'utf-8').encode(maxlinelen=0)} <{address}>"
+    # RFC 2047: no encoded word over 75 characters, no line holding one over 76. So a long
+    # name goes as several words, on folded lines, and the address on a line of its own.
+    words = Header(name, "utf-8", header_name="To").encode(maxlinelen=76, linesep="\r\n")
+    return f"{words}\r\n <{address}>" if len(words) + len(address) > 68 else f"{words} <{address}>"
 
 
 def worst_case(config: Config) -> Personal:
