@@ -171,6 +171,15 @@ def test_utf16_with_an_odd_number_of_bytes_is_an_error(site: SiteMaker) -> None:
     ]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_wide_text_without_a_byte_order_mark_says_so(site: SiteMaker, encoding: str) -> None:
+    """It used to be told it has no front matter, which it has."""
+    raw = "---\ntitle: Wide\ndate: '2026-11-18'\n---\n<p>Body</p>\n".encode(encoding)
+    assert messages(parse(site, raw)) == [
+        "content/news/a.md: error: looks like UTF-16 or UTF-32 without a byte order mark; save the file as UTF-8"
+    ]
+
+
 def test_a_failure_inside_bulletin_skips_the_file_and_says_so(
     site: SiteMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

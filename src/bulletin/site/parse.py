@@ -109,6 +109,10 @@ def _parse(raw: bytes, relpath: str, config: Config, problems: list[Problem]) ->
         )
     if not raw.strip():
         raise ItemError(None, "is empty; an item starts with a '---' line, YAML fields, then '---'")
+    head = raw[:64]
+    if len(head) >= 8 and head.count(0) * 3 >= len(head) and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # '---' in UTF-16 or UTF-32 is no '---' line in UTF-8: not "has no front matter"
+        raise ItemError(None, "looks like UTF-16 or UTF-32 without a byte order mark; save the file as UTF-8")
     text = decode(raw)
     opening = _OPENING.match(text)
     if not opening:
