@@ -617,6 +617,20 @@ def test_source_and_image_addresses_are_written_as_uris(site: SiteMaker) -> None
     assert "https://img.example/Bild%20%C3%A4.jpg" in (folder / "topic" / "alpha" / "index.html").read_text()
 
 
+def test_rss_titles_write_ampersands_and_angles_as_the_validator_asks(site: SiteMaker) -> None:
+    """The W3C validator warned: in RSS, '&' and '<' in plain text go as &#x26; and &#x3C;.
+    Readers get the same text; an author's name loses its markup, as a title does."""
+    site.item("a.md", title="Why List<T> beats 3 < 4 & more", categories=["A & B"],
+              author=["Jane <b>Doe</b>"], href="https://src.example/a")  # fmt: skip
+    folder, _ = build(site)
+    raw = (folder / "rss.xml").read_text()
+    assert "<title>Why List&#x3C;T&gt; beats 3 &#x3C; 4 &#x26; more</title>" in raw
+    parsed = feedparser.parse(folder / "rss.xml")
+    assert parsed.entries[0].title == "Why List<T> beats 3 < 4 & more"
+    assert parsed.entries[0].author == "Jane Doe"
+    assert "<name>Jane Doe</name>" in (folder / "atom.xml").read_text()
+
+
 def test_brand_accent_and_logo_reach_the_pages(site: SiteMaker) -> None:
     site.write_config(brand={"accent": "#1D4ED8", "logo": "logo.png"})
     site.item("a.md", categories=["Alpha"])

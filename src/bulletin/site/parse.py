@@ -354,8 +354,12 @@ def _summary(fields: Fields, body: str, relpath: str) -> str:
 
 
 def _authors(fields: Fields) -> tuple[str, ...]:
+    """The names, as text: markup in one is shown as tags by every reader, as in a title."""
     found = lookup(fields, "author")
-    return tuple(a for a in texts(found, "write names as text") if a) if found else ()
+    if found is None:
+        return ()
+    names = (bodies.text_of(name) for name in texts(found, "write names as text") if name)
+    return tuple(name for name in names if name)
 
 
 def _draft(fields: Fields) -> bool:
