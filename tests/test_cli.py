@@ -121,6 +121,14 @@ def assert_rest_built(site: SiteMaker, result: Result, bad: str, code: int = 1) 
         assert (site.root / "feeds/topic/alpha" / name).is_file()
 
 
+def test_a_command_gives_the_process_its_sigterm_handler_back(site: SiteMaker) -> None:
+    """A script or a test that runs commands in its own process keeps its SIGTERM as it was."""
+    good_items(site)
+    before = signal.getsignal(signal.SIGTERM)
+    assert run(site, "build").exit_code == 0
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_file_names_never_drive_the_terminal(site: SiteMaker) -> None:
     """A file named with ESC ] 0; … BEL set the terminal's title through a problem line, and
     one with a line break split its problem across two lines."""

@@ -29,6 +29,7 @@ from .errors import (
     Interrupted,
     RefusedError,
     UsageError,
+    forget_sigterm,
     stop_on_sigterm,
     terminated,
 )
@@ -261,30 +262,40 @@ class _Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         said = ""
-        _take_sigterm()
-        try:
-            return super().invoke(ctx)
-        except Interrupted as exc:  # with what the command had done by then
-            said = f": {exc}"
-        except KeyboardInterrupt:
-            pass
-        # Outside the except block: the interrupted frames (and the parsing processes they
-        # hold) are released before the process ends. A bar may have been left mid-line.
-        what = "stopped by SIGTERM" if terminated() else "interrupted"
-        _echo_err(("\n" if _terminal(sys.stderr) else "") + f"bulletin: {what}{said}")
-        if terminated():
-            sys.stderr.flush()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-        ctx.exit(130)
+        with _sigterm_taken():
+            try:
+                return super().invoke(ctx)
+            except Interrupted as exc:  # with what the command had done by then
+                said = f": {exc}"
+            except KeyboardInterrupt:
+                pass
+            # Outside the except block: the interrupted frames (and the parsing processes they
+            # hold) are released before the process ends. A bar may have been left mid-line.
+            what = "stopped by SIGTERM" if terminated() else "interrupted"
+            _echo_err(("\n" if _terminal(sys.stderr) else "") + f"bulletin: {what}{said}")
+            if terminated():
+                sys.stderr.flush()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+            ctx.exit(130)
 
 
-def _take_sigterm() -> None:
-    """SIGTERM stops the command as Ctrl-C does, unless a caller ignores it or this is not
-    the main thread (tests invoke commands in threads)."""
+@contextmanager
+def _sigterm_taken() -> Iterator[None]:
+    """Inside the block, SIGTERM stops the command as Ctrl-C does, unless a caller ignores
+    it or this is not the main thread (tests invoke commands in threads). A process that
+    runs several commands (a test, a script importing bulletin) gets its handler back."""
+    forget_sigterm()
     main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, stop_on_sigterm)
+    if not main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is stop_on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _leave_sigterm() -> None:

@@ -23,6 +23,11 @@ def note_sigterm() -> None:
     _TERMINATED.append(15)
 
 
+def forget_sigterm() -> None:
+    """A new command starts: no SIGTERM came for it yet."""
+    _TERMINATED.clear()
+
+
 def terminated() -> bool:
     """Whether the KeyboardInterrupt being handled came from SIGTERM."""
     return bool(_TERMINATED)
