@@ -16,41 +16,19 @@ MAX_ADDRESS = 254  # RFC 5321's limit on a path, less its angle brackets
 
 def normalise_address(address: str) -> str:
     """The form addresses are compared and stored in: trimmed and lower-cased, the local part
-    too (mailbox providers fold case, so Bob@ and bob@ are one mailbox), an internationalised
-    domain in its ASCII form (carol@bücher.de is carol@xn--bcher-kva.de)."""
-    address = address.strip()
-    return (address if address.isascii() else _ascii_domain(address)).lower()
+    too (mailbox providers fold case, so Bob@ and bob@ are one mailbox)."""
+    return address.strip().lower()
 
 
 def recipient_address(address: str) -> str:
-    """The address to mail and show in To: the local part as written, the domain lower-cased
-    (and in ASCII: a relay without SMTPUTF8 takes no other)."""
-    address = address.strip() if address.isascii() else _ascii_domain(address.strip())
-    local, at, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}" if at else address
-
-
-def _ascii_domain(address: str) -> str:
-    """`address` with its domain as DNS and browsers spell it in ASCII (punycode, through the
-    WHATWG host parser); as it was when the domain is no host at all."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii() or not domain or any(c in domain for c in "/?#@:[]\\ %"):
-        return address
-    from .links import as_uri
-
-    try:
-        host = as_uri(f"http://{domain}/").removeprefix("http://").removesuffix("/")
-    except ValueError:
-        return address
-    return f"{local}@{host}" if host.isascii() and "/" not in host else address
+    """The address to mail and show in To: the local part as written, the domain lower-cased."""
+    local, at, domain = address.strip().rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address.strip()
 
 
 def valid_address(address: str) -> bool:
     """A bare ASCII addr-spec, a dot-atom at a dotted domain: local@example.org (never a
-    quoted local part such as "bob"@example.org). An internationalised domain is valid in
-    its ASCII form, as normalise_address writes it."""
-    if not address.isascii():
-        address = _ascii_domain(address)
+    quoted local part such as "bob"@example.org)."""
     local, at, domain = address.rpartition("@")
     if not at or len(address) > MAX_ADDRESS or len(local) > 64 or not _LOCAL.fullmatch(local):
         return False
