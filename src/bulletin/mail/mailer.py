@@ -29,11 +29,6 @@ def _timed_out(error: BaseException) -> bool:
     return isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError)
 
 
-class Unconfirmed(Exception):
-    """The relay took a message's whole text, then the connection was lost before its reply:
-    it may have been delivered, and sending it again could deliver it twice."""
-
-
 class _Tracked(smtplib.SMTP):
     """A connection that knows when a message's whole text went out (its final '.')."""
 
@@ -242,8 +237,9 @@ class SmtpMailer:
                 self._drop()
                 if _timed_out(exc):  # a silent relay: waiting again would only repeat the wait
                     raise self._silent() from None
-                if taken:  # lost while the relay was answering the message: not sent again
-                    raise Unconfirmed(f"the connection was lost before the relay's answer: {exc}") from None
+                if taken:  # the relay may have the message: not sent again in this run
+                    said = "connection lost after the whole message went out, before the relay's answer"
+                    raise DeliveryError(421, f"{said}: {exc}") from None
                 # Dropped: reopen and try again (a reconnect does not count as a retry of
                 # the message unless the connection keeps failing).
                 self.reconnects += 1

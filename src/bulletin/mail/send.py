@@ -37,7 +37,7 @@ from ..site.reader import Site
 from ..subscriptions import Subscriptions
 from ..tokens import make_purpose_token, make_token, verp_tag
 from ..urls import loopback
-from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer, Stopped, Unconfirmed
+from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer, Stopped
 from .outbox import Outbox, write_preview
 from .subscribers import Subscriber, read_subscribers
 
@@ -460,7 +460,7 @@ class _Send:
         if isinstance(error, Stopped):  # its turn came after a Ctrl-C: not sent
             self.unsent = True
             return False
-        if error is not None and not isinstance(error, (RelayError, DeliveryError, Unconfirmed)):
+        if error is not None and not isinstance(error, (RelayError, DeliveryError)):
             raise error
         return self._outcome(subscriber, message_id, error)
 
@@ -568,7 +568,7 @@ class _Send:
         except Stopped:  # its turn came after a Ctrl-C: not sent
             self.unsent = True
             return False
-        except (RelayError, DeliveryError, Unconfirmed) as error:
+        except (RelayError, DeliveryError) as error:
             return self._outcome(subscriber, message_id, error)
         return self._outcome(subscriber, message_id, None)
 
@@ -580,14 +580,6 @@ class _Send:
             return False
         if isinstance(error, DeliveryError):
             return self._failed(subscriber, error)
-        if isinstance(error, Unconfirmed):  # recorded as sent: better lost once than sent twice
-            self.report.warning(
-                "send",
-                None,
-                f"{subscriber.email}: the relay took the whole message, then {error}; counted as "
-                "sent, since sending it again could deliver it twice: the relay's log says whether "
-                "it went out",
-            )
         if not self.summary.aborted:  # a message under way when the run stopped clears nobody
             self._settle("")
         self.summary.sent += 1
