@@ -177,6 +177,26 @@ def test_retry_failed_never_mails_an_address_a_report_bounced(site: SiteMaker) -
     assert "dead@example.com" not in mailed and len(mailed) == len(PEOPLE) - 1
 
 
+def test_a_file_with_an_exports_status_mails_only_its_active_rows(site: SiteMaker) -> None:
+    """send --subscribers export.csv mailed pending, unsubscribed, bounced and complained rows;
+    an imported "bounced" was then retried by --retry-failed, as if sends had failed."""
+    with SmtpServer() as server:
+        sent_site(site, server)
+        exported = site.root / "export.csv"
+        exported.write_text(
+            "email,name,topics,status\nfine@example.com,,,bounced\nnew@example.com,,,pending\n"
+            "slow@example.com,,,active\n",
+            encoding="utf-8",
+        )
+        assert cli(site, "subscribers", "import", str(exported)).exit_code == 0
+        before = len(server.handler.received)
+        for extra in ((), ("--retry-failed",)):
+            assert cli(site, "send", "--subscribers", str(exported), *extra, "--force",
+                       now="2026-12-02T12:00").exit_code == 0  # fmt: skip
+        mailed = [r.recipient for r in server.handler.received[before:]]
+    assert mailed == ["slow@example.com"]
+
+
 def test_a_report_about_an_address_never_mailed_changes_nobody(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)

@@ -135,12 +135,14 @@ def test_file_names_never_drive_the_terminal(site: SiteMaker) -> None:
     good_items(site)
     (site.root / "content" / "esc\x1b]0;pwned\x07.md").write_text("", encoding="utf-8")
     (site.root / "content" / "evil\nname.md").write_text("", encoding="utf-8")
-    result = run(site, "build")
+    site.raw("later\x1b]0;pwned\x07.md", "---\ntitle: Later\ndate: '2026-12-20'\n---\nx\n")
+    result = run(site, "build", "-v")  # -v: notes too (the scheduled item's)
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert "content/esc\\x1b]0;pwned\\x07.md: error: is empty" in result.stderr
     assert "content/evil\\nname.md: error: is empty" in result.stderr
+    assert "note: content/later\\x1b]0;pwned\\x07.md: scheduled for" in result.stderr
     assert all(
-        line.startswith(("content/", "feeds:", "digests:", "bulletin:"))
+        line.startswith(("content/", "feeds:", "digests:", "bulletin:", "note:"))
         for line in result.stderr.splitlines()
     )
 
@@ -470,7 +472,7 @@ def build_in_a_process(
     interrupt_when: Callable[[int], bool] | None = None,
     signum: int = signal.SIGINT,
     *,
-    group: bool = True,
+    group: bool | str = True,
 ) -> tuple[int, str, float]:
     """`bulletin build` in its own process group, as a terminal runs it; Ctrl-C, once
     `interrupt_when(pid)` holds, goes to the whole group (the parsing workers too), as a
@@ -493,6 +495,10 @@ def build_in_a_process(
                 time.sleep(0.002)
             if process.poll() is None:
                 (os.killpg if group else os.kill)(process.pid, signum)
+                if group == "twice":  # as a wrapper does: the process, then its group
+                    time.sleep(0.001)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signum)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:  # a build that hangs is a failure, not left running
@@ -537,8 +543,8 @@ def test_ctrl_c_exits_130_with_one_line(site: SiteMaker) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the workers start")
-@pytest.mark.parametrize("group", [True, False], ids=["process group", "build alone"])
-def test_sigterm_stops_a_build_with_one_line_and_as_killed(site: SiteMaker, group: bool) -> None:
+@pytest.mark.parametrize("group", [True, False, "twice"], ids=["process group", "build alone", "twice"])
+def test_sigterm_stops_a_build_with_one_line_and_as_killed(site: SiteMaker, group: bool | str) -> None:
     """`kill`, a time limit or a service manager: one line says so, the exit status is the
     signal's (a shell shows 143), and the next run finishes the work."""
     many_items(site, 3000)
@@ -551,7 +557,7 @@ def test_sigterm_stops_a_build_with_one_line_and_as_killed(site: SiteMaker, grou
     for stage in stages:
         for folder in ("feeds", "emails", ".bulletin"):
             shutil.rmtree(site.root / folder, ignore_errors=True)
-        code, stderr, _ = build_in_a_process(site, stage, signal.SIGTERM, group=group)
+        code, stderr, _ = build_in_a_process(site, stage, signal.SIGTERM, group=group)  # type: ignore[arg-type]
         if code == 0 and stderr == "":
             continue
         assert (code, stderr) == (-signal.SIGTERM, "bulletin: stopped by SIGTERM\n")

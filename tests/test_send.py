@@ -285,6 +285,8 @@ def test_status_shows_subscribers_suppressed_by_failed_sends(site: SiteMaker) ->
             "  (1 active but suppressed: three sends failed for good; send skips them, send "
             "--retry-failed tries them again)"
         ) in lines
+        exported = cli(site, "subscribers", "export").stdout.splitlines()
+        assert [line.split(",")[3] for line in exported[1:]] == ["active", "bounced"]  # not mailed elsewhere
 
 
 def test_the_server_dropping_the_connection(site: SiteMaker) -> None:

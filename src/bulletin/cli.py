@@ -33,7 +33,7 @@ from .errors import (
     stop_on_sigterm,
     terminated,
 )
-from .report import Report
+from .report import Report, printable
 
 if TYPE_CHECKING:  # the reader and the writers load when a command needs them
     from .build import Built
@@ -187,7 +187,7 @@ class Run:
                 _echo_err(str(problem))
         if self.options.verbose:
             for note in self.report.notes:
-                _echo_err(f"note: {note}")
+                _echo_err(printable(f"note: {note}"))
 
     def exit_code(self) -> int:
         return 1 if self.report.errors else 0
@@ -751,7 +751,6 @@ def subscribers_export(ctx: click.Context) -> None:
 def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) -> None:
     """List subscribers: address, status, topics, name."""
     with _running(ctx) as run:
-        from .report import printable
         from .subscriptions import Subscriptions
 
         with _ledger(run, creates=False) as ledger:

@@ -13,6 +13,9 @@ _TERMINATED: list[int] = []  # SIGTERM, once it came
 def stop_on_sigterm(signum: int, _frame: object) -> None:
     """SIGTERM (`kill`, a cron or CI time limit, a service manager) stops a command the way
     Ctrl-C does, where it is, files whole: the command line then says so and ends as killed."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one (to the process group too) waits
     note_sigterm()
     raise KeyboardInterrupt
 

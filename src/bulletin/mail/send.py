@@ -31,7 +31,7 @@ from ..digests.plan import warn_unknown_topics
 from ..digests.render import Rendered
 from ..digests.windows import Window
 from ..errors import Interrupted, RefusedError, UsageError, note_sigterm, stop_on_sigterm
-from ..ledger import Ledger
+from ..ledger import BOUNCES_TO_SUPPRESS, Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
 from ..subscriptions import Subscriptions
@@ -486,7 +486,9 @@ class _Send:
 
     def _subscribers(self) -> list[Subscriber]:
         if self.options.subscribers is not None:
-            return read_subscribers(self.options.subscribers, set(self.site.topics.by_slug()), self.report)
+            rows = read_subscribers(self.options.subscribers, set(self.site.topics.by_slug()), self.report)
+            # An export's status column: only the active rows consented and are still in.
+            return [row for row in rows if row.status == "active"]
         if self.ledger is None:  # a dry run before any ledger exists
             self.report.warning("send", None, "no ledger and no --subscribers FILE: nobody to write to")
             return []
@@ -549,7 +551,12 @@ class _Send:
         address = normalise_address(subscriber.email)
         reason = self.skips.suppression(address)
         # --retry-failed: an address held after three failed sends, not one a report bounced.
-        retried = reason == "bounced" and self.options.retry_failed and not self.skips.reported(address)
+        retried = (
+            reason == "bounced"
+            and self.options.retry_failed
+            and self.skips.failures(address) >= BOUNCES_TO_SUPPRESS  # held after three failed sends
+            and not self.skips.reported(address)  # and no report bounced it too
+        )
         if reason is not None and not retried:
             self.summary.suppressed += 1
             return True

@@ -189,15 +189,17 @@ def export_subscribers(ledger: Ledger, out: TextIO) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     rows = Subscriptions(ledger).rows()
+    held = ledger.suppressed()  # active rows held after failed sends go out as what holds them
     for row in rows:
         topics = ";".join(sorted(row.topics)) if row.topics is not None else ""
+        status = held.get(normalise_address(row.email), row.status) if row.status == "active" else row.status
         writer.writerow(
             _neutral(cell)
             for cell in (
                 row.email,
                 row.name,
                 topics,
-                row.status,
+                status,
                 row.source,
                 row.created,
                 row.confirmed or "",
