@@ -255,8 +255,11 @@ def test_long_content_is_cut_at_an_element_and_links_to_the_source(site: SiteMak
         ("<table><tbody>" + "".join(f"<tr><td>R{n}</td><td>" + "x " * 40 + "</td></tr>" for n in range(60))
          + "</tbody></table>", "<td>R0</td>"),
         ("<p>" + "word " * 2000 + "</p>", "<p>word word"),  # one long paragraph: cut at a space
+        # a space only in the text before a long link: the cut goes back there
+        ("<p>" + "Some words. " * 60 + '<a href="https://x.example/">' + "y" * 3000 + "</a> more</p>",
+         "<p>Some words. Some"),
     ],
-    ids=["wrapper", "list", "table", "paragraph"],
+    ids=["wrapper", "list", "table", "paragraph", "long-link"],
 )  # fmt: skip
 def test_a_long_body_is_cut_inside_its_elements_which_are_closed(
     site: SiteMaker, body: str, kept: str

@@ -400,7 +400,8 @@ def test_bad_date_message(site: SiteMaker) -> None:
             "2026-11-17T00:00:00-14:30",
             "is not a date: its UTC offset is over 14:00, which no time zone has; write the real one",
         ),
-        ("0002-01-01T00:00:00+01:00", "is out of range; write a year from 0003 to 9998"),
+        ("0002-01-01T00:00:00+01:00", "is out of range; bulletin takes dates from the year 0002 to 9998"),
+        ("9998-12-31T23:00:00-05:00", "is out of range; bulletin takes dates from the year 0002 to 9998"),
         ("2026-11-17 soon", "is not a date; write YYYY-MM-DD or an ISO 8601 date-time"),
     ],
 )
@@ -480,8 +481,8 @@ def test_dates_at_the_ends_of_the_calendar_are_refused(value: str, zone: str) ->
 def test_a_date_at_the_end_of_the_calendar_is_the_usual_error(site: SiteMaker) -> None:
     parsed = parse(site, "---\ntitle: T\ndate: '0001-01-01T00:00:00+14:00'\n---\nx\n")
     assert messages(parsed) == [
-        "content/news/a.md:3: error: date '0001-01-01T00:00:00+14:00' is out of range; write a year "
-        "from 0003 to 9998"
+        "content/news/a.md:3: error: date '0001-01-01T00:00:00+14:00' is out of range; bulletin takes "
+        "dates from the year 0002 to 9998"
     ]
 
 
@@ -1511,12 +1512,12 @@ def test_a_tab_that_starts_a_line_is_named_as_a_tab(site: SiteMaker) -> None:
 
 def test_topic_names_of_only_invisible_characters_are_left_out(site: SiteMaker) -> None:
     """A zero-width space made a topic whose link, heading and feed title were all blank."""
-    text = "---\ntitle: T\ndate: '2026-11-18'\ncategories: ['\u200b', 'Real', '\u2060 ']\nhref: https://x.example/\n---\nx\n"
+    text = "---\ntitle: T\ndate: '2026-11-18'\ncategories: ['\u200b', 'Real', '\u2060 ', '\ufe0f\u034f']\nhref: https://x.example/\n---\nx\n"
     parsed = parse(site, text)
     assert parsed.item is not None and parsed.item.topics == ("Real",)
     assert messages(parsed) == [
         "content/news/a.md:4: warning: categories has a topic name of only invisible characters "
-        "(U+200B, U+2060); it is left out: write its name"
+        "(U+034F, U+200B, U+2060, U+FE0F); it is left out: write its name"
     ]
 
 

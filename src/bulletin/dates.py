@@ -88,9 +88,13 @@ def date_fix(value: str) -> str:
     groups = match.groups()
     if len(groups) > 3 and groups[9] and int(groups[9]) * 60 + int(groups[10] or 0) > _MAX_OFFSET:
         return "is not a date: its UTC offset is over 14:00, which no time zone has; write the real one"
-    if not 3 <= int(groups[0]) <= 9998:
-        return "is out of range; write a year from 0003 to 9998"
-    return "is not a date: there is no such day or time; write one on the calendar"
+    try:
+        numbers = (int(groups[n] or 0) if n < len(groups) else 0 for n in range(6))
+        year, month, day, hour, minute, second = numbers
+        datetime(year, month, day, hour, minute, second)  # the calendar's day and time, any year
+    except ValueError:
+        return "is not a date: there is no such day or time; write one on the calendar"
+    return "is out of range; bulletin takes dates from the year 0002 to 9998"
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -73,7 +73,10 @@ def to_header(name: str, address: str) -> str:
     # RFC 2047: no encoded word over 75 characters, no line holding one over 76. So a long
     # name goes as several words, on folded lines, and the address on a line of its own.
     words = Header(name, "utf-8", header_name="To").encode(maxlinelen=76, linesep="\r\n")
-    return f"{words}\r\n <{address}>" if len(words) + len(address) > 68 else f"{words} <{address}>"
+    lines = words.split("\r\n")
+    last = len(lines[-1]) + (len("To: ") if len(lines) == 1 else 0)
+    joint = " " if last + len(f" <{address}>") <= 76 else "\r\n "
+    return f"{words}{joint}<{address}>"
 
 
 def worst_case(config: Config) -> Personal:

@@ -131,9 +131,9 @@ def render_rss(feed: Feed, entries: Sequence[Entry], config: Config, self_url: s
     return _PLAIN_TEXT.sub(_hex_references, bytes(fg.rss_str(pretty=True)))
 
 
-# RSS leaves open whether a title holds text or HTML, so validators (and the RSS Advisory
-# Board) ask for '&' and '<' in one as hexadecimal references, which no reader takes for
-# markup. The same XML text: &#x26; and &#x3C; read back as &amp; and &lt; do.
+# RSS leaves open whether a title or description holds text or HTML, so validators (and the
+# RSS Advisory Board) ask for '&' and '<' in one as hexadecimal references, which no reader
+# takes for markup. The same XML text: &#x26; and &#x3C; read back as &amp; and &lt; do.
 _PLAIN_TEXT = re.compile(rb"(<title>|<description>)([^<]*)(?=</title>|</description>)")
 
 

@@ -121,7 +121,7 @@ class SmtpMailer:
         # Where the limit comes from, for the message when the relay is silent past it.
         self.timeout_from = "smtp.timeout" if timeout is None else "bulletin's own limit here"
         self.sleep = sleep or self.pacing.pause  # back-off between retries: cut short by a stop
-        self.connection: smtplib.SMTP | None = None
+        self.connection: _Tracked | None = None
         self.reconnects = 0
 
     def connect(self) -> None:
@@ -130,7 +130,7 @@ class SmtpMailer:
         if self.connection is None:
             self.connection = self._connect()
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _Tracked:
         """A logged-in connection; RelayError when the relay cannot be used at all."""
         config = self.config
         where = f"{config.host}:{config.port}"
@@ -176,9 +176,9 @@ class SmtpMailer:
         """The seconds slept between `attempts` tries to connect."""
         return sum(self.backoff * 2**n for n in range(attempts - 1))
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> _Tracked:
         config = self.config
-        connection: smtplib.SMTP
+        connection: _Tracked
         if config.security == "ssl":
             connection = _TrackedSsl(config.host, config.port, timeout=self.timeout,
                                      context=ssl.create_default_context())  # fmt: skip
@@ -217,7 +217,7 @@ class SmtpMailer:
                     self.connection = self._connect()
                 if self.connection.sock is not None:  # the rest of this message's allowance
                     self.connection.sock.settimeout(self.timeout - waited)
-                self.connection.text_sent = False  # type: ignore[attr-defined]
+                self.connection.text_sent = False
                 refused = self.connection.sendmail(sender, [recipient], message)
                 if refused:  # a single recipient: refused means the whole message was
                     code, reply = refused[recipient]
@@ -233,7 +233,7 @@ class SmtpMailer:
                 if exc.smtp_code == 421:  # the server is closing the connection
                     self._drop()
             except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as exc:
-                taken = getattr(self.connection, "text_sent", False)
+                taken = self.connection is not None and self.connection.text_sent
                 self._drop()
                 if _timed_out(exc):  # a silent relay: waiting again would only repeat the wait
                     raise self._silent() from None

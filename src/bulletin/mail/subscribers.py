@@ -192,7 +192,7 @@ def export_subscribers(ledger: Ledger, out: TextIO) -> int:
     held = ledger.suppressed()  # active rows held after failed sends go out as what holds them
     for row in rows:
         topics = ";".join(sorted(row.topics)) if row.topics is not None else ""
-        status = held.get(normalise_address(row.email), row.status) if row.status == "active" else row.status
+        status = held.get(row.address, row.status) if row.status == "active" else row.status
         writer.writerow(
             _neutral(cell)
             for cell in (

@@ -494,11 +494,12 @@ def cap(
     budget = limit_bytes - len(more.encode())
     opened: list[bytes] = []  # the (well-formed, sanitised) markup's open elements
     closers = 0  # the bytes of their end tags
-    best: tuple[int, list[bytes]] = (0, [])  # the latest cut that fits, and what it leaves open
+    best: tuple[int, list[bytes]] = (0, [])  # the latest cut after a block that fits, and what it leaves open
+    spaced: tuple[int, list[bytes]] = (0, [])  # the latest cut at a space in the text that fits
     text_from = 0  # where the text after the last tag starts
     for match in _TAG.finditer(data):
+        spaced = _space_before(data, text_from, match.start(), budget - closers, opened) or spaced
         if match.end() + closers > budget:
-            text_to = match.start()
             break
         closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
         if closing:
@@ -516,16 +517,25 @@ def cap(
             best = (match.end(), list(opened))
         text_from = match.end()
     else:
-        text_to = len(data)
-    if best[0] == 0:  # no element ends in time (one long paragraph): cut its text at a space
-        room = budget - closers - len(" …")
-        space = data.rfind(b" ", text_from, min(text_to, room))
-        if space > text_from:
-            best = (space, list(opened))
+        spaced = _space_before(data, text_from, len(data), budget - closers, opened) or spaced
+    if best[0] == 0:  # no block ends in time (one long paragraph): cut its text at a space
+        best = spaced
     position, still_open = best
     ends = "".join(f"</{name.decode()}>" for name in reversed(still_open))
-    ellipsis = " …" if position and data[position : position + 1] == b" " else ""
+    ellipsis = _ELLIPSIS.decode() if position and data[position : position + 1] == b" " else ""
     return data[:position].decode() + ellipsis + ends + more
+
+
+_ELLIPSIS = " …".encode()
+
+
+def _space_before(
+    data: bytes, start: int, end: int, room: int, opened: list[bytes]
+) -> tuple[int, list[bytes]] | None:
+    """The last space in the text data[start:end] where a cut, " …" and the end tags of
+    `opened` fit in `room` bytes, with those elements; None when there is none."""
+    space = data.rfind(b" ", start, min(end, room - len(_ELLIPSIS)))
+    return (space, list(opened)) if space > start else None
 
 
 # Elements after whose end (or, void, after which) a cut leaves whole blocks: not a cell,

@@ -293,8 +293,11 @@ _FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def _invisible(character: str) -> bool:
-    """Whitespace, a format character (zero-width space, joiners, word joiner, BOM…) or a filler."""
-    return character.isspace() or unicodedata.category(character) in ("Cf", "Zs") or character in _FILLERS
+    """Whitespace, a format character (zero-width space, joiners, word joiner, BOM…), a mark
+    that shows only on a letter (a combining accent, a variation selector) or a filler."""
+    return (
+        character.isspace() or unicodedata.category(character) in ("Cf", "Zs", "Mn") or character in _FILLERS
+    )
 
 
 def _dates(fields: Fields, config: Config) -> tuple[datetime, datetime]:

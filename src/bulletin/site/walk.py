@@ -163,7 +163,7 @@ class _Walk:
         self.site = os.path.realpath(content_dir.parent)
         self.content = os.path.realpath(content_dir)
         # What bulletin writes beside content/: read as items, its pages would be errors.
-        self.outputs = [os.path.join(self.site, name) for name in _OUTPUTS]
+        self.outputs = [os.path.realpath(os.path.join(self.site, name)) for name in _OUTPUTS]
         self.seen: set[tuple[int, int]] = set()
         with contextlib.suppress(OSError):
             info = os.stat(self.root)
