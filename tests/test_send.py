@@ -657,6 +657,26 @@ def test_one_address_in_two_spellings_gets_one_copy(site: SiteMaker) -> None:
         assert len(server.handler.received) == 2
 
 
+def test_an_internationalised_domain_is_mailed_in_ascii_from_every_command(site: SiteMaker) -> None:
+    """`subscribers add`, `send --to`, `subscribers remove` and `unsubscribe` take
+    carol@bücher.de; smtplib, without SMTPUTF8, could send to the punycode domain only."""
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        added = cli(site, "subscribers", "add", "Carol@Bücher.de", "--new-ledger")
+        assert added.exit_code == 0 and "added Carol@xn--bcher-kva.de: active" in added.stdout
+        assert cli(site, "send").exit_code == 0
+        assert cli(site, "send", "--to", "editor@bücher.de").exit_code == 0
+        assert [r.recipient for r in server.handler.received] == [
+            "Carol@xn--bcher-kva.de",
+            "editor@xn--bcher-kva.de",
+        ]
+        assert server.handler.received[0].message["To"].addresses[0].addr_spec == "Carol@xn--bcher-kva.de"
+        left = cli(site, "unsubscribe", "carol@BÜCHER.de")
+        assert left.exit_code == 0 and "carol@xn--bcher-kva.de" in left.stdout
+        refused = cli(site, "subscribers", "add", "jörg@example.org")
+        assert refused.exit_code == 2 and "the part before @ must be in ASCII" in refused.stderr
+
+
 def test_subscribers_whose_topics_are_all_gone_are_named_in_a_warning(site: SiteMaker) -> None:
     """Their copies would only count as 'with no items', week after week."""
     with SmtpServer() as server:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bulletin.addresses import normalise_address, recipient_address, valid_address
+from bulletin.addresses import ascii_address, normalise_address, recipient_address, valid_address
 from bulletin.cli import main
 from bulletin.config import load_config
 from bulletin.errors import UsageError
@@ -79,6 +79,39 @@ def test_bad_rows_are_reported_and_skipped(tmp_path: Path) -> None:
         "separated by ';', or leave it empty for all topics",
         "subscribers.csv:6: error: ok@EXAMPLE.ORG is already on line 4; the first row wins: delete this one",
     ]
+
+
+def test_an_internationalised_domain_is_kept_in_its_ascii_form(tmp_path: Path) -> None:
+    """carol@bücher.de was refused as not valid; smtplib and relays without SMTPUTF8 need the
+    domain in ASCII, and both spellings are one mailbox. A local part outside ASCII is still
+    refused, with what to write instead."""
+    subscribers, problems = read(
+        tmp_path,
+        "email,name,topics\nCarol@Bücher.de,Carol,\ncarol@xn--bcher-kva.de,Again,\njörg@example.org,Jörg,\n",
+    )
+    assert [s.email for s in subscribers] == ["Carol@xn--bcher-kva.de"]
+    assert problems == [
+        "subscribers.csv:3: error: carol@xn--bcher-kva.de is already on line 2; the first row wins: "
+        "delete this one",
+        "subscribers.csv:4: error: address 'jörg@example.org' is not valid; the part before @ must be "
+        "in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- (relays take no other)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "ascii"),
+    [("carol@bücher.de", "carol@xn--bcher-kva.de"), (" Carol@BÜCHER.de ", "Carol@xn--bcher-kva.de"),
+     ("a@straße.de", "a@xn--strae-oqa.de"), ("a@日本.jp", "a@xn--wgv71a.jp"),
+     ("a@\uff45xample.org", "a@example.org"), ("a@example.org", "a@example.org"),
+     # left as written, for valid_address to refuse:
+     ("jörg@example.org", "jörg@example.org"), ("x@bü/cher.de", "x@bü/cher.de"),
+     ("x@bücher.de:25", "x@bücher.de:25"), ("bücher.de", "bücher.de")],
+)  # fmt: skip
+def test_ascii_address(written: str, ascii: str) -> None:
+    assert ascii_address(written) == ascii
+    assert normalise_address(written) == ascii.lower()
+    assert valid_address(ascii_address(written)) == (ascii.isascii() and "@" in ascii)
+    assert not valid_address(written.strip()) or written.isascii()  # only the ASCII form is valid
 
 
 def test_whole_file_problems(tmp_path: Path) -> None:

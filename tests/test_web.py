@@ -709,6 +709,32 @@ def test_a_request_that_mails_nothing_changes_nothing(
 # -- one mailbox, one spelling -----------------------------------------------------------------
 
 
+def test_an_internationalised_domain_is_mailed_and_kept_in_ascii(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    """carol@bücher.de was refused; the relay (no SMTPUTF8 asked) gets the punycode domain,
+    and the other spelling is the same mailbox for the daily cap."""
+    status, page = subscribe(web, "Carol@Bücher.de", "alpha")
+    assert status == 200 and "Check your inbox" in page
+    assert [r.recipient for r in smtp.handler.received] == ["Carol@xn--bcher-kva.de"]
+    assert last_mail(smtp, "Carol@xn--bcher-kva.de")["To"] == "Carol@xn--bcher-kva.de"
+    confirm(web, smtp, "Carol@xn--bcher-kva.de")
+    row = store(site).get("carol@bücher.de")
+    assert row is not None and row.status == "active" and row.email == "Carol@xn--bcher-kva.de"
+    for _ in range(3):
+        subscribe(web, "carol@xn--bcher-kva.de", "beta")
+    assert len(smtp.handler.received) == 3  # the first, then two: three a day, either spelling
+
+
+def test_a_local_part_outside_ascii_is_told_what_to_write(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    status, page = subscribe(web, "j\u00f6rg@example.org")
+    assert status == 400 and "only the letters a to z, digits and . _ - + before the @" in page
+    assert "j\u00f6rg@example.org" in page  # kept in the field, to be corrected
+    assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
 @pytest.mark.parametrize(
     "spelling", ['"ann"@example.org', '"Ann"@Example.org', '"j\u00f6rg"@example.org', '"a b"@example.org']
 )

@@ -16,8 +16,36 @@ MAX_ADDRESS = 254  # RFC 5321's limit on a path, less its angle brackets
 
 def normalise_address(address: str) -> str:
     """The form addresses are compared and stored in: trimmed and lower-cased, the local part
-    too (mailbox providers fold case, so Bob@ and bob@ are one mailbox)."""
-    return address.strip().lower()
+    too (mailbox providers fold case, so Bob@ and bob@ are one mailbox), an internationalised
+    domain in ASCII (see ascii_address)."""
+    return ascii_address(address).lower()
+
+
+def ascii_address(address: str) -> str:
+    """`address`, trimmed, with an internationalised domain in the ASCII form DNS and relays
+    use: carol@bücher.de is carol@xn--bcher-kva.de (punycode, as browsers write the host).
+    Anything else comes back as it was, for valid_address to refuse: a local part outside
+    ASCII (a relay without SMTPUTF8 takes none), a domain no host parser accepts. Every way an
+    address comes in (the subscribe form, files, commands) passes through here first, and
+    valid_address accepts ASCII only, so a way that forgets refuses the address rather than
+    handing smtplib one it cannot send to."""
+    address = address.strip()
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii() or domain.isascii() or any(c in domain for c in _NOT_HOST):
+        return address
+    from .links import as_uri
+
+    try:
+        host = as_uri(f"http://{domain}/").removeprefix("http://").removesuffix("/")
+    except ValueError:
+        return address
+    return f"{local}@{host}" if host.isascii() and _HOST.fullmatch(host) else address
+
+
+_NOT_HOST = frozenset("/?#@:[]\\ %")  # what would make the host parser read a path, port or user
+_HOST = re.compile(r"[a-z0-9.-]+")
 
 
 def recipient_address(address: str) -> str:

@@ -20,7 +20,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..addresses import normalise_address, valid_address
+from ..addresses import ascii_address, normalise_address, valid_address
 from ..config import Config
 from ..digests.archive import write_archive_index, write_digest
 from ..digests.assemble import Copies
@@ -62,10 +62,14 @@ class SendOptions:
     local_links: bool = False  # send even though the mail's links lead to this machine
 
     def __post_init__(self) -> None:
-        if self.to is not None and not valid_address(self.to):
+        if self.to is None:
+            return
+        to = ascii_address(self.to)
+        if not valid_address(to):
             raise UsageError(
                 f"--to: {self.to!r} is not an email address; write one address, e.g. --to you@example.org"
             )
+        object.__setattr__(self, "to", to)  # frozen: the one address the copy goes to, in ASCII
 
     @property
     def test_copy(self) -> bool:

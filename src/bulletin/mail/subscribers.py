@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..addresses import normalise_address, recipient_address, valid_address
+from ..addresses import ascii_address, normalise_address, recipient_address, valid_address
 from ..errors import Interrupted, UsageError
 from ..ledger import Ledger
 from ..report import Report
@@ -71,9 +71,10 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
             index = where.get(name)
             return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
 
-        address = cell("email")
+        written = cell("email")
+        address = ascii_address(written)
         if not valid_address(address):
-            report.error(shown, line, f"address '{address}' is not valid; write it as name@example.org")
+            report.error(shown, line, f"address '{written}' is not valid; {address_fix(written)}")
             continue
         key = normalise_address(address)
         if key in seen:
@@ -231,11 +232,23 @@ def parse_topics(value: str | None, known: set[str]) -> frozenset[str] | None:
 
 
 def check_address(address: str, option: str = "ADDRESS") -> str:
-    """A valid address, stripped; UsageError otherwise."""
-    address = address.strip()
+    """A valid address, stripped, its domain in ASCII; UsageError otherwise."""
+    written = address.strip()
+    address = ascii_address(written)
     if not valid_address(address):
-        raise UsageError(f"{option}: '{address}' is not an email address; write it as name@example.org")
+        raise UsageError(f"{option}: '{written}' is not an email address; {address_fix(written)}")
     return address
+
+
+def address_fix(address: str) -> str:
+    """How to write an address valid_address refused."""
+    local = address.strip().rpartition("@")[0]
+    if local and not local.isascii():
+        return (
+            "the part before @ must be in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- "
+            "(relays take no other)"
+        )
+    return "write it as name@example.org"
 
 
 def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], report: Report) -> list[Row]:

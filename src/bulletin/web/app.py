@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from ..addresses import MAX_ADDRESS, valid_address
+from ..addresses import MAX_ADDRESS, ascii_address, valid_address
 from ..config import Config, load_config
 from ..errors import BulletinError, LedgerError, NoContentError
 from ..ledger import Ledger
@@ -312,7 +312,8 @@ def subscribe(web: WebSite, request: Request, posted: Posted | None) -> Response
         return refused
     if form.get("website"):  # the honeypot: only robots fill it in; they see the usual page
         return _see(request, "subscribe/sent")
-    problem = _check_subscription(web, values["email"], topics)
+    address = ascii_address(email)  # carol@bücher.de is mailed, and stored, at its ASCII domain
+    problem = _check_subscription(web, address, topics)
     if problem is not None:
         return web.pages.subscribe(400, _form_token(web, "subscribe"), problem, values)
     consent = Consent(
@@ -333,7 +334,7 @@ def subscribe(web: WebSite, request: Request, posted: Posted | None) -> Response
             ["We could not send the confirmation mail just now. Nothing was saved."],
             link=(web.pages.urls["subscribe"], "Back to the subscribe page"),
         )
-    mail = BackgroundTask(mail_subscriber, web, mailer, values["email"], values["name"], topics, consent)
+    mail = BackgroundTask(mail_subscriber, web, mailer, address, values["name"], topics, consent)
     return _see(request, "subscribe/sent", mail)
 
 
@@ -395,6 +396,12 @@ def _check_subscription(web: WebSite, email: str, topics: list[str]) -> FormErro
         if email.startswith('"') and '"@' in email:  # a quoted local part: the mailbox without them
             return FormError(
                 "email", "Please enter an email address without quotation marks, such as name@example.org."
+            )
+        if not email.rpartition("@")[0].isascii():
+            return FormError(
+                "email",
+                "Please enter an address with only the letters a to z, digits and . _ - + before "
+                "the @: our mail cannot reach other addresses.",
             )
         return FormError("email", "Please enter an email address such as name@example.org.")
     known = web.pages.topic_slugs()
