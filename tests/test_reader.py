@@ -320,6 +320,14 @@ def test_title_is_plain_text_never_html(site: SiteMaker) -> None:
     # Angle brackets around no HTML element, and a bare &, are text.
     item = item_of(site, title="Story & <friends> (<25 beds), List<T>")
     assert item.title == "Story & <friends> (<25 beds), List<T>"
+    # Beside markup too: an HTML parser would take <T> for a tag, '<y then' for one unclosed.
+    item = item_of(
+        site,
+        title="Why <i>List<T></i> &amp; Map<K, V> beat x<y then <3",
+        summary="<p>Generics: List<T> in <b>Java</b>, if a<b and <!-- a note --> c</p>",
+    )
+    assert item.title == "Why List<T> & Map<K, V> beat x<y then <3"
+    assert item.summary == "Generics: List<T> in Java, if a<b and c…"
 
 
 def test_a_title_that_is_only_markup_is_an_error(site: SiteMaker) -> None:

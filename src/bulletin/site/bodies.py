@@ -441,18 +441,25 @@ _HTML_ELEMENTS = (
     "summary|sup|svg|table|tbody|td|template|textarea|tfoot|th|thead|time|title|tr|track|tt|u|ul|"
     "var|video|wbr|xmp"
 )
+_HTML_TAG = rf"</?(?:{_HTML_ELEMENTS})(?=[\s/>])[^<>]*>"
 # An HTML tag, a comment or a character reference: what makes a field's value HTML, not text.
-_MARKUP = re.compile(
-    rf"</?(?:{_HTML_ELEMENTS})(?=[\s/>])[^<>]*>|<!--"
-    r"|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);",
-    re.IGNORECASE,
-)
+_MARKUP = re.compile(rf"{_HTML_TAG}|<!--|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.IGNORECASE)
+# In such a value, a '<' that starts an HTML tag or a comment, or any other '<'.
+_ANGLE = re.compile(rf"({_HTML_TAG}|<!--)|<", re.IGNORECASE)
 
 
 def text_of(value: str) -> str:
     """A field that should be text, as text: when it holds markup (an HTML tag, an entity), its
-    text (`Tags <b>bold</b>` → `Tags bold`); else as it is (`rural & critical (<25 beds)`)."""
-    return plain_text(value) if _MARKUP.search(value) else value
+    text (`Tags <b>bold</b>` → `Tags bold`); else as it is (`rural & critical (<25 beds)`).
+    Beside markup, a '<' that starts no HTML tag is still text (`List<T> in <b>Java</b>` →
+    `List<T> in Java`), where an HTML parser would take `<T>` for a tag and drop it."""
+    if not _MARKUP.search(value):
+        return value
+    return plain_text(_ANGLE.sub(_kept_or_escaped, value))
+
+
+def _kept_or_escaped(found: re.Match[str]) -> str:
+    return found.group(1) or "&lt;"
 
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
