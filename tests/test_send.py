@@ -673,8 +673,12 @@ def test_an_internationalised_domain_is_mailed_in_ascii_from_every_command(site:
         assert server.handler.received[0].message["To"].addresses[0].addr_spec == "Carol@xn--bcher-kva.de"
         left = cli(site, "unsubscribe", "carol@BÜCHER.de")
         assert left.exit_code == 0 and "carol@xn--bcher-kva.de" in left.stdout
-        refused = cli(site, "subscribers", "add", "jörg@example.org")
-        assert refused.exit_code == 2 and "the part before @ must be in ASCII" in refused.stderr
+        for command in (("subscribers", "add"), ("unsubscribe",), ("send", "--to")):
+            refused = cli(site, *command, "jörg@example.org")
+            assert refused.exit_code == 2 and "the part before @ must be in ASCII" in refused.stderr
+        refused = cli(site, "unsubscribe", "x@bücher.de.")  # named as typed, not as converted
+        assert refused.exit_code == 2 and "'x@bücher.de.' is not an email address" in refused.stderr
+        assert cli(site, "send", "--to", "editor@bü\ncher.de").exit_code == 2  # never dropped unsaid
 
 
 def test_subscribers_whose_topics_are_all_gone_are_named_in_a_warning(site: SiteMaker) -> None:

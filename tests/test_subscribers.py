@@ -105,7 +105,8 @@ def test_an_internationalised_domain_is_kept_in_its_ascii_form(tmp_path: Path) -
      ("a@\uff45xample.org", "a@example.org"), ("a@example.org", "a@example.org"),
      # left as written, for valid_address to refuse:
      ("jörg@example.org", "jörg@example.org"), ("x@bü/cher.de", "x@bü/cher.de"),
-     ("x@bücher.de:25", "x@bücher.de:25"), ("bücher.de", "bücher.de")],
+     ("x@bücher.de:25", "x@bücher.de:25"), ("bücher.de", "bücher.de"), ("x@bü\ncher.de", "x@bü\ncher.de"),
+     ("x@bü\tcher.de", "x@bü\tcher.de")],
 )  # fmt: skip
 def test_ascii_address(written: str, ascii: str) -> None:
     assert ascii_address(written) == ascii

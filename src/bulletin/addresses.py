@@ -44,7 +44,8 @@ def ascii_address(address: str) -> str:
     return f"{local}@{host}" if host.isascii() and _HOST.fullmatch(host) else address
 
 
-_NOT_HOST = frozenset("/?#@:[]\\ %")  # what would make the host parser read a path, port or user
+# What would make the host parser read a path, port or user, or what it drops unsaid (tab, LF).
+_NOT_HOST = frozenset("/?#@:[]\\ %\t\n\r")
 _HOST = re.compile(r"[a-z0-9.-]+")
 
 
@@ -64,6 +65,17 @@ def valid_address(address: str) -> bool:
         return False
     labels = domain.split(".")
     return len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def address_fix(address: str) -> str:
+    """How to write an address valid_address refused."""
+    local = address.strip().rpartition("@")[0]
+    if local and not local.isascii():
+        return (
+            "the part before @ must be in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- "
+            "(relays take no other)"
+        )
+    return "write it as name@example.org"
 
 
 def valid_mailbox(value: str) -> bool:

@@ -20,7 +20,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..addresses import ascii_address, normalise_address, valid_address
+from ..addresses import address_fix, ascii_address, normalise_address, valid_address
 from ..config import Config
 from ..digests.archive import write_archive_index, write_digest
 from ..digests.assemble import Copies
@@ -66,9 +66,10 @@ class SendOptions:
             return
         to = ascii_address(self.to)
         if not valid_address(to):
-            raise UsageError(
-                f"--to: {self.to!r} is not an email address; write one address, e.g. --to you@example.org"
-            )
+            fix = "write one address, e.g. --to you@example.org"
+            if not self.to.strip().rpartition("@")[0].isascii():
+                fix = address_fix(self.to)
+            raise UsageError(f"--to: {self.to!r} is not an email address; {fix}")
         object.__setattr__(self, "to", to)  # frozen: the one address the copy goes to, in ASCII
 
     @property

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..addresses import ascii_address, normalise_address, recipient_address, valid_address
+from ..addresses import address_fix, ascii_address, normalise_address, recipient_address, valid_address
 from ..errors import Interrupted, UsageError
 from ..ledger import Ledger
 from ..report import Report
@@ -238,17 +238,6 @@ def check_address(address: str, option: str = "ADDRESS") -> str:
     if not valid_address(address):
         raise UsageError(f"{option}: '{written}' is not an email address; {address_fix(written)}")
     return address
-
-
-def address_fix(address: str) -> str:
-    """How to write an address valid_address refused."""
-    local = address.strip().rpartition("@")[0]
-    if local and not local.isascii():
-        return (
-            "the part before @ must be in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- "
-            "(relays take no other)"
-        )
-    return "write it as name@example.org"
 
 
 def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], report: Report) -> list[Row]:

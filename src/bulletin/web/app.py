@@ -314,6 +314,12 @@ def subscribe(web: WebSite, request: Request, posted: Posted | None) -> Response
         return _see(request, "subscribe/sent")
     address = ascii_address(email)  # carol@bücher.de is mailed, and stored, at its ASCII domain
     problem = _check_subscription(web, address, topics)
+    if problem is not None and len(email) <= MAX_ADDRESS < len(address):
+        problem = FormError(
+            "email",
+            "This address is too long once its domain is written for mail, in ASCII: an email "
+            f"address has at most {MAX_ADDRESS} characters.",
+        )
     if problem is not None:
         return web.pages.subscribe(400, _form_token(web, "subscribe"), problem, values)
     consent = Consent(
