@@ -67,15 +67,16 @@ def valid_address(address: str) -> bool:
     return len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
-def address_fix(address: str) -> str:
-    """How to write an address valid_address refused."""
+def address_fix(address: str, otherwise: str = "write it as name@example.org") -> str:
+    """How to write an address valid_address refused: `otherwise`, unless its local part is
+    outside ASCII."""
     local = address.strip().rpartition("@")[0]
     if local and not local.isascii():
         return (
             "the part before @ must be in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- "
             "(relays take no other)"
         )
-    return "write it as name@example.org"
+    return otherwise
 
 
 def valid_mailbox(value: str) -> bool:

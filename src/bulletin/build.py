@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .config import Config
+from .dates import local_day
 from .errors import RefusedError
 from .feeds.writer import write_feeds
 from .output import Written
@@ -68,11 +69,7 @@ def refuse_if_strict(report: Report, strict: bool) -> None:
 def topic_rows(site: Site) -> list[tuple[str, str, int, str, str]]:
     """Each topic by name: name, slug, item count, newest item's date, RSS feed URL."""
     zone = site.config.timezone
-    newest = {
-        key: items[0].published.astimezone(zone).date().isoformat()
-        for key, items in site.by_topic.items()
-        if items
-    }
+    newest = {key: local_day(items[0].published, zone) for key, items in site.by_topic.items() if items}
     urls = Urls(site.config)
     return [
         (

@@ -41,6 +41,12 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(high, tz)
 
 
+def local_day(moment: datetime, tz: ZoneInfo) -> str:
+    """The day `moment` falls on in the site's time zone, as YYYY-MM-DD: the date pages, the
+    digest and the feed list show (an item's own offset may put it on another day)."""
+    return moment.astimezone(tz).date().isoformat()
+
+
 def parse_date(value: str, tz: ZoneInfo) -> datetime | None:
     """An aware datetime from the accepted forms, naive ones in `tz`; None if not a date."""
     value = value.strip()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from ..config import Config
+from ..dates import local_day
 from ..errors import TemplateError
 from ..site.items import Item
 from ..site.topics import Topics
@@ -156,9 +157,7 @@ class Parts:
         self.subjects: dict[tuple[str, int], tuple[str, bytes]] = {}
         self.ledes: dict[tuple[int, int], tuple[_Part, _Part]] = {}
         tz = config.timezone
-        self.item_days = {
-            item.id: item.published.astimezone(tz).date().isoformat() for item in planner.full.items()
-        }
+        self.item_days = {item.id: local_day(item.published, tz) for item in planner.full.items()}
 
     # -- the parts, once per send -----------------------------------------------------------
 

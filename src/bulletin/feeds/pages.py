@@ -10,7 +10,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from .. import __version__
-from ..dates import rfc822
+from ..dates import local_day, rfc822
 from ..site.items import Item
 from ..site.reader import Site
 from ..site.topics import Topic
@@ -150,7 +150,7 @@ def _page_entry(site: Site, item: Item, template: Template) -> PageEntry:
         url=make_entry(item, site.config, (), "").alternate,
         source_name=item.source_name,
         summary=item.summary,
-        published=item.published.astimezone(site.config.timezone).date().isoformat(),
+        published=local_day(item.published, site.config.timezone),
         topics=[t.name for t in site.topics.of(item)],
         image=_thumbnail(item),
     )
@@ -177,9 +177,7 @@ def _listing(site: Site, feed: Feed) -> dict[str, object]:
         "name": name,
         "slug": feed.path.removeprefix("topic/").rstrip("/") or None,
         "count": count,
-        "newest": feed.entries[0].published.astimezone(site.config.timezone).date().isoformat()
-        if feed.entries
-        else "",
+        "newest": local_day(feed.entries[0].published, site.config.timezone) if feed.entries else "",
         "urls": urls.feeds(feed.path),
         "page": page,
     }

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from ..addresses import address_fix, ascii_address, normalise_address, valid_address
 from ..config import Config
+from ..dates import local_day
 from ..digests.archive import write_archive_index, write_digest
 from ..digests.assemble import Copies
 from ..digests.editions import Edition, edition
@@ -66,9 +67,7 @@ class SendOptions:
             return
         to = ascii_address(self.to)
         if not valid_address(to):
-            fix = "write one address, e.g. --to you@example.org"
-            if not self.to.strip().rpartition("@")[0].isascii():
-                fix = address_fix(self.to)
+            fix = address_fix(self.to, "write one address, e.g. --to you@example.org")
             raise UsageError(f"--to: {self.to!r} is not an email address; {fix}")
         object.__setattr__(self, "to", to)  # frozen: the one address the copy goes to, in ASCII
 
@@ -383,7 +382,7 @@ class _Send:
         zone = self.site.config.timezone  # the week's days are the site's
         for item in chosen.candidates:
             if item.id in chosen.late:
-                day = item.published.astimezone(zone).date().isoformat()
+                day = local_day(item.published, zone)
                 self.report.note(
                     f"{item.path}: dated {day}, but its week's digest went out without it: it goes "
                     f"in {self.options.window.label}'s, marked with its date"
