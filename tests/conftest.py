@@ -40,10 +40,11 @@ def same_yaml(fast: Any, slow: Any) -> bool:
 
 @pytest.fixture(autouse=True, scope="session")
 def _block_reader_cross_checked() -> Iterator[None]:
-    """Every front matter the suite parses in this process goes through both readers:
-    what the block reader accepts, libyaml must read to the same data."""
+    """Every front matter the suite parses in this process goes through every reader: what
+    the block reader accepts, libyaml must read to the same data, and the compiled block
+    reader (when built) must read exactly as the Python one."""
     from bulletin.errors import ItemError
-    from bulletin.site import parse
+    from bulletin.site import blockyaml, parse
     from bulletin.site.blockyaml import read_block_yaml
     from bulletin.site.frontmatter import parse_front_matter
 
@@ -51,6 +52,10 @@ def _block_reader_cross_checked() -> Iterator[None]:
 
     def checked(text: str, first_line: int) -> Fields | None:
         fast = read_block_yaml(text, first_line)
+        if blockyaml._compiled is not None and text.endswith("\n") and not blockyaml._has_stray(text):
+            reference = blockyaml.read_in_python(text, first_line)
+            if (fast is None) != (reference is None) or not same_yaml(fast, reference):
+                differences.append(text)
         if fast is not None:
             try:
                 slow = parse_front_matter(text, first_line)

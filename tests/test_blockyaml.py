@@ -3,8 +3,10 @@
 `read_block_yaml` must return exactly what `parse_front_matter` (libyaml with the plain
 resolver) returns, or None. Checked here on the example site, the seed, a 2,000-item corpus
 and thousands of mutated items, at two levels: the front matter's data, and the whole
-`parse_item` result (every field of the Item, every problem's message). conftest.py also
-cross-checks every front matter the rest of the suite parses.
+`parse_item` result (every field of the Item, every problem's message). Every test runs
+twice: with the compiled reader (_blockyaml.c) and with the Python one it follows, and a
+differential test reads everything through both. conftest.py also cross-checks every front
+matter the rest of the suite parses.
 """
 
 from __future__ import annotations
@@ -19,12 +21,24 @@ import pytest
 
 from bulletin.config import Config
 from bulletin.errors import ItemError
-from bulletin.site import parse
+from bulletin.site import blockyaml, parse
 from bulletin.site.blockyaml import read_block_yaml
 from bulletin.site.fields import Fields
 from bulletin.site.frontmatter import parse_front_matter
 
 from .conftest import DATA, REPO, SiteMaker, same_yaml
+
+COMPILED = blockyaml._compiled
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test with the compiled block reader, then with the Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(blockyaml, "_compiled", None)
+    elif COMPILED is None:
+        pytest.skip("bulletin was installed without a C compiler: only the Python block reader exists")
+    return str(request.param)
 
 
 def _front(raw: bytes) -> str:
@@ -267,3 +281,101 @@ def test_steps_aside_for_every_character_libyaml_treats_specially() -> None:
         text = f"a: x{chr(code)}y\n"
         expected_none = not _printable(code) or code in special
         assert (read_block_yaml(text, 2) is None) == expected_none, f"U+{code:04X}"
+
+
+# Pieces of lines the generator below puts together: every rule of the subset has a piece
+# that keeps to it and one that breaks it.
+_KEYS = ["a", "B", "key_1", "x.y-z", "Title", "title", "_", "k" * 201, "k" * 202, "-k", "1k", "é"]
+_VALUES = [
+    "",
+    "plain",
+    "two words",
+    "a:b",
+    "a: b",
+    "ends:",
+    "ends ",
+    "~",
+    "null",
+    "NULL",
+    "Null",
+    "nul",
+    "[]",
+    "{}",
+    "[x]",
+    "'q'",
+    "'it''s'",
+    "''",
+    "'''",
+    "'a''",
+    "'open",
+    '"dq"',
+    '"a\\\\b"',
+    '"a"b"',
+    '"',
+    "'",
+    ">-",
+    ">",
+    "|-",
+    "|",
+    ">+",
+    "|2",
+    "- x",
+    "-x",
+    "é ü",
+    "x #y",
+    "?",
+    "%",
+    "@",
+    "`",
+]
+
+
+def _generated(rng: random.Random) -> str:
+    lines = []
+    for _ in range(rng.randint(1, 12)):
+        indent = " " * rng.choice([0, 0, 0, 1, 2, 2, 4, 4, 6, 8])
+        shape = rng.randrange(6)
+        key, value = rng.choice(_KEYS), rng.choice(_VALUES)
+        if shape == 0:
+            line = f"{indent}{key}:{' ' * rng.choice([0, 1, 1, 3]) if value else ''}{value}"
+        elif shape == 1:
+            line = f"{indent}- {value}"
+        elif shape == 2:
+            line = f"{indent}- {key}: {value}"
+        elif shape == 3:
+            line = f"{indent}{rng.choice(['', 'word', 'two words', 'ends ', 'x: y'])}"  # a block's line
+        elif shape == 4:
+            line = rng.choice(["", "", indent, "-", f"{indent}-"])
+        else:
+            line = f"{indent}{key}: {value}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _same(compiled: Any, python: Any) -> bool:
+    return (compiled is None and python is None) or (python is not None and same_yaml(compiled, python))
+
+
+def test_compiled_reader_reads_exactly_as_the_python_one(corpus: list[Path], reader: str) -> None:
+    """The differential test of _blockyaml.c: every known item, their mutants and thousands
+    of generated texts, read by both readers to the same data, spellings and lines, or
+    refused by both. Deep nesting and a key of 201 and 202 characters are among them."""
+    if reader == "python":
+        pytest.skip("compares the two readers: run once")
+    assert COMPILED is not None
+    rng = random.Random(20261206)
+    texts = [_front(path.read_bytes()) for path in _known_items(corpus)]
+    for source in texts[:: len(texts) // 8]:
+        texts.extend(_mutants(source, rng, 1500))
+    texts.extend(_generated(rng) for _ in range(20000))
+    texts.append("".join(f"{' ' * depth}k{depth}:\n" for depth in range(0, 90, 2)) + "  " * 45 + "v: 1\n")
+    texts.append("".join(f"{' ' * depth}- k{depth}:\n" for depth in range(0, 90, 2)))
+    accepted = 0
+    for text in texts:
+        if not text.endswith("\n") or blockyaml._has_stray(text):
+            continue
+        compiled, python = COMPILED(text, 5, Fields), blockyaml.read_in_python(text, 5)
+        assert _same(compiled, python), text
+        accepted += python is not None
+    # Both sides are exercised: many texts stay in the subset, many leave it.
+    assert accepted > 5000 and len(texts) - accepted > 5000, (accepted, len(texts))
