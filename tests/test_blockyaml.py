@@ -379,3 +379,23 @@ def test_compiled_reader_reads_exactly_as_the_python_one(corpus: list[Path], rea
         accepted += python is not None
     # Both sides are exercised: many texts stay in the subset, many leave it.
     assert accepted > 5000 and len(texts) - accepted > 5000, (accepted, len(texts))
+
+
+def test_compiled_reader_refuses_what_it_cannot_read_safely(reader: str) -> None:
+    """Line numbers past what C holds go to the Python reader; a mapping type whose
+    attribute access runs Python code (which could free what the reader points into) is
+    refused, not used."""
+    if reader == "python":
+        pytest.skip("the compiled reader's own guards: run once")
+    assert COMPILED is not None
+    huge = read_block_yaml("a: 1\nb: 2\n", 2**64)
+    assert isinstance(huge, Fields) and huge.lines == {"a": 2**64, "b": 2**64 + 1}
+    with pytest.raises(OverflowError):
+        COMPILED("a: 1\n", 2**63, Fields)
+
+    class Watched(Fields):
+        def __getattribute__(self, name: str) -> Any:
+            return super().__getattribute__(name)
+
+    with pytest.raises(TypeError, match="plain attributes"):
+        COMPILED("a: 1\n", 2, Watched)

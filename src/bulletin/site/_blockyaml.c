@@ -30,7 +30,7 @@ typedef struct {
     Line *lines; /* the text's lines, blank ones left out */
     Py_ssize_t count;
     int blanks; /* whether any were left out */
-    long first_line;
+    long long first_line;
     PyObject *fields_type;
     int stray; /* set when the text leaves the subset (no Python error) */
 } Reader;
@@ -256,13 +256,13 @@ static PyObject *block(Reader *r, Py_ssize_t *at, Py_ssize_t column, char joint,
 }
 
 /* Sets fields[key] = value, with the key's line and spelling. */
-static int set_field(PyObject *fields, PyObject *key, PyObject *value, long line, PyObject *name) {
+static int set_field(PyObject *fields, PyObject *key, PyObject *value, long long line, PyObject *name) {
     if (PyDict_SetItem(fields, key, value) < 0)
         return -1;
     PyObject *lines = PyObject_GetAttr(fields, LINES);
     if (lines == NULL)
         return -1;
-    PyObject *number = PyLong_FromLong(line);
+    PyObject *number = PyLong_FromLongLong(line);
     int failed = number == NULL || PyDict_SetItem(lines, key, number) < 0;
     Py_XDECREF(number);
     Py_DECREF(lines);
@@ -365,7 +365,7 @@ static PyObject *read_lines(Reader *r) {
         } else {
             fields = container;
         }
-        long line_number = (long)r->lines[at].number + r->first_line;
+        long long line_number = (long long)r->lines[at].number + r->first_line;
         at++;
         PyObject *name, *folded;
         if (key_strings(p.key, p.key_n, &name, &folded) < 0)
@@ -414,14 +414,26 @@ fail:
 }
 
 static PyObject *read_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyLong_Check(args[1]) || !PyType_Check(args[2]) ||
-        !PyType_IsSubtype((PyTypeObject *)args[2], &PyDict_Type)) {
-        PyErr_SetString(PyExc_TypeError, "read(text: str, first_line: int, fields_type: a dict type with lines and names)");
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyLong_Check(args[1]) || !PyType_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "read(text: str, first_line: int, fields_type: type)");
         return NULL;
     }
-    long first_line = PyLong_AsLong(args[1]);
+    /* The reader keeps borrowed pointers into the tree it builds: the mappings must be plain
+     * dicts whose attributes run no Python code that could change the tree. */
+    PyTypeObject *type = (PyTypeObject *)args[2];
+    if (!PyType_IsSubtype(type, &PyDict_Type) || type->tp_new != PyDict_Type.tp_new ||
+        type->tp_getattro != PyObject_GenericGetAttr || type->tp_setattro != PyObject_GenericSetAttr) {
+        PyErr_SetString(PyExc_TypeError, "fields_type must be a dict subclass with plain attributes");
+        return NULL;
+    }
+    int overflow;
+    long long first_line = PyLong_AsLongLongAndOverflow(args[1], &overflow);
     if (first_line == -1 && PyErr_Occurred())
         return NULL;
+    if (overflow || first_line > (1LL << 62) || first_line < -(1LL << 62)) {
+        PyErr_SetString(PyExc_OverflowError, "first_line is out of range");
+        return NULL;
+    }
     Py_ssize_t size;
     const char *text = PyUnicode_AsUTF8AndSize(args[0], &size);
     if (text == NULL) { /* a lone surrogate: libyaml says what is wrong */
@@ -465,7 +477,11 @@ PyMODINIT_FUNC PyInit__blockyaml(void) {
     LINES = PyUnicode_InternFromString("lines");
     NAMES = PyUnicode_InternFromString("names");
     EMPTY = PyTuple_New(0);
-    if (LINES == NULL || NAMES == NULL || EMPTY == NULL)
+    if (LINES == NULL || NAMES == NULL || EMPTY == NULL) {
+        Py_CLEAR(LINES);
+        Py_CLEAR(NAMES);
+        Py_CLEAR(EMPTY);
         return NULL;
+    }
     return PyModule_Create(&module);
 }

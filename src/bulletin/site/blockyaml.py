@@ -55,7 +55,7 @@ def read_block_yaml(text: str, first_line: int) -> Fields | None:
     # front matter always has one, before its closing '---'.
     if not text.endswith("\n") or _has_stray(text):
         return None
-    if _compiled is not None:
+    if _compiled is not None and abs(first_line) < 2**62:  # what a line number is, in C
         return _compiled(text, first_line, Fields)
     return read_in_python(text, first_line)
 
