@@ -337,7 +337,7 @@ def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tu
     hashed = digest(raw)
     if hashed == known:
         return hashed, None
-    return hashed, parse_item(raw, relpath, config)
+    return hashed, parse_item(raw, relpath, config, hashed)
 
 
 def _parse_chunk(
