@@ -98,6 +98,26 @@ def test_an_internationalised_domain_is_kept_in_its_ascii_form(tmp_path: Path) -
     ]
 
 
+def test_a_hidden_character_is_shown_and_named(tmp_path: Path, site: SiteMaker) -> None:
+    """A zero-width space pasted into an address used to be echoed as it is: the message
+    showed an address that looks valid and said its local part is not ASCII."""
+    _, problems = read(tmp_path, "email\nx\u200by@example.org\n")
+    assert problems == [
+        "subscribers.csv:2: error: address 'x\\u200by@example.org' is not valid; it holds U+200B ZERO "
+        "WIDTH SPACE, which is hard to see: delete it, or type the address instead of pasting it"
+    ]
+    runner = CliRunner()
+    for written, named in (
+        ("a\u00a0b@example.org", "U+00A0 NO-BREAK SPACE"),
+        ("a\x7fb@example.org", "U+007F"),
+    ):
+        result = runner.invoke(
+            main, ["subscribers", "add", written, "--new-ledger", "--site", str(site.root)]
+        )
+        assert result.exit_code == 2 and f"it holds {named}, which is hard to see" in result.stderr
+        assert written not in result.stderr and written.encode("unicode_escape").decode() in result.stderr
+
+
 @pytest.mark.parametrize(
     ("written", "ascii"),
     [("carol@bücher.de", "carol@xn--bcher-kva.de"), (" Carol@BÜCHER.de ", "Carol@xn--bcher-kva.de"),

@@ -732,6 +732,8 @@ def test_a_local_part_outside_ascii_is_told_what_to_write(
     status, page = subscribe(web, "j\u00f6rg@example.org")
     assert status == 400 and "only the letters a to z, digits and . _ - + before the @" in page
     assert "j\u00f6rg@example.org" in page  # kept in the field, to be corrected
+    status, page = subscribe(web, "j\u200bo@example.org")  # pasted with a zero-width space
+    assert status == 400 and "holds a hidden character (such as a zero-width space)" in page
     status, page = subscribe(web, "x@" + "\u00fc." * 60 + "de")  # 124 typed, 542 in ASCII
     assert status == 400 and "too long once its domain is written for mail" in page
     assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []

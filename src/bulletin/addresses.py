@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # A dot-atom only. Quoted local parts are refused: "bob"@ and "b\ob"@ spell the mailbox bob@,
 # so they would slip past the daily cap and the suppression list, and real subscribers never
@@ -68,8 +69,13 @@ def valid_address(address: str) -> bool:
 
 
 def address_fix(address: str, otherwise: str = "write it as name@example.org") -> str:
-    """How to write an address valid_address refused: `otherwise`, unless its local part is
-    outside ASCII."""
+    """How to write an address valid_address refused: `otherwise`, unless it holds a
+    character that does not show or its local part is outside ASCII."""
+    hidden = hidden_character(address.strip())
+    if hidden is not None:  # it would be shown as an address that looks right
+        return (
+            f"it holds {hidden}, which is hard to see: delete it, or type the address instead of pasting it"
+        )
     local = address.strip().rpartition("@")[0]
     if local and not local.isascii():
         return (
@@ -77,6 +83,24 @@ def address_fix(address: str, otherwise: str = "write it as name@example.org") -
             "(relays take no other)"
         )
     return otherwise
+
+
+def hidden_character(address: str) -> str | None:
+    """The first character in `address` that does not show (a zero-width or non-breaking
+    space pasted along with it, a control character), named for a message; None if none."""
+    for character in address:
+        if not character.isprintable():
+            name = unicodedata.name(character, "")
+            return f"U+{ord(character):04X} {name}".rstrip()
+    return None
+
+
+def shown(address: str) -> str:
+    """`address` for a message: each character that does not show written as its escape
+    (a\\u200bb@example.org), so that what is refused does not look like a valid address."""
+    if address.isprintable():
+        return address
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in address)
 
 
 def valid_mailbox(value: str) -> bool:

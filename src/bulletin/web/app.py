@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from ..addresses import MAX_ADDRESS, ascii_address, valid_address
+from ..addresses import MAX_ADDRESS, ascii_address, hidden_character, valid_address
 from ..config import Config, load_config
 from ..errors import BulletinError, LedgerError, NoContentError
 from ..ledger import Ledger
@@ -402,6 +402,12 @@ def _check_subscription(web: WebSite, email: str, topics: list[str]) -> FormErro
         if email.startswith('"') and '"@' in email:  # a quoted local part: the mailbox without them
             return FormError(
                 "email", "Please enter an email address without quotation marks, such as name@example.org."
+            )
+        if hidden_character(email) is not None:
+            return FormError(
+                "email",
+                "This address holds a hidden character (such as a zero-width space), often copied "
+                "along with it: please type the address.",
             )
         if not email.rpartition("@")[0].isascii():
             return FormError(
