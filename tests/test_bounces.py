@@ -19,7 +19,7 @@ from bulletin.tokens import verp_tag
 
 from .conftest import SiteMaker
 from .smtp import SmtpServer
-from .test_reports import sample
+from .test_reports import GLOBAL_DSN, sample
 
 SECRET = "bounce-secret-0123456789"
 PEOPLE = ["dead@example.com", "exim@example.net", "msft@contoso.com", "gmail@gmail.example",
@@ -316,3 +316,18 @@ def test_bounces_with_nothing_piped_in_says_what_it_needs(site: SiteMaker) -> No
         os.close(parent)
     assert done.returncode == 2
     assert "no report given: name a Maildir or an mbox file, or pipe one report in" in done.stderr
+
+
+def test_a_report_naming_an_internationalised_address_in_utf8_matches_it(site: SiteMaker) -> None:
+    """carol@bücher.de is mailed as carol@xn--bcher-kva.de; a relay that speaks SMTPUTF8 may
+    report her in UTF-8, and without VERP or a quoted Message-ID that name is all there is."""
+    with SmtpServer() as server:
+        sent_site(site, server)
+        assert cli(site, "subscribers", "add", "carol@b\u00fccher.de").exit_code == 0
+        assert cli(site, "send", now="2026-11-25T12:30").exit_code == 0
+        assert "carol@xn--bcher-kva.de" in {r.recipient for r in server.handler.received}
+    report = GLOBAL_DSN.replace("{FINAL}", "carol@b\\x{FC}cher.de").replace("\n", "\r\n").encode()
+    result = cli(site, "bounces", "-", stdin=report)
+    assert result.stdout == "bounces: 1 report(s) read: 1 bounced\n", result.output
+    assert statuses(site)["carol@xn--bcher-kva.de"] == "bounced"
+    assert statuses(site)["fine@example.com"] == "active"

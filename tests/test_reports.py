@@ -119,3 +119,44 @@ def test_a_wrong_charset_does_not_stop_the_reading() -> None:
 
 def test_samples_exist(tmp_path: Path) -> None:
     assert len(list(SAMPLES.glob("*.eml"))) == 7
+
+
+GLOBAL_DSN = """\
+From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+To: digest@news.example.org
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain; charset=utf-8
+
+Your message could not be delivered.
+--B
+Content-Type: message/global-delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: utf-8; {FINAL}
+Original-Recipient: utf-8; carol@b\u00fccher.de
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 user unknown
+
+--B--
+"""
+
+
+@pytest.mark.parametrize("final", ["carol@b\\x{FC}cher.de", "carol@b\u00fccher.de"])
+def test_a_recipient_named_in_utf8_is_read_as_written(final: str) -> None:
+    """RFC 6533: a global delivery status names the recipient in UTF-8, raw or as \\x{..}
+    escapes; it was read as one block (no recipient) or with U+FFFD for each byte."""
+    report = read_report(GLOBAL_DSN.replace("{FINAL}", final).replace("\n", "\r\n").encode())
+    assert [(n.kind, n.recipient, n.status) for n in report.notices] == [
+        ("permanent", "carol@b\u00fccher.de", "5.1.1")
+    ]
+
+
+def test_raw_utf8_in_a_delivery_status_is_not_replaced() -> None:
+    data = sample("postfix-permanent.eml", "carol@b\u00fccher.de")
+    assert [n.recipient for n in read_report(data).notices] == ["carol@b\u00fccher.de"]

@@ -1,7 +1,8 @@
 """Delivery reports read with the standard library's `email` package: what a bounce or a
 complaint says, before anything is matched to a subscriber.
 
-RFC 3464 delivery status notifications (multipart/report; message/delivery-status), RFC 5965
+RFC 3464 delivery status notifications (multipart/report; message/delivery-status, and RFC
+6533's message/global-delivery-status, which may name a recipient in UTF-8), RFC 5965
 abuse reports (message/feedback-report), and the common bounces that only quote the original
 message (Exim's "Mail delivery failed", most MTAs' "Undeliverable"). Anything else, such as a
 vacation auto-reply, is "ignored". Nothing is guessed: a bounce without a status code is
@@ -34,6 +35,8 @@ _QUOTE_START = re.compile(
     r"^-+ ?(?:This is a copy of|Original message|Undelivered message)", re.IGNORECASE | re.MULTILINE
 )
 _DAEMONS = ("mailer-daemon", "postmaster", "mail delivery")
+_STATUS_PARTS = ("message/delivery-status", "message/global-delivery-status")
+_UNICODE_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")  # RFC 6533's embedded-unicode-char
 _ENVELOPE_HEADERS = ("to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
 
 
@@ -99,7 +102,7 @@ def _notices(message: Message) -> tuple[tuple[Notice, ...], tuple[str, ...]]:
     content = message.get_content_type()
     param = message.get_param("report-type") if content == "multipart/report" else None
     report_type = param.lower() if isinstance(param, str) else ""
-    if report_type == "delivery-status":
+    if report_type in ("delivery-status", "global-delivery-status"):
         return _delivery_status(message)
     if report_type == "feedback-report":
         return _feedback(message)
@@ -112,11 +115,7 @@ def _senders(message: Message) -> list[str]:
     """The original envelope sender, where a report repeats it (the VERP return path)."""
     found = []
     for part in message.walk():
-        if part.get_content_type() in (
-            "message/delivery-status",
-            "message/feedback-report",
-            "message/rfc822",
-        ):
+        if part.get_content_type() in (*_STATUS_PARTS, "message/feedback-report", "message/rfc822"):
             for block in _blocks(part)[:1]:
                 for name in ("x-postfix-sender", "original-mail-from", "return-path"):
                     address = _address_field(_header(block, name))
@@ -140,8 +139,8 @@ def _delivery_status(message: Message) -> tuple[tuple[Notice, ...], tuple[str, .
     ids: list[str] = []
     for part in message.walk():
         kind = part.get_content_type()
-        if kind == "message/delivery-status":
-            blocks = _blocks(part)
+        if kind in _STATUS_PARTS:
+            blocks = _status_blocks(part)
             if not blocks:
                 raise ReportError("has an empty delivery-status part")
             ids += _ids(_header(blocks[0], "x-original-message-id"))
@@ -249,6 +248,19 @@ def _blocks(part: Message) -> list[Message]:
     return [block for block in payload if isinstance(block, Message)] if isinstance(payload, list) else []
 
 
+def _status_blocks(part: Message) -> list[Message]:
+    """A delivery-status part's blocks: the report's, then one per recipient. The email
+    package splits message/delivery-status into them, but reads message/global-delivery-status
+    as one message: its headers are the first block, its body (UTF-8) holds the rest."""
+    blocks = _blocks(part)
+    if part.get_content_type() == "message/delivery-status" or len(blocks) != 1:
+        return blocks
+    body = blocks[0].get_payload(decode=True)
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
+    rest = [block for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")) if block.strip()]
+    return [blocks[0], *(email.message_from_string(block, policy=email.policy.compat32) for block in rest)]
+
+
 def _original_ids_in(text: str) -> list[str]:
     return [match.group(1) for match in _MESSAGE_ID.finditer(text)]
 
@@ -258,15 +270,26 @@ def _ids(value: str) -> list[str]:
 
 
 def _address_field(value: str) -> str | None:
-    """`rfc822; ann@example.org` → ann@example.org."""
+    """`rfc822; ann@example.org` → ann@example.org; `utf-8; carol@b\\x{FC}cher.de` →
+    carol@bücher.de."""
     _, _, address = value.rpartition(";")
-    address = address.strip().strip("<>").strip()
+    address = _UNICODE_CHAR.sub(_unicode_char, address.strip().strip("<>").strip())
     return address or None
 
 
+def _unicode_char(found: re.Match[str]) -> str:
+    code = int(found.group(1), 16)
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else found.group(0)
+
+
 def _header(message: Message, name: str) -> str:
-    value = message.get(name)
-    return "" if value is None else " ".join(str(value).split())
+    """The first `name` field's value on one line; raw 8-bit bytes in it (which the email
+    package keeps as surrogates, and shows as U+FFFD) read as UTF-8."""
+    for key, value in message.raw_items():
+        if key.lower() == name:
+            text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return " ".join(text.split())
+    return ""
 
 
 def _date(message: Message) -> datetime | None:
