@@ -253,10 +253,13 @@ class _Checker:
         self._fail(key, message)
 
     def unknown(self, nested: tuple[str, ...] = ()) -> None:
-        import difflib  # only a mistyped key needs it
+        unknown = sorted(set(self.table) - self.seen - set(nested))
+        if not unknown:
+            return
+        import difflib  # only a mistyped key needs it (0.6 ms on every run otherwise)
 
         known = sorted(self.seen | set(nested))
-        for key in sorted(set(self.table) - self.seen - set(nested)):
+        for key in unknown:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean '{self.prefix}{close[0]}'?" if close else "remove it or check its spelling"
             self._fail(key, f"unknown key; {hint} (see README, Configuration)")
@@ -399,10 +402,16 @@ def _zone_hint(name: str) -> str:
 def _dns_name(host: str) -> str | None:
     """`host` as a DNS name (an IDN in its xn-- form), or None for an IPv6 address or a name
     with characters DNS names do not have ('_')."""
-    try:
-        name = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return None
+    if host.isascii():  # the idna codec's own ASCII path, without loading it (0.9 ms a run)
+        labels = host.split(".")
+        if any(not 0 < len(label) < 64 for label in labels[:-1]) or len(labels[-1]) >= 64:
+            return None
+        name = host.lower()
+    else:
+        try:
+            name = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            return None
     return name if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.?", name) else None
 
 
