@@ -1,7 +1,8 @@
 /* The block YAML reader of blockyaml.py, compiled: the same subset, read the same way, line
- * for line, ten times faster. blockyaml.py is the reference: every rule here is one of its
- * rules, and tests/test_blockyaml.py reads every item the tests know, a corpus and thousands
- * of mutated texts through both and finds no difference.
+ * for line, six times faster (16 against 99 us for a seed-shaped item's front matter).
+ * blockyaml.py is the reference: every rule here is one of its rules, and
+ * tests/test_blockyaml.py reads every item the tests know, a corpus, thousands of mutated
+ * texts and generated ones through both and finds no difference.
  *
  * read(text, first_line, fields_type) returns the mapping as nested fields_type objects
  * (dicts with `lines` and `names`) and lists, or None when the text leaves the subset. The
