@@ -109,7 +109,7 @@ def test_a_hidden_character_is_shown_and_named(tmp_path: Path, site: SiteMaker) 
     runner = CliRunner()
     for written, named in (
         ("a\u00a0b@example.org", "U+00A0 NO-BREAK SPACE"),
-        ("a\x7fb@example.org", "U+007F"),
+        ("a\u2060b@example.org", "U+2060 WORD JOINER"),
     ):
         result = runner.invoke(
             main, ["subscribers", "add", written, "--new-ledger", "--site", str(site.root)]

@@ -86,13 +86,17 @@ def address_fix(address: str, otherwise: str = "write it as name@example.org") -
 
 
 def hidden_character(address: str) -> str | None:
-    """The first character in `address` that does not show (a zero-width or non-breaking
-    space pasted along with it, a control character), named for a message; None if none."""
+    """The first character in `address` that does not show or looks like a space (a
+    zero-width, non-breaking or ideographic space pasted along with it), named for a
+    message; None if none. Control characters (a line break) are not: shown as escapes, they
+    are plain to see."""
     for character in address:
-        if not character.isprintable():
-            name = unicodedata.name(character, "")
-            return f"U+{ord(character):04X} {name}".rstrip()
+        if not character.isprintable() and unicodedata.category(character) in _HIDDEN:
+            return f"U+{ord(character):04X} {unicodedata.name(character, '')}".rstrip()
     return None
+
+
+_HIDDEN = frozenset(("Cf", "Zs", "Zl", "Zp"))  # format characters and spaces other than ' '
 
 
 def shown(address: str) -> str:
