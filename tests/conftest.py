@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,3 +160,16 @@ def premailer_runs(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
     monkeypatch.setattr(premailer.Premailer, "transform", counting)
     return counter
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """2,000 seed-shaped items from benchmarks/make_corpus.py, made once per run."""
+    folder = tmp_path_factory.mktemp("corpus")
+    script = REPO / "benchmarks" / "make_corpus.py"
+    subprocess.run(
+        [sys.executable, str(script), str(folder), "--items", "2000"], check=True, capture_output=True
+    )
+    files = sorted(folder.rglob("*.md"))
+    assert len(files) == 2000
+    return files

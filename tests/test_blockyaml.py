@@ -4,16 +4,14 @@
 resolver) returns, or None. Checked here on the example site, the seed, a 2,000-item corpus
 and thousands of mutated items, at two levels: the front matter's data, and the whole
 `parse_item` result (every field of the Item, every problem's message). Every test runs
-twice: with the compiled reader (_blockyaml.c) and with the Python one it follows, and a
-differential test reads everything through both. conftest.py also cross-checks every front
-matter the rest of the suite parses.
+twice: with the compiled reader (_blockyaml.c) and with the Python one it follows;
+test_blockyaml_compiled.py compares the two directly. conftest.py also cross-checks every
+front matter the rest of the suite parses.
 """
 
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,18 +62,6 @@ def _both_ways(raw: bytes, relpath: str, config: Config, monkeypatch: pytest.Mon
         patched.setattr(parse, "read_block_yaml", lambda text, first_line: None)
         slow = parse.parse_item(raw, relpath, config)
     assert fast == slow, relpath
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    folder = tmp_path_factory.mktemp("corpus")
-    script = REPO / "benchmarks" / "make_corpus.py"
-    subprocess.run(
-        [sys.executable, str(script), str(folder), "--items", "2000"], check=True, capture_output=True
-    )
-    files = sorted(folder.rglob("*.md"))
-    assert len(files) == 2000
-    return files
 
 
 def _known_items(corpus: list[Path]) -> list[Path]:
@@ -281,121 +267,3 @@ def test_steps_aside_for_every_character_libyaml_treats_specially() -> None:
         text = f"a: x{chr(code)}y\n"
         expected_none = not _printable(code) or code in special
         assert (read_block_yaml(text, 2) is None) == expected_none, f"U+{code:04X}"
-
-
-# Pieces of lines the generator below puts together: every rule of the subset has a piece
-# that keeps to it and one that breaks it.
-_KEYS = ["a", "B", "key_1", "x.y-z", "Title", "title", "_", "k" * 201, "k" * 202, "-k", "1k", "é"]
-_VALUES = [
-    "",
-    "plain",
-    "two words",
-    "a:b",
-    "a: b",
-    "ends:",
-    "ends ",
-    "~",
-    "null",
-    "NULL",
-    "Null",
-    "nul",
-    "[]",
-    "{}",
-    "[x]",
-    "'q'",
-    "'it''s'",
-    "''",
-    "'''",
-    "'a''",
-    "'open",
-    '"dq"',
-    '"a\\\\b"',
-    '"a"b"',
-    '"',
-    "'",
-    ">-",
-    ">",
-    "|-",
-    "|",
-    ">+",
-    "|2",
-    "- x",
-    "-x",
-    "é ü",
-    "x #y",
-    "?",
-    "%",
-    "@",
-    "`",
-]
-
-
-def _generated(rng: random.Random) -> str:
-    lines = []
-    for _ in range(rng.randint(1, 12)):
-        indent = " " * rng.choice([0, 0, 0, 1, 2, 2, 4, 4, 6, 8])
-        shape = rng.randrange(6)
-        key, value = rng.choice(_KEYS), rng.choice(_VALUES)
-        if shape == 0:
-            line = f"{indent}{key}:{' ' * rng.choice([0, 1, 1, 3]) if value else ''}{value}"
-        elif shape == 1:
-            line = f"{indent}- {value}"
-        elif shape == 2:
-            line = f"{indent}- {key}: {value}"
-        elif shape == 3:
-            line = f"{indent}{rng.choice(['', 'word', 'two words', 'ends ', 'x: y'])}"  # a block's line
-        elif shape == 4:
-            line = rng.choice(["", "", indent, "-", f"{indent}-"])
-        else:
-            line = f"{indent}{key}: {value}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
-def _same(compiled: Any, python: Any) -> bool:
-    return (compiled is None and python is None) or (python is not None and same_yaml(compiled, python))
-
-
-def test_compiled_reader_reads_exactly_as_the_python_one(corpus: list[Path], reader: str) -> None:
-    """The differential test of _blockyaml.c: every known item, their mutants and thousands
-    of generated texts, read by both readers to the same data, spellings and lines, or
-    refused by both. Deep nesting and a key of 201 and 202 characters are among them."""
-    if reader == "python":
-        pytest.skip("compares the two readers: run once")
-    assert COMPILED is not None
-    rng = random.Random(20261206)
-    texts = [_front(path.read_bytes()) for path in _known_items(corpus)]
-    for source in texts[:: len(texts) // 8]:
-        texts.extend(_mutants(source, rng, 1500))
-    texts.extend(_generated(rng) for _ in range(20000))
-    texts.append("".join(f"{' ' * depth}k{depth}:\n" for depth in range(0, 90, 2)) + "  " * 45 + "v: 1\n")
-    texts.append("".join(f"{' ' * depth}- k{depth}:\n" for depth in range(0, 90, 2)))
-    accepted = 0
-    for text in texts:
-        if not text.endswith("\n") or blockyaml._has_stray(text):
-            continue
-        compiled, python = COMPILED(text, 5, Fields), blockyaml.read_in_python(text, 5)
-        assert _same(compiled, python), text
-        accepted += python is not None
-    # Both sides are exercised: many texts stay in the subset, many leave it.
-    assert accepted > 5000 and len(texts) - accepted > 5000, (accepted, len(texts))
-
-
-def test_compiled_reader_refuses_what_it_cannot_read_safely(reader: str) -> None:
-    """Line numbers past what C holds go to the Python reader; a mapping type whose
-    attribute access runs Python code (which could free what the reader points into) is
-    refused, not used."""
-    if reader == "python":
-        pytest.skip("the compiled reader's own guards: run once")
-    assert COMPILED is not None
-    huge = read_block_yaml("a: 1\nb: 2\n", 2**64)
-    assert isinstance(huge, Fields) and huge.lines == {"a": 2**64, "b": 2**64 + 1}
-    with pytest.raises(OverflowError):
-        COMPILED("a: 1\n", 2**63, Fields)
-
-    class Watched(Fields):
-        def __getattribute__(self, name: str) -> Any:
-            return super().__getattribute__(name)
-
-    with pytest.raises(TypeError, match="plain attributes"):
-        COMPILED("a: 1\n", 2, Watched)
