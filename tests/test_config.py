@@ -79,6 +79,39 @@ password = "hunter2"
     ]
 
 
+def test_addresses_at_an_internationalised_domain_are_told_their_ascii_form(tmp_path: Path) -> None:
+    """Mail headers carry ASCII only (bulletin asks no relay for SMTPUTF8): an operator at
+    bücher.de is told what to write, where a subscriber's address is converted for them.
+    unsubscribe_mailto used to go into List-Unsubscribe as raw UTF-8, and dkim.domain into d=."""
+    text = """
+base_url = "https://news.example.org/"
+[digest]
+from = "News <news@bücher.de>"
+reply_to = "jörg@example.org"
+unsubscribe_mailto = "unsub@bücher.de?subject=stop"
+bounce_address = "bounces@bücher.de"
+[dkim]
+selector = "s1"
+domain = "bücher.de"
+key_file = "dkim.pem"
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    ascii = "write its domain in ASCII, as mail headers need it:"
+    assert unlined(caught.value.problems) == [
+        f"bulletin.toml: error: digest.from: 'News <news@bücher.de>' is not an email address; {ascii} "
+        '"News <news@xn--bcher-kva.de>"',
+        "bulletin.toml: error: digest.reply_to: 'jörg@example.org' is not an email address; the part "
+        "before @ must be in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- (relays take no other)",
+        "bulletin.toml: error: digest.unsubscribe_mailto: 'unsub@bücher.de?subject=stop' cannot go into "
+        f'a mail header; {ascii} "unsub@xn--bcher-kva.de?subject=stop"',
+        f"bulletin.toml: error: digest.bounce_address: 'bounces@bücher.de' is not a plain address; {ascii} "
+        '"bounces@xn--bcher-kva.de"',
+        "bulletin.toml: error: dkim.domain: 'bücher.de' is not a DNS name mail headers can carry; write "
+        'it in ASCII, as DNS has it: "xn--bcher-kva.de"',
+    ]
+
+
 def test_broken_toml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, 'base_url = "https://x.example/"\ntitle = "unclosed\n'))

@@ -107,6 +107,20 @@ def shown(address: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in address)
 
 
+def mailbox_fix(value: str, otherwise: str) -> str:
+    """How to write a mailbox (`Name <local@example.org>`) or address that valid_mailbox
+    refused: the same with its domain in ASCII, when that is all it lacks (news@bücher.de
+    goes out as news@xn--bcher-kva.de), else address_fix's advice."""
+    value = value.strip()
+    match = _MAILBOX.fullmatch(value)
+    address = match.group(1) if match else value
+    converted = ascii_address(address)
+    if converted != address.strip() and valid_address(converted):
+        fixed = value[: match.start(1)] + converted + value[match.end(1) :] if match else converted
+        return f'write its domain in ASCII, as mail headers need it: "{fixed}"'
+    return address_fix(address, otherwise)
+
+
 def valid_mailbox(value: str) -> bool:
     """`local@example.org` or `Display Name <local@example.org>`."""
     value = value.strip()

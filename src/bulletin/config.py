@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .addresses import valid_address, valid_mailbox
+from .addresses import ascii_address, mailbox_fix, valid_address, valid_mailbox
 from .errors import ConfigError
 from .slugs import SLUG, slugify
 
@@ -471,7 +471,8 @@ def _table(top: _Checker, name: str) -> dict[str, Any]:
 
 def _check_address(check: _Checker, key: str, value: str | None) -> None:
     if value is not None and not valid_mailbox(value):
-        check.fail(key, f'{value!r} is not an email address; write "Name <news@example.org>"')
+        fix = mailbox_fix(value, 'write "Name <news@example.org>"')
+        check.fail(key, f"{value!r} is not an email address; {fix}")
 
 
 def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str) -> DigestConfig:
@@ -535,13 +536,21 @@ def _digest_links(check: _Checker, base_url: str) -> dict[str, Any]:
                 "unsubscribe_mailto",
                 f'{mailto!r} is not an address; write e.g. "unsubscribe@example.org"',
             )
+        elif not mailto.isascii():  # it goes into the List-Unsubscribe header as it is
+            address, mark, query = mailto.partition("?")
+            converted = ascii_address(address) + mark + query
+            fix = (
+                f'write its domain in ASCII, as mail headers need it: "{converted}"'
+                if converted.isascii()
+                else "write it in ASCII (a subject as %-escapes)"
+            )
+            check.fail("unsubscribe_mailto", f"{mailto!r} cannot go into a mail header; {fix}")
     bounce = check.text("bounce_address", None, 'write e.g. "bounces@example.org"')
     if bounce is not None and ("+" in bounce.partition("@")[0] or not valid_address(bounce)):
-        check.fail(
-            "bounce_address",
-            f'{bounce!r} is not a plain address; write e.g. "bounces@example.org" '
-            "(bulletin adds +TAG to it for each subscriber)",
-        )
+        fix = 'write e.g. "bounces@example.org" (bulletin adds +TAG to it for each subscriber)'
+        if "+" not in bounce.partition("@")[0]:
+            fix = mailbox_fix(bounce, fix)
+        check.fail("bounce_address", f"{bounce!r} is not a plain address; {fix}")
         bounce = None
     return {
         "manage_url": manage_url or base_url + "emails/",
@@ -667,6 +676,10 @@ def _parse_dkim(problems: list[str], top: _Checker, site: Path) -> DkimConfig | 
     for key, value in (("selector", selector), ("domain", domain), ("key_file", key_file)):
         if value is None:
             check.fail(key, "required in [dkim]; remove the table to send unsigned mail")
+    if domain is not None and not domain.isascii():  # d= in the signature, and a DNS lookup
+        name = _dns_name(domain)
+        fix = f'write it in ASCII, as DNS has it: "{name}"' if name else 'write e.g. "example.org"'
+        check.fail("domain", f"{domain!r} is not a DNS name mail headers can carry; {fix}")
     check.unknown()
     if selector is None or domain is None or key_file is None:
         return None
