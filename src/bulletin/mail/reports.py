@@ -36,6 +36,7 @@ _QUOTE_START = re.compile(
 )
 _DAEMONS = ("mailer-daemon", "postmaster", "mail delivery")
 _STATUS_PARTS = ("message/delivery-status", "message/global-delivery-status")
+_MAX_BLOCKS = 1000  # recipient blocks read from one global delivery-status part
 _UNICODE_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")  # RFC 6533's embedded-unicode-char
 _ENVELOPE_HEADERS = ("to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
 
@@ -257,7 +258,10 @@ def _status_blocks(part: Message) -> list[Message]:
         return blocks
     body = blocks[0].get_payload(decode=True)
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
-    rest = [block for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")) if block.strip()]
+    # At most _MAX_BLOCKS: a digest has one recipient, and 10 MB of empty blocks would be
+    # 17 s and a gigabyte of Message objects.
+    pieces = re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"), maxsplit=_MAX_BLOCKS)[:_MAX_BLOCKS]
+    rest = [piece for piece in pieces if piece.strip()]
     return [blocks[0], *(email.message_from_string(block, policy=email.policy.compat32) for block in rest)]
 
 
