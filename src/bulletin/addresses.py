@@ -99,7 +99,7 @@ def hidden_character(address: str) -> str | None:
 _HIDDEN = frozenset(("Cf", "Zs", "Zl", "Zp"))  # format characters and spaces other than ' '
 
 
-def shown(address: str) -> str:
+def visible(address: str) -> str:
     """`address` for a message: each character that does not show written as its escape
     (a\\u200bb@example.org), so that what is refused does not look like a valid address."""
     if address.isprintable():

@@ -11,8 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..addresses import address_fix, ascii_address, normalise_address, recipient_address, valid_address
-from ..addresses import shown as show
+from ..addresses import (
+    address_fix,
+    ascii_address,
+    normalise_address,
+    recipient_address,
+    valid_address,
+    visible,
+)
 from ..errors import Interrupted, UsageError
 from ..ledger import Ledger
 from ..report import Report
@@ -75,7 +81,7 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
         written = cell("email")
         address = ascii_address(written)
         if not valid_address(address):
-            report.error(shown, line, f"address '{show(written)}' is not valid; {address_fix(written)}")
+            report.error(shown, line, f"address '{visible(written)}' is not valid; {address_fix(written)}")
             continue
         key = normalise_address(address)
         if key in seen:
@@ -237,7 +243,7 @@ def check_address(address: str, option: str = "ADDRESS") -> str:
     written = address.strip()
     address = ascii_address(written)
     if not valid_address(address):
-        raise UsageError(f"{option}: '{show(written)}' is not an email address; {address_fix(written)}")
+        raise UsageError(f"{option}: '{visible(written)}' is not an email address; {address_fix(written)}")
     return address
 
 
