@@ -35,8 +35,16 @@ _QUOTE_START = re.compile(
     r"^-+ ?(?:This is a copy of|Original message|Undelivered message)", re.IGNORECASE | re.MULTILINE
 )
 _DAEMONS = ("mailer-daemon", "postmaster", "mail delivery")
-_STATUS_PARTS = ("message/delivery-status", "message/global-delivery-status")
-_MAX_BLOCKS = 1000  # recipient blocks read from one global delivery-status part
+# The email package would parse message/delivery-status into a Message per block, however
+# many (10 MB of empty blocks: a minute and 3 GB), and message/global-delivery-status as one
+# message, never decoding the base64 or quoted-printable RFC 6533 allows it. Both are renamed
+# before parsing, to leaves bulletin splits itself, at most _MAX_BLOCKS blocks a report.
+_STATUS_TYPE = re.compile(
+    rb"^(content-type:[ \t]*(?:\r?\n[ \t]+)?)message/(global-)?delivery-status", re.IGNORECASE | re.MULTILINE
+)
+_STATUS_LEAF = rb"\1application/x-bulletin-\2delivery-status"
+_STATUS_PARTS = ("application/x-bulletin-delivery-status", "application/x-bulletin-global-delivery-status")
+_MAX_BLOCKS = 1000  # recipients a report is read for: a digest has one
 _UNICODE_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")  # RFC 6533's embedded-unicode-char
 _ENVELOPE_HEADERS = ("to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
 
@@ -81,7 +89,7 @@ def read_report(data: bytes, envelope: tuple[str, ...] = ()) -> Report:
         raise ReportError(
             f"is {len(data) / 1e6:.1f} MB; reports over {MAX_REPORT_BYTES // 2**20} MB are not read"
         )
-    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    message = email.message_from_bytes(_STATUS_TYPE.sub(_STATUS_LEAF, data), policy=email.policy.compat32)
     if not message.keys():
         raise ReportError("has no mail headers, so it is not a mail message")
     key = _header(message, "message-id") or "sha256:" + hashlib.sha256(data).hexdigest()
@@ -116,8 +124,9 @@ def _senders(message: Message) -> list[str]:
     """The original envelope sender, where a report repeats it (the VERP return path)."""
     found = []
     for part in message.walk():
-        if part.get_content_type() in (*_STATUS_PARTS, "message/feedback-report", "message/rfc822"):
-            for block in _blocks(part)[:1]:
+        kind = part.get_content_type()
+        if kind in (*_STATUS_PARTS, "message/feedback-report", "message/rfc822"):
+            for block in (_status_blocks(part) if kind in _STATUS_PARTS else _blocks(part))[:1]:
                 for name in ("x-postfix-sender", "original-mail-from", "return-path"):
                     address = _address_field(_header(block, name))
                     if address:
@@ -145,7 +154,8 @@ def _delivery_status(message: Message) -> tuple[tuple[Notice, ...], tuple[str, .
             if not blocks:
                 raise ReportError("has an empty delivery-status part")
             ids += _ids(_header(blocks[0], "x-original-message-id"))
-            notices += [_dsn_notice(block) for block in blocks[1:] if block.get("final-recipient")]
+            room = _MAX_BLOCKS - len(notices)
+            notices += [_dsn_notice(block) for block in blocks[1:] if block.get("final-recipient")][:room]
         elif kind in ("message/rfc822", "text/rfc822-headers"):
             ids += _original_ids(part)
     if not notices:
@@ -229,7 +239,7 @@ def _text(message: Message) -> str:
             charset = part.get_content_charset() or "utf-8"
             try:
                 pieces.append(payload.decode(charset, errors="replace"))
-            except LookupError:  # an unknown charset name
+            except (LookupError, ValueError):  # an unknown charset name, or one with a NUL in it
                 pieces.append(payload.decode("utf-8", errors="replace"))
     return "\n".join(pieces)
 
@@ -250,19 +260,16 @@ def _blocks(part: Message) -> list[Message]:
 
 
 def _status_blocks(part: Message) -> list[Message]:
-    """A delivery-status part's blocks: the report's, then one per recipient. The email
-    package splits message/delivery-status into them, but reads message/global-delivery-status
-    as one message: its headers are the first block, its body (UTF-8) holds the rest."""
-    blocks = _blocks(part)
-    if part.get_content_type() == "message/delivery-status" or len(blocks) != 1:
-        return blocks
-    body = blocks[0].get_payload(decode=True)
+    """A delivery-status part's blocks: the report's, then one per recipient, at most
+    _MAX_BLOCKS of those; read as UTF-8, which RFC 6533's global form is and RFC 3464's
+    ASCII is part of."""
+    body = part.get_payload(decode=True)
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
-    # At most _MAX_BLOCKS: a digest has one recipient, and 10 MB of empty blocks would be
-    # 17 s and a gigabyte of Message objects.
-    pieces = re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"), maxsplit=_MAX_BLOCKS)[:_MAX_BLOCKS]
-    rest = [piece for piece in pieces if piece.strip()]
-    return [blocks[0], *(email.message_from_string(block, policy=email.policy.compat32) for block in rest)]
+    text = text.replace("\r\n", "\n").strip("\n")
+    pieces = re.split(r"\n(?:[ \t]*\n)+", text, maxsplit=_MAX_BLOCKS + 1)[: _MAX_BLOCKS + 1]
+    return [
+        email.message_from_string(piece, policy=email.policy.compat32) for piece in pieces if piece.strip()
+    ]
 
 
 def _original_ids_in(text: str) -> list[str]:
@@ -282,8 +289,9 @@ def _address_field(value: str) -> str | None:
 
 
 def _unicode_char(found: re.Match[str]) -> str:
+    """One \\x{..} escape as its character: only those outside ASCII, as RFC 6533 writes them."""
     code = int(found.group(1), 16)
-    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else found.group(0)
+    return chr(code) if 0x80 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else found.group(0)
 
 
 def _header(message: Message, name: str) -> str:
