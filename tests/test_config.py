@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from bulletin.cli import main
 from bulletin.config import load_config
 from bulletin.errors import ConfigError
 
@@ -110,6 +112,21 @@ key_file = "dkim.pem"
         "bulletin.toml: error: dkim.domain: 'bücher.de' is not a DNS name mail headers can carry; write "
         'it in ASCII, as DNS has it: "xn--bcher-kva.de"',
     ]
+
+
+def test_hidden_and_bidi_characters_in_bulletin_toml_are_named_not_echoed(tmp_path: Path) -> None:
+    text = (
+        'base_url = "https://news.example.org/"\n[digest]\n'
+        'reply_to = "\u202eEd <ed@b\u00fccher.de>"\nunsubscribe_mailto = "unsub\u200b@example.org"\n'
+    )
+    write(tmp_path, text)
+    result = CliRunner().invoke(main, ["check", "--site", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "\u202e" not in result.stderr and "\\u202eEd <ed@xn--bcher-kva.de>" in result.stderr
+    assert (
+        "digest.unsubscribe_mailto: 'unsub\\u200b@example.org' cannot go into a mail header; it holds U+200B"
+        in (result.stderr)
+    )
 
 
 def test_broken_toml_names_the_line(tmp_path: Path) -> None:

@@ -110,6 +110,8 @@ def test_a_hidden_character_is_shown_and_named(tmp_path: Path, site: SiteMaker) 
     for written, named in (
         ("a\u00a0b@example.org", "U+00A0 NO-BREAK SPACE"),
         ("a\u2060b@example.org", "U+2060 WORD JOINER"),
+        ("a\u3164@example.org", "U+3164 HANGUL FILLER"),  # printable to Python, blank on screen
+        ("a\ufe0fb@example.org", "U+FE0F VARIATION SELECTOR-16"),
     ):
         result = runner.invoke(
             main, ["subscribers", "add", written, "--new-ledger", "--site", str(site.root)]

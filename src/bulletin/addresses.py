@@ -87,35 +87,52 @@ def address_fix(address: str, otherwise: str = "write it as name@example.org") -
 
 def hidden_character(address: str) -> str | None:
     """The first character in `address` that does not show or looks like a space (a
-    zero-width, non-breaking or ideographic space pasted along with it), named for a
-    message; None if none. Control characters (a line break) are not: shown as escapes, they
-    are plain to see."""
+    zero-width, non-breaking or ideographic space, a variation selector, a Hangul filler
+    pasted along with it), named for a message; None if none. Control characters (a line
+    break) are not: shown as escapes, they are plain to see."""
     for character in address:
-        if not character.isprintable() and unicodedata.category(character) in _HIDDEN:
+        if _hidden(character):
             return f"U+{ord(character):04X} {unicodedata.name(character, '')}".rstrip()
     return None
-
-
-_HIDDEN = frozenset(("Cf", "Zs", "Zl", "Zp"))  # format characters and spaces other than ' '
 
 
 def visible(address: str) -> str:
     """`address` for a message: each character that does not show written as its escape
     (a\\u200bb@example.org), so that what is refused does not look like a valid address."""
-    if address.isprintable():
+    if address.isprintable() and not _INVISIBLE.search(address):
         return address
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in address)
+    shown = (
+        c.encode("unicode_escape").decode("ascii") if not c.isprintable() or _INVISIBLE.match(c) else c
+        for c in address
+    )
+    return "".join(shown)
+
+
+def _hidden(character: str) -> bool:
+    if _INVISIBLE.match(character):
+        return True
+    return not character.isprintable() and unicodedata.category(character) in _HIDDEN
+
+
+_HIDDEN = frozenset(("Cf", "Zs", "Zl", "Zp"))  # format characters and spaces other than ' '
+# Printable to Python, blank on screen: Unicode's default-ignorable marks and letters
+# (combining grapheme joiner, Mongolian and other variation selectors, Hangul fillers,
+# Khmer inherent vowels) and the blank Braille pattern.
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
 
 
 def mailbox_fix(value: str, otherwise: str) -> str:
     """How to write a mailbox (`Name <local@example.org>`) or address that valid_mailbox
     refused: the same with its domain in ASCII, when that is all it lacks (news@bücher.de
-    goes out as news@xn--bcher-kva.de), else address_fix's advice."""
+    goes out as news@xn--bcher-kva.de), else address_fix's advice (which names a hidden
+    character, even in a domain that would drop it)."""
     value = value.strip()
     match = _MAILBOX.fullmatch(value)
     address = match.group(1) if match else value
     converted = ascii_address(address)
-    if converted != address.strip() and valid_address(converted):
+    if hidden_character(address) is None and converted != address.strip() and valid_address(converted):
         fixed = value[: match.start(1)] + converted + value[match.end(1) :] if match else converted
         return f'write its domain in ASCII, as mail headers need it: "{fixed}"'
     return address_fix(address, otherwise)

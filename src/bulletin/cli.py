@@ -224,7 +224,7 @@ def _running(ctx: click.Context) -> Iterator[Run]:
         if run is not None:
             run.diagnose()
         for problem in exc.problems:
-            click.echo(problem, err=True)
+            click.echo(printable(problem), err=True)  # values from bulletin.toml, as written
         ctx.exit(exc.exit_code)
     except BulletinError as exc:
         if run is not None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .addresses import ascii_address, mailbox_fix, valid_address, valid_mailbox
+from .addresses import address_fix, ascii_address, hidden_character, mailbox_fix, valid_address, valid_mailbox
 from .errors import ConfigError
 from .slugs import SLUG, slugify
 
@@ -539,11 +539,12 @@ def _digest_links(check: _Checker, base_url: str) -> dict[str, Any]:
         elif not mailto.isascii():  # it goes into the List-Unsubscribe header as it is
             address, mark, query = mailto.partition("?")
             converted = ascii_address(address) + mark + query
-            fix = (
-                f'write its domain in ASCII, as mail headers need it: "{converted}"'
-                if converted.isascii()
-                else "write it in ASCII (a subject as %-escapes)"
-            )
+            if hidden_character(mailto) is not None:
+                fix = address_fix(mailto)
+            elif converted.isascii():
+                fix = f'write its domain in ASCII, as mail headers need it: "{converted}"'
+            else:
+                fix = "write it in ASCII (a subject as %-escapes)"
             check.fail("unsubscribe_mailto", f"{mailto!r} cannot go into a mail header; {fix}")
     bounce = check.text("bounce_address", None, 'write e.g. "bounces@example.org"')
     if bounce is not None and ("+" in bounce.partition("@")[0] or not valid_address(bounce)):
@@ -677,8 +678,10 @@ def _parse_dkim(problems: list[str], top: _Checker, site: Path) -> DkimConfig | 
         if value is None:
             check.fail(key, "required in [dkim]; remove the table to send unsigned mail")
     if domain is not None and not domain.isascii():  # d= in the signature, and a DNS lookup
-        name = _dns_name(domain)
-        fix = f'write it in ASCII, as DNS has it: "{name}"' if name else 'write e.g. "example.org"'
+        # As addresses are converted (browsers' rules: straße.de keeps its ß), so that d=
+        # matches the From domain mailbox_fix suggests.
+        name = ascii_address("dkim@" + domain).partition("@")[2]
+        fix = f'write it in ASCII, as DNS has it: "{name}"' if name.isascii() else 'write e.g. "example.org"'
         check.fail("domain", f"{domain!r} is not a DNS name mail headers can carry; {fix}")
     check.unknown()
     if selector is None or domain is None or key_file is None:
