@@ -236,6 +236,36 @@ def test_malformed_and_unmatched_reports_are_reported_and_kept_aside(site: SiteM
     assert statuses(site) == {**before, "dead@example.com": "bounced"}
 
 
+def test_a_report_that_breaks_the_reader_stops_no_other(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in reading one report (a charset name with a NUL in it was one) must not end
+    the batch with a traceback: that report is kept aside, the others are applied."""
+    from bulletin.mail import bounces, reports
+
+    with SmtpServer() as server:
+        sent_site(site, server)
+
+    def read(data: bytes, envelope: tuple[str, ...] = ()) -> reports.Report:
+        if b"Subject: break me" in data:
+            raise UnicodeError("an unforeseen report")
+        return reports.read_report(data, envelope)
+
+    monkeypatch.setattr(bounces, "read_report", read)
+    broken = sample("gmail-dsn.eml", "fine@example.com").replace(
+        b"Subject:", b"Subject: break me\r\nX-Was:", 1
+    )
+    folder = maildir(site, [broken, sample("postfix-permanent.eml", "dead@example.com")])
+    result = cli(site, "bounces", str(folder))
+    assert result.stdout == "bounces: 2 report(s) read: 1 bounced, 1 unreadable\n", result.output
+    assert (
+        "cannot be read: UnicodeError: an unforeseen report; this is a bug in bulletin, report it"
+        in result.stderr
+    )
+    assert len(list((folder / ".Unmatched" / "cur").iterdir())) == 1
+    assert statuses(site)["dead@example.com"] == "bounced" and statuses(site)["fine@example.com"] == "active"
+
+
 def test_unmatched_reports_from_standard_input_are_kept_in_the_state_folder(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)

@@ -66,8 +66,11 @@ def read_bounces(
         summary.read += 1
         try:
             parsed = read_report(message.data, _envelope_from_environment() if message.where == "-" else ())
-        except ReportError as error:
-            report.error(message.where, None, f"{error}; skipped, and {_kept(message)} for you to look at")
+        except Exception as error:  # one report must never stop the others: skip it, and say why
+            why = str(error)
+            if not isinstance(error, ReportError):
+                why = f"cannot be read: {type(error).__name__}: {why}; this is a bug in bulletin, report it"
+            report.error(message.where, None, f"{why}; skipped, and {_kept(message)} for you to look at")
             summary.outcomes["unreadable"] += 1
             _aside(message, config)
             continue
