@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bulletin.addresses import ascii_address, normalise_address, recipient_address, valid_address
+from bulletin.addresses import (
+    ascii_address,
+    display_address,
+    normalise_address,
+    recipient_address,
+    valid_address,
+)
 from bulletin.cli import main
 from bulletin.config import load_config
 from bulletin.errors import UsageError
@@ -118,6 +124,18 @@ def test_a_hidden_character_is_shown_and_named(tmp_path: Path, site: SiteMaker) 
         )
         assert result.exit_code == 2 and f"it holds {named}, which is hard to see" in result.stderr
         assert written not in result.stderr and written.encode("unicode_escape").decode() in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("carol@xn--bcher-kva.de", "carol@b\u00fccher.de"), ("a@xn--wgv71a.jp", "a@\u65e5\u672c.jp"),
+     ("a@example.org", "a@example.org"),
+     ("a@xn--zz-.de", "a@xn--zz-.de"),  # no valid punycode: as mailed
+     ("a@xn--ab-g4t.org", "a@xn--ab-g4t.org")],  # decodes to a bidi control: as mailed
+)  # fmt: skip
+def test_pages_show_an_internationalised_domain_as_it_is_written(stored: str, shown: str) -> None:
+    assert display_address(stored) == shown
+    assert ascii_address(display_address(stored)) == stored  # never another address than the mailed one
 
 
 @pytest.mark.parametrize(

@@ -149,11 +149,14 @@ def test_subscribe_mails_a_link_and_only_the_post_of_confirm_activates(
 def test_the_confirm_page_shows_what_it_confirms(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
     subscribe(web, "ann@example.org", "beta", "alpha", name="Ann <b>")
     page = web.client.get(link(text_of(last_mail(smtp, "ann@example.org")), "confirm")).text
-    assert "Digests go to <strong>ann@example.org</strong> and greet you as Ann &lt;b&gt;." in page
+    assert "Digests go to <strong><bdi>ann@example.org</bdi></strong> and greet you as Ann &lt;b&gt;." in page
     assert "Topics: Alpha, Beta." in page
     subscribe(web, "bob@example.org")
     page = web.client.get(link(text_of(last_mail(smtp, "bob@example.org")), "confirm")).text
-    assert "Digests go to <strong>bob@example.org</strong>." in page and "Topics: every topic." in page
+    assert (
+        "Digests go to <strong><bdi>bob@example.org</bdi></strong>." in page
+        and "Topics: every topic." in page
+    )
 
 
 def test_a_later_request_by_anyone_is_not_confirmed_by_the_first_link(
@@ -336,7 +339,7 @@ def test_the_unsubscribe_page_has_a_button_and_its_post_unsubscribes(site: SiteM
     path = "/unsubscribe/" + make_token("ann@example.org", SECRET, LIST_ID)
     page = web.client.get(path)
     assert page.status_code == 200 and "<button" in page.text
-    assert "This link is for <strong>ann@example.org</strong>." in page.text  # which inbox leaves
+    assert "This link is for <strong><bdi>ann@example.org</bdi></strong>." in page.text  # which inbox leaves
     manage = PUBLIC + "manage/" + make_purpose_token("manage", "ann@example.org", SECRET, LIST_ID)
     assert f'<p class="instead"><a href="{manage}">Or change your topics instead</a>' in page.text
     # A subscriber from a CSV, unknown to the ledger, would find 'Not subscribed' there.
@@ -718,6 +721,8 @@ def test_an_internationalised_domain_is_mailed_and_kept_in_ascii(
     assert status == 200 and "Check your inbox" in page
     assert [r.recipient for r in smtp.handler.received] == ["Carol@xn--bcher-kva.de"]
     assert last_mail(smtp, "Carol@xn--bcher-kva.de")["To"] == "Carol@xn--bcher-kva.de"
+    page = web.client.get(link(text_of(last_mail(smtp, "Carol@xn--bcher-kva.de")), "confirm")).text
+    assert "Digests go to <strong><bdi>Carol@b\u00fccher.de</bdi></strong>" in page  # as she wrote it
     confirm(web, smtp, "Carol@xn--bcher-kva.de")
     row = store(site).get("carol@bücher.de")
     assert row is not None and row.status == "active" and row.email == "Carol@xn--bcher-kva.de"

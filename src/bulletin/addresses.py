@@ -123,6 +123,32 @@ _INVISIBLE = re.compile(
 )
 
 
+def display_address(address: str) -> str:
+    """`address` for a page its owner reads: a domain's xn-- labels in the letters they
+    stand for (carol@xn--bcher-kva.de is shown as carol@bücher.de). It stays ASCII when a
+    label does not decode, or decodes to a character that does not show (a bidi control),
+    so that no page shows an address other than the one that is mailed."""
+    local, at, domain = address.rpartition("@")
+    if "xn--" not in domain.lower():
+        return address
+    labels = []
+    for label in domain.split("."):
+        if label[:4].lower() == "xn--":
+            try:
+                label = label[4:].encode("ascii").decode("punycode")
+            except UnicodeError:
+                return address
+        labels.append(label)
+    shown = ".".join(labels)
+    if (
+        not shown.isprintable()
+        or _INVISIBLE.search(shown)
+        or ascii_address("x@" + shown) != "x@" + domain.lower()
+    ):
+        return address
+    return local + at + shown
+
+
 def mailbox_fix(value: str, otherwise: str) -> str:
     """How to write a mailbox (`Name <local@example.org>`) or address that valid_mailbox
     refused: the same with its domain in ASCII, when that is all it lacks (news@bücher.de

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from starlette.responses import HTMLResponse, Response
 
 from .. import __version__
+from ..addresses import display_address
 from ..config import Config
 from ..digests.windows import iso_week
 from ..errors import NoContentError
@@ -196,7 +197,7 @@ class Pages:
             button=button,
             form_token=form_token,
             request=None if request is None else self._request(request),
-            address=address,
+            address=None if address is None else display_address(address),
             instead=None if instead is None else {"url": instead[0], "text": instead[1]},
         )
 
@@ -204,7 +205,7 @@ class Pages:
         """What a subscription asks for, by name: address, greeting, topics."""
         names = {topic["slug"]: topic["name"] for topic in self.topics()}
         chosen = sorted((names.get(slug, slug) for slug in row.topics or ()), key=str.casefold)
-        return {"email": row.email, "name": row.name, "topics": chosen}
+        return {"email": display_address(row.email), "name": row.name, "topics": chosen}
 
     def manage(
         self,
@@ -221,7 +222,7 @@ class Pages:
         return self.render(
             "web_manage.html.j2",
             status,
-            email=row.email,
+            email=display_address(row.email),
             name=row.name if name is None else name,
             topics=self.topics(),
             chosen=chosen,
