@@ -30,13 +30,12 @@ COMPILED = blockyaml._compiled
 
 
 @pytest.fixture(autouse=True, params=["compiled", "python"])
-def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test with the compiled block reader, then with the Python one."""
     if request.param == "python":
         monkeypatch.setattr(blockyaml, "_compiled", None)
     elif COMPILED is None:
         pytest.skip("bulletin was installed without a C compiler: only the Python block reader exists")
-    return str(request.param)
 
 
 def _front(raw: bytes) -> str:

@@ -140,11 +140,7 @@ def display_address(address: str) -> str:
                 return address
         labels.append(label)
     shown = ".".join(labels)
-    if (
-        not shown.isprintable()
-        or _INVISIBLE.search(shown)
-        or ascii_address("x@" + shown) != "x@" + domain.lower()
-    ):
+    if visible(shown) != shown or ascii_address("x@" + shown) != "x@" + domain.lower():
         return address
     return local + at + shown
 

@@ -126,7 +126,7 @@ def _senders(message: Message) -> list[str]:
     for part in message.walk():
         kind = part.get_content_type()
         if kind in (*_STATUS_PARTS, "message/feedback-report", "message/rfc822"):
-            for block in (_status_blocks(part) if kind in _STATUS_PARTS else _blocks(part))[:1]:
+            for block in _status_blocks(part, 0) if kind in _STATUS_PARTS else _blocks(part)[:1]:
                 for name in ("x-postfix-sender", "original-mail-from", "return-path"):
                     address = _address_field(_header(block, name))
                     if address:
@@ -254,19 +254,20 @@ def _original_ids(part: Message) -> list[str]:
 
 
 def _blocks(part: Message) -> list[Message]:
-    """The header blocks of a message/* part (delivery-status, feedback-report, rfc822)."""
+    """The header blocks of a message/* part the email package parsed (feedback-report,
+    rfc822); delivery-status parts are split by _status_blocks."""
     payload = part.get_payload()
     return [block for block in payload if isinstance(block, Message)] if isinstance(payload, list) else []
 
 
-def _status_blocks(part: Message) -> list[Message]:
+def _status_blocks(part: Message, recipients: int = _MAX_BLOCKS) -> list[Message]:
     """A delivery-status part's blocks: the report's, then one per recipient, at most
-    _MAX_BLOCKS of those; read as UTF-8, which RFC 6533's global form is and RFC 3464's
-    ASCII is part of."""
+    `recipients` of those (0: the report's block alone, which names the sender); read as
+    UTF-8, which RFC 6533's global form is and RFC 3464's ASCII is part of."""
     body = part.get_payload(decode=True)
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
     text = text.replace("\r\n", "\n").strip("\n")
-    pieces = re.split(r"\n(?:[ \t]*\n)+", text, maxsplit=_MAX_BLOCKS + 1)[: _MAX_BLOCKS + 1]
+    pieces = re.split(r"\n(?:[ \t]*\n)+", text, maxsplit=recipients + 1)[: recipients + 1]
     return [
         email.message_from_string(piece, policy=email.policy.compat32) for piece in pieces if piece.strip()
     ]
