@@ -510,6 +510,20 @@ def test_index_and_opml_list_every_feed(site: SiteMaker) -> None:
     assert 'href="https://news.example.org/feeds/topic/gartner-healthcare/atom.xml"' in page
 
 
+def test_an_item_older_than_every_feed_still_counts_in_the_index(site: SiteMaker) -> None:
+    """An item too old for any feed changes no feed, but the feeds index counts it."""
+    site.write_config(feed_items=1)
+    for n in (1, 2):
+        site.item(f"news/n{n}.md", id=f"n{n}", date=f"2026-11-2{n}", categories=["Gartner: Healthcare"])
+    feeds, _ = build(site)
+    site.item("news/old.md", id="old", date="2019-01-01", categories=["Gartner: Healthcare"])
+    _, written = build(site)
+    counts = re.findall(r'class="count">(\d+)<', (feeds / "index.html").read_text())
+    assert counts == ["3", "3"]
+    assert "feeds/topic/gartner-healthcare/index.html" in written
+    assert "feeds/rss.xml" not in written  # the newest item is the same: the feeds stay as they are
+
+
 def test_an_empty_site_still_has_valid_feeds(site: SiteMaker, atom_schema: etree.RelaxNG) -> None:
     feeds, _ = build(site)
     assert not feedparser.parse((feeds / "rss.xml").read_bytes()).bozo

@@ -50,7 +50,10 @@ def write_feeds(site: Site, progress: Progress | None = None) -> Written:
                 site, feed, site.by_topic[topic_of(site, feed).key], templates_fp, written, memo
             )
         memo.keys.clear()  # done with: the renders start now, in copies of this process
-    listing_fp = hashlib.sha256((templates_fp + "".join(fingerprints.values())).encode()).hexdigest()
+    # The listing shows each feed's item count, which an item too old for the feed changes.
+    counts = [len(site.items), *(topic_of(site, feed).count for feed in feeds[1:])]
+    listed = templates_fp + "".join(fingerprints.values()) + repr(counts)
+    listing_fp = hashlib.sha256(listed.encode()).hexdigest()
     for relpath, template in (("index.html", "feeds_index.html.j2"), ("feeds.opml", "feeds.opml.j2")):
         outputs.write(
             relpath, listing_fp, [folder / relpath], partial(_listing, site, feeds, template), written
