@@ -73,6 +73,31 @@ def _block_reader_cross_checked() -> Iterator[None]:
     assert not differences, f"the block reader and libyaml differ on: {differences[:3]!r}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _walk_cross_checked() -> Iterator[None]:
+    """Every walk of content/ the suite makes in this process that the compiled walk (when
+    built) answers, the Python walk answers the same: files, order, stamps and no problem."""
+    from bulletin.site import walk
+
+    compiled = walk._compiled
+    differences: list[str] = []
+
+    def checked(root: str, prefix: str, stamp_type: type[walk.Stamp]) -> Any:
+        assert compiled is not None
+        found = compiled(root, prefix, stamp_type)
+        if found is not None:
+            reference = walk.walk_in_python(Path(root))
+            if (reference.files, reference.stamps, reference.problems) != (*found, []):
+                differences.append(root)
+        return found
+
+    with pytest.MonkeyPatch.context() as patched:
+        if compiled is not None:
+            patched.setattr(walk, "_compiled", checked)
+        yield
+    assert not differences, f"the compiled and the Python walk differ on: {differences[:3]!r}"
+
+
 def front_matter(fields: dict[str, Any], body: str = "<p>Body.</p>") -> str:
     """An item file's text from a dict of fields."""
     text = yaml.safe_dump(fields, allow_unicode=True, sort_keys=False)

@@ -822,8 +822,11 @@ def deadline(seconds: int) -> Iterator[None]:
 
 @pytest.fixture(params=[True, False], ids=["by-descriptor", "by-path"])
 def listing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Walk content/ listing folders through descriptors (where the platform can) and by
-    path (elsewhere): the same files, stamps and problems either way."""
+    """Walk content/ in Python, listing folders through descriptors (where the platform can)
+    and by path (elsewhere): the same files, stamps and problems either way. (The compiled
+    walk, which tests/test_walk_compiled.py compares with this one, leaves every tree with
+    a link or an unreadable folder to it, and calls no os function a test could patch.)"""
+    monkeypatch.setattr(walk, "_compiled", None)
     monkeypatch.setattr(walk, "_BY_DESCRIPTOR", request.param)
 
 
@@ -942,6 +945,7 @@ def test_the_walk_by_descriptor_and_by_path_agree(site: SiteMaker, monkeypatch: 
     site.raw(".git/x.md", "---\ntitle: x\n---\n")
     site.raw("notes.txt", "not an item")
     content = site.root / "content"
+    monkeypatch.setattr(walk, "_compiled", None)
     monkeypatch.setattr(walk, "_BY_DESCRIPTOR", False)
     by_path = walk.walk_items(content)
     monkeypatch.setattr(walk, "_BY_DESCRIPTOR", True)
