@@ -104,6 +104,21 @@ def test_an_internationalised_domain_is_kept_in_its_ascii_form(tmp_path: Path) -
     ]
 
 
+def test_a_pasted_document_is_quoted_by_its_start_and_its_length(tmp_path: Path, site: SiteMaker) -> None:
+    """A whole document pasted where an address goes: the message quotes its start and says
+    how long it is, rather than echoing all of it to the terminal."""
+    huge = "a" * 100_000 + "@example.org"  # a longer field stops at csv's own limit, named
+    _, problems = read(tmp_path, f"email\n{huge}\n")
+    assert problems == [
+        f"subscribers.csv:2: error: address '{'a' * 100}…' is not valid; it is 100,012 characters "
+        "long and an address has at most 254: write one address"
+    ]
+    for command in (["subscribers", "add", huge, "--new-ledger"], ["unsubscribe", huge, "--new-ledger"]):
+        result = CliRunner().invoke(main, [*command, "--site", str(site.root)])
+        assert result.exit_code == 2
+        assert "it is 100,012 characters long" in result.stderr and len(result.stderr) < 1000
+
+
 def test_a_hidden_character_is_shown_and_named(tmp_path: Path, site: SiteMaker) -> None:
     """A zero-width space pasted into an address used to be echoed as it is: the message
     showed an address that looks valid and said its local part is not ASCII."""

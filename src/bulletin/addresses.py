@@ -71,6 +71,9 @@ def valid_address(address: str) -> bool:
 def address_fix(address: str, otherwise: str = "write it as name@example.org") -> str:
     """How to write an address valid_address refused: `otherwise`, unless it holds a
     character that does not show or its local part is outside ASCII."""
+    if len(address.strip()) > MAX_ADDRESS:
+        length = len(address.strip())
+        return f"it is {length:,} characters long and an address has at most {MAX_ADDRESS}: write one address"
     hidden = hidden_character(address.strip())
     if hidden is not None:  # it would be shown as an address that looks right
         return (
@@ -98,7 +101,10 @@ def hidden_character(address: str) -> str | None:
 
 def visible(address: str) -> str:
     """`address` for a message: each character that does not show written as its escape
-    (a\\u200bb@example.org), so that what is refused does not look like a valid address."""
+    (a\\u200bb@example.org), so that what is refused does not look like a valid address,
+    and cut as clipped() cuts it."""
+    if len(address) > _SHOWN:
+        return visible(address[:_SHOWN]) + "…"
     if address.isprintable() and not _INVISIBLE.search(address):
         return address
     shown = (
@@ -106,6 +112,15 @@ def visible(address: str) -> str:
         for c in address
     )
     return "".join(shown)
+
+
+def clipped(text: str) -> str:
+    """`text` as a message quotes it: a megabyte pasted where an address goes is cut to its
+    start, and the message says how long it was (address_fix)."""
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
+_SHOWN = 100  # characters of a refused value that a message quotes
 
 
 def _hidden(character: str) -> bool:

@@ -20,7 +20,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..addresses import address_fix, ascii_address, normalise_address, valid_address
+from ..addresses import address_fix, ascii_address, clipped, normalise_address, valid_address
 from ..config import Config
 from ..dates import local_day
 from ..digests.archive import write_archive_index, write_digest
@@ -68,7 +68,7 @@ class SendOptions:
         to = ascii_address(self.to)
         if not valid_address(to):
             fix = address_fix(self.to, "write one address, e.g. --to you@example.org")
-            raise UsageError(f"--to: {self.to!r} is not an email address; {fix}")
+            raise UsageError(f"--to: {clipped(self.to)!r} is not an email address; {fix}")
         object.__setattr__(self, "to", to)  # frozen: the one address the copy goes to, in ASCII
 
     @property

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..addresses import address_fix, ascii_address, valid_address
+from ..addresses import address_fix, ascii_address, clipped, valid_address
 from ..config import Config
 from ..errors import UsageError
 from ..ledger import Ledger
@@ -80,7 +80,7 @@ def _leave(config: Config, address: str, now: datetime, new_ledger: bool) -> Lef
     """As the unsubscribe page does: the subscriber's status and the suppression list both."""
     written, address = address.strip(), ascii_address(address)
     if not valid_address(address):
-        raise UsageError(f"{written!r} is not an email address; {address_fix(written)}, "
+        raise UsageError(f"{clipped(written)!r} is not an email address; {address_fix(written)}, "
                          "or give the token from the subscriber's unsubscribe link")  # fmt: skip
     with Ledger.open(config.state_dir / "ledger.sqlite", create=new_ledger) as ledger:
         store = Subscriptions(ledger)
