@@ -38,13 +38,23 @@ typedef struct {
 } Entry;
 
 typedef struct {
+    dev_t dev;
+    ino_t ino;
+    int used;
+} Folder;
+
+static size_t slot(dev_t dev, ino_t ino, size_t capacity) {
+    unsigned long long h = ((unsigned long long)ino ^ ((unsigned long long)dev << 32)) * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 32) & (capacity - 1);
+}
+
+typedef struct {
     PyObject *files;  /* list of (relpath, path) */
     PyObject *stamps; /* list of stamp_type */
     PyObject *relpath_base; /* prefix + "/" */
     PyObject *path_base;    /* root, with one trailing separator */
     PyTypeObject *stamp_type;
-    dev_t *devs; /* every folder entered, to refuse one reached twice */
-    ino_t *inos;
+    Folder *seen; /* every folder entered, to refuse one reached twice */
     size_t folders, capacity;
     int unusual; /* met something the Python walk has a rule for: give up */
 } Walk;
@@ -63,31 +73,37 @@ static int content_name(const char *name, size_t n) { /* walk.CONTENT_SUFFIXES *
     return ends_with(name, n, ".md") || ends_with(name, n, ".markdown") || ends_with(name, n, ".html");
 }
 
+/* The folders entered, as an open-addressing set of (device, inode): a site may keep each
+ * item in a folder of its own, tens of thousands of them. */
 static int enter(Walk *w, const struct stat *st) {
-    for (size_t i = 0; i < w->folders; i++) {
-        if (w->devs[i] == st->st_dev && w->inos[i] == st->st_ino) {
+    if (2 * (w->folders + 1) > w->capacity) {
+        size_t capacity = w->capacity ? 2 * w->capacity : 256;
+        Folder *grown = calloc(capacity, sizeof(Folder));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t i = 0; i < w->capacity; i++) {
+            if (w->seen[i].used) {
+                size_t at = slot(w->seen[i].dev, w->seen[i].ino, capacity);
+                while (grown[at].used)
+                    at = (at + 1) & (capacity - 1);
+                grown[at] = w->seen[i];
+            }
+        }
+        free(w->seen);
+        w->seen = grown;
+        w->capacity = capacity;
+    }
+    size_t at = slot(st->st_dev, st->st_ino, w->capacity);
+    while (w->seen[at].used) {
+        if (w->seen[at].dev == st->st_dev && w->seen[at].ino == st->st_ino) {
             w->unusual = 1; /* reached twice: walk_items says which link does it */
             return 0;
         }
+        at = (at + 1) & (w->capacity - 1);
     }
-    if (w->folders == w->capacity) {
-        size_t capacity = w->capacity ? 2 * w->capacity : 64;
-        dev_t *devs = realloc(w->devs, capacity * sizeof(dev_t));
-        if (devs == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        w->devs = devs;
-        ino_t *inos = realloc(w->inos, capacity * sizeof(ino_t));
-        if (inos == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        w->inos = inos;
-        w->capacity = capacity;
-    }
-    w->devs[w->folders] = st->st_dev;
-    w->inos[w->folders] = st->st_ino;
+    w->seen[at] = (Folder){st->st_dev, st->st_ino, 1};
     w->folders++;
     return 1;
 }
@@ -163,14 +179,7 @@ static int is_text(const char *name, size_t n) {
     return 1;
 }
 
-static int read_entries(int folder, Entry **entries, size_t *count) {
-    int copy = dup(folder); /* closedir closes the descriptor it was given */
-    DIR *dir = copy < 0 ? NULL : fdopendir(copy);
-    if (dir == NULL) {
-        if (copy >= 0)
-            close(copy);
-        return 1;
-    }
+static int read_entries(DIR *dir, Entry **entries, size_t *count) {
     size_t capacity = 0;
     struct dirent *found;
     errno = 0;
@@ -182,7 +191,6 @@ static int read_entries(int folder, Entry **entries, size_t *count) {
             capacity = capacity ? 2 * capacity : 64;
             Entry *grown = realloc(*entries, capacity * sizeof(Entry));
             if (grown == NULL) {
-                closedir(dir);
                 PyErr_NoMemory();
                 return -1;
             }
@@ -190,7 +198,6 @@ static int read_entries(int folder, Entry **entries, size_t *count) {
         }
         char *copied = strdup(name);
         if (copied == NULL) {
-            closedir(dir);
             PyErr_NoMemory();
             return -1;
         }
@@ -199,21 +206,30 @@ static int read_entries(int folder, Entry **entries, size_t *count) {
         (*count)++;
         errno = 0;
     }
-    int failed = errno != 0;
-    closedir(dir);
-    return failed ? 1 : 0;
+    return errno != 0 ? 1 : 0;
+}
+
+/* A folder opened for reading by name and stat, or NULL (the descriptor closed). */
+static DIR *opened(int descriptor, struct stat *st) {
+    DIR *dir = NULL;
+    if (descriptor >= 0 && fstat(descriptor, st) == 0)
+        dir = fdopendir(descriptor);
+    if (dir == NULL && descriptor >= 0)
+        close(descriptor);
+    return dir;
 }
 
 /* The folder's item files, then each of its folders in name order (walk_items' stack pops
  * them in that order). `relative`: the folder's path from content/, with its trailing '/'. */
-static int walk_folder(Walk *w, int folder, char *relative, size_t depth, int level) {
+static int walk_folder(Walk *w, DIR *dir, char *relative, size_t depth, int level) {
     if (level > MAX_LEVEL) {
         w->unusual = 1;
         return 0;
     }
+    int folder = dirfd(dir);
     Entry *entries = NULL;
     size_t count = 0;
-    int status = read_entries(folder, &entries, &count);
+    int status = read_entries(dir, &entries, &count);
     if (status > 0)
         w->unusual = 1;
     if (status == 0 && count > 1)
@@ -254,18 +270,16 @@ static int walk_folder(Walk *w, int folder, char *relative, size_t depth, int le
             }
             buffer[depth + n] = '/';
             buffer[depth + n + 1] = '\0';
-            int inner = openat(folder, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             struct stat st;
-            if (inner < 0 || fstat(inner, &st) != 0) {
-                if (inner >= 0)
-                    close(inner);
+            DIR *inner = opened(openat(folder, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &st);
+            if (inner == NULL) {
                 w->unusual = 1;
                 break;
             }
             status = enter(w, &st);
             if (status == 1)
                 status = walk_folder(w, inner, buffer, depth + n + 1, level + 1);
-            close(inner);
+            closedir(inner);
         }
     }
     free(buffer);
@@ -284,14 +298,11 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyObject *encoded = NULL;
     if (!PyUnicode_FSConverter(args[0], &encoded))
         return NULL;
-    int root = open(PyBytes_AS_STRING(encoded), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    Py_DECREF(encoded);
     struct stat st;
-    if (root < 0 || fstat(root, &st) != 0) {
-        if (root >= 0)
-            close(root);
+    DIR *root = opened(open(PyBytes_AS_STRING(encoded), O_RDONLY | O_DIRECTORY | O_CLOEXEC), &st);
+    Py_DECREF(encoded);
+    if (root == NULL)
         Py_RETURN_NONE; /* walk_items says why content/ cannot be read */
-    }
     Walk w = {0};
     w.stamp_type = (PyTypeObject *)args[2];
     w.files = PyList_New(0);
@@ -310,7 +321,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         char empty[1] = {'\0'};
         status = walk_folder(&w, root, empty, 0, 0);
     }
-    close(root);
+    closedir(root);
     if (status == 0) {
         if (w.unusual)
             result = Py_NewRef(Py_None);
@@ -321,8 +332,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_XDECREF(w.stamps);
     Py_XDECREF(w.relpath_base);
     Py_XDECREF(w.path_base);
-    free(w.devs);
-    free(w.inos);
+    free(w.seen);
     return result;
 }
 
