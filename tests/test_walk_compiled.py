@@ -127,6 +127,35 @@ def test_a_tree_deeper_than_the_compiled_walk_goes_is_walked_in_python(tmp_path:
     assert walk_items(root).files == [("content/" + "d/" * 210 + "deep.md", os.fspath(deep / "deep.md"))]
 
 
+def test_a_folder_too_deep_to_open_by_its_path_is_left_to_the_python_walk(tmp_path: Path) -> None:
+    """The Python walk opens folders by their whole path, which the system limits (4,096
+    bytes on Linux); the compiled one opens them by descriptor, which it does not."""
+    root = tmp_path / "content"
+    root.mkdir()
+    descriptor = os.open(root, os.O_RDONLY)
+    for _ in range(17):  # 17 folders of 250 characters: past 4,096 bytes
+        os.mkdir("d" * 250, dir_fd=descriptor)
+        inner = os.open("d" * 250, os.O_RDONLY, dir_fd=descriptor)
+        os.close(descriptor)
+        descriptor = inner
+    os.close(os.open("x.md", os.O_CREAT | os.O_WRONLY, dir_fd=descriptor))
+    os.close(descriptor)
+    assert compiled(root) is None
+    walked = walk_items(root)
+    assert walked.files == [] and "File name too long" in walked.problems[0].message
+
+
+def test_a_stamp_type_it_cannot_fill_is_refused() -> None:
+    """A struct sequence (os.stat_result) is a tuple with hidden fields: filling it as a
+    four-item tuple would crash, so the walk refuses it as tuple.__new__ does."""
+    assert COMPILED is not None
+    content = os.fspath(Path(__file__).resolve().parent.parent / "content")
+    with pytest.raises(TypeError):
+        COMPILED(content, "content", os.stat_result)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        COMPILED(content, "content", tuple)  # type: ignore[arg-type]
+
+
 def test_the_example_site_takes_the_compiled_walk() -> None:
     content = Path(__file__).resolve().parent.parent / "content"
     found = same_as_python(content)
@@ -141,6 +170,6 @@ def test_a_folder_that_cannot_be_read_is_left_to_the_python_walk(tmp_path: Path)
     (root / "locked").chmod(0)
     try:
         assert compiled(root) is None
-        assert [problem.path for problem in walk_items(root).problems] == ["content/locked"]
+        assert [problem.path for problem in walk_items(root).problems] == ["content/locked/"]
     finally:
         (root / "locked").chmod(0o755)

@@ -8,10 +8,13 @@
  * ctime_ns, inode) tuples. It returns None, having decided nothing, as soon as it meets
  * anything walk_items has a rule or a message for: a link, an entry of unknown type, a name
  * that is not UTF-8, a folder that cannot be opened, a stat that fails, a folder reached
- * twice, a time outside what 64 bits of nanoseconds hold. The Python walk then runs from
+ * twice, a time outside what 64 bits of nanoseconds hold, a folder whose whole path is too
+ * long to open by (the Python walk opens folders by path, this one by descriptor). The Python walk then runs from
  * the start, so every problem is reported by one piece of code.
  *
- * tests/test_walk.py walks every tree it builds both ways and finds no difference.
+ * `root` is os.fspath of a pathlib.Path (normalised: no '//' or '/./'), as walk_items gives it.
+ *
+ * tests/test_walk_compiled.py walks every tree it builds both ways and finds no difference.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,6 +58,7 @@ typedef struct {
     PyObject *relpath_base; /* prefix + "/" */
     PyObject *path_base;    /* root, with one trailing separator */
     PyTypeObject *stamp_type;
+    size_t root_length; /* in bytes, with the separator after it */
     Folder *seen; /* every folder entered, to refuse one reached twice */
     size_t folders, capacity;
     int unusual; /* met something the Python walk has a rule for: give up */
@@ -270,6 +275,10 @@ static int walk_folder(Walk *w, DIR *dir, char *relative, size_t depth, int leve
             }
             buffer[depth + n] = '/';
             buffer[depth + n + 1] = '\0';
+            if (w->root_length + depth + n + 1 >= PATH_MAX) {
+                w->unusual = 1; /* walk_items reports it: "File name too long" */
+                break;
+            }
             struct stat st;
             DIR *inner = opened(openat(folder, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &st);
             if (inner == NULL) {
@@ -295,9 +304,26 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "walk(root: str, prefix: str, stamp_type: type[tuple])");
         return NULL;
     }
+    /* What tuple.__new__(stamp_type, ...) refuses (os.stat_result and other struct
+     * sequences, whose objects are larger than their items) is refused here too. */
+    PyObject *fields = PyObject_GetAttrString(args[2], "_fields");
+    int four = fields != NULL && PyTuple_Check(fields) && PyTuple_GET_SIZE(fields) == 4;
+    Py_XDECREF(fields);
+    PyObject *probe = four ? PyObject_CallMethod((PyObject *)&PyTuple_Type, "__new__", "O(iiii)", args[2], 0, 0,
+                                                 0, 0)
+                           : NULL;
+    if (probe == NULL) {
+        if (!four) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "walk: stamp_type must be a NamedTuple of four fields");
+        }
+        return NULL;
+    }
+    Py_DECREF(probe);
     PyObject *encoded = NULL;
     if (!PyUnicode_FSConverter(args[0], &encoded))
         return NULL;
+    size_t root_length = (size_t)PyBytes_GET_SIZE(encoded) + 1;
     struct stat st;
     DIR *root = opened(open(PyBytes_AS_STRING(encoded), O_RDONLY | O_DIRECTORY | O_CLOEXEC), &st);
     Py_DECREF(encoded);
@@ -305,6 +331,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         Py_RETURN_NONE; /* walk_items says why content/ cannot be read */
     Walk w = {0};
     w.stamp_type = (PyTypeObject *)args[2];
+    w.root_length = root_length;
     w.files = PyList_New(0);
     w.stamps = PyList_New(0);
     w.relpath_base = PyUnicode_FromFormat("%U/", args[1]);
