@@ -71,15 +71,16 @@ def valid_address(address: str) -> bool:
 def address_fix(address: str, otherwise: str = "write it as name@example.org") -> str:
     """How to write an address valid_address refused: `otherwise`, unless it holds a
     character that does not show or its local part is outside ASCII."""
-    if len(address.strip()) > MAX_ADDRESS:
-        length = len(address.strip())
-        return f"it is {length:,} characters long and an address has at most {MAX_ADDRESS}: write one address"
-    hidden = hidden_character(address.strip())
+    address = address.strip()
+    if len(address) > MAX_ADDRESS:
+        most = f"an address has at most {MAX_ADDRESS}"
+        return f"it is {len(address):,} characters long and {most}: write one address"
+    hidden = hidden_character(address)
     if hidden is not None:  # it would be shown as an address that looks right
         return (
             f"it holds {hidden}, which is hard to see: delete it, or type the address instead of pasting it"
         )
-    local = address.strip().rpartition("@")[0]
+    local = address.rpartition("@")[0]
     if local and not local.isascii():
         return (
             "the part before @ must be in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- "
@@ -103,8 +104,7 @@ def visible(address: str) -> str:
     """`address` for a message: each character that does not show written as its escape
     (a\\u200bb@example.org), so that what is refused does not look like a valid address,
     and cut as clipped() cuts it."""
-    if len(address) > _SHOWN:
-        return visible(address[:_SHOWN]) + "…"
+    address = clipped(address)
     if address.isprintable() and not _INVISIBLE.search(address):
         return address
     shown = (
