@@ -18,7 +18,7 @@ from bulletin.subscriptions import Subscriptions
 from bulletin.tokens import verp_tag
 
 from .conftest import SiteMaker
-from .smtp import SmtpServer
+from .smtp import Script, SmtpServer
 from .test_reports import GLOBAL_DSN, sample
 
 SECRET = "bounce-secret-0123456789"
@@ -324,6 +324,68 @@ def test_status_reads_well(site: SiteMaker) -> None:
     assert (
         sum(int(line.rsplit(", ", 1)[1].split()[0]) for line in weeks) == 2
     )  # the complaints' week is today's; the weeks count reports, the rate people
+
+
+def test_show_says_why_an_address_is_no_longer_mailed(site: SiteMaker) -> None:
+    """An operator asked "why did Gmail stop getting the digest?" finds the answer in one
+    command: the bounce, its diagnostic, and the week it was last mailed."""
+    with SmtpServer() as server:
+        sent_site(site, server)
+    cli(site, "bounces", "-", stdin=sample("gmail-dsn.eml", "gmail@gmail.example"))
+    result = cli(site, "subscribers", "show", "  Gmail@GMAIL.example ")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "gmail@gmail.example"  # as the ledger keeps it
+    assert lines[1].startswith("  status      bounced since 2026-")
+    assert lines[3] == "  topics      every topic"
+    assert lines[4].startswith("  joined      2026-11-25 12:00 UTC (cli)")
+    assert any(line.startswith("  suppressed  bounced since ") for line in lines)
+    history = lines[lines.index("History:") + 1 : lines.index("Reports:")]
+    assert [line.split()[3] for line in history] == ["active", "bounced"]
+    assert "permanent report 5.1.1" in history[1]
+    reports = lines[lines.index("Reports:") + 1 : lines.index("Last sends:")]
+    assert len(reports) == 1 and "permanent" in reports[0] and "5.1.1" in reports[0]
+    sends = lines[lines.index("Last sends:") + 1 :]
+    assert len(sends) == 1 and sends[0].startswith("  2026-W47  sent 2026-")
+
+
+def test_show_gives_the_relays_answer_for_a_send_it_refused(site: SiteMaker) -> None:
+    with SmtpServer(Script(rcpt={"dead@example.com": ["550 5.1.1 no such user here"]})) as server:
+        site.write_config(digest={"from": "News <digest@news.example.org>", "address": "1 Main St",
+                                  "unsubscribe_url": "https://news.example.org/u/{token}"},
+                          smtp={"host": "127.0.0.1", "port": server.port})  # fmt: skip
+        site.item("a.md", categories=["Alpha"], date="2026-11-18")
+        for address in ("dead@example.com", "fine@example.com"):
+            assert cli(site, "subscribers", "add", address, "--new-ledger").exit_code == 0
+        assert "1 failed" in cli(site, "send").stdout
+    result = cli(site, "subscribers", "show", "dead@example.com")
+    sends = result.stdout.splitlines()[result.stdout.splitlines().index("Last sends:") + 1 :]
+    assert sends == ["  2026-W47  not sent: failed, 550 5.1.1 no such user here"]
+    assert "  status      active since" in result.stdout  # one refusal is no bounce yet
+
+
+def test_show_an_address_the_ledger_never_heard_of(site: SiteMaker) -> None:
+    with SmtpServer() as server:
+        sent_site(site, server)
+    result = cli(site, "subscribers", "show", "nobody@example.org")
+    assert result.exit_code == 0
+    assert result.stdout == "nobody@example.org: not in the ledger: never subscribed, mailed or reported\n"
+    assert cli(site, "subscribers", "show", "not an address").exit_code == 2
+
+
+def test_show_escapes_what_came_from_outside(site: SiteMaker) -> None:
+    """A name or a report's diagnostic holding terminal controls is shown as escapes."""
+    site.write_config(digest={"from": "News <digest@news.example.org>", "address": "1 Main St"})
+    added = cli(site, "subscribers", "add", "eve@example.org", "--name", "Eve", "--new-ledger")
+    assert added.exit_code == 0, added.output
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        ledger.db.execute(
+            "INSERT INTO status_changes VALUES (?, ?, ?, ?)",
+            ("eve@example.org", "2026-11-24T10:00:00+00:00", "active", "note \x1b[2J cleared"),
+        )
+        ledger.db.commit()
+    result = cli(site, "subscribers", "show", "eve@example.org")
+    assert "\x1b" not in result.stdout and "note \\x1b[2J cleared" in result.stdout
 
 
 def test_bounces_with_nothing_piped_in_says_what_it_needs(site: SiteMaker) -> None:

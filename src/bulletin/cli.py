@@ -675,10 +675,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bo
         serve_site(run.config, host, port, workers, new_ledger=new_ledger, say=run.say, watch=watch)
 
 
-@main.group(short_help="Import, export, list, add or remove subscribers.")
+@main.group(short_help="Import, export, list, show, add or remove subscribers.")
 @global_options
 def subscribers() -> None:
-    """The subscribers kept in the ledger: import, export, list, add, remove."""
+    """The subscribers kept in the ledger: import, export, list, show, add, remove."""
 
 
 def _ledger(run: Run, create: bool = False, *, creates: bool = True) -> Any:
@@ -812,6 +812,25 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
             found, suppressed = store.get(email), ledger.suppression(email)
             store.leave(email, run.now, reason="removed by the operator")
         run.say(_left(Left(email, None if found is None else found.status, suppressed), "removed"))
+
+
+@subscribers.command("show")
+@click.argument("address")
+@global_options
+@click.pass_context
+def subscribers_show(ctx: click.Context, address: str) -> None:
+    """What the ledger holds about one address: status, topics, consent, every change and
+    its reason, bounce and complaint reports, and whether the last sends mailed it."""
+    with _running(ctx) as run:
+        from .addresses import normalise_address
+        from .mail.status import subscriber_lines
+        from .mail.subscribers import check_address
+
+        email = normalise_address(check_address(address))
+        with _ledger(run, creates=False) as ledger:
+            lines = subscriber_lines(ledger, email)
+        for line in lines:  # names, consent text and diagnostics come from outside: escaped
+            run.say(printable(line))
 
 
 @main.command(short_help="Read bounce and complaint reports; prune the list.")

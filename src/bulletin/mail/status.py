@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..ledger import Ledger
-from ..subscriptions import STATUSES, Subscriptions
+from ..subscriptions import STATUSES, Row, Subscriptions
 
 WEEKS_SHOWN = 8
 SENDS_SHOWN = 5
@@ -125,3 +125,96 @@ def _instant(text: str) -> datetime:
     """A stored ISO 8601 time, comparable with any other (a naive one taken as UTC)."""
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def subscriber_lines(ledger: Ledger, address: str) -> list[str]:
+    """What the ledger holds about one address, for `bulletin subscribers show`: the row,
+    its suppression, every status change and report with its reason, and whether each of
+    the last sends mailed it. Text from outside (names, diagnostics) is the caller's to
+    escape."""
+    db = ledger.db
+    row = Subscriptions(ledger).get(address)
+    suppressed = db.execute("SELECT reason, since FROM suppressed WHERE address = ?", (address,)).fetchone()
+    changes = db.execute(
+        # In the order the ledger took them: a report's time is when the relay wrote it.
+        "SELECT at, status, reason FROM status_changes WHERE address = ? ORDER BY rowid",
+        (address,),
+    ).fetchall()
+    reports = db.execute(
+        "SELECT received, kind, status, diagnostic, matched_by FROM reports WHERE address = ?"
+        " ORDER BY received",
+        (address,),
+    ).fetchall()
+    sends, mailed = _sends_to(ledger, address)
+    if row is None and suppressed is None and not changes and not reports and not mailed:
+        return [f"{address}: not in the ledger: never subscribed, mailed or reported"]
+    out = [address]
+    if row is not None:
+        out += _row_lines(row)
+    if suppressed is not None:
+        reason, since = suppressed
+        out.append(f"  {'suppressed':<12}{reason} since {_when(since)}: send skips this address")
+    out += ["History:", *(f"  {_when(at)}  {status:<13}{reason}" for at, status, reason in changes)]
+    if not changes:
+        out.append("  none")
+    out.append("Reports:")
+    for received, kind, status, diagnostic, matched_by in reports:
+        out.append(f"  {_when(received)}  {kind:<10}{status}  {diagnostic}  (matched by {matched_by})")
+    if not reports:
+        out.append("  none")
+    out += ["Last sends:", *(f"  {line}" for line in sends or ["none yet"])]
+    return out
+
+
+def _row_lines(row: Row) -> list[str]:
+    topics = "every topic" if row.topics is None else "; ".join(sorted(row.topics)) or "none"
+    joined = f"{_when(row.created)} ({row.source})"
+    if row.confirmed:
+        joined += f", confirmed {_when(row.confirmed)}"
+    lines = [
+        f"  {'status':<12}{row.status} since {_when(row.changed)}",
+        f"  {'name':<12}{row.name or '(none)'}",
+        f"  {'topics':<12}{topics}",
+        f"  {'joined':<12}{joined}",
+    ]
+    if row.consent_at:
+        where = f" at {row.consent_url}" if row.consent_url else ""
+        origin = f" from {row.consent_ip}" if row.consent_ip else ""
+        lines.append(f"  {'consent':<12}{_when(row.consent_at)}{where}{origin}: {row.consent_text or ''}")
+    return lines
+
+
+def _sends_to(ledger: Ledger, address: str) -> tuple[list[str], bool]:
+    """For each of the last sends' weeks: when the digest went to `address`, or that it did
+    not (and the relay's answer, if it refused it); and whether any went to it."""
+    db = ledger.db
+    windows = [
+        str(window)
+        for (window,) in db.execute(
+            "SELECT window FROM runs GROUP BY window ORDER BY max(finished) DESC LIMIT ?", (SENDS_SHOWN,)
+        )
+    ]
+    lines, mailed = [], False
+    for window in windows:  # (window, address) is the sent table's key: one lookup a week
+        sent = db.execute(
+            "SELECT sent_at FROM sent WHERE window = ? AND address = ?", (window, address)
+        ).fetchone()
+        if sent is not None:
+            lines.append(f"{window:<9} sent {_when(sent[0])}")
+            mailed = True
+            continue
+        failed = db.execute(
+            "SELECT code, message FROM failures JOIN runs USING (run) WHERE address = ? AND window = ?"
+            " ORDER BY at DESC LIMIT 1",
+            (address, window),
+        ).fetchone()
+        lines.append(f"{window:<9} not sent" + (f": failed, {failed[0]} {failed[1]}" if failed else ""))
+    return lines, mailed
+
+
+def _when(moment: str) -> str:
+    """An ISO 8601 time from the ledger, to the minute, in UTC."""
+    try:
+        return _instant(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return moment
