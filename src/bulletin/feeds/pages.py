@@ -16,7 +16,7 @@ from ..site.reader import Site
 from ..site.topics import Topic
 from ..templates import environment
 from ..urls import Urls
-from .model import Feed, make_entry
+from .model import Feed
 
 
 def topic_of(site: Site, feed: Feed) -> Topic:
@@ -147,7 +147,7 @@ class PageEntry:
 def _page_entry(site: Site, item: Item, template: Template) -> PageEntry:
     entry = PageEntry(
         title=item.title,
-        url=make_entry(item, site.config, (), "").alternate,
+        url=Urls(site.config).item(item)[0],
         source_name=item.source_name,
         summary=item.summary,
         published=local_day(item.published, site.config.timezone),
