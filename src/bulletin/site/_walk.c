@@ -32,6 +32,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef __APPLE__ /* the same fields under their BSD names */
+#define st_mtim st_mtimespec
+#define st_ctim st_ctimespec
+#endif
+
 #define NS 1000000000LL
 #define MAX_SECONDS 9000000000LL /* seconds * NS fits a long long */
 #define MAX_LEVEL 200            /* folders deeper are left to the Python walk's own stack */
