@@ -364,6 +364,40 @@ def test_show_gives_the_relays_answer_for_a_send_it_refused(site: SiteMaker) -> 
     assert "  status      active since" in result.stdout  # one refusal is no bounce yet
 
 
+def test_show_knows_an_address_only_a_subscribers_file_mailed(site: SiteMaker, tmp_path: Path) -> None:
+    """Mailed from a file (no subscriber row): a refusal, and the last copy it got when the
+    ledger has no summary of that send, are still the ledger's knowledge of the address."""
+    listed = tmp_path / "subs.csv"
+    listed.write_text("email\ndead@example.com\nfine@example.com\n")
+    with SmtpServer(Script(rcpt={"dead@example.com": ["550 5.1.1 no such user here"]})) as server:
+        site.write_config(digest={"from": "News <digest@news.example.org>", "address": "1 Main St",
+                                  "unsubscribe_url": "https://news.example.org/u/{token}"},
+                          smtp={"host": "127.0.0.1", "port": server.port})  # fmt: skip
+        site.item("a.md", categories=["Alpha"], date="2026-11-18")
+        assert "1 failed" in cli(site, "send", "--subscribers", str(listed), "--new-ledger").stdout
+    dead = cli(site, "subscribers", "show", "dead@example.com").stdout
+    assert "not in the ledger" not in dead and "  2026-W47  not sent: failed, 550 5.1.1" in dead
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        ledger.db.execute("DELETE FROM runs")  # as a ledger from before sends were summed up
+        ledger.db.commit()
+    fine = cli(site, "subscribers", "show", "fine@example.com").stdout.splitlines()
+    assert fine[-1].startswith("  2026-W47  sent 2026-") and fine[-1].endswith("(the last copy it got)")
+
+
+def test_show_dates_a_status_from_when_it_began(site: SiteMaker) -> None:
+    """Changing a name rewrites the row's last change, not when the subscriber became active."""
+    assert (
+        cli(site, "subscribers", "add", "ann@example.org", "--new-ledger", now="2026-01-05T10:00").exit_code
+        == 0
+    )
+    assert (
+        cli(site, "subscribers", "add", "ann@example.org", "--name", "Ann", now="2026-06-05T10:00").exit_code
+        == 0
+    )
+    shown = cli(site, "subscribers", "show", "ann@example.org").stdout.splitlines()
+    assert shown[1] == "  status      active since 2026-01-05 10:00 UTC"  # not June, when the name came
+
+
 def test_show_an_address_the_ledger_never_heard_of(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bulletin.addresses import (
+    address_fix,
     ascii_address,
     display_address,
     normalise_address,
@@ -151,6 +152,17 @@ def test_a_hidden_character_is_shown_and_named(tmp_path: Path, site: SiteMaker) 
 def test_pages_show_an_internationalised_domain_as_it_is_written(stored: str, shown: str) -> None:
     assert display_address(stored) == shown
     assert ascii_address(display_address(stored)) == stored  # never another address than the mailed one
+
+
+def test_a_long_internationalised_domain_is_shown_whole_and_its_mailed_length_counted() -> None:
+    """Quoting a refused address cuts it at 100 characters; showing a valid one must not."""
+    long = "carol@" + ".".join(["bücherbücherbücher-verkauf"] * 4) + ".de"
+    stored = ascii_address(long)
+    assert valid_address(stored) and len(stored) > 100
+    assert display_address(stored) == long
+    grows = "carol@" + ".".join(["ü" * 30 + "x" * 10] * 6) + ".de"  # 254 as written, not as mailed
+    assert len(grows) <= 254 < len(ascii_address(grows)) and not valid_address(ascii_address(grows))
+    assert address_fix(grows).startswith(f"its domain in ASCII (xn--…) makes it {len(ascii_address(grows))} ")
 
 
 @pytest.mark.parametrize(

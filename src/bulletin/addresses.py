@@ -72,9 +72,14 @@ def address_fix(address: str, otherwise: str = "write it as name@example.org") -
     """How to write an address valid_address refused: `otherwise`, unless it holds a
     character that does not show or its local part is outside ASCII."""
     address = address.strip()
+    most = f"an address has at most {MAX_ADDRESS}"
     if len(address) > MAX_ADDRESS:
-        most = f"an address has at most {MAX_ADDRESS}"
         return f"it is {len(address):,} characters long and {most}: write one address"
+    mailed = len(ascii_address(address))
+    if mailed > MAX_ADDRESS:  # each non-ASCII label grows as xn--, the form relays take
+        return (
+            f"its domain in ASCII (xn--…) makes it {mailed:,} characters long and {most}: use a shorter one"
+        )
     hidden = hidden_character(address)
     if hidden is not None:  # it would be shown as an address that looks right
         return (
@@ -104,7 +109,10 @@ def visible(address: str) -> str:
     """`address` for a message: each character that does not show written as its escape
     (a\\u200bb@example.org), so that what is refused does not look like a valid address,
     and cut as clipped() cuts it."""
-    address = clipped(address)
+    return _escaped(clipped(address))
+
+
+def _escaped(address: str) -> str:
     if address.isprintable() and not _INVISIBLE.search(address):
         return address
     shown = (
@@ -155,7 +163,7 @@ def display_address(address: str) -> str:
                 return address
         labels.append(label)
     shown = ".".join(labels)
-    if visible(shown) != shown or ascii_address("x@" + shown) != "x@" + domain.lower():
+    if _escaped(shown) != shown or ascii_address("x@" + shown) != "x@" + domain.lower():
         return address
     return local + at + shown
 

@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import __version__
-from .addresses import address_fix, ascii_address, hidden_character, mailbox_fix, valid_address, valid_mailbox
+from .addresses import (
+    address_fix,
+    ascii_address,
+    clipped,
+    hidden_character,
+    mailbox_fix,
+    valid_address,
+    valid_mailbox,
+)
 from .errors import ConfigError
 from .slugs import SLUG, slugify
 
@@ -472,7 +480,7 @@ def _table(top: _Checker, name: str) -> dict[str, Any]:
 def _check_address(check: _Checker, key: str, value: str | None) -> None:
     if value is not None and not valid_mailbox(value):
         fix = mailbox_fix(value, 'write "Name <news@example.org>"')
-        check.fail(key, f"{value!r} is not an email address; {fix}")
+        check.fail(key, f"{clipped(value)!r} is not an email address; {fix}")
 
 
 def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str) -> DigestConfig:
@@ -534,7 +542,7 @@ def _digest_links(check: _Checker, base_url: str) -> dict[str, Any]:
         if "@" not in mailto or any(c in mailto for c in " <>\r\n"):
             check.fail(
                 "unsubscribe_mailto",
-                f'{mailto!r} is not an address; write e.g. "unsubscribe@example.org"',
+                f'{clipped(mailto)!r} is not an address; write e.g. "unsubscribe@example.org"',
             )
         elif not mailto.isascii():  # it goes into the List-Unsubscribe header as it is
             address, mark, query = mailto.partition("?")
@@ -545,13 +553,13 @@ def _digest_links(check: _Checker, base_url: str) -> dict[str, Any]:
                 fix = f'write its domain in ASCII, as mail headers need it: "{converted}"'
             else:
                 fix = "write it in ASCII (a subject as %-escapes)"
-            check.fail("unsubscribe_mailto", f"{mailto!r} cannot go into a mail header; {fix}")
+            check.fail("unsubscribe_mailto", f"{clipped(mailto)!r} cannot go into a mail header; {fix}")
     bounce = check.text("bounce_address", None, 'write e.g. "bounces@example.org"')
     if bounce is not None and ("+" in bounce.partition("@")[0] or not valid_address(bounce)):
         fix = 'write e.g. "bounces@example.org" (bulletin adds +TAG to it for each subscriber)'
         if "+" not in bounce.partition("@")[0]:
             fix = mailbox_fix(bounce, fix)
-        check.fail("bounce_address", f"{bounce!r} is not a plain address; {fix}")
+        check.fail("bounce_address", f"{clipped(bounce)!r} is not a plain address; {fix}")
         bounce = None
     return {
         "manage_url": manage_url or base_url + "emails/",

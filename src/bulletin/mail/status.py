@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..addresses import display_address
 from ..ledger import Ledger
 from ..subscriptions import STATUSES, Row, Subscriptions
 
@@ -142,15 +143,26 @@ def subscriber_lines(ledger: Ledger, address: str) -> list[str]:
     ).fetchall()
     reports = db.execute(
         "SELECT received, kind, status, diagnostic, matched_by FROM reports WHERE address = ?"
-        " ORDER BY received",
+        " ORDER BY julianday(received)",  # stored with the relay's offset: compared as instants
         (address,),
     ).fetchall()
     sends, mailed = _sends_to(ledger, address)
-    if row is None and suppressed is None and not changes and not reports and not mailed:
+    if not mailed:  # by a send of a subscribers file long ago, or before sends were summed up
+        last = db.execute(
+            "SELECT window, sent_at FROM sent WHERE address = ? ORDER BY julianday(sent_at) DESC LIMIT 1",
+            (address,),
+        ).fetchone()
+        if last is not None:
+            sends.append(f"{last[0]:<9} sent {_when(last[1])} (the last copy it got)")
+            mailed = True
+    failed = db.execute("SELECT 1 FROM failures WHERE address = ? LIMIT 1", (address,)).fetchone()
+    if row is None and suppressed is None and not (changes or reports or failed or mailed):
         return [f"{address}: not in the ledger: never subscribed, mailed or reported"]
-    out = [address]
+    shown = display_address(address)
+    out = [address if shown == address else f"{address} ({shown})"]
     if row is not None:
-        out += _row_lines(row)
+        since = next((at for at, status, _ in reversed(changes) if status == row.status), row.changed)
+        out += _row_lines(row, since)
     if suppressed is not None:
         reason, since = suppressed
         out.append(f"  {'suppressed':<12}{reason} since {_when(since)}: send skips this address")
@@ -166,13 +178,13 @@ def subscriber_lines(ledger: Ledger, address: str) -> list[str]:
     return out
 
 
-def _row_lines(row: Row) -> list[str]:
+def _row_lines(row: Row, since: str) -> list[str]:
     topics = "every topic" if row.topics is None else "; ".join(sorted(row.topics)) or "none"
     joined = f"{_when(row.created)} ({row.source})"
     if row.confirmed:
         joined += f", confirmed {_when(row.confirmed)}"
     lines = [
-        f"  {'status':<12}{row.status} since {_when(row.changed)}",
+        f"  {'status':<12}{row.status} since {_when(since)}",
         f"  {'name':<12}{row.name or '(none)'}",
         f"  {'topics':<12}{topics}",
         f"  {'joined':<12}{joined}",
@@ -191,7 +203,8 @@ def _sends_to(ledger: Ledger, address: str) -> tuple[list[str], bool]:
     windows = [
         str(window)
         for (window,) in db.execute(
-            "SELECT window FROM runs GROUP BY window ORDER BY max(finished) DESC LIMIT ?", (SENDS_SHOWN,)
+            "SELECT window FROM runs GROUP BY window ORDER BY max(julianday(finished)) DESC LIMIT ?",
+            (SENDS_SHOWN,),
         )
     ]
     lines, mailed = [], False
