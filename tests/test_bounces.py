@@ -398,6 +398,13 @@ def test_show_dates_a_status_from_when_it_began(site: SiteMaker) -> None:
     assert shown[1] == "  status      active since 2026-01-05 10:00 UTC"  # not June, when the name came
 
 
+def test_show_gives_an_internationalised_address_as_written_too(site: SiteMaker) -> None:
+    assert cli(site, "subscribers", "add", "carol@bücher.de", "--new-ledger").exit_code == 0
+    for asked in ("carol@BÜCHER.de", "carol@xn--bcher-kva.de"):
+        shown = cli(site, "subscribers", "show", asked).stdout.splitlines()
+        assert shown[0] == "carol@xn--bcher-kva.de (carol@bücher.de)"
+
+
 def test_show_an_address_the_ledger_never_heard_of(site: SiteMaker) -> None:
     with SmtpServer() as server:
         sent_site(site, server)
