@@ -814,7 +814,7 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
         run.say(_left(Left(email, None if found is None else found.status, suppressed), "removed"))
 
 
-@subscribers.command("show")
+@subscribers.command("show", short_help="One address: status, history and reasons, reports, sends.")
 @click.argument("address")
 @global_options
 @click.pass_context
