@@ -384,6 +384,29 @@ def test_show_knows_an_address_only_a_subscribers_file_mailed(site: SiteMaker, t
     assert fine[-1].startswith("  2026-W47  sent 2026-") and fine[-1].endswith("(the last copy it got)")
 
 
+def test_show_finds_a_copy_older_than_the_last_sends(site: SiteMaker) -> None:
+    """A bounced subscriber got nothing in the last five sends: the last copy it got is
+    found week by week through the runs, each by `sent`'s key."""
+    assert cli(site, "subscribers", "add", "gone@example.org", "--new-ledger").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        for week in range(40, 48):
+            ledger.db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, 1, 0, 0, 0, 0, '')",
+                (f"r{week}", f"2026-W{week}", f"2026-11-0{week % 8 + 1}T08:00:00+00:00",
+                 f"2026-11-0{week % 8 + 1}T09:00:00+00:00"),
+            )  # fmt: skip
+        ledger.db.execute(
+            "INSERT INTO sent VALUES ('2026-W41', 'gone@example.org', '<m@x>', '2026-10-09T08:00:00+00:00')"
+        )
+        ledger.db.commit()
+    lines = cli(site, "subscribers", "show", "gone@example.org").stdout.splitlines()
+    sends = lines[lines.index("Last sends:") + 1 :]
+    assert sends == [
+        *(f"  2026-W{week}  not sent" for week in (47, 46, 45, 44, 43)),
+        "  2026-W41  sent 2026-10-09 08:00 UTC (the last copy it got)",
+    ]
+
+
 def test_show_dates_a_status_from_when_it_began(site: SiteMaker) -> None:
     """Changing a name rewrites the row's last change, not when the subscriber became active."""
     assert (

@@ -147,17 +147,17 @@ def subscriber_lines(ledger: Ledger, address: str) -> list[str]:
         (address,),
     ).fetchall()
     sends, mailed = _sends_to(ledger, address)
-    if not mailed:  # by a send of a subscribers file long ago, or before sends were summed up
+    failed = db.execute("SELECT 1 FROM failures WHERE address = ? LIMIT 1", (address,)).fetchone()
+    if row is None and suppressed is None and not (changes or reports or failed or mailed):
+        # Known to no table but `sent`, if any: mailed from a file before sends were summed up
+        # in `runs`. Only here is `sent` read by address alone, which is a scan of all of it.
         last = db.execute(
             "SELECT window, sent_at FROM sent WHERE address = ? ORDER BY julianday(sent_at) DESC LIMIT 1",
             (address,),
         ).fetchone()
-        if last is not None:
-            sends.append(f"{last[0]:<9} sent {_when(last[1])} (the last copy it got)")
-            mailed = True
-    failed = db.execute("SELECT 1 FROM failures WHERE address = ? LIMIT 1", (address,)).fetchone()
-    if row is None and suppressed is None and not (changes or reports or failed or mailed):
-        return [f"{address}: not in the ledger: never subscribed, mailed or reported"]
+        if last is None:
+            return [f"{address}: not in the ledger: never subscribed, mailed or reported"]
+        sends.append(f"{last[0]:<9} sent {_when(last[1])} (the last copy it got)")
     shown = display_address(address)
     out = [address if shown == address else f"{address} ({shown})"]
     if row is not None:
@@ -198,30 +198,31 @@ def _row_lines(row: Row, since: str) -> list[str]:
 
 def _sends_to(ledger: Ledger, address: str) -> tuple[list[str], bool]:
     """For each of the last sends' weeks: when the digest went to `address`, or that it did
-    not (and the relay's answer, if it refused it); and whether any went to it."""
+    not (and the relay's answer, if it refused it); then, when none of them mailed it, the
+    last copy it got before. And whether any send mailed it."""
     db = ledger.db
-    windows = [
-        str(window)
-        for (window,) in db.execute(
-            "SELECT window FROM runs GROUP BY window ORDER BY max(julianday(finished)) DESC LIMIT ?",
-            (SENDS_SHOWN,),
-        )
-    ]
-    lines, mailed = [], False
-    for window in windows:  # (window, address) is the sent table's key: one lookup a week
+    windows = db.execute(
+        "SELECT window FROM runs GROUP BY window ORDER BY max(julianday(finished)) DESC"
+    ).fetchall()
+    lines: list[str] = []
+    mailed = False
+    for number, (window,) in enumerate(windows):  # (window, address) is `sent`'s key: a lookup each
+        if number >= SENDS_SHOWN and mailed:
+            break
         sent = db.execute(
             "SELECT sent_at FROM sent WHERE window = ? AND address = ?", (window, address)
         ).fetchone()
         if sent is not None:
-            lines.append(f"{window:<9} sent {_when(sent[0])}")
+            later = " (the last copy it got)" if number >= SENDS_SHOWN else ""
+            lines.append(f"{window:<9} sent {_when(sent[0])}{later}")
             mailed = True
-            continue
-        failed = db.execute(
-            "SELECT code, message FROM failures JOIN runs USING (run) WHERE address = ? AND window = ?"
-            " ORDER BY at DESC LIMIT 1",
-            (address, window),
-        ).fetchone()
-        lines.append(f"{window:<9} not sent" + (f": failed, {failed[0]} {failed[1]}" if failed else ""))
+        elif number < SENDS_SHOWN:
+            failed = db.execute(
+                "SELECT code, message FROM failures JOIN runs USING (run) WHERE address = ? AND window = ?"
+                " ORDER BY at DESC LIMIT 1",
+                (address, window),
+            ).fetchone()
+            lines.append(f"{window:<9} not sent" + (f": failed, {failed[0]} {failed[1]}" if failed else ""))
     return lines, mailed
 
 
