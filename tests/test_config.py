@@ -202,6 +202,31 @@ def problems_of(tmp_path: Path, text: str) -> list[str]:
     return unlined(caught.value.problems)
 
 
+def test_markup_in_the_site_name_and_description_is_read_as_text(tmp_path: Path) -> None:
+    """Feeds carry these as text: `<b>` in them was sent as text that looks like HTML (which the
+    W3C validator warns about), and the pages showed the tags. As in an item's title, markup
+    is reduced to its text, and a '<' or '&' that is not markup stays."""
+    config = load_config(
+        write(
+            tmp_path,
+            'base_url = "https://x.example/"\ntitle = "Health &amp; <i>Care</i>"\n'
+            'description = "News about <b>health</b> & care, for beds < 25"\n'
+            'author = "The <span>Desk</span>"\n',
+        )
+    )
+    assert config.title == "Health & Care"
+    assert config.description == "News about health & care, for beds < 25"
+    assert config.author == "The Desk"
+    plain = load_config(write(tmp_path, 'base_url = "https://x.example/"\ntitle = "List<T> & more"\n'))
+    assert (plain.title, plain.description) == ("List<T> & more", "List<T> & more")
+
+
+def test_a_site_name_of_markup_alone_is_refused(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, 'base_url = "https://x.example/"\ndescription = "<b></b>"\n') == [
+        "bulletin.toml: error: description: '<b></b>' holds markup and no text; write it as plain text"
+    ]
+
+
 def test_a_boolean_where_a_number_goes_is_shown_as_written(tmp_path: Path) -> None:
     assert problems_of(tmp_path, 'base_url = "https://x.example/"\nfeed_items = true\n') == [
         "bulletin.toml: error: feed_items: true is not a whole number; write a whole number from 1 to 10000"

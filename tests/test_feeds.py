@@ -648,6 +648,18 @@ def test_rss_titles_write_ampersands_and_angles_as_the_validator_asks(site: Site
     assert "<name>Jane Doe</name>" in (folder / "atom.xml").read_text()
 
 
+def test_the_site_description_goes_into_the_feeds_as_text(site: SiteMaker) -> None:
+    """The W3C validator warned "description should not contain HTML" for `<b>` in the
+    configured description; feeds, pages and the JSON feed now carry its text."""
+    site.write_config(description="Weekly <b>health</b> news & notes")
+    site.item("a.md", categories=["Alpha"])
+    folder, _ = build(site)
+    assert "<description>Weekly health news &#x26; notes</description>" in (folder / "rss.xml").read_text()
+    assert "<subtitle>Weekly health news &amp; notes</subtitle>" in (folder / "atom.xml").read_text()
+    assert json.loads((folder / "feed.json").read_text())["description"] == "Weekly health news & notes"
+    assert '<p class="tagline">Weekly health news &amp; notes</p>' in (folder / "index.html").read_text()
+
+
 def test_brand_accent_and_logo_reach_the_pages(site: SiteMaker) -> None:
     site.write_config(brand={"accent": "#1D4ED8", "logo": "logo.png"})
     site.item("a.md", categories=["Alpha"])

@@ -12,7 +12,7 @@ PACKAGE = REPO / "src" / "bulletin"
 # Lowest first. A module imports only from its own layer or the ones below it, and never
 # in a loop: the web side and the command line stand on the stages, never the reverse.
 LAYERS = [
-    {"errors", "dates", "slugs", "addresses", "links", "files", "workers"},
+    {"errors", "dates", "slugs", "addresses", "links", "files", "workers", "text"},
     {"report", "cache", "tokens"},
     {"config", "output"},
     {"templates", "ledger", "subscriptions"},

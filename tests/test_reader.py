@@ -1372,7 +1372,7 @@ def test_closing_line_is_the_first_line_of_only_dashes_or_dots() -> None:
 
 def test_one_line_shortcut_matches_the_full_rule() -> None:
     """one_line's shortcut for plain ASCII gives what removing and collapsing gives."""
-    from bulletin.site.bodies import _NOT_IN_TEXT, one_line
+    from bulletin.text import _NOT_IN_TEXT, one_line
 
     pieces = [
         "a",

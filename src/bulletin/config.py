@@ -26,6 +26,7 @@ from .addresses import (
 )
 from .errors import ConfigError
 from .slugs import SLUG, slugify
+from .text import text_of
 
 CONFIG_NAME = "bulletin.toml"
 _TAG_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -222,6 +223,15 @@ class _Checker:
             self._fail(key, f"is empty; {fix}")
             return default
         return value
+
+    def words(self, key: str, default: str) -> str:
+        """Text that feeds carry as text: markup in it is read as HTML and reduced to its text
+        (`Health <b>news</b>` → `Health news`), as in the items' titles."""
+        value: str = self.text(key, default)
+        if key in self.table and value and not text_of(value).strip():
+            self._fail(key, f"{_shown(value)} holds markup and no text; write it as plain text")
+            return default
+        return text_of(value)
 
     def number(self, key: str, default: int, low: int, high: int | None = None) -> int:
         fix = f"write a whole number from {low}" + (f" to {high}" if high else " up")
@@ -425,8 +435,8 @@ def _dns_name(host: str) -> str | None:
 
 def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
     """The top-level keys, by Config field name."""
-    title = top.text("title", site.resolve().name or "bulletin")
-    description = top.text("description", title)
+    title = top.words("title", site.resolve().name or "bulletin")
+    description = top.words("description", title)
     base_url = top.url(
         "base_url", None, "write the https URL where feeds/ and emails/ are published", folder=True
     )
@@ -446,7 +456,7 @@ def _parse_top(top: _Checker, site: Path) -> dict[str, Any]:
     except (ZoneInfoNotFoundError, ValueError):
         top.fail("timezone", f"{tz_name!r} is not an IANA time zone; {_zone_hint(tz_name)}")
         values["timezone"] = ZoneInfo("UTC")
-    values["author"] = top.text("author", title)
+    values["author"] = top.words("author", title)
     values["links"] = top.text("links", "source")
     if values["links"] not in ("source", "site"):
         top.fail("links", f'{values["links"]!r} is not allowed; write "source" or "site"')

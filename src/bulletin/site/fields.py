@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from ..dates import date_fix, parse_date
 from ..errors import ItemError
-from .bodies import one_line
+from ..text import one_line
 
 _TRUE = frozenset(("true", "yes", "on", "1"))
 _FALSE = frozenset(("false", "no", "off", "0"))

@@ -15,6 +15,7 @@ from ..config import Config
 from ..errors import ItemError
 from ..links import as_uri, url_problem
 from ..report import Problem
+from ..text import plain_text, text_of
 from . import bodies
 from .blockyaml import read_block_yaml
 from .fields import Fields, Found, date_of, first, flag, kind, lookup, text, texts
@@ -150,7 +151,7 @@ def closing_line(text: str, start: int) -> tuple[int, int] | None:
     return None if found is None else (found.start(1), found.end(1))
 
 
-# The characters _CONTROL and bodies.strip_forbidden look for, as UTF-8 bytes.
+# The characters _CONTROL and text.strip_forbidden look for, as UTF-8 bytes.
 _C0_BYTES = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
 _C1 = re.compile(rb"\xc2[\x80-\x84\x86-\x9f]")
 _NONCHARACTER = re.compile(rb"\xef\xbf[\xbd-\xbf]")
@@ -281,7 +282,7 @@ def _title(fields: Fields) -> str:
     found = first(fields, "title", "openGraphMetaData.ogtitle", "twitterMetaData.twittertitle")
     if found is None:
         raise ItemError(None, "title is missing; add a line title: 'The article title'")
-    title = bodies.text_of(text(found))  # markup in a title is shown as tags by every reader
+    title = text_of(text(found))  # markup in a title is shown as tags by every reader
     if not title:
         raise ItemError(found.line, f"{found.name} has no visible text; write the article's title")
     if all(_invisible(c) for c in title):
@@ -356,8 +357,8 @@ def _summary(fields: Fields, body: str, relpath: str) -> str:
         "description",
     )
     if found is not None:
-        return bodies.summarize(bodies.text_of(text(found, "write the summary as text")))
-    return bodies.summarize(bodies.plain_text(bodies.to_html(body, relpath)))
+        return bodies.summarize(text_of(text(found, "write the summary as text")))
+    return bodies.summarize(plain_text(bodies.to_html(body, relpath)))
 
 
 def _authors(fields: Fields) -> tuple[str, ...]:
@@ -365,7 +366,7 @@ def _authors(fields: Fields) -> tuple[str, ...]:
     found = lookup(fields, "author")
     if found is None:
         return ()
-    names = (bodies.text_of(name) for name in texts(found, "write names as text") if name)
+    names = (text_of(name) for name in texts(found, "write names as text") if name)
     return tuple(name for name in names if name)
 
 
@@ -474,7 +475,7 @@ def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     else:
         found = first(fields, "openProjectCustomFields.medigyTopics", "topics")
         pairs = [(name, None) for name in texts(found, fix)] if found else []
-    pairs = [(bodies.text_of(name) if name else None, url) for name, url in pairs]  # feed titles
+    pairs = [(text_of(name) if name else None, url) for name, url in pairs]  # feed titles
     kept = [(name, url) for name, url in pairs if name]
     return tuple(n for n, _ in kept), tuple(u for _, u in kept)
 
