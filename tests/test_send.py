@@ -336,6 +336,8 @@ def test_twenty_failures_in_a_row_stop_the_run(site: SiteMaker, connections: int
         failed = int(re.search(r"(\d+) failed", result.stdout).group(1))  # type: ignore[union-attr]
         assert 20 <= failed <= 20 + connections - 1
         assert "0 sent, 0 already sent, 0 suppressed, 0 with no items" in result.stdout
+        # the summary says how many the run never came to (or broke off), which the next run mails
+        assert f"{failed} failed, {25 - failed} not reached, " in result.stdout
         assert result.stderr.endswith(
             "bulletin: stopped after 20 failed deliveries, the last 20 in a row; "
             "check the relay, then run the same command again (it resumes)\n"
@@ -396,7 +398,7 @@ def test_a_silent_relay_stops_the_run_at_once(site: SiteMaker, greet: bool) -> N
         elapsed = time.monotonic() - started
         assert relay.messages == (1 if greet else 0)  # nobody after the first was tried
     assert result.exit_code == 3
-    assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 0 failed" in result.stdout
+    assert "0 sent, 0 already sent, 0 suppressed, 0 with no items, 0 failed, 3 not reached" in result.stdout
     assert result.stderr == (
         f"bulletin: the relay 127.0.0.1:{relay.port} did not answer within 1 s (smtp.timeout); "
         "check the relay, then run the same command again (it resumes)\n"
@@ -499,7 +501,7 @@ def test_ctrl_c_during_a_send_stops_between_messages_and_nobody_gets_two(
         assert "bulletin: stopping after the messages under way, so that each is recorded" in stderr
         assert lines[-1] == (
             f"bulletin: {'stopped by SIGTERM' if term else 'interrupted'}: {sent} sent for 2026-W47 "
-            "before the stop; the same command sends the rest, to no one twice"
+            f"before the stop, {24 - sent} not reached; the same command sends the rest, to no one twice"
         )  # every message the relay took is counted, so recorded
         status = cli(site, "status")
         why = "stopped by SIGTERM" if term else "interrupted (Ctrl-C)"

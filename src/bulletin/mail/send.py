@@ -92,6 +92,7 @@ class SendSummary:
     suppressed: int = 0
     no_items: int = 0
     failed: int = 0
+    not_reached: int = 0  # when the run stopped: recipients it never came to, or whose copy was under way
     topic_sets: int = 0
     seconds: float = 0.0
     aborted: bool = False
@@ -108,8 +109,13 @@ class SendSummary:
         return (
             f"send {self.window}: {self.sent} {verb}, {self.already_sent} already sent, "
             f"{self.suppressed} suppressed, {self.no_items} with no items, {self.failed} failed, "
-            f"{self.seconds:.1f} s"
+            + (f"{self.not_reached} not reached, " if self.not_reached else "")
+            + f"{self.seconds:.1f} s"
         )
+
+    def counted(self) -> int:
+        """Recipients the run came to and settled: sent, skipped or failed."""
+        return self.sent + self.already_sent + self.suppressed + self.no_items + self.failed
 
     def abort(self, reason: str) -> None:
         """Stop the run, for the first reason given (messages still under way end after it)."""
@@ -361,6 +367,8 @@ class _Send:
             self.summary.topic_sets = copies.sets
             self.summary.seconds = time.monotonic() - started
             interrupted = self.unsent and not self.summary.aborted  # else the relay's reason stands
+            if interrupted or self.summary.aborted:
+                self.summary.not_reached = len(recipients) - self.summary.counted()
             if interrupted:
                 self.summary.abort(TERMINATED if self.stopped_by == signal.SIGTERM else INTERRUPTED)
             if self.records is not None:
@@ -372,8 +380,8 @@ class _Send:
             if self.records is None:  # a dry run, a test copy: nothing to resume
                 raise Interrupted(f"stopped after {self.summary.sent} of {label}'s copies")
             raise Interrupted(
-                f"{self.summary.sent} sent for {label} before the stop; "
-                "the same command sends the rest, to no one twice"
+                f"{self.summary.sent} sent for {label} before the stop, {self.summary.not_reached} "
+                "not reached; the same command sends the rest, to no one twice"
             )
         return self.summary
 
