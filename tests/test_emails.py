@@ -300,6 +300,32 @@ def test_build_writes_recent_weeks_and_keeps_older_digests(mail_site: SiteMaker)
     assert (old / "digest.html").read_text() == "kept"
 
 
+def test_a_recent_week_whose_items_are_all_gone_loses_its_digest(mail_site: SiteMaker) -> None:
+    """A story taken down (its file deleted) must leave the archive: it stayed there, in a
+    week's digest, when it was the week's only item, though it went when others remained."""
+    week(mail_site)  # 2026-W47
+    mail_site.item("w46.md", id="w46", title="Story to take down", date="2026-11-11")
+    argv = ["build", "--site", str(mail_site.root), "--now", "2026-11-25T12:00"]
+    assert CliRunner().invoke(main, argv).exit_code == 0
+    emails = mail_site.root / "emails"
+    assert (emails / "2026-W46/digest.html").is_file()
+    (mail_site.root / "content/w46.md").unlink()
+    mine = emails / "2026-W45"  # a folder someone else keeps there stays
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    (emails / "2026-W60").mkdir()  # named like a week there is not: neither read nor removed
+    (emails / "2026-W60/digest.html").write_text("odd")
+    run = CliRunner().invoke(main, argv)
+    assert run.exit_code == 0, run.output
+    assert "digests: 1 written, 4 unchanged, 4 removed (weeks: 2026-W47)" in run.stdout
+    assert not (emails / "2026-W46").exists() and (mine / "notes.txt").read_text() == "mine"
+    assert (emails / "2026-W60/digest.html").read_text() == "odd"
+    assert "2026-W46" not in (emails / "index.html").read_text()
+    assert not any("Story to take down" in path.read_text() for path in emails.rglob("*.*"))
+    again = CliRunner().invoke(main, argv)  # and the next run has nothing to do
+    assert "digests: 0 written, 5 unchanged (weeks: 2026-W47)" in again.stdout
+
+
 def test_mail_keys_are_required_by_digest(site: SiteMaker) -> None:
     week(site)
     run = CliRunner().invoke(main, ["digest", "--site", str(site.root)])

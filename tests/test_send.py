@@ -700,6 +700,23 @@ def test_subscribers_whose_topics_are_all_gone_are_named_in_a_warning(site: Site
         ) in result.stderr
 
 
+def test_a_sent_week_keeps_its_digest_when_its_items_are_gone(site: SiteMaker) -> None:
+    """The archive shows what subscribers got: a week sent keeps its digest in emails/
+    after its items are deleted, where an unsent one loses it."""
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        path = subscribers(site, ["ann@example.org,,"])
+        assert cli(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
+    site.item("w48.md", id="w48", title="Title w48", date="2026-11-24", href="https://src.example/w48")
+    for name in ("a1", "a2", "b1", "g1", "n1"):
+        (site.root / "content" / f"{name}.md").unlink()
+    argv = ["build", "--site", str(site.root), "--now", "2026-12-01T12:00"]
+    rebuilt = CliRunner().invoke(main, argv)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "Title a1" in (site.root / "emails/2026-W47/digest.txt").read_text()
+    assert "removed" not in rebuilt.stdout
+
+
 def test_a_late_item_goes_to_the_next_week_and_no_other(site: SiteMaker) -> None:
     with SmtpServer() as server:
         make_site(site, server.port)

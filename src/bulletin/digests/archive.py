@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from .. import __version__
 from ..feeds.pages import navigation
@@ -165,8 +166,44 @@ def write_recent_digests(site: Site, report: Report) -> tuple[list[DigestResult]
         if result is not None:
             results.append(result)
             written.add(result.written)
+    written.removed.extend(_remove_emptied_weeks(site, weeks))
     written.add(write_archive_index(site))
     return results, written
+
+
+def _remove_emptied_weeks(site: Site, weeks: list[Window]) -> list[str]:
+    """Delete the digest of a recent week that has no items any more (each was deleted, made
+    a draft or moved to another week) and was never sent: what a build from scratch writes.
+
+    Recent: newer than the oldest week this build writes, or any week when it writes fewer
+    than digest.archive_weeks (none was left out for age). Older digests stay, as the README
+    says, and so does a week sent (the ledger keeps what its subscribers got). Only folders
+    holding nothing but bulletin's four files go.
+    """
+    folder = site.config.emails_dir
+    if not folder.is_dir():
+        return []
+    current = {week.name for week in weeks}
+    oldest = weeks[-1].name if len(weeks) >= site.config.digest.archive_weeks else ""
+    candidates = []
+    for path in sorted(folder.iterdir()):
+        week = _folder_week(path.name, site.config.timezone)
+        if week is None or week.name in current or week.name <= oldest or not path.is_dir():
+            continue
+        entries = list(path.iterdir())
+        if entries and all(e.is_file() and e.name in DIGEST_FILES for e in entries):
+            candidates.append((path, entries, week))
+    sent = frozen_editions(site, [week for _, _, week in candidates])
+    removed = []
+    for path, entries, week in candidates:
+        if week.name in sent:
+            continue
+        for entry in sorted(entries):
+            entry.unlink()
+            removed.append(f"emails/{path.name}/{entry.name}")
+        path.rmdir()
+        site.outputs.forget(f"emails/{path.name}")
+    return removed
 
 
 def write_archive_index(site: Site) -> Written:
@@ -176,10 +213,9 @@ def write_archive_index(site: Site) -> Written:
     entries = []
     if config.emails_dir.is_dir():
         for folder in sorted(config.emails_dir.iterdir(), key=lambda p: p.name, reverse=True):
-            match = _WEEK_FOLDER.match(folder.name)
-            if not match or not (folder / "digest.html").is_file():
+            week = _folder_week(folder.name, config.timezone)
+            if week is None or not (folder / "digest.html").is_file():
                 continue
-            week = week_of(date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1), config.timezone)
             entries.append(
                 {
                     "name": week.name,
@@ -204,6 +240,19 @@ def write_archive_index(site: Site) -> Written:
     site.outputs.write("emails/index.html", fingerprint, [config.emails_dir / "index.html"], render, written)
     site.outputs.save()
     return written
+
+
+def _folder_week(name: str, tz: ZoneInfo) -> Window | None:
+    """The week a folder under emails/ is named for (2026-W47); None for any other name,
+    2026-W60 included."""
+    match = _WEEK_FOLDER.match(name)
+    if match is None:
+        return None
+    try:
+        week = week_of(date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1), tz)
+    except (ValueError, OverflowError):
+        return None
+    return week if week.name == name else None
 
 
 def _listed(path: Path) -> dict[str, object]:
