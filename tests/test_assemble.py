@@ -42,9 +42,11 @@ TITLES = [
 ]
 
 
-def week_site(site: SiteMaker, items: int, seed: int, summary_words: int = 12) -> SiteMaker:
+def week_site(
+    site: SiteMaker, items: int, seed: int, summary_words: int = 12, language: str = "en"
+) -> SiteMaker:
     """A week of items over 15 topics (some with none: "Other"), hostile titles included."""
-    site.write_config(timezone="UTC", digest={**MAIL, "section_items": 4})
+    site.write_config(timezone="UTC", language=language, digest={**MAIL, "section_items": 4})
     chooser = random.Random(seed)
     for n in range(items):
         topics = chooser.sample(TOPICS, chooser.choice([0, 1, 1, 2, 3]))
@@ -95,8 +97,9 @@ def _parts(data: bytes) -> tuple[str, str, str]:
     return str(message["Subject"]), text, html
 
 
-def test_assembled_copies_match_full_renders_on_random_sets(site: SiteMaker) -> None:
-    copies, (config, built, window, chosen) = copies_of(week_site(site, 70, seed=1))  # type: ignore[misc]
+@pytest.mark.parametrize("language", ["en", "de"])  # de: the day headings come from CLDR
+def test_assembled_copies_match_full_renders_on_random_sets(site: SiteMaker, language: str) -> None:
+    copies, (config, built, window, chosen) = copies_of(week_site(site, 70, seed=1, language=language))  # type: ignore[misc]
     assert copies.parts is not None, copies.why_full
     worst = worst_case(config)
     compared = 0

@@ -389,6 +389,28 @@ def test_subjects_people_read(mail_site: SiteMaker, language: str, subject: str,
     assert parse(mail_site.root / "emails" / "2026-W47" / "digest.eml")["Subject"] == expected
 
 
+def test_the_dates_in_a_digest_are_in_the_sites_language(mail_site: SiteMaker) -> None:
+    """With language = "de" the subject's dates were German, and the week's dates and the
+    day headings in the body English: every date a digest writes is now in one language."""
+    mail_site.write_config(language="de", digest={**MAIL, "section_items": 2})
+    week(mail_site)
+    write(mail_site)
+    text = (mail_site.root / "emails/2026-W47/digest.txt").read_text()
+    page = (mail_site.root / "emails/2026-W47/digest.html").read_text()
+    for body in (text, page):
+        assert "16.–22. Nov. 2026" in body and "Samstag, 21. November 2026" in body
+        assert "16 – 22 November 2026" not in body
+        assert not re.search(r"(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day", body)
+    english = mail_site.root / "en"
+    shutil.copytree(mail_site.root, english)
+    in_english = SiteMaker(english)
+    in_english.write_config(
+        language="en-GB", timezone="America/New_York", digest={**MAIL, "section_items": 2}
+    )
+    write(in_english)  # English stays bulletin's own wording, without CLDR's comma
+    assert "Saturday 21 November 2026" in (english / "emails/2026-W47/digest.txt").read_text()
+
+
 def test_a_week_that_has_not_ended_needs_partial_and_stays_out_of_the_archive(mail_site: SiteMaker) -> None:
     week(mail_site)
     args = ["digest", "--week", "2026-W47", "--site", str(mail_site.root), "--now", "2026-11-20T12:00"]

@@ -182,7 +182,7 @@ class Parts:
             for item in members:
                 entry = item_entry(self.config, self.urls, self.topics, late, topic, item)
                 if entry["date"] not in self.days:
-                    add(self.days, entry["date"], "day", day=day_entry(entry["date"]))
+                    add(self.days, entry["date"], "day", day=day_entry(entry["date"], self.config.language))
                 add(self.items, (item.id, key), "item", item=entry, section=head)
             for more in range(1, len(members) + 1):
                 add(self.mores, (key, more), "more", section={**head, "more": more})

@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..report import Report
@@ -22,9 +23,29 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
            "September", "October", "November", "December")  # fmt: skip
 
 
-def day_label(day: date) -> str:
-    """'Friday 20 November 2026': English, whatever the machine's locale."""
-    return f"{_WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+def day_label(day: date, language: str = "en") -> str:
+    """'Friday 20 November 2026' in English, whatever the machine's locale; in the site's
+    `language`, as CLDR writes a full date ('Freitag, 20. November 2026')."""
+    locale = cldr_locale(language)
+    if locale is None:
+        return f"{_WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+    from babel.dates import format_date
+
+    return format_date(day, "full", locale=locale)
+
+
+@lru_cache(maxsize=8)
+def cldr_locale(language: str) -> Any:
+    """Babel's locale for a language tag; None for English (bulletin's own wording) and for a
+    language CLDR does not know, which get English dates."""
+    if language.split("-")[0].lower() == "en":
+        return None
+    from babel import Locale, UnknownLocaleError  # loaded only for a site in another language
+
+    try:
+        return Locale.parse(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from ..templates import environment
 from ..urls import Urls
 from .message import BUDGET, GREETING, MANAGE, UNSUBSCRIBE, MessageTemplate, build_template
 from .personal import sender_domain, worst_case
-from .plan import MONTHS, Digest, Section, day_label
+from .plan import MONTHS, Digest, Section, cldr_locale, day_label
 from .windows import Window
 
 
@@ -67,6 +67,7 @@ def digest_context(config: Config, topics: Topics, digest: Digest, folder: str) 
     subject = subject_line(config, digest)
     subset = sorted(t.name for t in topics.by_key.values() if digest.topics and t.slug in digest.topics)
     urls = Urls(config, in_mail=True)
+    language = config.language
     return {
         "site": config,
         "version": __version__,
@@ -77,7 +78,7 @@ def digest_context(config: Config, topics: Topics, digest: Digest, folder: str) 
             "is_week": digest.window.is_week,
             "start": digest.window.since.isoformat(),
             "end": digest.window.until.isoformat(),
-            "dates": date_range(digest.window.since, digest.window.until - timedelta(days=1)),
+            "dates": date_range(digest.window.since, digest.window.until - timedelta(days=1), language),
             "count": digest.count,
             "shown": digest.shown,
             "topics": subset,
@@ -101,8 +102,14 @@ def digest_context(config: Config, topics: Topics, digest: Digest, folder: str) 
     }
 
 
-def date_range(first: date, last: date) -> str:
-    """'16 – 22 November 2026', '28 December 2026 – 3 January 2027': English, any locale."""
+def date_range(first: date, last: date, language: str = "en") -> str:
+    """'16 – 22 November 2026', '28 December 2026 – 3 January 2027' in English, any machine
+    locale; in the site's `language`, as CLDR writes a range of days ('16.–22. Nov. 2026')."""
+    locale = cldr_locale(language)
+    if locale is not None:
+        from babel.dates import format_interval
+
+        return format_interval(first, last, "yMMMMd", locale=locale)
     month = MONTHS[last.month - 1]
     if first == last:
         return f"{last.day} {month} {last.year}"
@@ -148,7 +155,7 @@ def _section(config: Config, topics: Topics, digest: Digest, section: Section) -
     for item in section.items[: section.shown]:
         entry = item_entry(config, urls, topics, digest.late, section.topic, item)
         if not days or days[-1]["date"] != entry["date"]:
-            days.append(day_entry(entry["date"]))
+            days.append(day_entry(entry["date"], config.language))
         days[-1]["entries"].append(entry)
     return {
         **section_head(urls, section.name, section.topic),
@@ -170,9 +177,9 @@ def section_head(urls: Urls, name: str, topic: Topic | None) -> dict[str, Any]:
     }
 
 
-def day_entry(day: str) -> dict[str, Any]:
+def day_entry(day: str, language: str) -> dict[str, Any]:
     """A day heading in a section; `entries` are its items."""
-    return {"date": day, "label": day_label(date.fromisoformat(day)), "entries": []}
+    return {"date": day, "label": day_label(date.fromisoformat(day), language), "entries": []}
 
 
 def item_entry(
@@ -198,7 +205,7 @@ def item_entry(
         "other_topics": [t.name for t in topics.of(item) if topic is None or t.key != topic.key],
         "late": item.id in late,
         "date": day.isoformat(),
-        "date_label": day_label(day),
+        "date_label": day_label(day, config.language),
         "published": item.published.isoformat(),
     }
 
