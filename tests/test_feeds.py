@@ -648,6 +648,28 @@ def test_rss_titles_write_ampersands_and_angles_as_the_validator_asks(site: Site
     assert "<name>Jane Doe</name>" in (folder / "atom.xml").read_text()
 
 
+def test_atom_text_holding_a_tag_is_declared_html_and_escaped(site: SiteMaker) -> None:
+    """An escaped tag in a title or summary is text that names a tag. As an Atom text
+    construct it made the W3C validator warn ("should not contain HTML unless declared in
+    the type attribute"), and a reader that renders it could meet a live `<img onerror>`.
+    It goes as type="html", escaped once more; "(<25 beds)" holds no tag and stays text."""
+    site.item("a.md", title="Breaking &lt;img src=x onerror=alert(1)&gt;",
+              description="Summary &lt;script&gt;alert(1)&lt;/script&gt;.", categories=["A"])  # fmt: skip
+    site.item("b.md", title="Rural hospitals (<25 beds) lag", description="Plain.", categories=["A"])
+    folder, _ = build(site)
+    atom = (folder / "atom.xml").read_text()
+    assert '<title type="html">Breaking &amp;lt;img src=x onerror=alert(1)&amp;gt;</title>' in atom
+    assert (
+        '<summary type="html">Summary &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;.</summary>'
+        in atom
+    )
+    assert "<title>Rural hospitals (&lt;25 beds) lag</title>" in atom
+    entries = {e.id.rsplit(":", 1)[1]: e for e in feedparser.parse(folder / "atom.xml").entries}
+    assert entries["a"].title_detail.type == "text/html"
+    assert entries["a"].title == "Breaking &lt;img src=x onerror=alert(1)&gt;"  # shows as the text
+    assert entries["b"].title == "Rural hospitals (<25 beds) lag"
+
+
 def test_the_site_description_goes_into_the_feeds_as_text(site: SiteMaker) -> None:
     """The W3C validator warned "description should not contain HTML" for `<b>` in the
     configured description; feeds, pages and the JSON feed now carry its text."""
