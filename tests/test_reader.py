@@ -964,6 +964,21 @@ def test_the_walk_by_descriptor_and_by_path_agree(site: SiteMaker, monkeypatch: 
     assert all(stamp.size > 0 and stamp.inode > 0 for stamp in by_path.stamps)
 
 
+def test_an_item_file_with_its_suffix_in_upper_case_is_named_not_skipped_unsaid(site: SiteMaker) -> None:
+    """Story.MD looked like an item and was skipped without a word, and not counted."""
+    site.item("good.md", title="Good")
+    site.item("news/Story.MD", title="Story")
+    site.item("Page.Html", title="Page")
+    (site.root / "content/notes.TXT").touch()  # not an item in any case: not mentioned
+    assert read_all(site) == (
+        ["Good"],
+        [
+            "content/Page.Html: warning: not read: item files end in .md, .markdown or .html; rename it Page.html",
+            "content/news/Story.MD: warning: not read: item files end in .md, .markdown or .html; rename it Story.md",
+        ],
+    )
+
+
 def test_names_that_are_not_utf8_are_reported_and_the_rest_read(site: SiteMaker, listing: None) -> None:
     """A file or folder name in another encoding (Latin-1 'é' here) used to stop the run with
     a traceback when the name was hashed; now it is named, with its bytes, and skipped."""

@@ -29,6 +29,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +82,16 @@ static int ends_with(const char *name, size_t n, const char *suffix) {
 
 static int content_name(const char *name, size_t n) { /* walk.CONTENT_SUFFIXES */
     return ends_with(name, n, ".md") || ends_with(name, n, ".markdown") || ends_with(name, n, ".html");
+}
+
+static int ends_with_any_case(const char *name, size_t n, const char *suffix) {
+    size_t m = strlen(suffix);
+    return n >= m && strncasecmp(name + n - m, suffix, m) == 0;
+}
+
+static int content_name_any_case(const char *name, size_t n) { /* Story.MD: walk.py warns */
+    return ends_with_any_case(name, n, ".md") || ends_with_any_case(name, n, ".markdown") ||
+           ends_with_any_case(name, n, ".html");
 }
 
 /* The folders entered, as an open-addressing set of (device, inode): a site may keep each
@@ -261,8 +272,13 @@ static int walk_folder(Walk *w, DIR *dir, char *relative, size_t depth, int leve
             }
             if ((type == DT_DIR) != (pass == 1))
                 continue;
-            if (type != DT_DIR && !content_name(name, n))
+            if (type != DT_DIR && !content_name(name, n)) {
+                if (content_name_any_case(name, n)) {
+                    w->unusual = 1; /* walk.py warns that it is not read */
+                    break;
+                }
                 continue;
+            }
             if (type == DT_DIR && name[0] == '_')
                 continue;
             char *grown = realloc(buffer, depth + n + 2);

@@ -138,6 +138,8 @@ def walk_in_python(content_dir: Path) -> Walked:
                 elif not name.endswith(CONTENT_SUFFIXES):
                     if entry.is_symlink() and not name.startswith("_") and not os.path.exists(path):
                         walk.dangling(path, relpath)  # a folder on a disk not mounted, most likely
+                    elif name.lower().endswith(CONTENT_SUFFIXES):
+                        walk.upper_case(relpath, name)
                 elif not entry.is_symlink() or walk.stays_inside(entry, path, relpath):
                     try:  # not entry.stat(): each DirEntry would keep its stat until the folder ends
                         info = os.stat(path) if descriptor is None else os.stat(name, dir_fd=descriptor)
@@ -191,6 +193,13 @@ class _Walk:
 
     def problem(self, path: str, level: Level, message: str) -> None:
         self.problems.append(Problem(path, None, level, message))
+
+    def upper_case(self, relpath: str, name: str) -> None:
+        """A warning for an item file whose suffix is not in lower case (Story.MD): it looks
+        like an item, and is not read."""
+        stem, dot, suffix = name.rpartition(".")
+        rename = f"rename it {stem}{dot}{suffix.lower()}"
+        self.problem(relpath, "warning", f"not read: item files end in .md, .markdown or .html; {rename}")
 
     def not_text(self, entry: os.DirEntry[str], prefix: str, name: str) -> None:
         """An error for an item file or folder whose name is not UTF-8: it could be neither
