@@ -734,6 +734,22 @@ def test_titles_and_summaries_are_text_in_every_format(site: SiteMaker, atom_sch
     assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))
 
 
+def test_a_title_that_names_an_element_is_published_whole(site: SiteMaker) -> None:
+    """'<title>' in a title was read as HTML: the feeds said "Google now rewrites the"."""
+    title = "Google now rewrites the <title> element in 60% of results"
+    summary = 'Engines ignore the <title> and <meta name="description"> tags sites write.'
+    site.item("a.md", title=title, description=summary, categories=["Alpha"])
+    feeds, _ = build(site)
+    for name in ("rss.xml", "atom.xml"):
+        entry = feedparser.parse(feeds / name).entries[0]
+        assert entry.title == title, name
+    atom = etree.parse(str(feeds / "atom.xml")).getroot().find(f"{ATOM}entry")
+    assert atom is not None and atom.findtext(f"{ATOM}summary") == summary
+    item = json.loads((feeds / "feed.json").read_bytes())["items"][0]
+    assert (item["title"], item["summary"]) == (title, summary)
+    assert "rewrites the &lt;title&gt; element" in (feeds / "topic/alpha/index.html").read_text()
+
+
 def test_an_empty_body_leaves_out_the_content(
     site: SiteMaker, atom_schema: etree.RelaxNG, json_schema: dict[str, object]
 ) -> None:

@@ -330,6 +330,33 @@ def test_title_is_plain_text_never_html(site: SiteMaker) -> None:
     assert item.summary == "Generics: List<T> in Java, if a<b and c…"
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        # Text that names an element: an HTML parser cut it there, or dropped the tag.
+        ("Google now rewrites the <title> element in 60% of results", None),
+        ('Engines ignore the <title> and <meta name="description"> tags sites write', None),
+        ("Browsers speed up <canvas> rendering", None),
+        ("Hello <!-- world", None),
+        ("x <style>y", None),
+        # Beside markup, a named element is still text; the markup is reduced.
+        ("AT&amp;T names the <title> tag", "AT&T names the <title> tag"),
+        ("<b>New:</b> a <canvas> in <script> tags", "New: a <canvas> in <script> tags"),
+        (
+            "Styled <style>p {}</style><title>T</title>text <!-- note --> and <!-- this",
+            "Styled text and <!-- this",
+        ),
+        ("<ul><li>One <li>Two <br>Three</ul> <img src=x.png>on a <canvas>", "One Two Three on a <canvas>"),
+    ],
+)
+def test_text_that_names_an_element_stays_text(site: SiteMaker, written: str, read: str | None) -> None:
+    """A tag counts as markup only when its element is closed in the value or is one that
+    stands in text alone (br, img); a comment only when it is closed."""
+    item = item_of(site, title=written, description=written)
+    assert item.title == (read or written)
+    assert item.summary == (read or written) + "…"  # unfinished sentences end so
+
+
 def test_a_title_that_is_only_markup_is_an_error(site: SiteMaker) -> None:
     parsed = parse(site, front_matter({"title": "<b></b><script>x</script>", "date": "2026-11-18"}))
     assert messages(parsed) == [

@@ -78,22 +78,73 @@ _HTML_ELEMENTS = (
     "summary|sup|svg|table|tbody|td|template|textarea|tfoot|th|thead|time|title|tr|track|tt|u|ul|"
     "var|video|wbr|xmp"
 )
-_HTML_TAG = rf"</?(?:{_HTML_ELEMENTS})(?=[\s/>])[^<>]*>"
-# An HTML tag, a comment or a character reference: what makes a field's value HTML, not text.
-_MARKUP = re.compile(rf"{_HTML_TAG}|<!--|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.IGNORECASE)
-# In such a value, a '<' that starts an HTML tag or a comment, or any other '<'.
-_ANGLE = re.compile(rf"({_HTML_TAG}|<!--)|<", re.IGNORECASE)
+# A comment, closed; a tag of an HTML element (its '/' and name); or any other '<'. A comment
+# or a tag is found whole, so that a '<' inside a comment is not looked at again.
+_PIECE = re.compile(rf"(<!--.*?-->)|<(/?)({_HTML_ELEMENTS})(?=[\s/>])[^<>]*>|<", re.IGNORECASE | re.DOTALL)
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+# Void elements that stand in running text: a tag of one is markup on its own. (<meta> or
+# <input>, on the other hand, is far likelier named in a title than used in one.)
+_VOID_IN_TEXT = frozenset(("br", "wbr", "img", "hr"))
+# Elements whose end tag HTML lets one leave out (`<li>one<li>two`): in a value that holds
+# markup, an open one is markup too.
+_END_OPTIONAL = frozenset(
+    ("p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot", "rt", "rp")
+)
 
 
 def text_of(value: str) -> str:
-    """A field that should be text, as text: when it holds markup (an HTML tag, an entity), its
-    text (`Tags <b>bold</b>` → `Tags bold`); else as it is (`rural & critical (<25 beds)`).
-    Beside markup, a '<' that starts no HTML tag is still text (`List<T> in <b>Java</b>` →
-    `List<T> in Java`), where an HTML parser would take `<T>` for a tag and drop it."""
-    if not _MARKUP.search(value):
+    """A field that should be text, as text: when it holds markup, its text (`Tags <b>bold</b>`
+    → `Tags bold`); else as it is (`rural & critical (<25 beds)`).
+
+    Markup is an entity (`&amp;`), a closed comment, a tag of an element closed later in the
+    value (`<b>x</b>`) or of a void element that stands in text (`<br>`, `<img …>`). A tag
+    that only names an element stays text (`rewrites the <title> element`, `speeds up
+    <canvas>`), so that an element whose content is dropped (script, style, title…) never
+    takes the rest of the value with it, nor does an unclosed `<!--`. Beside markup, a '<'
+    that is no markup is text too (`List<T> in <b>Java</b>` → `List<T> in Java`), where an
+    HTML parser would take `<T>` for a tag and drop it."""
+    if "<" not in value and "&" not in value:
         return value
-    return plain_text(_ANGLE.sub(_kept_or_escaped, value))
+    pieces = list(_PIECE.finditer(value)) if "<" in value else []
+    markup = _markup(pieces)
+    if not markup and not _ENTITY.search(value):
+        return value
+    markup.update(n for n, piece in enumerate(pieces) if _open_optional(piece))
+    kept = []
+    at = 0
+    for n, piece in enumerate(pieces):
+        kept.append(value[at : piece.start()])
+        kept.append(piece[0] if n in markup else "&lt;" + piece[0][1:])
+        at = piece.end()
+    kept.append(value[at:])
+    return plain_text("".join(kept))
 
 
-def _kept_or_escaped(found: re.Match[str]) -> str:
-    return found.group(1) or "&lt;"
+def _markup(pieces: list[re.Match[str]]) -> set[int]:
+    """Which pieces are surely markup: a closed comment, a tag of an element opened and
+    closed in the value, a tag of a void element that stands in text."""
+    opened: dict[str, int] = {}  # each element's first start tag
+    closed: dict[str, int] = {}  # and its last end tag
+    for n, piece in enumerate(pieces):
+        if piece[3]:
+            name = piece[3].lower()
+            if piece[2]:
+                closed[name] = n
+            else:
+                opened.setdefault(name, n)
+    found = set()
+    for n, piece in enumerate(pieces):
+        name = (piece[3] or "").lower()
+        if piece[2]:  # an end tag: of an element opened before it
+            surely = opened.get(name, n) < n
+        elif name:  # a start tag: of an element closed after it, or a void one
+            surely = name in _VOID_IN_TEXT or closed.get(name, -1) > n
+        else:  # a closed comment, or a '<' that starts neither
+            surely = piece[1] is not None
+        if surely:
+            found.add(n)
+    return found
+
+
+def _open_optional(piece: re.Match[str]) -> bool:
+    return bool(piece[3]) and not piece[2] and piece[3].lower() in _END_OPTIONAL
