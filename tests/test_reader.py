@@ -24,8 +24,9 @@ from bulletin.cli import main
 from bulletin.dates import local_midnight, parse_date
 from bulletin.report import Report
 from bulletin.site import bodies, walk
-from bulletin.site.parse import Parsed, parse_item
+from bulletin.site.parse import Parsed, parse_item, surely_clean
 from bulletin.site.reader import read_body, read_items
+from bulletin.text import strip_forbidden
 
 from .conftest import DATA, SiteMaker, front_matter
 
@@ -137,7 +138,11 @@ def test_raw_control_characters_are_removed_with_a_warning(site: SiteMaker) -> N
     ]
 
 
-@pytest.mark.parametrize("character", ["\x01", "\x7f", "\x80", "\x9b", "\ufffe"])
+@pytest.mark.parametrize(
+    "character",
+    # Noncharacters too (U+FDD0-U+FDEF, U+nFFFE, U+nFFFF): the W3C validator called them "Invalid HTML".
+    ["\x01", "\x7f", "\x80", "\x9b", "\ufffe", "\ufdd0", "\ufdef", "\U0001fffe", "\U0010ffff"],
+)
 def test_every_forbidden_character_is_found_in_utf8_files(site: SiteMaker, character: str) -> None:
     in_title = character if character != "\ufffe" else ""  # which libyaml refuses outright
     text = f"---\ntitle: A{in_title}B\ndate: '2026-11-18'\n---\n<p>C{character}D.</p>\n"
@@ -145,6 +150,19 @@ def test_every_forbidden_character_is_found_in_utf8_files(site: SiteMaker, chara
     assert parsed.item is not None
     assert (parsed.item.title, parsed.item.summary) == ("AB", "CD.")
     assert read_body(parsed.item, site.config()) == "<p>CD.</p>"
+
+
+def test_every_noncharacter_is_removed_and_found_by_the_quick_check() -> None:
+    """surely_clean lets a body skip strip_forbidden: it must find every character that
+    strip_forbidden removes, in every plane, and the noncharacters among them."""
+    planes = range(0x10000, 0x110000, 0x10000)
+    nonchars = [*range(0xFDD0, 0xFDF0), 0xFFFE, 0xFFFF, *(p + n for p in planes for n in (0xFFFE, 0xFFFF))]
+    for point in nonchars:
+        assert strip_forbidden(f"a{chr(point)}b") == "ab", hex(point)
+        assert not surely_clean(f"a{chr(point)}b".encode()), hex(point)
+    others = [*range(0xD800), *range(0xE000, 0x10000), *(p + n for p in planes for n in (0, 0xFFFD))]
+    for point in others:
+        assert surely_clean(chr(point).encode()) == (strip_forbidden(chr(point)) != ""), hex(point)
 
 
 def test_escaped_control_characters_are_removed_from_text(site: SiteMaker) -> None:

@@ -10,9 +10,15 @@ import re
 
 import nh3
 
-# Characters XML 1.0 forbids anywhere in a document, plus the C1 controls and
-# U+FFFD that the W3C feed validator reports as "bad characters".
-_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd-\uffff"
+# Unicode's noncharacters, U+FDD0-U+FDEF and the last two code points of every plane
+# (U+FFFE, U+1FFFE, ... U+10FFFF): the W3C feed validator reports "Invalid HTML" for them,
+# the Nu checker "Forbidden code point".
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    f"{chr(plane + 0xFFFE)}-{chr(plane + 0xFFFF)}" for plane in range(0x10000, 0x110000, 0x10000)
+)
+# Characters XML 1.0 forbids anywhere in a document, plus the C1 controls and U+FFFD that
+# the W3C feed validator reports as "bad characters", and the noncharacters.
+_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd-\uffff" + _NONCHARACTERS
 _XML_FORBIDDEN = re.compile(f"[{_FORBIDDEN}]")
 
 # Removed with everything inside them, not just unwrapped.

@@ -154,7 +154,10 @@ def closing_line(text: str, start: int) -> tuple[int, int] | None:
 # The characters _CONTROL and text.strip_forbidden look for, as UTF-8 bytes.
 _C0_BYTES = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
 _C1 = re.compile(rb"\xc2[\x80-\x84\x86-\x9f]")
-_NONCHARACTER = re.compile(rb"\xef\xbf[\xbd-\xbf]")
+# U+FFFD-U+FFFF, U+FDD0-U+FDEF, and U+nFFFE and U+nFFFF in the other planes.
+_NONCHARACTER = re.compile(
+    rb"\xef(?:\xbf[\xbd-\xbf]|\xb7[\x90-\xaf])|[\xf0-\xf4][\x8f\x9f\xaf\xbf]\xbf[\xbe\xbf]"
+)
 
 
 def surely_clean(raw: bytes) -> bool:
@@ -165,7 +168,8 @@ def surely_clean(raw: bytes) -> bool:
         return False
     if b"\xc2" in raw and _C1.search(raw):
         return False
-    return not (b"\xef" in raw and _NONCHARACTER.search(raw))
+    maybe = b"\xef" in raw or b"\xbf\xbe" in raw or b"\xbf\xbf" in raw
+    return not (maybe and _NONCHARACTER.search(raw))
 
 
 def _without_controls(front: str, relpath: str, problems: list[Problem]) -> str:
