@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import nh3
 import pytest
 
-from bulletin.links import url_problem
+from bulletin.links import credentials, url_problem
 
 
 def _opens(url: str) -> bool:
@@ -117,3 +117,21 @@ def test_loopback_knows_every_spelling_of_this_machine(host: str | None, local: 
     from bulletin.urls import loopback
 
     assert loopback(host) is local
+
+
+@pytest.mark.parametrize(
+    ("url", "userinfo"),
+    [
+        ("https://user:secret@example.com/a", "user:secret@"),
+        ("https://token@example.com", "token@"),
+        ("https://@example.com/", "@"),
+        ("https://a@b@example.com/", "a@b@"),  # browsers: the last '@' ends them
+        ("https://example.com/@ann/post?by=a@b#c@d", None),  # an '@' after the host is no user's
+        ("https://example.com?x@y", None),
+        ("https://example.com#@y", None),
+        ("https://example.com\\@evil.com/", None),  # the host ends at the backslash (url_problem refuses it)
+        ("https://example.com", None),
+    ],
+)
+def test_credentials_are_what_comes_before_the_host(url: str, userinfo: str | None) -> None:
+    assert credentials(url) == userinfo

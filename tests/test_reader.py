@@ -626,6 +626,28 @@ def test_an_image_address_browsers_cannot_open_is_an_error_on_its_line(site: Sit
         ]
 
 
+@pytest.mark.parametrize(
+    ("fields", "line", "says"),
+    [
+        ({"link": {"href": "https://user:secret@src.example/a"}}, 5, "link.href 'https://user:secret@src.example/a'"),
+        ({"href": "https://token@src.example/a@b"}, 4, "href 'https://token@src.example/a@b'"),
+        ({"featuredImage": {"href": "https://user:secret@img.example/x.jpg"}}, 5, "featuredImage.href 'https://user:secret@img.example/x.jpg'"),
+        ({"featuredImage": {"href": "//token@img.example/x.jpg"}}, 5, "featuredImage.href '//token@img.example/x.jpg'"),
+    ],
+)  # fmt: skip
+def test_a_link_with_a_user_name_or_password_is_an_error_on_its_line(
+    site: SiteMaker, fields: dict[str, object], line: int, says: str
+) -> None:
+    """Browsers open them, so they were published: every feed and digest carried the password
+    (and the W3C validator refused the image's enclosure)."""
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", **fields}))
+    userinfo = "token@" if "token@" in says else "user:secret@"
+    assert messages(parsed) == [
+        f"content/news/a.md:{line}: error: {says} holds a user name or password, which feeds and "
+        f"digests would publish; remove '{userinfo}'"
+    ]
+
+
 def test_a_site_with_one_unopenable_link_builds_everything_else(site: SiteMaker) -> None:
     site.item("good.md", title="Good", body="<p>Good <a href='/more'>more</a></p>")
     site.raw(

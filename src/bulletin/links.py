@@ -32,6 +32,22 @@ def url_problem(url: str) -> str | None:
     return _authority_problem(parts.scheme.lower(), parts.netloc)
 
 
+def credentials(url: str) -> str | None:
+    """The user name and password an absolute `url` carries, with the '@' that ends them
+    ('user:secret@'), or None. Browsers open such a URL, but a feed publishes them, and the
+    W3C feed validator refuses them in an enclosure."""
+    if "@" not in url:
+        return None
+    rest = url.partition("://")[2]
+    end = _AUTHORITY_END.search(rest)
+    authority = rest if end is None else rest[: end.start()]
+    at = authority.rfind("@")  # as browsers read it: the last '@' ends the user name and password
+    return authority[: at + 1] if at >= 0 else None
+
+
+_AUTHORITY_END = re.compile(r"[/?#\\]")  # browsers take a '\' for a '/' in http(s) URLs
+
+
 # A lower-case http(s) URL with a plain host and maybe a port, and then its path, if any.
 _SIMPLE = re.compile(r"https?://([a-z0-9.-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)", re.ASCII)
 # Letters, digits, '-' and '.': a host every parser takes as it is, unless a label is

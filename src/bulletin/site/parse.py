@@ -13,7 +13,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from ..config import Config
 from ..errors import ItemError
-from ..links import as_uri, url_problem
+from ..links import as_uri, credentials, url_problem
 from ..report import Problem
 from ..text import plain_text, text_of
 from . import bodies
@@ -343,6 +343,7 @@ def _source(fields: Fields) -> tuple[str | None, str | None]:
                 f"{found.name} '{link}' is not an address browsers can open ({problem}); "
                 "write the article's full https:// address",
             )
+        _refuse_credentials(link, found.name, link, found.line)
         link = as_uri(link)
     found = lookup(fields, "link.brand")
     if found is not None:
@@ -350,6 +351,17 @@ def _source(fields: Fields) -> tuple[str | None, str | None]:
     if link:
         return link, (parts.hostname or "").removeprefix("www.") or None
     return link, None
+
+
+def _refuse_credentials(url: str, name: str, written: str, line: int | None) -> None:
+    """ItemError when `url` holds a user name or password, which every feed would publish."""
+    userinfo = credentials(url)
+    if userinfo is not None:
+        raise ItemError(
+            line,
+            f"{name} '{written}' holds a user name or password, which feeds and digests would "
+            f"publish; remove '{userinfo}'",
+        )
 
 
 def _summary(fields: Fields, body: str, relpath: str) -> str:
@@ -515,6 +527,7 @@ def _image(fields: Fields, base: str) -> Image | None:
             f"{image.name}.{href.name} '{href.value}' is not an address browsers can open "
             f"({problem}); write a file name or an https:// address",
         )
+    _refuse_credentials(url, f"{image.name}.{href.name}", href.value, href.line)
     alt = lookup(sub, "alt")
     width, height = _size(image, lookup(sub, "size"))
     return Image(
