@@ -734,6 +734,25 @@ def test_titles_and_summaries_are_text_in_every_format(site: SiteMaker, atom_sch
     assert atom_schema.validate(etree.parse(str(feeds / "atom.xml")))
 
 
+def test_an_update_dated_after_the_build_leaves_the_feeds_dated_as_published(site: SiteMaker) -> None:
+    """lastMod: '2099-01-01' made every feed's last update 2099 (the W3C validator: "Implausible
+    date"); until that day the item counts as updated when published, in the same bytes."""
+    site.item("a.md", title="Future", date="2026-11-20", lastMod="2099-01-01", categories=["Alpha"])
+    site.item("b.md", title="Older", date="2026-11-18", categories=["Alpha"])
+    config = site.config()
+    write_feeds(read_site(config, Report(), NOW))
+    before = {p: p.read_bytes() for p in config.feeds_dir.rglob("*") if p.is_file()}
+    assert not write_feeds(read_site(config, Report(), NOW + timedelta(days=400))).changed
+    assert {p: p.read_bytes() for p in config.feeds_dir.rglob("*") if p.is_file()} == before
+    rss = etree.parse(str(config.feeds_dir / "rss.xml")).getroot()
+    assert rss.findtext("channel/lastBuildDate") == "Fri, 20 Nov 2026 00:00:00 +0000"
+    atom = etree.parse(str(config.feeds_dir / "topic/alpha/atom.xml")).getroot()
+    assert atom.findtext(f"{ATOM}updated") == "2026-11-20T00:00:00+00:00"
+    assert json.loads((config.feeds_dir / "feed.json").read_bytes())["items"][0]["date_modified"] == (
+        "2026-11-20T00:00:00+00:00"
+    )
+
+
 def test_a_title_that_names_an_element_is_published_whole(site: SiteMaker) -> None:
     """'<title>' in a title was read as HTML: the feeds said "Google now rewrites the"."""
     title = "Google now rewrites the <title> element in 60% of results"

@@ -566,6 +566,26 @@ def test_updated_defaults_to_published_and_is_clamped(site: SiteMaker) -> None:
     assert item.updated == datetime(2026, 11, 20, 10, tzinfo=UTC)
 
 
+def test_an_update_after_the_build_is_a_warning_and_the_date_until_then(site: SiteMaker) -> None:
+    """A lastMod in the future made every feed's last update that day, frozen there."""
+    site.item("future.md", title="Future", date="2026-11-20", lastMod="2099-01-01")
+    site.item("past.md", title="Past", date="2026-11-20", updated="2026-11-21T08:00:00Z")
+    site.item("later.md", title="Scheduled", date="2026-12-01", lastMod="2099-01-01")  # held back
+    site.item("draft.md", title="Draft", date="2026-11-20", lastMod="2099-01-01", draft=True)
+    for _ in range(2):  # parsed, then from the cache
+        report = Report()
+        items = {i.title: i for i in read_items(site.config(), report, NOW).items}
+        assert [str(p) for p in report.sorted()] == [
+            "content/future.md:4: warning: lastMod '2099-01-01' is after this build's time; until "
+            "then feeds give the item's date as its last update: correct it"
+        ]
+        assert items["Future"].updated == items["Future"].published
+        assert items["Past"].updated == datetime(2026, 11, 21, 8, tzinfo=UTC)
+    report = Report()
+    items = {i.title: i for i in read_items(site.config(), report, datetime(2099, 1, 2, tzinfo=UTC)).items}
+    assert items["Future"].updated == datetime(2099, 1, 1, tzinfo=UTC) and not report.warnings
+
+
 def test_source_link_precedence_and_name(site: SiteMaker) -> None:
     item = item_of(
         site,

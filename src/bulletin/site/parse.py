@@ -52,6 +52,9 @@ class Parsed:
     item: Item | None
     problems: tuple[Problem, ...]
     clamped: bool = False
+    # The field that dates the item's last update after its publication, as written: (name,
+    # line, value). A build earlier than that update warns, and uses the date until then.
+    later: tuple[str, int | None, str] | None = None
 
 
 def digest(raw: bytes) -> str:
@@ -90,7 +93,7 @@ def parse_item(raw: bytes, relpath: str, config: Config, hashed: str | None = No
     a parse)."""
     problems: list[Problem] = []
     try:
-        item, clamped = _parse(raw, relpath, config, problems, hashed or digest(raw))
+        item, clamped, later = _parse(raw, relpath, config, problems, hashed or digest(raw))
     except ItemError as exc:
         problems.append(Problem(relpath, exc.line, "error", exc.message))
         return Parsed(None, tuple(problems))
@@ -98,12 +101,12 @@ def parse_item(raw: bytes, relpath: str, config: Config, hashed: str | None = No
         message = f"cannot be read: {type(exc).__name__}: {exc}; this is a bug in bulletin, please report it"
         problems.append(Problem(relpath, None, "error", message))
         return Parsed(None, tuple(problems))
-    return Parsed(item, tuple(problems), clamped)
+    return Parsed(item, tuple(problems), clamped, later)
 
 
 def _parse(
     raw: bytes, relpath: str, config: Config, problems: list[Problem], hashed: str
-) -> tuple[Item, bool]:
+) -> tuple[Item, bool, tuple[str, int | None, str] | None]:
     if len(raw) > MAX_FILE_BYTES:
         raise ItemError(
             None,
@@ -135,11 +138,11 @@ def _parse(
     body_offset = closing[1] + 1
     limit = bodies.body_limit(config.feed_content_kb)
     body = bodies.prepare(text[body_offset:], limit, clean)
-    item, clamped = _item_from(fields, body, body_offset, relpath, config, hashed, problems)
+    item, clamped, later = _item_from(fields, body, body_offset, relpath, config, hashed, problems)
     _body_problems(text, body_offset, body, limit, relpath, problems, clean)
     if item.link is None and not isinstance(fields.get("link"), str):  # lint named that one already
         problems.append(no_source(relpath, item.page is not None))
-    return item, clamped
+    return item, clamped, later
 
 
 def closing_line(text: str, start: int) -> tuple[int, int] | None:
@@ -244,10 +247,12 @@ def _item_from(
     config: Config,
     fingerprint: str,
     problems: list[Problem],
-) -> tuple[Item, bool]:
+) -> tuple[Item, bool, tuple[str, int | None, str] | None]:
+    """The item; whether its update was before its publication (and set to it); the field
+    that dates its update after its publication (see Parsed.later)."""
     # Fields are read in this order so that a file with several problems reports the same one.
     item_id, title = _id(fields, relpath), _title(fields)
-    published, updated = _dates(fields, config)
+    published, updated, updated_field = _dates(fields, config)
     link, source_name = _source(fields)
     page = _page(fields, config)
     summary = _summary(fields, body.text, relpath)
@@ -271,7 +276,10 @@ def _item_from(
         body_offset=body_offset,
         fingerprint=fingerprint,
     )
-    return item, updated < published
+    later = None
+    if updated > published and updated_field is not None:
+        later = (updated_field.name, updated_field.line, text(updated_field))
+    return item, updated < published, later
 
 
 def _id(fields: Fields, relpath: str) -> str:
@@ -309,14 +317,15 @@ def _invisible(character: str) -> bool:
     )
 
 
-def _dates(fields: Fields, config: Config) -> tuple[datetime, datetime]:
-    """Published and updated as written (updated may be earlier: the caller clamps it)."""
+def _dates(fields: Fields, config: Config) -> tuple[datetime, datetime, Found | None]:
+    """Published and updated as written (updated may be earlier: the caller clamps it), and
+    the field updated came from."""
     found = first(fields, "date", "publishDate")
     if found is None:
         raise ItemError(None, "date is missing; add a line date: 'YYYY-MM-DD'")
     published = date_of(found, config.timezone)
     found = first(fields, "lastMod", "updated")
-    return published, date_of(found, config.timezone) if found else published
+    return published, date_of(found, config.timezone) if found else published, found
 
 
 def _source(fields: Fields) -> tuple[str | None, str | None]:

@@ -238,6 +238,8 @@ def _collect(results: list[Parsed], report: Report, now: datetime, stamps: Stamp
         clamped += result.clamped
         item = result.item
         if item is not None:
+            if result.later is not None and item.updated > now >= item.published and not item.draft:
+                item = _not_updated_yet(item, result.later, report)
             if item.id in by_id:
                 _keep_newest(by_id, item, report)
             else:
@@ -256,6 +258,20 @@ def _collect(results: list[Parsed], report: Report, now: datetime, stamps: Stamp
         )
     )
     return Collection(items=items, drafts=drafts, scheduled=scheduled, files=len(results), stamps=stamps)
+
+
+def _not_updated_yet(item: Item, later: tuple[str, int | None, str], report: Report) -> Item:
+    """An item whose last update is after the build's time: warned about, and dated as last
+    updated when published until then. Feeds would otherwise announce that date in advance
+    as their own last update, frozen there; the clock would change every build's bytes."""
+    name, line, value = later
+    report.warning(
+        item.path,
+        line,
+        f"{name} '{value}' is after this build's time; until then feeds give the item's date as its "
+        "last update: correct it",
+    )
+    return item._replace(updated=item.published)
 
 
 def _keep_newest(by_id: dict[str, Item], item: Item, report: Report) -> None:
@@ -305,24 +321,25 @@ def _to_row(stamp: Stamp, digest: str, parsed: Parsed) -> tuple[object, ...]:
         parsed.item,
         problems,
         parsed.clamped,
+        parsed.later,
     )
 
 
 def _from_row(row: tuple[Any, ...]) -> Parsed:
     """A cache entry's parse."""
-    return Parsed(row[5], tuple(Problem(*p) for p in row[6]) if row[6] else (), row[7])
+    return Parsed(row[5], tuple(Problem(*p) for p in row[6]) if row[6] else (), row[7], row[8])
 
 
 def _parsed_row(parsed: Parsed) -> tuple[object, ...]:
-    """A parse as plain tuples: (item, problems, clamped)."""
+    """A parse as plain tuples: (item, problems, clamped, later)."""
     item = None if parsed.item is None else parsed.item.to_row()
     problems = tuple((p.path, p.line, p.level, p.message) for p in parsed.problems)
-    return item, problems, parsed.clamped
+    return item, problems, parsed.clamped, parsed.later
 
 
 def _parsed_from(row: tuple[Any, ...]) -> Parsed:
     item = None if row[0] is None else Item.from_row(row[0])
-    return Parsed(item, tuple(Problem(*p) for p in row[1]), row[2])
+    return Parsed(item, tuple(Problem(*p) for p in row[1]), row[2], row[3])
 
 
 def _parse_one(relpath: str, path: str, known: str | None, config: Config) -> tuple[str, Parsed | None]:
