@@ -465,6 +465,18 @@ def test_a_refused_date_says_why(site: SiteMaker, value: str, says: str) -> None
     assert messages(parsed) == [f"content/news/a.md:3: error: date '{value}' {says}"]
 
 
+def test_a_year_before_1900_is_an_error_on_its_line(site: SiteMaker) -> None:
+    """'0999-06-15' was published as <pubDate>Sat, 15 Jun 999 …</pubDate>, which is no RFC 822
+    date; feedparser reads a year 0099 as 1999."""
+    for field, value in (("date", "0999-06-15"), ("date", "1899-12-31T23:00:00Z"), ("lastMod", "0206-11-20")):
+        fields = {"title": "T", "date": "2026-11-18", field: value, "href": "https://src.example/"}
+        line = 3 if field == "date" else 4
+        assert messages(parse(site, front_matter(fields))) == [
+            f"content/news/a.md:{line}: error: {field} '{value}' is before the year 1900; check the year"
+        ]
+    assert item_of(site, date="1900-01-01").published.year == 1900
+
+
 def test_the_furthest_offsets_are_dates(site: SiteMaker) -> None:
     for value in ("2026-11-17T00:00:00+14:00", "2026-11-17T00:00:00-12:00"):
         assert (

@@ -125,4 +125,13 @@ def date_of(found: Found, tz: ZoneInfo) -> datetime:
     parsed = parse_date(value, tz)
     if parsed is None:
         raise ItemError(found.line, f"{found.name} '{value}' {date_fix(value)}")
+    if parsed.year < EARLIEST_YEAR:
+        raise ItemError(
+            found.line, f"{found.name} '{value}' is before the year {EARLIEST_YEAR}; check the year"
+        )
     return parsed
+
+
+# No news item is older: an earlier year is a typo ('0226' for '2026'), which feeds would
+# carry as dates that are not RFC 822 ('15 Jun 999') or that readers misread (0099 as 1999).
+EARLIEST_YEAR = 1900
