@@ -1338,6 +1338,27 @@ def test_lint_warns_of_an_item_with_no_source_link_and_says_what_happens(site: S
     ]
 
 
+def test_topics_written_as_one_text_with_commas_are_a_warning(site: SiteMaker) -> None:
+    """`categories: Cybersecurity, Interoperability` made one topic, cybersecurity-interoperability."""
+    text = "---\ntitle: T\ndate: '2026-11-18'\nhref: https://src.example/\ncategories: A, it's B\n---\nx\n"
+    parsed = parse(site, text)
+    assert parsed.item is not None and parsed.item.topics == ("A, it's B",)  # as written: a warning only
+    assert messages(parsed) == [
+        "content/news/a.md:5: warning: categories 'A, it's B' is one topic whose name holds a comma; "
+        "for several topics write a list, categories: ['A', 'it''s B'] (for one such topic, a list of one)"
+    ]
+    nested = {"openProjectCustomFields": {"medigyTopics": "Health, Policy"}, "href": "https://src.example/"}
+    assert messages(parse(site, front_matter({"title": "T", "date": "2026-11-18", **nested}))) == [
+        "content/news/a.md:5: warning: openProjectCustomFields.medigyTopics 'Health, Policy' is one "
+        "topic whose name holds a comma; for several topics write a list, medigyTopics: ['Health', "
+        "'Policy'] (for one such topic, a list of one)"
+    ]
+    listed = {"categories": ["Health, Policy", "Care"], "href": "https://src.example/"}
+    parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18", **listed}))
+    assert parsed.item is not None and parsed.item.topics == ("Health, Policy", "Care")
+    assert messages(parsed) == []
+
+
 def test_fields_curation_tools_write_are_not_typos(site: SiteMaker) -> None:
     seed = (DATA / "seed.md").read_bytes()
     assert [p for p in parse(site, seed).problems if "did you mean" in p.message] == []

@@ -5,12 +5,10 @@ typo of a field bulletin reads, an item with no source link. Warnings, not error
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING
 
 from ..report import Problem
-
-if TYPE_CHECKING:
-    from .fields import Fields
+from ..text import one_line
+from .fields import Fields, Found, first
 
 # The top-level fields bulletin reads (README, "A site"), as authors spell them.
 READ = (
@@ -123,7 +121,25 @@ def lint(fields: Fields, relpath: str) -> list[Problem]:
                 f"next line href: '{link.strip()[:80]}' (indented)",
             )
         )
+    topics = first(fields, "categories", "openProjectCustomFields.medigyTopics", "topics")
+    if topics is not None and isinstance(topics.value, str) and "," in topics.value:
+        found.extend(_comma_topics(topics, relpath))
     return found
+
+
+def _comma_topics(topics: Found, relpath: str) -> list[Problem]:
+    """A warning for topics written as one text with commas (`categories: A, B`), which is
+    one topic named 'A, B'; a list entry with a comma is such a name on purpose."""
+    names = [name.strip() for name in one_line(topics.value).split(",") if name.strip()]
+    if not names:
+        return []
+    key = topics.name.rsplit(".", 1)[-1]
+    listed = ", ".join("'" + name.replace("'", "''") + "'" for name in names)
+    message = (
+        f"{topics.name} '{one_line(topics.value)}' is one topic whose name holds a comma; for "
+        f"several topics write a list, {key}: [{listed}] (for one such topic, a list of one)"
+    )
+    return [Problem(relpath, topics.line, "warning", message)]
 
 
 def no_source(relpath: str, has_page: bool) -> Problem:
