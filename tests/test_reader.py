@@ -1359,6 +1359,16 @@ def test_topics_written_as_one_text_with_commas_are_a_warning(site: SiteMaker) -
     assert messages(parsed) == []
 
 
+def test_a_draft_is_not_told_it_has_no_source_link(site: SiteMaker) -> None:
+    """It is held back, so nothing links anywhere yet; its other mistakes are still named."""
+    for draft in ({"draft": True}, {"status": "Draft"}):
+        assert messages(parse(site, front_matter({"title": "T", "date": "2026-11-18", **draft}))) == []
+    fields = {"title": "T", "date": "2026-11-18", "draft": True, "titel": "Typo"}
+    assert messages(parse(site, front_matter(fields))) == [
+        "content/news/a.md:5: warning: 'titel' is not a field bulletin reads; did you mean 'title'?"
+    ]
+
+
 def test_fields_curation_tools_write_are_not_typos(site: SiteMaker) -> None:
     seed = (DATA / "seed.md").read_bytes()
     assert [p for p in parse(site, seed).problems if "did you mean" in p.message] == []

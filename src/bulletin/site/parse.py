@@ -140,7 +140,8 @@ def _parse(
     body = bodies.prepare(text[body_offset:], limit, clean)
     item, clamped, later = _item_from(fields, body, body_offset, relpath, config, hashed, problems)
     _body_problems(text, body_offset, body, limit, relpath, problems, clean)
-    if item.link is None and not isinstance(fields.get("link"), str):  # lint named that one already
+    # A draft may wait for its link; a link written as text, lint named already.
+    if item.link is None and not item.draft and not isinstance(fields.get("link"), str):
         problems.append(no_source(relpath, item.page is not None))
     return item, clamped, later
 
