@@ -239,6 +239,35 @@ def test_files_that_are_not_items(site: SiteMaker, text: str, message: str) -> N
     assert messages(parse(site, text)) == [message]
 
 
+UNCLOSED = (
+    "---\ntitle: 'T'\ndate: '2026-11-18'\nlink:\n  href: 'https://src.example/a'\n\n{first}\n\n---\n\n"
+    "More text after a rule.\n"
+)
+
+
+def test_front_matter_not_closed_before_the_body_is_named_on_the_bodys_first_line(site: SiteMaker) -> None:
+    """The body's '---' rule closed the front matter: its first paragraph, read as a field, vanished
+    without a word; without a colon, libyaml's error pointed at the rule, with the wrong fix."""
+    parsed = parse(site, UNCLOSED.format(first="The body starts here, with a colon: see below."))
+    assert messages(parsed) == [
+        "content/news/a.md:7: warning: 'The body starts here, with a colon' reads as a sentence, not "
+        "a field name: the front matter seems not closed before this line; add a '---' line after "
+        "the front matter"
+    ]
+    parsed = parse(site, UNCLOSED.format(first="The body starts here, without one."))
+    assert messages(parsed) == [
+        "content/news/a.md:7: error: front matter seems not closed before this line: YAML reads the "
+        "text from here on as fields (on line 9: could not find expected ':'); add a '---' line "
+        "after the front matter"
+    ]
+    parsed = parse(site, UNCLOSED.format(first="author Jane"))  # a body's heading, or a field's typo
+    assert messages(parsed) == [
+        "content/news/a.md:7: error: front matter seems not closed before this line: YAML reads the "
+        "text from here on as fields (on line 9: could not find expected ':'); add a '---' line "
+        "after the front matter (or, if this line is a field, a ':' after its name)"
+    ]
+
+
 def test_a_file_over_20_mb_is_refused(site: SiteMaker) -> None:
     parsed = parse(site, front_matter({"title": "T", "date": "2026-11-18"}, "x" * 21_000_000))
     assert messages(parsed) == [

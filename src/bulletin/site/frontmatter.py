@@ -16,6 +16,7 @@ from yaml.resolver import BaseResolver
 
 from ..errors import ItemError
 from .fields import Fields
+from .lint import reads_as_prose
 
 try:
     from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
@@ -176,6 +177,17 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str, lines: _Lines, first_line:
             f"close it (YAML reads on, and on line {line}: {problem})"
         )
         return ItemError(opened, message)
+    prose = _body_line(text, line, first_line)
+    if prose is not None:
+        where = "on this line" if prose == line else f"on line {line}"
+        message = (
+            "front matter seems not closed before this line: YAML reads the text from here on as "
+            f"fields ({where}: {problem}); add a '---' line after the front matter"
+        )
+        row = text.split("\n")[prose - first_line]
+        if not reads_as_prose(row):  # a few words: perhaps a field that lost its ':'
+            message += " (or, if this line is a field, a ':' after its name)"
+        return ItemError(prose, message)
     at = text[mark.index : mark.index + 1] if mark is not None else ""
     message = f"front matter is not valid YAML: {problem}; {_yaml_fix(problem, at)}"
     return ItemError(line, message + separator)
@@ -225,6 +237,25 @@ def _unclosed_quote(text: str, line: int | None, first_line: int) -> int | None:
     # Only a value that ran on to the error's own line: one closed before it was meant so.
     return opened if opened is not None and opened < line and closed in (None, line) else None
 
+
+def _body_line(text: str, line: int | None, first_line: int) -> int | None:
+    """The first line, up to the error's, that reads as the body's text: after a blank line,
+    at the start of the line, text with no 'key: ' (or a key of a sentence's length). Front
+    matter whose closing '---' is missing runs on into the body, up to a '---' rule in it."""
+    if line is None:
+        return None
+    rows = text.split("\n")[: line - first_line + 1]
+    for index in range(1, len(rows)):
+        row = rows[index]
+        if rows[index - 1].strip() or not row.strip() or row[0] in " \t#":
+            continue
+        key = _KEY_PART.match(row)
+        if key is None or reads_as_prose(key.group(1)):
+            return index + first_line
+    return None
+
+
+_KEY_PART = re.compile(r"(.*?):(?:[ \t]|$)")  # what a line holds before its first ': '
 
 _BLOCK_KEY = re.compile(r" *(?:- +)?[^\s'\"#:-][^:]*: +[>|][0-9+-]*\s*$")  # a '>' or '|' block's key
 

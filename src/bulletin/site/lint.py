@@ -96,6 +96,9 @@ def lint(fields: Fields, relpath: str) -> list[Problem]:
     for key, spelled in fields.names.items():
         if key in _READ or key in IGNORED:
             continue
+        if reads_as_prose(key):
+            found.append(Problem(relpath, fields.lines[key], "warning", _prose_key(spelled)))
+            continue
         close = (
             [_LIKELY[key].lower()]
             if key in _LIKELY
@@ -125,6 +128,24 @@ def lint(fields: Fields, relpath: str) -> list[Problem]:
     if topics is not None and isinstance(topics.value, str) and "," in topics.value:
         found.extend(_comma_topics(topics, relpath))
     return found
+
+
+# A key of this many words is a sentence: the body's, read as a field because the front
+# matter was not closed before it (its '---' missing, the body's first '---' rule closing it).
+PROSE_WORDS = 4
+
+
+def reads_as_prose(key: str) -> bool:
+    """Whether a top-level key, or a line's text before ': ', reads as a sentence."""
+    return len(key.split(None, PROSE_WORDS - 1)) >= PROSE_WORDS
+
+
+def _prose_key(spelled: str) -> str:
+    shown = spelled if len(spelled) <= 60 else spelled[:59] + "…"
+    return (
+        f"'{shown}' reads as a sentence, not a field name: the front matter seems not closed "
+        "before this line; add a '---' line after the front matter"
+    )
 
 
 def _comma_topics(topics: Found, relpath: str) -> list[Problem]:
