@@ -101,3 +101,19 @@ def test_the_package_docstring_example_runs(
     exec(textwrap.dedent(example), {})
     assert capsys.readouterr().out == "1 items; 9 files written\n"  # 3 + 3 feeds, 3 pages
     assert (site.root / "feeds" / "topic" / "alpha" / "atom.xml").is_file()
+
+
+def test_every_fenced_block_in_the_readme_is_closed() -> None:
+    # A closing fence with text after it (```` ``` Handled ````) closes nothing: the prose
+    # after it would render as code, and every fence below would pair with the wrong one.
+    from markdown_it import MarkdownIt
+
+    lines = README.splitlines()
+    fences = [token for token in MarkdownIt("commonmark").parse(README) if token.type == "fence"]
+    assert fences
+    for fence in fences:
+        assert fence.map is not None
+        start, end = fence.map
+        assert lines[end - 1].strip() == fence.markup, f"README.md:{start + 1}: the block is not closed"
+        inside = [line for line in fence.content.splitlines() if line.lstrip().startswith(fence.markup)]
+        assert inside == [], f"README.md:{start + 1}: a fence marker inside the block: {inside}"
