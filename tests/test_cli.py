@@ -204,6 +204,14 @@ def test_version() -> None:
     assert (result.exit_code, result.stdout) == (0, f"bulletin, version {__version__}\n")
 
 
+@pytest.mark.parametrize("args", [["build"], ["subscribers"], ["subscribers", "list"], ["init", "x"]])
+def test_version_also_goes_after_the_command(args: list[str], tmp_path: Path) -> None:
+    # In a folder that is no site: the version is all that is asked for.
+    result = CliRunner().invoke(main, [*args, "--version", "--site", str(tmp_path)])
+    assert (result.exit_code, result.stdout) == (0, f"bulletin, version {__version__}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_every_command_has_help() -> None:
     for command in ("build", "check", "feeds", "topics"):
         result = CliRunner().invoke(main, [command, "--help"])

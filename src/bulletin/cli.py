@@ -103,7 +103,7 @@ def _set_option(name: str) -> Callable[[click.Context, click.Parameter, Any], An
 
 
 def global_options(func: F) -> F:
-    """--site, --now, -v, -q: accepted on the group and on every command."""
+    """--site, --now, -v, -q, --version: accepted on the group and on every command."""
     for decorator in reversed(
         [
             click.option(
@@ -136,6 +136,7 @@ def global_options(func: F) -> F:
                 callback=_set_option("quiet"),
                 help="Print only errors.",
             ),
+            click.version_option(__version__, "--version", prog_name="bulletin"),
         ]
     ):
         func = decorator(func)
@@ -305,7 +306,6 @@ def _leave_sigterm() -> None:
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="bulletin")
 @global_options
 @click.pass_context
 def main(ctx: click.Context) -> None:
