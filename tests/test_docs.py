@@ -117,3 +117,12 @@ def test_every_fenced_block_in_the_readme_is_closed() -> None:
         assert lines[end - 1].strip() == fence.markup, f"README.md:{start + 1}: the block is not closed"
         inside = [line for line in fence.content.splitlines() if line.lstrip().startswith(fence.markup)]
         assert inside == [], f"README.md:{start + 1}: a fence marker inside the block: {inside}"
+
+
+def test_the_readme_quotes_the_message_of_a_bad_date(site: SiteMaker) -> None:
+    (quoted,) = re.findall(r"^content/news/x\.md:14: error: .*$", README, re.M)
+    fields = "".join(f"field{n}: {n}\n" for n in range(2, 13))  # lines 2-12, then title and date
+    site.raw("news/x.md", f"---\n{fields}title: X\ndate: '2022-13-45'\n---\nBody\n")
+    result = CliRunner().invoke(main, ["check", "--site", str(site.root)])
+    assert result.exit_code == 1
+    assert result.stderr == quoted + "\n"
