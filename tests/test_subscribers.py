@@ -648,3 +648,19 @@ def test_ctrl_c_during_an_import_says_how_far_it_got(
     )
     monkeypatch.setattr(Store, "add", add)
     assert "imported 4 from" in _cli(site, "subscribers", "import", str(csv_path)).stdout
+
+
+def test_quiet_keeps_what_a_listing_command_lists(site: SiteMaker) -> None:
+    # -q quiets what a command did (cron mails any output), never what it was run to show.
+    _topics_site(site)
+    assert _cli(site, "-q", "subscribers", "add", "ann@example.org", "--new-ledger").stdout == ""
+    for command in (
+        ["topics"],
+        ["status"],
+        ["subscribers", "list"],
+        ["subscribers", "show", "ann@example.org"],
+        ["subscribers", "export"],
+    ):
+        loud, quiet = _cli(site, *command), _cli(site, "-q", *command)
+        assert (quiet.exit_code, quiet.stderr) == (0, ""), command
+        assert quiet.stdout == loud.stdout != "", command

@@ -134,7 +134,7 @@ def global_options(func: F) -> F:
                 is_flag=True,
                 expose_value=False,
                 callback=_set_option("quiet"),
-                help="Print only errors.",
+                help="Print only errors (what topics, status and subscribers list still prints).",
             ),
             click.version_option(__version__, "--version", prog_name="bulletin"),
         ]
@@ -171,9 +171,15 @@ class Run:
         return read_site(self.config, self.report, self.now, self.progress)
 
     def say(self, message: str) -> None:
-        """A result, on stdout (unless -q). A reader that stops reading (`| head -1`) stops
-        the output, never the work: a send must not end half-way because of it."""
-        if self.options.quiet or self.unread:
+        """What the command did, on stdout (unless -q, which keeps a cron job's mail empty)."""
+        if not self.options.quiet:
+            self.show(message)
+
+    def show(self, message: str) -> None:
+        """What the command was run to show (a list, a status), on stdout, under -q too. A
+        reader that stops reading (`| head -1`) stops the output, never the work: a send
+        must not end half-way because of it."""
+        if self.unread:
             return
         try:
             click.echo(message)
@@ -638,7 +644,7 @@ def topics(ctx: click.Context) -> None:
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
             cells = [row[i].ljust(widths[i]) if i != 2 else row[i].rjust(widths[i]) for i in range(4)]
-            run.say("  ".join([*cells, row[4]]).rstrip())
+            run.show("  ".join([*cells, row[4]]).rstrip())
 
 
 @main.command()
@@ -766,7 +772,7 @@ def subscribers_list(ctx: click.Context, topic: str | None, status: str | None) 
             table.append((printable(r.email), r.status, printable(topics), printable(r.name)))
         widths = [max(len(row[i]) for row in table) for i in range(3)]
         for row in table:
-            run.say("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
+            run.show("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
 
 
 @subscribers.command("add")
@@ -830,7 +836,7 @@ def subscribers_show(ctx: click.Context, address: str) -> None:
         with _ledger(run, creates=False) as ledger:
             lines = subscriber_lines(ledger, email)
         for line in lines:  # names, consent text and diagnostics come from outside: escaped
-            run.say(printable(line))
+            run.show(printable(line))
 
 
 @main.command(short_help="Read bounce and complaint reports; prune the list.")
@@ -871,7 +877,7 @@ def status(ctx: click.Context) -> None:
             _expire_pending(run, ledger)
             report = collect_status(ledger, topics)
         for line in report.lines():
-            run.say(line)
+            run.show(line)
 
 
 @main.command(short_help="Start a new site: bulletin.toml, two items, more.")
