@@ -664,3 +664,23 @@ def test_quiet_keeps_what_a_listing_command_lists(site: SiteMaker) -> None:
         loud, quiet = _cli(site, *command), _cli(site, "-q", *command)
         assert (quiet.exit_code, quiet.stderr) == (0, ""), command
         assert quiet.stdout == loud.stdout != "", command
+
+
+def test_a_file_separated_by_semicolons_is_read_as_a_spreadsheet_wrote_it(tmp_path: Path) -> None:
+    # Excel in a locale with a decimal comma saves "CSV" with ';' between the columns.
+    subscribers, problems = read(
+        tmp_path,
+        "email;name;topics\r\n"
+        "semi1@example.org;Semi;\r\n"
+        'semi2@example.org;"Doe, Jo";"alpha;beta"\r\n'
+        "semi3@example.org;;gamma,alpha\r\n",
+    )
+    assert problems == []
+    assert subscribers == [
+        Subscriber("semi1@example.org", "Semi", None, 2),
+        Subscriber("semi2@example.org", "Doe, Jo", frozenset({"alpha", "beta"}), 3),
+        Subscriber("semi3@example.org", "", frozenset({"alpha", "gamma"}), 4),
+    ]
+    # A comma-separated file whose names hold a ';' is still read by its commas.
+    commas, problems = read(tmp_path, "email,name,topics\nann@example.org,Ann; Lee,beta\n")
+    assert (commas, problems) == ([Subscriber("ann@example.org", "Ann; Lee", frozenset({"beta"}), 2)], [])

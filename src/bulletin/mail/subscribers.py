@@ -58,7 +58,7 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise UsageError(f"{shown}:{line}: error: not UTF-8; save the file as UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_separator(text))
     rows = _rows(reader, shown)
     header = next(rows, None)
     columns = [name.strip().lower() for name in header or []]
@@ -105,6 +105,18 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
     return subscribers
 
 
+def _separator(text: str) -> str:
+    """The file's column separator: a comma, unless the header row names an email column
+    only when split at ';' (a spreadsheet where a comma is the decimal point saves
+    `email;name;topics`) or at a tab."""
+    first = text.partition("\n")[0]
+    for separator in (",", ";", "\t"):
+        header = next(csv.reader([first], delimiter=separator), [])
+        if "email" in (name.strip().lower() for name in header):
+            return separator
+    return ","
+
+
 def _unquoted(value: str) -> str:
     """A cell as the export wrote it, without the quote that kept it from being a formula."""
     return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA) else value
@@ -127,8 +139,9 @@ def _rows(reader: Reader, shown: str) -> Iterator[list[str]]:
 def _topics(
     value: str, known: set[str], shown: str, line: int, report: Report
 ) -> tuple[bool, frozenset[str] | None]:
-    """Whether the row is usable, and its slugs (None: all topics)."""
-    slugs = [slug.strip() for slug in value.split(";") if slug.strip()]
+    """Whether the row is usable, and its slugs (None: all topics). Slugs hold neither ';'
+    nor ',': a file whose columns are separated by ';' may separate them by ','."""
+    slugs = [slug.strip() for slug in value.replace(",", ";").split(";") if slug.strip()]
     if not slugs or slugs == ["*"]:
         return True, None
     unknown = [slug for slug in slugs if slug not in known]
