@@ -280,7 +280,7 @@ def test_digest_command_and_archive_index(mail_site: SiteMaker) -> None:
     bad = CliRunner().invoke(main, ["digest", "--topics", "nope", "--site", str(mail_site.root)])
     assert bad.exit_code == 2
     assert bad.stderr == (
-        "bulletin: --topics: unknown topic slug(s) nope; known: gartner-healthcare, medigy-cafe-talks "
+        "bulletin: --topics: unknown topic slug nope; known: gartner-healthcare, medigy-cafe-talks "
         "(see bulletin topics)\n"
     )
 

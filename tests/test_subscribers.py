@@ -28,7 +28,7 @@ from bulletin.tokens import make_token
 
 from .conftest import SiteMaker
 
-KNOWN = {"alpha", "beta", "gamma"}
+KNOWN = {"alpha": "Alpha", "beta": "Beta", "gamma": "Gamma"}
 
 
 def read(tmp_path: Path, text: str | bytes) -> tuple[list[Subscriber], list[str]]:
@@ -268,7 +268,7 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
     assert len(_cli(site, "subscribers", "list", "--status", "active").stdout.splitlines()) == 3
     typo = _cli(site, "subscribers", "list", "--topic", "betta")  # would list only the '*' rows
     assert typo.exit_code == 2 and typo.stdout == ""
-    assert "--topic: unknown topic slug betta; known: alpha, beta" in typo.stderr
+    assert "--topic: unknown topic slug betta; did you mean 'beta'? known: alpha, beta" in typo.stderr
     assert _cli(site, "build").exit_code == 0  # publishes the slugs, read below
     (site.root / "content" / "b.md").unlink()  # beta is gone; carol still chose it
     gone = _cli(site, "subscribers", "list", "--topic", "beta")
@@ -302,7 +302,7 @@ def test_import_export_list_add_remove(site: SiteMaker) -> None:
         (["add", "x@", "--new-ledger"], "ADDRESS: 'x@' is not an email address"),
         (
             ["add", "ann@example.org", "--topics", "nope", "--new-ledger"],
-            "--topics: unknown topic slug(s) nope",
+            "--topics: unknown topic slug nope",
         ),
         (["remove", "not-an-address"], "is not an email address"),
         (
@@ -684,3 +684,24 @@ def test_a_file_separated_by_semicolons_is_read_as_a_spreadsheet_wrote_it(tmp_pa
     # A comma-separated file whose names hold a ';' is still read by its commas.
     commas, problems = read(tmp_path, "email,name,topics\nann@example.org,Ann; Lee,beta\n")
     assert (commas, problems) == ([Subscriber("ann@example.org", "Ann; Lee", frozenset({"beta"}), 2)], [])
+
+
+def test_a_topic_written_by_its_name_suggests_its_slug(tmp_path: Path, site: SiteMaker) -> None:
+    fix = "write slugs from `bulletin topics` separated by ';', or leave it empty for all topics"
+    _, problems = read(
+        tmp_path,
+        "email,name,topics\nx@example.org,,Alpha\ny@example.org,,alpha;Gama\nz@example.org,,nope\n",
+    )
+    assert problems == [
+        f"subscribers.csv:2: error: no known topic in 'Alpha' (did you mean 'alpha'?); {fix}",
+        "subscribers.csv:3: warning: unknown topic(s) Gama dropped (did you mean 'gamma'?); "
+        "see `bulletin topics` for the slugs",
+        f"subscribers.csv:4: error: no known topic in 'nope'; {fix}",
+    ]
+    _topics_site(site)
+    added = _cli(site, "subscribers", "add", "ann@example.org", "--topics", "Beta", "--new-ledger")
+    assert (added.exit_code, added.stderr) == (
+        2,
+        "bulletin: --topics: unknown topic slug Beta; did you mean 'beta'? known: alpha, beta "
+        "(see bulletin topics)\n",
+    )

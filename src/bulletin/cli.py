@@ -455,13 +455,13 @@ def _window(run: Run, week: str | None, since: str | None, until: str | None) ->
 def _only(site: Site, topics: str | None) -> list[str] | None:
     if topics is None:
         return None
+    from .mail.subscribers import topic_names, unknown_topics
+
     slugs = [s.strip() for s in topics.replace(";", ",").split(",") if s.strip()]  # as in a CSV
-    known = site.topics.by_slug()
+    known = topic_names(site)
     unknown = [s for s in slugs if s not in known]
     if unknown or not slugs:
-        listed = ", ".join(sorted(known)) or "none"
-        given = ", ".join(unknown) or "(none given)"
-        raise UsageError(f"--topics: unknown topic slug(s) {given}; known: {listed} (see bulletin topics)")
+        raise UsageError(unknown_topics("--topics", unknown, known))
     return slugs
 
 
@@ -719,9 +719,9 @@ def _expire_pending(run: Run, ledger: Any) -> None:
 def subscribers_import(ctx: click.Context, file: Path, new_ledger: bool) -> None:
     """Add a CSV's subscribers as active (addresses that left or bounced stay so)."""
     with _running(ctx) as run:
-        from .mail.subscribers import import_subscribers, read_subscribers
+        from .mail.subscribers import import_subscribers, read_subscribers, topic_names
 
-        rows = read_subscribers(file, set(run.read().topics.by_slug()), run.report)  # before the ledger opens
+        rows = read_subscribers(file, topic_names(run.read()), run.report)  # before the ledger opens
         with _ledger(run, new_ledger) as ledger:
             counts = import_subscribers(rows, ledger, run.now)
         details = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nobody"
@@ -787,11 +787,11 @@ def subscribers_add(
 ) -> None:
     """Add one subscriber as active (you vouch for their consent)."""
     with _running(ctx) as run:
-        from .mail.subscribers import check_address, parse_topics
+        from .mail.subscribers import check_address, parse_topics, topic_names
         from .subscriptions import Subscriptions, clean_name
 
         email = check_address(address)
-        chosen = parse_topics(topics, set(run.read().topics.by_slug()))
+        chosen = parse_topics(topics, topic_names(run.read()))
         with _ledger(run, new_ledger) as ledger:
             status = Subscriptions(ledger).add(email, clean_name(name), chosen, run.now, "cli")
         if status == "unsubscribed":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 
 # What a slug looks like: lower-case ASCII words joined by single hyphens.
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -56,3 +57,29 @@ def shorten(slug: str, limit: int = MAX_SLUG) -> str:
         return slug
     hyphen = slug.rfind("-", 0, limit + 1)
     return slug[:hyphen] if hyphen > 0 else slug[:limit]
+
+
+def meant_slug(written: str, topics: Mapping[str, str]) -> str | None:
+    """The slug that `written` (not a slug of `topics`, slug → name) most likely means: the
+    topic's own name or its slugified form (`Cybersecurity`, `Medigy: Café Talks`), else a
+    close spelling of a slug (`first-topics`)."""
+    import difflib  # only a mistyped slug needs it
+
+    wanted = slugify(written)
+    for slug, name in sorted(topics.items()):
+        if wanted and wanted in (slug, slugify(name)):
+            return slug
+    close = difflib.get_close_matches(wanted or written, sorted(topics), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def did_you_mean(unknown: Iterable[str], topics: Mapping[str, str]) -> str:
+    """`did you mean 'cybersecurity'?` for the `unknown` slugs that look like a topic of
+    `topics` (slug → name), each named when there are several; empty when none does."""
+    meant = [(written, meant_slug(written, topics)) for written in unknown]
+    found = [(written, slug) for written, slug in meant if slug is not None]
+    if not found:
+        return ""
+    if len(meant) == 1:
+        return f"did you mean '{found[0][1]}'?"
+    return "did you mean " + ", ".join(f"'{slug}' for '{written}'" for written, slug in found) + "?"

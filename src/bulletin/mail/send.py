@@ -40,7 +40,7 @@ from ..tokens import make_purpose_token, make_token, verp_tag
 from ..urls import loopback
 from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer, Stopped
 from .outbox import Outbox, write_preview
-from .subscribers import Subscriber, read_subscribers
+from .subscribers import Subscriber, read_subscribers, topic_names
 
 STALE_AFTER = timedelta(days=7)
 MAX_FAILURES_IN_A_ROW = 20
@@ -498,7 +498,7 @@ class _Send:
 
     def _subscribers(self) -> list[Subscriber]:
         if self.options.subscribers is not None:
-            rows = read_subscribers(self.options.subscribers, set(self.site.topics.by_slug()), self.report)
+            rows = read_subscribers(self.options.subscribers, topic_names(self.site), self.report)
             # An export's status column: only the active rows consented and are still in.
             return [row for row in rows if row.status == "active"]
         if self.ledger is None:  # a dry run before any ledger exists

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +22,14 @@ from ..addresses import (
 from ..errors import Interrupted, UsageError
 from ..ledger import Ledger
 from ..report import Report
+from ..slugs import did_you_mean
 from ..subscriptions import STATUSES, SUPPRESSED, Row, Subscriptions, clean_name
 
 if TYPE_CHECKING:
     from _csv import Reader
 
     from ..config import Config
+    from ..site.reader import Site
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"): the
 # export writes such a cell after a single quote, as OWASP advises, and reading drops it again.
@@ -46,8 +48,9 @@ class Subscriber:
     status: str = "active"  # a list exported elsewhere says who left, bounced or never confirmed
 
 
-def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[Subscriber]:
-    """Every usable row; each bad row is reported (file:line) and skipped, never widened to all."""
+def read_subscribers(path: Path, topics: Mapping[str, str], report: Report) -> list[Subscriber]:
+    """Every usable row; each bad row is reported (file:line) and skipped, never widened to all.
+    `topics`: the site's, slug → name."""
     shown = str(path)
     try:
         raw = path.read_bytes()
@@ -94,14 +97,14 @@ def read_subscribers(path: Path, known_slugs: set[str], report: Report) -> list[
             says = f"status '{cell('status')}' is not one of {', '.join(STATUSES)}"
             report.error(shown, line, f"{says}; write one of them, or leave it empty for active")
             continue
-        topics = None  # of no use to anyone not mailed
+        chosen = None  # of no use to anyone not mailed
         if status == "active":
-            usable, topics = _topics(cell("topics"), known_slugs, shown, line, report)
+            usable, chosen = _topics(cell("topics"), topics, shown, line, report)
             if not usable:
                 continue
         seen[key] = line
         name = clean_name(cell("name"))
-        subscribers.append(Subscriber(recipient_address(address), name, topics, line, status))
+        subscribers.append(Subscriber(recipient_address(address), name, chosen, line, status))
     return subscribers
 
 
@@ -137,7 +140,7 @@ def _rows(reader: Reader, shown: str) -> Iterator[list[str]]:
 
 
 def _topics(
-    value: str, known: set[str], shown: str, line: int, report: Report
+    value: str, known: Mapping[str, str], shown: str, line: int, report: Report
 ) -> tuple[bool, frozenset[str] | None]:
     """Whether the row is usable, and its slugs (None: all topics). Slugs hold neither ';'
     nor ',': a file whose columns are separated by ';' may separate them by ','."""
@@ -146,18 +149,18 @@ def _topics(
         return True, None
     unknown = [slug for slug in slugs if slug not in known]
     kept = frozenset(slug for slug in slugs if slug in known)
+    meant = did_you_mean(unknown, known)
     if not kept:
         report.error(
             shown,
             line,
-            f"no known topic in '{value}'; write slugs from `bulletin topics` "
-            "separated by ';', or leave it empty for all topics",
+            f"no known topic in '{value}'{f' ({meant})' if meant else ''}; write slugs from "
+            "`bulletin topics` separated by ';', or leave it empty for all topics",
         )
         return False, None
     if unknown:
-        report.warning(
-            shown, line, f"unknown topic(s) {', '.join(unknown)} dropped; see `bulletin topics` for the slugs"
-        )
+        dropped = f"unknown topic(s) {', '.join(unknown)} dropped{f' ({meant})' if meant else ''}"
+        report.warning(shown, line, f"{dropped}; see `bulletin topics` for the slugs")
     return True, kept
 
 
@@ -239,16 +242,25 @@ def _neutral(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA) else cell
 
 
-def parse_topics(value: str | None, known: set[str]) -> frozenset[str] | None:
-    """--topics a;b: known slugs, or None for every topic; UsageError names unknown ones."""
+def parse_topics(value: str | None, known: Mapping[str, str]) -> frozenset[str] | None:
+    """--topics a;b: known slugs (`known`: slug → name), or None for every topic; UsageError
+    names unknown ones."""
     slugs = [s.strip() for s in (value or "").replace(",", ";").split(";") if s.strip()]
     if not slugs or slugs == ["*"]:
         return None
-    unknown = sorted(set(slugs) - known)
+    unknown = sorted(set(slugs) - set(known))
     if unknown:
-        listed = ", ".join(sorted(known)) or "none"
-        raise UsageError(f"--topics: unknown topic slug(s) {', '.join(unknown)}; known: {listed}")
+        raise UsageError(unknown_topics("--topics", unknown, known))
     return frozenset(slugs)
+
+
+def unknown_topics(option: str, unknown: list[str], known: Mapping[str, str]) -> str:
+    """`--topics: unknown topic slug x; did you mean 'y'? known: …`."""
+    meant = did_you_mean(unknown, known)
+    listed = ", ".join(sorted(known)) or "none"
+    given = f"slug{'' if len(unknown) == 1 else 's'} {', '.join(unknown) or '(none given)'}"
+    hint = f"{meant} " if meant else ""
+    return f"{option}: unknown topic {given}; {hint}known: {listed} (see bulletin topics)"
 
 
 def check_address(address: str, option: str = "ADDRESS") -> str:
@@ -270,11 +282,12 @@ def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], re
     from ..site.topics import load_published
     from ..slugs import SLUGS_FILE
 
+    known: dict[str, str]
     try:  # its own report: the items' problems are the build's to tell
-        known = set(read_site(config, Report(), now).topics.by_slug())
+        known = topic_names(read_site(config, Report(), now))
     except NoContentError:
         recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
-        known = set((load_published(recorded, Report()) or {}).values())
+        known = {slug: slug for slug in (load_published(recorded, Report()) or {}).values()}
         if not known:
             missing = f"{config.content_dir.name}/ and {SLUGS_FILE} are missing or unreadable"
             says = (
@@ -289,5 +302,9 @@ def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], re
         says = f"--topic: the site has no topic '{slug}' now; listed are those who still chose it"
         report.warning("bulletin", None, says)
         return kept
-    listed = ", ".join(sorted(known)) or "none"
-    raise UsageError(f"--topic: unknown topic slug {slug}; known: {listed} (see bulletin topics)")
+    raise UsageError(unknown_topics("--topic", [slug], known))
+
+
+def topic_names(site: Site) -> dict[str, str]:
+    """The site's topics, slug → name: what a slug that is none of them may have meant."""
+    return {slug: topic.name for slug, topic in site.topics.by_slug().items()}
