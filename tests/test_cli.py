@@ -254,7 +254,7 @@ def test_strict_refuses_on_a_warning_and_writes_nothing(site: SiteMaker) -> None
     assert result.stderr == (
         "content/dup.md: warning: id 'a' is also used by content/a.md, which is newer and wins; "
         "give this item its own id or delete it\n"
-        "bulletin: --strict: 1 problem(s) found; nothing was written\n"
+        "bulletin: --strict: 1 problem found; nothing was written\n"
     )
     assert not (site.root / "feeds").exists()
     assert run(site, "build").exit_code == 0  # a warning alone does not fail a normal build
@@ -267,10 +267,23 @@ def test_check_writes_no_output(site: SiteMaker) -> None:
     result = run(site, "check")
     assert result.exit_code == 0
     assert result.stdout == (
-        "2 items in 2 topics from 4 files (1 draft, 1 scheduled held back); 0 errors, 0 warnings\n"
+        "2 items in 2 topics from 4 files (1 draft, 1 scheduled item held back); 0 errors, 0 warnings\n"
     )
     assert not (site.root / "feeds").exists()
     assert not (site.root / "emails").exists()
+
+
+def test_the_summary_counts_one_in_the_singular(site: SiteMaker) -> None:
+    site.item("a.md", categories=["Alpha"])
+    site.item("later.md", categories=["Alpha"], date="2026-12-01")
+    assert run(site, "check").stdout == (
+        "1 item in 1 topic from 2 files (1 scheduled item held back); 0 errors, 0 warnings\n"
+    )
+    site.item("later2.md", categories=["Alpha"], date="2026-12-02")
+    site.item("draft.md", categories=["Alpha"], draft=True)
+    assert run(site, "build").stdout.splitlines()[0] == (
+        "1 item in 1 topic from 4 files (1 draft, 2 scheduled items held back)"
+    )
 
 
 def test_verbose_lists_held_back_items_and_quiet_prints_only_errors(site: SiteMaker) -> None:

@@ -63,7 +63,8 @@ def refuse_if_strict(report: Report, strict: bool) -> None:
     """Under --strict, any error or warning stops the run before anything is written."""
     if strict and report.problems:
         count = len(report.problems)
-        raise RefusedError(f"--strict: {count} problem(s) found; nothing was written")
+        found = f"{count:,} problem{'' if count == 1 else 's'} found"
+        raise RefusedError(f"--strict: {found}; nothing was written")
 
 
 def topic_rows(site: Site) -> list[tuple[str, str, int, str, str]]:

@@ -328,10 +328,10 @@ def _summary(site: Site) -> str:
     if collection.drafts:
         held.append(_counted(collection.drafts, "draft"))
     if collection.scheduled:
-        held.append(f"{len(collection.scheduled)} scheduled")
+        held.append(_counted(len(collection.scheduled), "scheduled item"))
     extra = f" ({', '.join(held)} held back)" if held else ""
-    topics = len(site.topics.by_key)
-    return f"{len(site.items)} items in {topics} topics from {collection.files} files{extra}"
+    items, topics = _counted(len(site.items), "item"), _counted(len(site.topics.by_key), "topic")
+    return f"{items} in {topics} from {_counted(collection.files, 'file')}{extra}"
 
 
 def _problems(report: Report) -> str:
