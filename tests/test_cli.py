@@ -220,6 +220,15 @@ def test_every_command_has_help() -> None:
             assert option in result.stdout
 
 
+@pytest.mark.parametrize("group", [[], ["subscribers"]])
+def test_every_description_in_a_command_list_is_whole(group: list[str]) -> None:
+    # click cuts a description that does not fit an 80-column terminal with '...'.
+    result = CliRunner().invoke(main, [*group, "--help"], terminal_width=80)
+    listed = result.stdout.split("\nCommands:\n", 1)[1].splitlines()
+    assert len(listed) > 5
+    assert [line for line in listed if line.endswith("...")] == []
+
+
 def test_build_on_a_clean_site(site: SiteMaker) -> None:
     good_site(site)
     result = run(site, "build")

@@ -711,7 +711,7 @@ def _expire_pending(run: Run, ledger: Any) -> None:
     Subscriptions(ledger).expire_pending(run.now, run.config.confirm_hours)
 
 
-@subscribers.command("import")
+@subscribers.command("import", short_help="Add a CSV's subscribers as active; who left or bounced stays so.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @new_ledger_option
 @global_options
@@ -801,7 +801,7 @@ def subscribers_add(
         run.say(f"added {email}: active")
 
 
-@subscribers.command("remove")
+@subscribers.command("remove", short_help="Unsubscribe one address, until it subscribes again.")
 @click.argument("address")
 @global_options
 @click.pass_context
