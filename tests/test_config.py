@@ -137,6 +137,31 @@ def test_broken_toml_names_the_line(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            '[web]\nurl = "https://a.example/"\n# the public one\nurl = "https://b.example/"\n',
+            "bulletin.toml:5: error: not valid TOML: web.url is written twice (first on line 3); keep one",
+        ),
+        (
+            '[web]\nurl = "https://a.example/"\n[web]\nstore_ip = false\n',
+            "bulletin.toml:4: error: not valid TOML: [web] is written twice (first on line 2); "
+            "keep one, with the keys of both under it",
+        ),
+        (
+            'title = "A"\ntitle = "B"\n',
+            "bulletin.toml:3: error: not valid TOML: title is written twice (first on line 2); keep one",
+        ),
+    ],
+)
+def test_a_key_or_table_written_twice_is_named(tmp_path: Path, text: str, problem: str) -> None:
+    # tomllib says "Cannot overwrite a value" and "Cannot declare ('web',) twice".
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, 'base_url = "https://x.example/"\n' + text))
+    assert caught.value.problems == [problem]
+
+
 def test_missing_file(tmp_path: Path) -> None:
     tmp_path = tmp_path.resolve()  # as the message names it
     with pytest.raises(ConfigError) as caught:

@@ -356,18 +356,49 @@ def read_config(site: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"{path}: error: cannot read it: {exc.strerror}"]) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError([f"{CONFIG_NAME}: error: is not UTF-8; save it as UTF-8"]) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        found = re.search(r" \(at line (\d+), column (\d+)\)", str(exc))
-        where, problem = CONFIG_NAME, str(exc)
-        if found:
-            where = f"{CONFIG_NAME}:{found.group(1)}"
-            problem = problem.replace(found.group(0), f" at column {found.group(2)}")
-        fix = "check the quotes, brackets and = signs there"
-        raise ConfigError([f"{where}: error: not valid TOML: {problem}; {fix}"]) from None
-    return data
+        raise ConfigError([f"{CONFIG_NAME}{_toml_problem(str(exc), text)}"]) from None
+
+
+def _toml_problem(message: str, text: str) -> str:
+    """`:LINE: error: not valid TOML: …; fix` for tomllib's `message` about `text`."""
+    found = re.search(r" \(at line (\d+), column (\d+)\)", message)
+    if found is None:
+        return f": error: not valid TOML: {message}; check the quotes, brackets and = signs"
+    line = int(found.group(1))
+    if message.startswith(("Cannot overwrite a value", "Cannot declare")):
+        problem = _written_twice(text, line)
+    elif message.startswith("Cannot mutate immutable namespace"):
+        problem = "this line adds to a table or array written whole above ({…} or […]); write it in one place"
+    else:
+        where = message.replace(found.group(0), f" at column {found.group(2)}")
+        problem = f"{where}; check the quotes, brackets and = signs there"
+    return f":{line}: error: not valid TOML: {problem}"
+
+
+def _written_twice(text: str, line: int) -> str:
+    """What tomllib's "Cannot overwrite a value" or "Cannot declare … twice" on `line` means:
+    a key or table written twice; which one, and where it was first."""
+    lines = text.splitlines()
+    before = lines[: line - 1]
+    first = key_lines("\n".join(before))
+    here = lines[line - 1] if line <= len(lines) else ""
+    header, key = _TABLE.match(here), _KEY.match(here)
+    if header is not None:
+        name = header.group(1)
+        at = f" (first on line {first[name]})" if name in first else ""
+        return f"[{name}] is written twice{at}; keep one, with the keys of both under it"
+    if key is not None:
+        table = next((m.group(1) for m in map(_TABLE.match, reversed(before)) if m is not None), "")
+        name = f"{table}.{key.group(1)}" if table else key.group(1)
+        at = f" (first on line {first[name]})" if name in first else ""
+        return f"{name} is written twice{at}; keep one"
+    return "a key or table is written twice; keep one"
 
 
 def parse_config(site: Path, data: dict[str, Any]) -> Config:
