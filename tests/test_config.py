@@ -73,7 +73,8 @@ password = "hunter2"
         "bulletin.toml: error: feed_items: 0 is out of range; write a whole number from 1 to 10000",
         "bulletin.toml: error: id_date: 'last year' is not YYYY, YYYY-MM or YYYY-MM-DD; set it once, never change it",
         "bulletin.toml: error: digest.from: 'not an address' is not an email address; write \"Name <news@example.org>\"",
-        'bulletin.toml: error: digest.topics: every entry must be a topic slug such as "gartner-healthcare"',
+        "bulletin.toml: error: digest.topics: 'Not A Slug' is not a topic slug; did you mean \"not-a-slug\"? "
+        "(`bulletin topics` lists the slugs)",
         "bulletin.toml: error: digest.unsubscribe_url: must contain {token} (or {email}) so each subscriber gets their own link",
         'bulletin.toml: error: smtp.security: \'tls\' is not allowed; write "none", "starttls" or "ssl"',
         "bulletin.toml: error: smtp.password: passwords never go in a file; set BULLETIN_SMTP_PASSWORD instead",
@@ -160,6 +161,17 @@ def test_a_key_or_table_written_twice_is_named(tmp_path: Path, text: str, proble
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, 'base_url = "https://x.example/"\n' + text))
     assert caught.value.problems == [problem]
+
+
+def test_every_digest_topic_that_is_no_slug_is_named_with_the_slug_it_may_mean(tmp_path: Path) -> None:
+    text = 'base_url = "https://x.example/"\n[digest]\ntopics = ["first-topic", "first_topic", "Cybersecurity", 5]\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.problems == [
+        "bulletin.toml:3: error: digest.topics: 'first_topic', 'Cybersecurity', 5 are not topic slugs; "
+        "did you mean \"first-topic\" for 'first_topic', \"cybersecurity\" for 'Cybersecurity'? "
+        "(`bulletin topics` lists the slugs)"
+    ]
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -278,7 +290,8 @@ host = "relay\u0000.example.org"
         "bulletin.toml: error: digest.from: contains a line break; write it on one line",
         "bulletin.toml: error: digest.address: contains a line break; write it on one line",
         "bulletin.toml: error: digest.subject: contains a line break; write it on one line",
-        'bulletin.toml: error: digest.topics: every entry must be a topic slug such as "gartner-healthcare"',
+        "bulletin.toml: error: digest.topics: 'gartner-healthcare\\n' is not a topic slug; did you mean "
+        '"gartner-healthcare"? (`bulletin topics` lists the slugs)',
         "bulletin.toml: error: smtp.host: contains a control character (U+0000); remove it",
     ]
 

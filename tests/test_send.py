@@ -1252,8 +1252,8 @@ def test_a_digest_topics_slug_that_is_no_topic_is_named(site: SiteMaker) -> None
         site.write_config(timezone="UTC", digest={**MAIL, "topics": ["beta", "gama"]},
                           smtp={"host": "127.0.0.1", "port": server.port})  # fmt: skip
         warning = (
-            "bulletin.toml: warning: digest.topics names 'gama', which is no topic's slug; it is "
-            "ignored: write the slugs as 'bulletin topics' lists them"
+            "bulletin.toml:10: warning: digest.topics names 'gama', which is no topic's slug; it is "
+            "ignored (did you mean 'gamma'?): write the slugs as 'bulletin topics' lists them"
         )
         built = cli(site, "build")
         assert built.exit_code == 0 and built.stderr.splitlines() == [warning]

@@ -129,6 +129,8 @@ class Config:
     brand: BrandConfig = field(default_factory=BrandConfig)
     fingerprint: str = ""
     output: Path | None = None  # where feeds/, emails/ and the cache go; None: the site folder
+    # The line of each key in bulletin.toml (`digest.topics`), for problems found after loading.
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def out(self) -> Path:
@@ -427,6 +429,7 @@ def parse_config(site: Path, data: dict[str, Any]) -> Config:
         web=web,
         brand=brand,
         fingerprint=fingerprint,
+        lines=dict(_LINES.get()),
         **values,
     )
 
@@ -542,10 +545,8 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
     section_items = check.number("section_items", 10, 1, 1000)
     archive_weeks = check.number("archive_weeks", 12, 0, 1000)
     late_days = check.number("late_days", 28, 0, 366)
-    topics = check.get("topics", list, [], 'write a list of topic slugs, e.g. ["gartner-healthcare"]')
-    if not all(isinstance(t, str) and SLUG.fullmatch(t) for t in topics):
-        check.fail("topics", 'every entry must be a topic slug such as "gartner-healthcare"')
-        topics = []
+    fix = 'write a list of topic slugs, e.g. ["gartner-healthcare"]'
+    topics = _topic_slugs(check, check.get("topics", list, [], fix))
     host = _dns_name(urlsplit(base_url).hostname or "") or "invalid.example"
     list_id = check.text("list_id", f"{slugify(title, letters=False) or 'bulletin'}.{host}")
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", list_id):
@@ -564,6 +565,25 @@ def _parse_digest(problems: list[str], top: _Checker, title: str, base_url: str)
         list_id=list_id,
         **links,
     )
+
+
+def _topic_slugs(check: _Checker, topics: list[Any]) -> list[str]:
+    """digest.topics, or none when an entry is not a slug: each such entry named, with the
+    slug it may have meant (`"Cybersecurity"`: did you mean "cybersecurity"?)."""
+    bad = [t for t in topics if not (isinstance(t, str) and SLUG.fullmatch(t))]
+    if not bad:
+        return topics
+    meant = [(t, slugify(t)) for t in bad if isinstance(t, str) and slugify(t)]
+    if len(bad) == 1 and meant:
+        fix = f'did you mean "{meant[0][1]}"?'
+    elif meant:
+        fix = "did you mean " + ", ".join(f'"{slug}" for {_shown(t)}' for t, slug in meant) + "?"
+    else:
+        fix = 'write slugs such as "gartner-healthcare"'
+    named = ", ".join(_shown(t) for t in bad)
+    says = "is not a topic slug" if len(bad) == 1 else "are not topic slugs"
+    check.fail("topics", f"{named} {says}; {fix} (`bulletin topics` lists the slugs)")
+    return []
 
 
 def _digest_links(check: _Checker, base_url: str) -> dict[str, Any]:

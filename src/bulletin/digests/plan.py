@@ -9,10 +9,11 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config
+from ..config import CONFIG_NAME, Config
 from ..report import Report
 from ..site.items import Item
 from ..site.topics import Topic, Topics
+from ..slugs import did_you_mean
 from .windows import Window
 
 if TYPE_CHECKING:
@@ -151,14 +152,15 @@ def plan_digest(
 def warn_unknown_topics(site: Site, report: Report) -> None:
     """digest.topics names slugs whose sections come first; one that is no topic's slug (a
     typo, a topic renamed) would be ignored without a word."""
-    slugs = site.topics.by_slug()
+    slugs = {slug: topic.name for slug, topic in site.topics.by_slug().items()}
     for slug in site.config.digest.topics:
         if slug not in slugs:
+            meant = did_you_mean([slug], slugs)
             report.warning(
-                "bulletin.toml",
-                None,
-                f"digest.topics names '{slug}', which is no topic's slug; it is ignored: write the "
-                "slugs as 'bulletin topics' lists them",
+                CONFIG_NAME,
+                site.config.lines.get("digest.topics"),
+                f"digest.topics names '{slug}', which is no topic's slug; it is ignored"
+                f"{f' ({meant})' if meant else ''}: write the slugs as 'bulletin topics' lists them",
             )
 
 
