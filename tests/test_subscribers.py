@@ -705,3 +705,24 @@ def test_a_topic_written_by_its_name_suggests_its_slug(tmp_path: Path, site: Sit
         "bulletin: --topics: unknown topic slug Beta; did you mean 'beta'? known: alpha, beta "
         "(see bulletin topics)\n",
     )
+
+
+def test_add_says_what_it_changed_of_a_subscriber(site: SiteMaker) -> None:
+    from bulletin.ledger import Ledger
+    from bulletin.subscriptions import Consent, Subscriptions
+
+    _topics_site(site)
+    first = _cli(site, "subscribers", "add", "bob@example.org", "--name", "Bob", "--topics", "alpha;beta",
+                 "--new-ledger")  # fmt: skip
+    assert first.stdout == "added bob@example.org: active\n"
+    fewer = _cli(site, "subscribers", "add", "bob@example.org", "--name", "Bob", "--topics", "beta")
+    assert fewer.stdout == "updated bob@example.org: topics beta (were alpha, beta)\n"
+    same = _cli(site, "subscribers", "add", "bob@example.org", "--name", "Bob", "--topics", "beta")
+    assert same.stdout == "bob@example.org is a subscriber already: nothing changed\n"
+    every = _cli(site, "subscribers", "add", "bob@example.org")  # no --name: the name goes too
+    assert every.stdout == "updated bob@example.org: topics every topic (was beta); name '' (was 'Bob')\n"
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        consent = Consent(datetime(2026, 11, 25, tzinfo=UTC), "https://x/subscribe", "text", None)
+        Subscriptions(ledger).request("cy@example.org", "Cy", None, consent)
+    confirmed = _cli(site, "subscribers", "add", "cy@example.org", "--name", "Cy")
+    assert confirmed.stdout == "updated cy@example.org: active (was pending)\n"

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the reader and the writers load when a command needs them
     from .mail.unsubscribe import Left
     from .output import Written
     from .site.reader import Site
+    from .subscriptions import Row
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -793,12 +794,35 @@ def subscribers_add(
         email = check_address(address)
         chosen = parse_topics(topics, topic_names(run.read()))
         with _ledger(run, new_ledger) as ledger:
-            status = Subscriptions(ledger).add(email, clean_name(name), chosen, run.now, "cli")
+            store = Subscriptions(ledger)
+            before = store.get(email)
+            status = store.add(email, clean_name(name), chosen, run.now, "cli")
         if status == "unsubscribed":
             raise RefusedError(f"{email} is {status}; it stays so (they can subscribe again on the web)")
         if status != "active":
             raise RefusedError(f"{email} is {status}; it stays so: bulletin never mails it again")
-        run.say(f"added {email}: active")
+        run.say(_added(email, before, clean_name(name), chosen))
+
+
+def _added(email: str, before: Row | None, name: str, topics: frozenset[str] | None) -> str:
+    """What `subscribers add` did: added the address, or what it changed of a subscriber's."""
+    if before is None:
+        return f"added {email}: active"
+
+    def listed(chosen: frozenset[str] | None) -> tuple[str, bool]:
+        return ("every topic", True) if chosen is None else (", ".join(sorted(chosen)), len(chosen) == 1)
+
+    changed = []
+    if before.status != "active":
+        changed.append(f"active (was {before.status})")
+    if before.topics != topics:
+        (now, _), (was, one) = listed(topics), listed(before.topics)
+        changed.append(f"topics {now} ({'was' if one else 'were'} {was})")
+    if before.name != name:
+        changed.append(f"name '{name}' (was '{before.name}')")
+    if not changed:
+        return f"{email} is a subscriber already: nothing changed"
+    return printable(f"updated {email}: {'; '.join(changed)}")
 
 
 @subscribers.command("remove", short_help="Unsubscribe one address, until it subscribes again.")
