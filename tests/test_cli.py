@@ -614,6 +614,31 @@ def sending_site(site: SiteMaker, port: int) -> Path:
     return path
 
 
+def test_a_send_with_no_ledger_and_no_list_says_how_to_start_one(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --new-ledger alone would start an empty list: a send to nobody, which exits 0.
+    monkeypatch.setenv("BULLETIN_SECRET", "test-secret-0123456789")
+    start = (
+        "'bulletin subscribers import FILE --new-ledger' or 'subscribers add ADDRESS --new-ledger' "
+        "creates it with subscribers (or restore it from a backup), or pass --subscribers FILE"
+    )
+    with SmtpServer() as server:
+        sending_site(site, server.port)
+        sent = run(site, "send", "--week", "2026-W47")
+        assert (sent.exit_code, sent.stderr) == (
+            3,
+            f"bulletin: no ledger at .bulletin/ledger.sqlite yet, so no subscribers to mail: {start}\n",
+        )
+        dry = run(site, "send", "--week", "2026-W47", "--dry-run")
+        assert (dry.exit_code, dry.stderr) == (
+            0,
+            f"send: warning: no ledger and no --subscribers FILE: nobody to write to; {start}\n",
+        )
+        assert not (site.root / ".bulletin" / "ledger.sqlite").exists()
+        assert server.handler.received == []
+
+
 def test_an_emptied_ledger_is_refused_like_a_missing_one(
     site: SiteMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,7 +31,7 @@ from ..digests.personal import personal_copy, sender_domain
 from ..digests.plan import warn_unknown_topics
 from ..digests.render import Rendered
 from ..digests.windows import Window
-from ..errors import Interrupted, RefusedError, UsageError, note_sigterm, stop_on_sigterm
+from ..errors import Interrupted, NoLedgerError, RefusedError, UsageError, note_sigterm, stop_on_sigterm
 from ..ledger import BOUNCES_TO_SUPPRESS, Ledger
 from ..report import NoProgress, Progress, Report
 from ..site.reader import Site
@@ -142,6 +142,10 @@ def send_digest(
     warn_unknown_topics(site, report)
     ledger_path = config.state_dir / "ledger.sqlite"
     ledger: Ledger | None = None
+    if options.real and options.subscribers is None and not options.new_ledger and not ledger_path.exists():
+        raise NoLedgerError(
+            f"no ledger at {_shown(ledger_path, config)} yet, so no subscribers to mail: {_START}"
+        )
     if options.real:  # every page read before anyone is mailed: damage stops the run here
         ledger = Ledger.open(ledger_path, create=options.new_ledger, verify=True)
     elif not options.test_copy:
@@ -154,6 +158,18 @@ def send_digest(
     finally:
         if ledger is not None:
             ledger.close()
+
+
+# How a list begins: --new-ledger alone would start an empty one, and mail nobody.
+_START = (
+    "'bulletin subscribers import FILE --new-ledger' or 'subscribers add ADDRESS --new-ledger' "
+    "creates it with subscribers (or restore it from a backup), or pass --subscribers FILE"
+)
+
+
+def _shown(path: Path, config: Config) -> Path:
+    """`path` as the site's folder sees it: .bulletin/ledger.sqlite."""
+    return path.relative_to(config.site) if path.is_relative_to(config.site) else path
 
 
 def by_topic_set(recipients: list[Subscriber]) -> list[Subscriber]:
@@ -502,7 +518,9 @@ class _Send:
             # An export's status column: only the active rows consented and are still in.
             return [row for row in rows if row.status == "active"]
         if self.ledger is None:  # a dry run before any ledger exists
-            self.report.warning("send", None, "no ledger and no --subscribers FILE: nobody to write to")
+            self.report.warning(
+                "send", None, f"no ledger and no --subscribers FILE: nobody to write to; {_START}"
+            )
             return []
         active = [
             Subscriber(row.email, row.name, row.topics, 0)
