@@ -648,17 +648,20 @@ def test_an_emptied_ledger_is_refused_like_a_missing_one(
         assert run(site, "send", "--subscribers", str(path), "--new-ledger").exit_code == 0
         ledger = site.root / ".bulletin/ledger.sqlite"
         ledger.write_bytes(b"")  # `: > .bulletin/ledger.sqlite`
-        for command in (["send"], ["unsubscribe", "ann@example.org"]):
-            args = [*command, "--subscribers", str(path)] if command == ["send"] else command
-            result = run(site, *args, "--week", "2026-W47") if command == ["send"] else run(site, *args)
-            assert result.exit_code == 3, result.output
-            assert result.stderr == (
-                f"{ledger}: error: empty, or not a bulletin ledger: without it bulletin "
-                "cannot know who was mailed already; restore it from a backup or pass --new-ledger "
-                "to start a new list\n"
-            )
+        lost = (
+            f"{ledger}: error: empty, or not a bulletin ledger: without it bulletin cannot know who "
+            "was mailed already; restore it from a backup or pass --new-ledger to start a new list\n"
+        )
+        for command in (["send"], ["send", "--dry-run"], ["unsubscribe", "ann@example.org"]):
+            sending = command[0] == "send"
+            args = [*command, "--subscribers", str(path), "--week", "2026-W47"] if sending else command
+            result = run(site, *args)
+            assert (result.exit_code, result.stderr) == (3, lost), result.output
         assert len(server.handler.received) == 2  # the first send only: nobody mailed again
         assert ledger.read_bytes() == b""
+        assert not (site.root / ".bulletin" / "outbox").exists()  # the dry run, refused as the send is
+        dry = run(site, "send", "--dry-run", "--week", "2026-W47")  # the ledger's list, not a file's
+        assert (dry.exit_code, dry.stderr) == (3, lost)
         # build and digest take it for no ledger at all, and leave the file alone
         assert run(site, "build").exit_code == 0
         assert ledger.read_bytes() == b""

@@ -109,7 +109,7 @@ def test_an_empty_ledger_file_is_no_ledger(tmp_path: Path) -> None:
         "mailed already; restore it from a backup or pass --new-ledger to start a new list"
     )
     assert path.read_bytes() == b""  # refusing changed nothing
-    assert Ledger.existing(path) is None  # what build and dry runs see: no ledger yet
+    assert Ledger.existing(path) is None  # what build and digest see: no ledger yet
     with Ledger.open(path, create=True) as ledger:
         ledger.suppress("a@x.org", "unsubscribed", AT)
     with Ledger.open(path) as ledger:

@@ -149,7 +149,7 @@ def send_digest(
     if options.real:  # every page read before anyone is mailed: damage stops the run here
         ledger = Ledger.open(ledger_path, create=options.new_ledger, verify=True)
     elif not options.test_copy:
-        ledger = Ledger.existing(ledger_path)
+        ledger = _ledger_to_read(ledger_path, options.new_ledger)
     try:
         if options.real and ledger is not None:
             ledger.lock(config.state_dir / "send.lock")
@@ -165,6 +165,20 @@ _START = (
     "'bulletin subscribers import FILE --new-ledger' or 'subscribers add ADDRESS --new-ledger' "
     "creates it with subscribers (or restore it from a backup), or pass --subscribers FILE"
 )
+
+
+def _ledger_to_read(path: Path, new_ledger: bool) -> Ledger | None:
+    """A dry run's or a preview's ledger. None yet is no list yet; an empty file is a lost
+    ledger, which the real send would refuse (unless --new-ledger starts a new list), so the
+    rehearsal refuses it too."""
+    if not path.exists():
+        return None
+    try:
+        return Ledger.open(path)
+    except NoLedgerError:
+        if new_ledger:
+            return None
+        raise
 
 
 def _shown(path: Path, config: Config) -> Path:
