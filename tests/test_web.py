@@ -1137,6 +1137,37 @@ def test_bulletin_serve_as_a_process_says_where_links_go(site: SiteMaker) -> Non
         process.communicate(timeout=20)
 
 
+@pytest.mark.parametrize("how", [["--workers", "1"], ["--workers", "2"], ["--watch"]])
+def test_sigterm_stops_serve_as_it_stops_every_command(site: SiteMaker, how: list[str]) -> None:
+    """uvicorn shuts down gracefully, then serve says so, and ends as killed by the signal
+    (it used to end silently: killed with one worker, exit 0 with several)."""
+    import signal
+    import sys
+
+    port = free_port()
+    web_site(site, free_port())
+    env = {**os.environ, "BULLETIN_SECRET": SECRET}
+    command = [sys.executable, "-m", "bulletin", "serve", *how, "--port", str(port), "--site", str(site.root)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/")  # any answer: it serves
+                break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "serve did not answer"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        assert (process.returncode, stderr) == (-signal.SIGTERM, "bulletin: stopped by SIGTERM\n")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=20)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
 def test_serve_workers_end_with_their_supervisor_killed(site: SiteMaker) -> None:
     """`kill -9` of `serve --workers 2` used to leave both workers serving, holding the port

@@ -266,7 +266,7 @@ def _os_problem(exc: OSError, site: Path) -> str:
 class _Commands(click.Group):
     """bulletin's commands: Ctrl-C ends any of them with one line and exit code 130; SIGTERM
     with one line, then as killed by it (128 + 15 to a shell; a service manager sees the
-    signal it sent). `serve` leaves SIGTERM to uvicorn, which shuts down gracefully."""
+    signal it sent). In `serve`, uvicorn shuts down gracefully first (see web/serve.py)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         said = ""
@@ -304,12 +304,6 @@ def _sigterm_taken() -> Iterator[None]:
     finally:
         if signal.getsignal(signal.SIGTERM) is stop_on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _leave_sigterm() -> None:
-    """SIGTERM as it was: uvicorn takes it over, to shut down gracefully."""
-    if signal.getsignal(signal.SIGTERM) is stop_on_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -678,7 +672,6 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, new_ledger: bo
 
         if watch and workers > 1:
             raise UsageError("--watch previews with one worker; leave out --workers")
-        _leave_sigterm()
         serve_site(run.config, host, port, workers, new_ledger=new_ledger, say=run.say, watch=watch)
 
 

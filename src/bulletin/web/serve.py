@@ -13,6 +13,7 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..config import Config
+from ..errors import note_sigterm, terminated
 from ..ledger import Ledger
 from ..workers import die_with_parent
 
@@ -63,11 +64,41 @@ def serve(
         "proxy_headers": False,
     }
     if workers == 1:
-        uvicorn.run(app, **settings)  # type: ignore[arg-type]
+        _until_stopped(lambda: uvicorn.run(app, **settings))  # type: ignore[arg-type]
         return
     os.environ["BULLETIN_SITE"] = site  # each worker process builds its own application
     os.environ[_PARENT] = str(os.getpid())
-    uvicorn.run("bulletin.web.serve:worker_app", factory=True, workers=workers, **settings)  # type: ignore[arg-type]
+    factory = "bulletin.web.serve:worker_app"
+    _until_stopped(lambda: uvicorn.run(factory, factory=True, workers=workers, **settings))  # type: ignore[arg-type]
+
+
+def _until_stopped(server: Callable[[], None]) -> None:
+    """Run uvicorn's `server`, which takes SIGINT and SIGTERM over to shut down gracefully;
+    after a SIGTERM, stop as every bulletin command does (the command line says so, then
+    ends as killed by it). One worker: uvicorn hands the signal on, once it has shut down,
+    to the handler that was there (bulletin's). Several: their supervisor just returns, and
+    Python's wakeup file descriptor, which gets the number of every signal that arrives,
+    tells which one it was."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous: int | None = None
+    with contextlib.suppress(ValueError):  # not the main thread: a test, signals are not ours
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        server()
+    finally:
+        if previous is not None:
+            signal.set_wakeup_fd(previous)
+        arrived = b""
+        with contextlib.suppress(BlockingIOError):
+            arrived = reader.recv(1024)
+        reader.close()
+        writer.close()
+    if signal.SIGTERM in arrived:
+        note_sigterm()
+    if terminated():
+        raise KeyboardInterrupt
 
 
 _PARENT = "BULLETIN_SERVE_PARENT"  # the supervisor's process id, for its workers
@@ -178,7 +209,14 @@ def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> 
         preview.watch(stop)
         say(f"Previewing {config.title} on {_base(host, port)}, rebuilt on every change; Ctrl-C stops")
         say(f"  a digest as a topic set gets it: {_base(host, port)}preview/digest?week=YYYY-Www&topics=a,b")
-        uvicorn.run(app, http=NoDelayHttp, host=host, port=port, log_level="warning", server_header=False)
+        settings = {
+            "http": NoDelayHttp,
+            "host": host,
+            "port": port,
+            "log_level": "warning",
+            "server_header": False,
+        }
+        _until_stopped(lambda: uvicorn.run(app, **settings))  # type: ignore[arg-type]
     finally:
         stop.set()
         shutil.rmtree(scratch, ignore_errors=True)
