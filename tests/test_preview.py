@@ -168,3 +168,24 @@ def test_serve_watch_needs_no_secret(site: SiteMaker) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=20)
+
+
+def test_configuration_errors_name_their_line_as_build_says_them(site: SiteMaker) -> None:
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    site.item("a.md", categories=["Alpha"])
+    (site.root / "bulletin.toml").write_text(
+        'base_url = "https://news.example.org/"\n\n[digest]\nsection_items = 0\nfeed_item = 5\n'
+    )
+    said: list[str] = []
+    Preview(site.root, "http://127.0.0.1:9/", site.root.parent / "scratch", said.append).rebuild()
+    built = CliRunner().invoke(main, ["build", "--site", str(site.root)])
+    assert built.exit_code == 2
+    expected = [
+        "bulletin.toml:4: error: digest.section_items: 0 is out of range; write a whole number from 1 to 1000",
+        "bulletin.toml:5: error: digest.feed_item: unknown key; remove it or check its spelling "
+        "(see README, Configuration)",
+    ]
+    assert (said, built.stderr.splitlines()) == (expected, expected)

@@ -308,7 +308,12 @@ _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 def load_config(site: Path) -> Config:
     """Read `site/bulletin.toml`; raise ConfigError listing every problem found."""
     site = Path(site)
-    data = read_config(site)
+    return parse_site_config(site, read_config(site))
+
+
+def parse_site_config(site: Path, data: dict[str, Any]) -> Config:
+    """parse_config for `data` read from `site/bulletin.toml` (and maybe adjusted, as the
+    preview does), its problems naming their line in that file."""
     try:
         text = (site / CONFIG_NAME).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..build import build_site
-from ..config import CONFIG_NAME, Config, parse_config, read_config
+from ..config import CONFIG_NAME, Config, parse_site_config, read_config
 from ..errors import BulletinError, ConfigError
 from ..report import Report
 
@@ -46,7 +46,7 @@ class Preview:
             local.setdefault("site_url", data["base_url"])  # item pages and images stay where they are
         web = local.get("web")
         local["web"] = {**(web if isinstance(web, dict) else {}), "url": self.url}
-        config = parse_config(self.site, local)
+        config = parse_site_config(self.site, local)
         from dataclasses import replace
 
         return replace(config, output=self.scratch)
