@@ -103,7 +103,7 @@ def test_a_templates_folder_made_while_watching_is_used(preview: tuple[SiteMaker
     while "own template" not in httpx.get(url + "feeds/topic/alpha/index.html").text:
         assert time.monotonic() < deadline, said
         time.sleep(0.1)
-    assert any(line.startswith("rebuilt: 1 items, ") and "digest files" in line for line in said), said
+    assert any(line.startswith("rebuilt: 1 item, ") and "digest file" in line for line in said), said
     (site.root / "templates" / "digest.html.j2").write_text("{% if x %}broken", encoding="utf-8")
     while not any("templates/digest.html.j2" in line for line in said):
         assert time.monotonic() < deadline, said

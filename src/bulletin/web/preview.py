@@ -67,13 +67,12 @@ class Preview:
         else:
             problems = [str(p) for p in report.sorted()]
             self._done(problems, config)
-            items = len(built.site.items)
-            written = built.digests_written.changed
-            digests = f", {len(written)} digest files" if built.digests is not None else ""
-            self.say(
-                f"rebuilt: {items} items, {len(built.feeds.changed)} feed files{digests} changed "
-                f"({time.monotonic() - started:.2f} s)"
-            )
+            counts = [_counted(len(built.site.items), "item")]
+            counts.append(_counted(len(built.feeds.changed), "feed file"))
+            if built.digests is not None:
+                counts.append(_counted(len(built.digests_written.changed), "digest file"))
+            took = f"{time.monotonic() - started:.2f} s"
+            self.say(f"rebuilt: {', '.join(counts)} changed ({took})")
 
     def _done(self, errors: list[str], config: Config | None) -> None:
         with self.lock:
@@ -107,3 +106,8 @@ class Preview:
         thread = threading.Thread(target=loop, name="bulletin-watch", daemon=True)
         thread.start()
         return thread
+
+
+def _counted(count: int, noun: str) -> str:
+    """`1 item`, `2 items`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
