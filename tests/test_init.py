@@ -183,10 +183,26 @@ def test_the_next_steps_name_a_folder_reached_through_dotdot_by_its_whole_path(
 
 def test_init_around_a_folder_of_items_adds_no_starter_items(tmp_path: Path) -> None:
     """A curation tool's export first, then init: the two examples were published beside them."""
+    from datetime import UTC, datetime, timedelta
+
     (tmp_path / "content" / "news").mkdir(parents=True)
-    (tmp_path / "content" / "news" / "real.md").write_text("---\ntitle: Real\n---\n", encoding="utf-8")
+    last_week = (datetime.now(UTC) - timedelta(days=7)).date().isoformat()
+    (tmp_path / "content" / "news" / "real.md").write_text(
+        f"---\ntitle: Real\ndate: '{last_week}'\ncategories: [Cybersecurity]\nhref: https://x.example/a\n---\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(main, ["init", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "content/ holds items already: no starter items were added beside them" in result.stdout
     assert sorted(p.name for p in (tmp_path / "content").rglob("*.md")) == ["real.md"]
-    assert (tmp_path / "bulletin.toml").is_file() and (tmp_path / "subscribers.csv").is_file()
+    assert (tmp_path / "bulletin.toml").is_file()
+    # Its rows name no starter topic, which these items do not have: the suggested dry run works.
+    assert (tmp_path / "subscribers.csv").read_text(encoding="utf-8") == (
+        "email,name,topics\nreader@example.org,Dana Reader,\nsecond@example.org,,\n"
+    )
+    env = {"BULLETIN_SECRET": "a-throwaway-secret-123"}
+    csv = str(tmp_path / "subscribers.csv")
+    sent = CliRunner().invoke(
+        main, ["send", "--dry-run", "--subscribers", csv, "--site", str(tmp_path)], env=env
+    )
+    assert (sent.exit_code, sent.stderr) == (0, ""), sent.output

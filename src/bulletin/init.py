@@ -53,6 +53,8 @@ def init_site(folder: Path, now: datetime) -> list[str]:
         "year": str(now.year),
         "first": (monday + timedelta(days=1)).isoformat(),
         "second": (monday + timedelta(days=3)).isoformat(),
+        # The starter items' topic; items of its own have none such: every topic, then.
+        "topic": "" if has_items else "first-topic",
     }
     starter = resources.files("bulletin") / "starter"
     for name, source in files.items():
