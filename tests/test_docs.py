@@ -126,3 +126,11 @@ def test_the_readme_quotes_the_message_of_a_bad_date(site: SiteMaker) -> None:
     result = CliRunner().invoke(main, ["check", "--site", str(site.root)])
     assert result.exit_code == 1
     assert result.stderr == quoted + "\n"
+
+
+def test_the_readme_says_what_an_item_id_is_without_an_id_field(site: SiteMaker) -> None:
+    ((path, said),) = re.findall(r"the id of `content/([^`]+)` is `([^`]+)`", README)
+    site.item(path, categories=["Alpha"])
+    assert CliRunner().invoke(main, ["feeds", "--site", str(site.root)]).exit_code == 0
+    atom = (site.root / "feeds" / "atom.xml").read_text(encoding="utf-8")
+    assert f"<id>tag:news.example.org,2000:{said}</id>" in atom
