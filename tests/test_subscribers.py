@@ -198,10 +198,26 @@ def test_whole_file_problems(tmp_path: Path) -> None:
      ("a@@example.org", False), ("a b@example.org", False), (".a@example.org", False),
      ("a@example.123", False), ("a@-bad.example.org", False), ("x" * 65 + "@example.org", False),
      ('"bob"@example.org', False), ('"b\\ob"@example.org', False), ('"j\u00f6rg"@example.org', False),
-     ('"a b"@example.org', False)],
+     ('"a b"@example.org', False), ("=?utf-8?q?ceo=40victim.example=2C_x?=@example.org", False),
+     ("=?utf-8?q?CEO_=3Cceo=40victim.example=3E?=@example.org", False), ("a=?b@example.org", False),
+     ("a=b?c@example.org", True), ("?=a=@example.org", True)],
 )  # fmt: skip
 def test_address_checks(address: str, valid: bool) -> None:
     assert valid_address(address) is valid
+
+
+def test_an_encoded_word_before_the_at_is_refused_and_said_why(tmp_path: Path) -> None:
+    """Mail programs decode an encoded word even in an address: in To, this one shows as
+    ceo@victim.example and x@example.org."""
+    address = "=?utf-8?q?ceo=40victim.example=2C_x?=@example.org"
+    assert address_fix(address) == (
+        "mail programs would read the '=?' before @ as an encoded word and show another address: "
+        "write the address without it"
+    )
+    assert valid_address(address, stored=True)  # one in the ledger from before, to find and remove
+    rows, problems = read(tmp_path, f"email,name\n{address},Ann\nann@example.org,Ann\n")
+    assert [row.email for row in rows] == ["ann@example.org"]
+    assert problems == [f"subscribers.csv:2: error: address '{address}' is not valid; {address_fix(address)}"]
 
 
 # -- the subscribers kept in the ledger (`bulletin subscribers …`) -------------------------------

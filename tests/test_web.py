@@ -759,6 +759,24 @@ def test_a_quoted_local_part_gets_the_invalid_address_page(
 @pytest.mark.parametrize(
     "address",
     [
+        "=?utf-8?q?ceo=40victim.example=2C_x?=@example.org",  # To: ceo@victim.example, x@example.org
+        "=?utf-8?q?CEO_=3Cceo=40victim.example=3E?=@example.org",  # To: CEO <ceo@victim.example>@…
+    ],
+)
+def test_an_encoded_word_before_the_at_is_refused(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, address: str
+) -> None:
+    status, page = subscribe(web, address)
+    assert status == 400 and (
+        "Please enter an address without &#39;=?&#39; before the @: mail programs would read it as "
+        "encoded text, and show another address." in page
+    )
+    assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
         "victim@" + "sub." * 60 + "example.org",  # 258: cut at 254, it was another domain
         "a" * 64 + "@" + "b" * 189 + ".example.org",
     ],

@@ -56,16 +56,28 @@ def recipient_address(address: str) -> str:
     return f"{local}@{domain.lower()}" if at else address.strip()
 
 
-def valid_address(address: str) -> bool:
+def valid_address(address: str, *, stored: bool = False) -> bool:
     """A bare ASCII addr-spec, a dot-atom at a dotted domain: local@example.org (never a
-    quoted local part such as "bob"@example.org)."""
+    quoted local part such as "bob"@example.org, nor one holding an encoded word).
+
+    `stored`: an address to find in the ledger, which may hold one with an encoded word from
+    before they were refused, so that it can be shown and removed (never mailed)."""
     local, at, domain = address.rpartition("@")
     if not at or len(address) > MAX_ADDRESS or len(local) > 64 or not _LOCAL.fullmatch(local):
+        return False
+    if encoded_word(address) and not stored:
         return False
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return False
     labels = domain.split(".")
     return len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def encoded_word(address: str) -> bool:
+    """Whether the part before @ holds "=?", the start of an RFC 2047 encoded word. Mail
+    programs decode one even there (RFC 2047 forbids it, they do it all the same), so that
+    =?utf-8?q?ceo=40victim.example=2C_x?=@example.org shows in To as two other addresses."""
+    return "=?" in address.rpartition("@")[0]
 
 
 def address_fix(address: str, otherwise: str = "write it as name@example.org") -> str:
@@ -86,6 +98,11 @@ def address_fix(address: str, otherwise: str = "write it as name@example.org") -
             f"it holds {hidden}, which is hard to see: delete it, or type the address instead of pasting it"
         )
     local = address.rpartition("@")[0]
+    if encoded_word(address) and valid_address(ascii_address(address), stored=True):
+        return (
+            "mail programs would read the '=?' before @ as an encoded word and show another "
+            "address: write the address without it"
+        )
     if local and not local.isascii():
         return (
             "the part before @ must be in ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- "

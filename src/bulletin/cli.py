@@ -829,7 +829,7 @@ def subscribers_remove(ctx: click.Context, address: str) -> None:
         from .mail.unsubscribe import Left
         from .subscriptions import Subscriptions
 
-        email = check_address(address)
+        email = check_address(address, stored=True)
         with _ledger(run, creates=False) as ledger:
             store = Subscriptions(ledger)
             found, suppressed = store.get(email), ledger.suppression(email)
@@ -849,7 +849,7 @@ def subscribers_show(ctx: click.Context, address: str) -> None:
         from .mail.status import subscriber_lines
         from .mail.subscribers import check_address
 
-        email = normalise_address(check_address(address))
+        email = normalise_address(check_address(address, stored=True))
         with _ledger(run, creates=False) as ledger:
             lines = subscriber_lines(ledger, email)
         for line in lines:  # names, consent text and diagnostics come from outside: escaped

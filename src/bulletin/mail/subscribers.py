@@ -263,11 +263,12 @@ def unknown_topics(option: str, unknown: list[str], known: Mapping[str, str]) ->
     return f"{option}: unknown topic {given}; {hint}known: {listed} (see bulletin topics)"
 
 
-def check_address(address: str, option: str = "ADDRESS") -> str:
-    """A valid address, stripped, its domain in ASCII; UsageError otherwise."""
+def check_address(address: str, option: str = "ADDRESS", *, stored: bool = False) -> str:
+    """A valid address, stripped, its domain in ASCII; UsageError otherwise. `stored`: one
+    to find in the ledger, which may hold addresses refused since (see valid_address)."""
     written = address.strip()
     address = ascii_address(written)
-    if not valid_address(address):
+    if not valid_address(address, stored=stored):
         raise UsageError(f"{option}: '{visible(written)}' is not an email address; {address_fix(written)}")
     return address
 

@@ -79,7 +79,7 @@ def _token_of(given: str) -> tuple[str, str]:
 def _leave(config: Config, address: str, now: datetime, new_ledger: bool) -> Left:
     """As the unsubscribe page does: the subscriber's status and the suppression list both."""
     written, address = address.strip(), ascii_address(address)
-    if not valid_address(address):
+    if not valid_address(address, stored=True):  # one the ledger may hold from before
         raise UsageError(f"{clipped(written)!r} is not an email address; {address_fix(written)}, "
                          "or give the token from the subscriber's unsubscribe link")  # fmt: skip
     with Ledger.open(config.state_dir / "ledger.sqlite", create=new_ledger) as ledger:

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from ..addresses import MAX_ADDRESS, ascii_address, hidden_character, valid_address
+from ..addresses import MAX_ADDRESS, ascii_address, encoded_word, hidden_character, valid_address
 from ..config import Config, load_config
 from ..errors import BulletinError, LedgerError, NoContentError
 from ..ledger import Ledger
@@ -408,6 +408,12 @@ def _check_subscription(web: WebSite, email: str, topics: list[str]) -> FormErro
                 "email",
                 "This address holds a hidden character (such as a zero-width space), often copied "
                 "along with it: please type the address.",
+            )
+        if encoded_word(email) and valid_address(email, stored=True):
+            return FormError(
+                "email",
+                "Please enter an address without '=?' before the @: mail programs would read it as "
+                "encoded text, and show another address.",
             )
         if not email.rpartition("@")[0].isascii():
             return FormError(
