@@ -774,6 +774,24 @@ def test_an_encoded_word_before_the_at_is_refused(
     assert ledger_rows(site)["subscribers"] == [] and smtp.handler.received == []
 
 
+def test_the_confirmation_mail_is_to_the_address_as_written_and_nothing_else(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer
+) -> None:
+    from bulletin.config import load_config
+    from bulletin.web.mail import confirmation
+
+    address = "o'neil+{news}?x=1#~$%&*/^_`|!-@example.org"  # what a dot-atom may hold, never "=?"
+    subscribe(web, address)
+    [received] = smtp.handler.received
+    assert received.recipient == address
+    assert [a.addr_spec for a in received.message["To"].addresses] == [address]
+    assert re.search(rb"^To: (.*)\r$", received.data, re.M).group(1) == address.encode()  # type: ignore[union-attr]
+    context = {"now": datetime.now(UTC)}
+    with pytest.raises(ValueError, match="is not an address to mail"):
+        confirmation(load_config(site.root), "=?utf-8?q?a=40b.example?=@example.org", "x", manage=False,
+                     context=context)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "address",
     [

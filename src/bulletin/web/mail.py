@@ -6,6 +6,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
+from ..addresses import valid_address
 from ..config import Config
 from ..digests.message import POLICY
 from ..digests.personal import sender_domain
@@ -15,6 +16,8 @@ from ..templates import environment
 
 def confirmation(config: Config, email: str, link: str, *, manage: bool, context: dict[str, Any]) -> bytes:
     """The message asking `email` to confirm (or, when already subscribed, its manage link)."""
+    if not valid_address(email):  # one a mail program would read as another, or as several
+        raise ValueError(f"{email!r} is not an address to mail")
     subject = (
         f"Your subscription to {config.title}" if manage else f"Confirm your subscription to {config.title}"
     )
@@ -24,14 +27,16 @@ def confirmation(config: Config, email: str, link: str, *, manage: bool, context
     message = EmailMessage(policy=POLICY)
     message["Subject"] = subject
     message["From"] = config.digest.sender or f"{config.title} <news@{sender_domain(config)}>"
-    message["To"] = email  # the address alone: a name typed into a form never reaches a header
     message["Date"] = format_datetime(context["now"])
     message["Message-ID"] = make_msgid("confirm", domain=sender_domain(config))
     message.set_content(env.get_template("confirm_mail.txt.j2").render(values), cte="quoted-printable")
     message.add_alternative(
         env.get_template("confirm_mail.html.j2").render(values), subtype="html", cte="quoted-printable"
     )
-    data = message.as_bytes(policy=POLICY)
+    # To: the address alone (a name typed into a form never reaches a header), written as it
+    # is, as the digests write theirs. Set through the message, it would be parsed, and an
+    # encoded word in it decoded into whatever addresses it spells.
+    data = f"To: {email}\r\n".encode("ascii") + message.as_bytes(policy=POLICY)
     if config.dkim is not None:
         from ..mail.signing import sign
 
