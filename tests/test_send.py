@@ -683,6 +683,45 @@ def test_an_internationalised_domain_is_mailed_in_ascii_from_every_command(site:
         assert cli(site, "send", "--to", "editor@bü\ncher.de").exit_code == 2  # never dropped unsaid
 
 
+def test_an_address_with_an_encoded_word_in_the_ledger_is_not_mailed_and_can_be_removed(
+    site: SiteMaker,
+) -> None:
+    """Taken before such addresses were refused: in To, mail programs would decode it into
+    ceo@victim.example and x@example.org."""
+    from bulletin.subscriptions import Subscriptions
+
+    forged = "=?utf-8?q?ceo=40victim.example=2C_x?=@example.org"
+    with SmtpServer() as server:
+        make_site(site, server.port)
+        assert cli(site, "subscribers", "add", "ann@example.org", "--new-ledger").exit_code == 0
+        with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+            Subscriptions(ledger).add(forged, "", None, datetime(2026, 11, 20, tzinfo=UTC), "web")
+        result = cli(site, "send")
+        assert result.exit_code == 1 and "1 sent" in result.stdout
+        assert (
+            f"ledger.sqlite: error: {forged}: not mailed: mail programs would read the '=?' before @ as "
+            f"an encoded word and show another address in To; remove it: bulletin subscribers remove "
+            f"'{forged}'"
+        ) in result.stderr
+        [received] = server.handler.received
+        assert received.recipient == "ann@example.org"
+        assert [a.addr_spec for a in received.message["To"].addresses] == ["ann@example.org"]
+        refused = cli(site, "subscribers", "add", forged)
+        assert refused.exit_code == 2 and "would read the '=?' before @ as an encoded word" in refused.stderr
+        assert "status      active" in cli(site, "subscribers", "show", forged).stdout
+        removed = cli(site, "subscribers", "remove", forged)
+        assert removed.exit_code == 0 and f"removed {forged}" in removed.stdout
+        assert cli(site, "send", "--week", "2026-W47").exit_code == 0
+
+
+def test_a_to_header_never_holds_an_encoded_word_in_an_address() -> None:
+    from bulletin.digests.message import SpliceError
+    from bulletin.digests.personal import to_header
+
+    with pytest.raises(SpliceError, match="holds an encoded word"):
+        to_header("Ann", "=?utf-8?q?ceo=40victim.example=2C_x?=@example.org")
+
+
 def test_subscribers_whose_topics_are_all_gone_are_named_in_a_warning(site: SiteMaker) -> None:
     """Their copies would only count as 'with no items', week after week."""
     with SmtpServer() as server:

@@ -7,10 +7,11 @@ from email.header import Header
 from email.utils import formataddr, parseaddr
 from urllib.parse import urlsplit
 
+from ..addresses import encoded_word
 from ..config import Config
 from ..tokens import make_purpose_token, make_token
 from ..urls import Urls
-from .message import Personal
+from .message import Personal, SpliceError
 
 MAX_NAME = 100  # longer names are cut in greetings and To headers
 MAX_ADDRESS = 254  # RFC 5321's limit for a forward path
@@ -64,8 +65,11 @@ def to_header(name: str, address: str) -> str:
     A plain ASCII name goes as a phrase (quoted where it needs it). Any other name goes as
     RFC 2047 encoded words, and so does an ASCII name that holds "=?": passed as it is,
     or even quoted (some readers decode inside quotes), a mail client would decode it, and
-    "=?utf-8?b?…?=" can decode to "Mallory <mallory@evil.example>".
+    "=?utf-8?b?…?=" can decode to "Mallory <mallory@evil.example>". The address goes as it
+    is, so one holding an encoded word is refused (SpliceError): no address comes in with one.
     """
+    if encoded_word(address):
+        raise SpliceError(f"{address[:40]!r} holds an encoded word, which mail programs decode")
     if not name:
         return address
     if name.isascii() and "=?" not in name:

@@ -20,7 +20,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..addresses import address_fix, ascii_address, clipped, normalise_address, valid_address
+from ..addresses import address_fix, ascii_address, clipped, encoded_word, normalise_address, valid_address
 from ..config import Config
 from ..dates import local_day
 from ..digests.archive import write_archive_index, write_digest
@@ -539,6 +539,7 @@ class _Send:
         active = [
             Subscriber(row.email, row.name, row.topics, 0)
             for row in Subscriptions(self.ledger).rows(status="active")
+            if self._mailable(row.email)
         ]
         if not active:
             self.report.warning(
@@ -549,6 +550,19 @@ class _Send:
             )
         self._warn_stranded(active)
         return active
+
+    def _mailable(self, address: str) -> bool:
+        """False, and said, for an address with an encoded word that the ledger holds from
+        before they were refused: in To, a mail program would show it as other addresses."""
+        if not encoded_word(address):
+            return True
+        self.report.error(
+            str(self.ledger.path) if self.ledger is not None else "ledger",
+            None,
+            f"{address}: not mailed: mail programs would read the '=?' before @ as an encoded word "
+            f"and show another address in To; remove it: bulletin subscribers remove '{address}'",
+        )
+        return False
 
     def _warn_stranded(self, active: list[Subscriber]) -> None:
         """Subscribers whose every topic is gone from the site get no digest at all, which
