@@ -15,6 +15,7 @@ from bulletin.addresses import (
     address_fix,
     ascii_address,
     display_address,
+    mailbox_key,
     normalise_address,
     recipient_address,
     valid_address,
@@ -204,6 +205,17 @@ def test_whole_file_problems(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_address_checks(address: str, valid: bool) -> None:
     assert valid_address(address) is valid
+
+
+@pytest.mark.parametrize(
+    ("address", "mailbox"),
+    [("Ann+News@Example.org", "ann@example.org"), ("ann@example.org", "ann@example.org"),
+     ("a.n.n+x+y@example.org", "a.n.n@example.org"), ("+x@example.org", "+x@example.org"),
+     ("A.nn+tag@GoogleMail.com", "ann@gmail.com"), ("a.n.n@gmail.com", "ann@gmail.com"),
+     ("ann@mail.gmail.com", "ann@mail.gmail.com"), ("carol+x@b\u00fccher.de", "carol@xn--bcher-kva.de")],
+)  # fmt: skip
+def test_the_mailbox_an_address_reaches(address: str, mailbox: str) -> None:
+    assert mailbox_key(address) == mailbox
 
 
 def test_an_encoded_word_before_the_at_is_refused_and_said_why(tmp_path: Path) -> None:

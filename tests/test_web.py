@@ -198,6 +198,31 @@ def test_three_mails_a_day_per_address_then_the_same_page_and_no_mail(
     assert len(smtp.handler.to("ann@example.org")) == 3
 
 
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        [f"flood+{n}@example.org" for n in range(8)],
+        [
+            "ann@gmail.com",
+            "a.nn@gmail.com",
+            "A.N.N+x@GoogleMail.com",
+            "ann+@googlemail.com",
+            "an.n+y@gmail.com",
+        ],
+    ],
+    ids=["tags", "gmail"],
+)
+def test_three_mails_a_day_per_mailbox_whatever_the_tag_or_dots(
+    site: SiteMaker, smtp: SmtpServer, spellings: list[str]
+) -> None:
+    web_site(site, smtp.port, rate_per_minute=60)
+    with WebServer(site.root, SECRET) as web:
+        pages = {subscribe(web, address) for address in spellings}
+    assert len(pages) == 1  # the same page whether mailed or not
+    assert [r.recipient for r in smtp.handler.received] == spellings[:3]  # as written, as are their rows
+    assert [row[1] for row in ledger_rows(site)["subscribers"]] == sorted(spellings[:3], key=str.lower)
+
+
 def test_a_relay_that_is_down_leaves_nothing_half_done(
     site: SiteMaker, caplog: pytest.LogCaptureFixture
 ) -> None:

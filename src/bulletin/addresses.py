@@ -22,6 +22,21 @@ def normalise_address(address: str) -> str:
     return ascii_address(address).lower()
 
 
+def mailbox_key(address: str) -> str:
+    """The mailbox an address reaches, as far as one can tell from outside, for a limit counted
+    per mailbox: normalise_address's form with the local part's +tag taken off (ann+news@
+    reaches ann@), and at Gmail without dots (a.nn@googlemail.com is ann@gmail.com). The
+    address itself stays as it was written everywhere else."""
+    local, _, domain = normalise_address(address).rpartition("@")
+    local = local.split("+", 1)[0] or local  # "+x@" is a mailbox of its own, not "@"
+    if domain in _GMAIL:
+        local, domain = local.replace(".", ""), _GMAIL[0]
+    return f"{local}@{domain}"
+
+
+_GMAIL = ("gmail.com", "googlemail.com")  # one domain: ann@ at either is one mailbox
+
+
 def ascii_address(address: str) -> str:
     """`address`, trimmed, with an internationalised domain in the ASCII form DNS and relays
     use: carol@bücher.de is carol@xn--bcher-kva.de (punycode, as browsers write the host).

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .addresses import normalise_address
+from .addresses import mailbox_key, normalise_address
 from .ledger import Ledger
 from .report import CONTROLS
 
@@ -23,7 +23,7 @@ SUPPRESSED = frozenset(("unsubscribed", "bounced", "complained"))
 NEVER_MAILED = frozenset(("bounced", "complained"))
 TRANSIENT_WEEKS = 3  # transient failures in this many separate weeks make an address bounced
 _RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
-MAILS_PER_DAY = 3  # confirmation or manage-link mails one address can get in a day
+MAILS_PER_DAY = 3  # confirmation or manage-link mails one mailbox (mailbox_key) can get in a day
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +313,9 @@ class Subscriptions:
             return True
 
     def may_mail(self, address: str, now: float) -> bool:
-        """Count one confirmation (or manage-link) mail; False past MAILS_PER_DAY a day."""
-        address = normalise_address(address)
+        """Count one confirmation (or manage-link) mail; False past MAILS_PER_DAY a day.
+        Counted by mailbox: ann+1@, ann+2@… would otherwise each get three in one inbox."""
+        address = mailbox_key(address)
         with self._transaction():
             self.db.execute("DELETE FROM mails_asked WHERE at < ?", (now - 86400,))
             (count,) = self.db.execute(
@@ -329,7 +330,7 @@ class Subscriptions:
         """Undo may_mail when the mail could not be sent."""
         with self._transaction():
             self.db.execute(
-                "DELETE FROM mails_asked WHERE address = ? AND at = ?", (normalise_address(address), now)
+                "DELETE FROM mails_asked WHERE address = ? AND at = ?", (mailbox_key(address), now)
             )
 
     def undo_request(self, email: str, before: str, row: Row | None, asked: str) -> None:
