@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from bulletin.cli import main
 from bulletin.ledger import Ledger
 
-from .browser import browser_page, needs_chromium
+from .browser import browser_page, needs_chromium, page_elsewhere
 from .conftest import SiteMaker
 from .smtp import SmtpServer, free_port
-from .webserver import WebServer
+from .webserver import WebServer, form_token
 
 SECRET = "browser-secret-0123456789"
 
@@ -100,6 +100,43 @@ def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch:
         )
         assert again.exit_code == 0, again.output
         assert len(smtp.handler.received) == before  # nobody is left to mail
+
+
+@needs_chromium
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"], ids=["another-site", "another-port"])
+def test_a_form_another_sites_page_posts_is_refused_and_this_sites_is_taken(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    """A page elsewhere fetches a form token and posts it from its visitors' browsers: their
+    own address, and whatever address the page chose, would go into the consent record."""
+    monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+    port = free_port()
+    with SmtpServer() as smtp:
+        site.write_config(
+            digest={"from": "Test News <news@news.example.org>", "address": "1 Main Street"},
+            smtp={"host": "127.0.0.1", "port": smtp.port},
+            web={"url": f"http://127.0.0.1:{port}/"},
+        )
+        site.item("a.md", title="Alpha story", categories=["Alpha"], date="2026-11-17")
+        Ledger.open(site.root / ".bulletin" / "ledger.sqlite", create=True).close()
+        with WebServer(site.root, SECRET, port=port) as web, browser_page() as page:
+            token = form_token(web.client.get("/subscribe").text)
+            forged = (
+                f'<form method="post" action="{web.url}subscribe"><input name="form" value="{token}">'
+                '<input name="email" value="victim@example.org"></form>'
+                "<script>document.forms[0].submit()</script>"
+            )
+            with page_elsewhere(host, forged) as elsewhere:
+                page.goto(elsewhere)
+                page.wait_for_url(f"{web.url}subscribe")
+            assert page.inner_text("h1") == "This form was sent from another site"
+            page.goto(web.url)
+            page.fill("#email", "reader@example.org")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            assert page.inner_text("h1") == "Check your inbox"
+            web.settle()
+        assert [r.recipient for r in smtp.handler.received] == ["reader@example.org"]
 
 
 @needs_chromium

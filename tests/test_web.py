@@ -589,6 +589,85 @@ def test_client_addresses_count_forwarded_for_only_from_trusted_proxies() -> Non
 # -- pages and files -----------------------------------------------------------------------------
 
 
+def _post_subscribe(web: WebServer, address: str, headers: dict[str, str]) -> httpx.Response:
+    page = web.client.get("/subscribe").text
+    data = {"form": form_token(page), "email": address, "website": ""}
+    answer = web.client.post("/subscribe", data=data, headers=headers)
+    web.settle()
+    return answer
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://attacker.example"},
+        {"origin": "null"},  # a sandboxed frame
+        {"origin": "null", "sec-fetch-site": "same-site"},  # a page of a sibling site under no-referrer
+        {"origin": "https://127.0.0.1"},  # web.url's host, another scheme
+        {"origin": "http://127.0.0.1:8080"},  # and another port
+        {"sec-fetch-site": "cross-site"},
+        {"origin": PUBLIC.rstrip("/"), "sec-fetch-site": "cross-site"},
+    ],
+)
+def test_a_form_posted_from_another_sites_page_is_refused(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, headers: dict[str, str]
+) -> None:
+    """A page elsewhere could fetch a form token and post it from its visitors' browsers,
+    their addresses going into the consent record."""
+    refused = _post_subscribe(web, "ann@example.org", headers)
+    assert refused.status_code == 403 and "This form was sent from another site" in refused.text
+    assert refused.headers["content-security-policy"].startswith("default-src 'self'")
+    assert refused.headers["x-frame-options"] == "DENY" and refused.headers["cache-control"] == "no-store"
+    _active(site, "bob@example.org")
+    token = make_token("bob@example.org", SECRET, LIST_ID)
+    page = web.client.get(f"/unsubscribe/{token}").text
+    left = web.client.post(f"/unsubscribe/{token}", data={"form": form_token(page)}, headers=headers)
+    assert left.status_code == 403
+    assert store(site).get("bob@example.org").status == "active"  # type: ignore[union-attr]
+    assert ledger_rows(site)["subscribers"][0][1] == "bob@example.org" and smtp.handler.received == []
+    # RFC 8058 one-click, posted from wherever: its token is its authority.
+    one_click = web.client.post(
+        f"/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded", **headers},
+    )
+    assert one_click.status_code == 200
+    assert store(site).get("bob@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    # The same form from this site's own page, or from no page at all (curl), is taken.
+    for n, own in enumerate(OWN_PAGE):
+        assert _post_subscribe(web, f"reader{n}@example.org", own).status_code == 303, own
+    assert len(smtp.handler.received) == len(OWN_PAGE)
+
+
+OWN_PAGE = [
+    {},
+    {"origin": "http://127.0.0.1"},
+    {"origin": "HTTP://127.0.0.1:80"},
+    {"sec-fetch-site": "same-origin"},
+    {"sec-fetch-site": "none"},  # typed into the address bar, or a bookmark
+    {"origin": "null", "sec-fetch-site": "same-origin"},  # this site's page under no-referrer
+]
+
+
+def test_without_web_url_a_form_from_the_server_as_reached_is_taken(
+    site: SiteMaker, smtp: SmtpServer
+) -> None:
+    """web.url is then base_url, where the feeds are published; the pages are where the
+    server is reached."""
+    web_site(site, smtp.port)
+    del site.config_data["web"]
+    site.write_config()
+    with WebServer(site.root, SECRET) as web:
+        here = web.url.rstrip("/")
+        assert _post_subscribe(web, "ann@example.org", {"origin": here}).status_code == 303
+        assert (
+            _post_subscribe(web, "bob@example.org", {"origin": "https://news.example.org"}).status_code == 303
+        )
+        elsewhere = _post_subscribe(web, "cy@example.org", {"origin": "http://localhost:1"})
+        assert elsewhere.status_code == 403
+    assert sorted(r.recipient for r in smtp.handler.received) == ["ann@example.org", "bob@example.org"]
+
+
 def test_pages_carry_the_security_headers_and_are_escaped(site: SiteMaker, smtp: SmtpServer) -> None:
     web_site(site, smtp.port)
     # Markup in the title is reduced to its text; escaped markup is text that looks like a tag.
@@ -597,7 +676,7 @@ def test_pages_carry_the_security_headers_and_are_escaped(site: SiteMaker, smtp:
         response = web.client.get("/")
     assert response.headers["content-security-policy"].startswith("default-src 'self'")
     assert response.headers["x-frame-options"] == "DENY"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"  # a form's POST carries its Origin
     assert "set-cookie" not in response.headers
     assert "<script>" not in response.text and "News &lt;script&gt;" in response.text
 

@@ -45,7 +45,7 @@ from ..tokens import (
     verify_unsubscribe_token,
 )
 from .files import PublishedFiles
-from .guard import Guard, client_address, rate_key
+from .guard import Guard, client_address, cross_site, origin, rate_key
 from .mail import confirmation, open_relay, send_confirmation
 from .pages import CONSENT, FormError, Pages
 from .preview import RELOAD_SCRIPT, Preview
@@ -105,14 +105,32 @@ class WebSite:
         peer = request.client.host if request.client else None
         return client_address(peer, request.headers.get("x-forwarded-for"), self.web.trusted_proxies)
 
+    def origins(self, request: Request) -> set[str]:
+        """The origins of this site's own pages: web.url's; without [web], the one this
+        request reached too (web.url is then base_url, where the feeds are published, which
+        need not be this server)."""
+        own = {origin(self.web.url)}
+        if self.config.web is None:
+            own.add(origin(str(request.url)))
+        return {found for found in own if found is not None}
+
     def guard_form(self, request: Request, form: Any, name: str, page: str) -> Response | None:
         """None when the form may go on; else the page that refuses it, with a link to `page`
         (the route that shows the form): reloading would only send the same form again."""
+        again = (self.pages.root + page, "Open the page again")
+        # Another site's page, sent by a visitor's browser (with the visitor's address, for
+        # the consent record): its form token could be fetched by anyone.
+        if cross_site(request.headers, self.origins(request)):
+            return self.pages.message(
+                403,
+                "This form was sent from another site",
+                ["Nothing was changed. Please open the page on this site and send the form from there."],
+                link=again,
+            )
         if not self.store.hit(rate_key(self.client(request)), time.time(), self.web.rate_per_minute):
             return self.pages.message(
                 429, "Too many requests", ["Please wait a minute, then try again."], retry_after=60
             )
-        again = (self.pages.root + page, "Open the page again")
         token = str(form.get("form", ""))
         if not token:  # sent from another site's page, or from a page cut short
             return self.pages.message(

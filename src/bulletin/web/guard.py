@@ -4,7 +4,7 @@ client addresses."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,14 +19,16 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY = 16 * 1024
 PUBLISHED = ("/feeds/", "/emails/", "/preview/")  # pages with their own inline styles
 
-# Pages: nothing from elsewhere, never in a frame, no referrer (tokens are in the URLs).
+# Pages: nothing from elsewhere, never in a frame, no referrer to other sites (tokens are in
+# the URLs). Not no-referrer: under it a browser sends a form's POST with "Origin: null",
+# which cannot be told from another site's page (see cross_site).
 PAGE_HEADERS = [
     (
         b"content-security-policy",
         b"default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-content-type-options", b"nosniff"),
 ]
 FILE_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
@@ -140,6 +142,41 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def origin(url: str) -> str | None:
+    """The origin of `url` as a browser's Origin header writes it (scheme://host, the port
+    only when it is not the scheme's own), or None when it has none (Origin: null)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in _PORTS or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != _PORTS[scheme] else "")
+
+
+_PORTS = {"http": 80, "https": 443}
+
+
+def cross_site(headers: Mapping[str, str], own: set[str]) -> bool:
+    """Whether a browser marks a request as sent from another site's page: an Origin that is
+    none of `own` (origins as origin() writes them), or Sec-Fetch-Site: cross-site. A request
+    with neither (curl, a mail provider's one-click POST) comes from no page at all.
+
+    "Origin: null" (a sandboxed frame, a page under no-referrer) counts as another site's,
+    unless Sec-Fetch-Site, which no page can set, says the page was this server's own: a
+    page served before the pages' referrer policy allowed their Origin."""
+    fetched = headers.get("sec-fetch-site", "").strip().lower()
+    if fetched == "cross-site":
+        return True
+    sent = headers.get("origin")
+    if sent is None or origin(sent) in own:
+        return False
+    return not (sent.strip() == "null" and fetched == "same-origin")
 
 
 def client_address(peer: str | None, forwarded: str | None, trusted: tuple[str, ...]) -> str:
