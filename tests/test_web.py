@@ -1391,3 +1391,67 @@ def test_serve_on_a_port_in_use_says_so_before_serving(site: SiteMaker) -> None:
     )
     assert elsewhere.exit_code == 2, elsewhere.output
     assert "give --host an address of this machine" in elsewhere.stderr
+
+
+def test_serve_closes_a_connection_that_does_not_send_its_request_in_time(site: SiteMaker) -> None:
+    """uvicorn waited for a request's headers without end: connections that sent nothing, or
+    half a request, stayed open (90 s and counting), and enough of them took every file
+    descriptor, /healthz's too."""
+    import socket
+    import sys
+
+    from bulletin.web.serve import REQUEST_SECONDS
+
+    port = free_port()
+    web_site(site, free_port())
+    site.write_config(web={"url": f"http://127.0.0.1:{port}/"})
+    env = {**os.environ, "BULLETIN_SECRET": SECRET}
+    command = [sys.executable, "-m", "bulletin", "serve", "--port", str(port), "--site", str(site.root)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    opened: dict[str, socket.socket] = {}
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz")
+        host = f"Host: 127.0.0.1:{port}\r\n".encode()
+        head = b"GET /healthz HTTP/1.1\r\n" + host
+        post = b"POST /subscribe HTTP/1.1\r\n" + host + b"Content-Length: 100\r\n\r\nemail=a"
+        started = time.monotonic()
+        for name, data in (("nothing", b""), ("half the headers", head), ("half the body", post),
+                           ("half the next request", head + b"\r\n")):  # fmt: skip
+            opened[name] = socket.create_connection(("127.0.0.1", port))
+            opened[name].sendall(data)
+        kept = opened["half the next request"]
+        answer = b""
+        while not answer.endswith(b"\r\n\r\nok\n"):  # the first request is answered
+            answer += kept.recv(1000)
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+        kept.sendall(head)  # and the next one half sent
+        # Meanwhile a request sent in two halves, a second apart, is answered on time.
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.sendall(head)
+            time.sleep(1)
+            slow.sendall(b"Connection: close\r\n\r\n")
+            assert slow.recv(1000).startswith(b"HTTP/1.1 200 OK")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok\n"
+        for name, connection in opened.items():
+            connection.settimeout(REQUEST_SECONDS + 5 - (time.monotonic() - started))
+            try:
+                assert connection.recv(1000) == b"", name  # closed, with nothing said
+            except TimeoutError:
+                pytest.fail(f"{name}: still open {time.monotonic() - started:.1f} s after it was opened")
+        assert time.monotonic() - started > REQUEST_SECONDS - 1  # not before its deadline
+    finally:
+        for connection in opened.values():
+            connection.close()
+        process.terminate()
+        process.communicate(timeout=20)
+
+
+def _wait_for(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            assert httpx.get(url).status_code == 200
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "serve did not answer"
+            time.sleep(0.1)

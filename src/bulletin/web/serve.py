@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -10,6 +11,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..config import Config
@@ -56,7 +58,8 @@ def serve(
     plural = "s" if workers > 1 else ""
     say(f"Serving {config.title} on {_base(host, port)} ({workers} worker{plural}); Ctrl-C stops")
     settings = {
-        "http": NoDelayHttp,
+        "http": ServeHttp,
+        "limit_concurrency": connection_limit(),
         "host": host,
         "port": port,
         "log_level": "warning",
@@ -166,13 +169,26 @@ def elsewhere_warning(config: Config, port: int) -> str | None:
     )
 
 
-class NoDelayHttp(H11Protocol):
-    """uvicorn's HTTP/1.1 with TCP_NODELAY on every connection.
+REQUEST_SECONDS = 10  # for a connection to send a request: its headers, and a form's body
+MAX_CONNECTIONS = 1000  # a worker's most at once; more get a 503 (see connection_limit)
+
+
+class ServeHttp(H11Protocol):
+    """uvicorn's HTTP/1.1 with TCP_NODELAY on every connection, and a deadline for each request.
 
     With several workers uvicorn binds the socket itself without naming the TCP protocol,
     so asyncio leaves Nagle's algorithm on: each keep-alive answer then waits about 40 ms
     for the client's delayed ACK.
+
+    uvicorn waits for a request's headers without end (its keep-alive timeout runs only
+    between two requests, and stops at their first byte), so a connection that sends
+    nothing, or half a request, held a file descriptor for good; enough of them and accept()
+    failed, /healthz too. A connection now has REQUEST_SECONDS from its start, or from the
+    first byte of its next request, to send the whole request, body included (a form's, at
+    most 16 kB); else it is closed.
     """
+
+    deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         sock = transport.get_extra_info("socket")
@@ -180,6 +196,44 @@ class NoDelayHttp(H11Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+        self._start_deadline()  # one that never sends a byte is closed too
+
+    def data_received(self, data: bytes) -> None:
+        if self.deadline is None and self.conn.their_state is h11.IDLE:
+            self._start_deadline()  # the next request on a connection kept alive
+        super().data_received(data)
+        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+            self._stop_deadline()  # the request is in (or the connection is over)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
+        super().connection_lost(exc)
+
+    def _start_deadline(self) -> None:
+        self.deadline = self.loop.call_later(REQUEST_SECONDS, self._too_slow)
+
+    def _stop_deadline(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def _too_slow(self) -> None:
+        self.deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()  # no answer: a client this slow is not waiting for one
+
+
+def connection_limit() -> int:
+    """How many connections a worker serves at once (uvicorn's limit_concurrency; past it,
+    a request gets a 503 and its connection is closed): MAX_CONNECTIONS, or half the files
+    the process may open, so that the ledger, the published files and the relay always
+    have theirs."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(16, min(MAX_CONNECTIONS, soft // 2))
 
 
 def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> None:
@@ -210,7 +264,7 @@ def _watch(config: Config, host: str, port: int, say: Callable[[str], None]) -> 
         say(f"Previewing {config.title} on {_base(host, port)}, rebuilt on every change; Ctrl-C stops")
         say(f"  a digest as a topic set gets it: {_base(host, port)}preview/digest?week=YYYY-Www&topics=a,b")
         settings = {
-            "http": NoDelayHttp,
+            "http": ServeHttp,
             "host": host,
             "port": port,
             "log_level": "warning",
