@@ -12,7 +12,13 @@ from click.testing import CliRunner
 from bulletin import verify_unsubscribe_token
 from bulletin.cli import main
 from bulletin.ledger import Ledger
-from bulletin.tokens import make_token
+from bulletin.tokens import (
+    make_form_token,
+    make_purpose_token,
+    make_token,
+    verify_form_token,
+    verify_purpose_token,
+)
 from bulletin.urls import Urls
 
 from .conftest import SiteMaker
@@ -46,6 +52,27 @@ def test_forged_and_foreign_tokens_fail() -> None:
     assert verify_unsubscribe_token(token, "another-secret-value", LIST) is None
     assert verify_unsubscribe_token(token, SECRET, "other.list") is None
     assert verify_unsubscribe_token(token[:-1], SECRET, LIST) is None
+
+
+def test_only_the_tokens_own_encoding_verifies() -> None:
+    """The decoder skipped characters outside base64 and took padding: a token with "!!~~"
+    inside, or "===" after its address, verified as the token itself."""
+    token = make_token("ann@example.org", SECRET, LIST)
+    encoded, signature = token.split(".")
+    assert encoded == "YW5uQGV4YW1wbGUub3Jn"  # its last character carries two spare bits
+    for changed in (f"YW5u!!~~QGV4YW1wbGUub3Jn.{signature}", f"{encoded}===.{signature}",
+                    f"{encoded}=.{signature}", f"YW5uQGV4YW1wbGUub3Jo.{signature}",
+                    f"YW5u QGV4YW1wbGUub3Jn.{signature}"):  # fmt: skip
+        assert verify_unsubscribe_token(changed, SECRET, LIST) is None, changed
+    manage = make_purpose_token("manage", "ann@example.org", SECRET, LIST)
+    assert verify_purpose_token("manage", "!!" + manage, SECRET, LIST) is None
+    form = make_form_token("subscribe", SECRET)
+    assert verify_form_token(form.replace(".", "==.", 1), "subscribe", SECRET, 60) is None
+    # base64's + and / for base64url's - and _, as a link may be rewritten, are the same token.
+    for address, urlsafe, standard in (("b???@example.org", "_", "/"), ("a?>b@example.org", "-", "+")):
+        odd = make_token(address, SECRET, LIST)
+        assert urlsafe in odd.split(".")[0]
+        assert verify_unsubscribe_token(odd.replace(urlsafe, standard, 1), SECRET, LIST) == address
 
 
 @pytest.mark.parametrize("garbage", ["", ".", "abc", "a.b.c", "!!!.???", "é.é", "YW5u", "=.=", "YW5u."])
