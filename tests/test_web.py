@@ -149,8 +149,15 @@ def test_subscribe_mails_a_link_and_only_the_post_of_confirm_activates(
 def test_the_confirm_page_shows_what_it_confirms(site: SiteMaker, smtp: SmtpServer, web: WebServer) -> None:
     subscribe(web, "ann@example.org", "beta", "alpha", name="Ann <b>")
     page = web.client.get(link(text_of(last_mail(smtp, "ann@example.org")), "confirm")).text
-    assert "Digests go to <strong><bdi>ann@example.org</bdi></strong> and greet you as Ann &lt;b&gt;." in page
+    assert (
+        "Digests go to <strong><bdi>ann@example.org</bdi></strong> and greet you as <bdi>Ann &lt;b&gt;</bdi>."
+        in page
+    )
     assert "Topics: Alpha, Beta." in page
+    # A name in a right-to-left script keeps to itself: the full stop stays at the sentence's end.
+    subscribe(web, "dana@example.org", name="\u05d3\u05e0\u05d4 2")
+    page = web.client.get(link(text_of(last_mail(smtp, "dana@example.org")), "confirm")).text
+    assert "greet you as <bdi>\u05d3\u05e0\u05d4 2</bdi>." in page
     subscribe(web, "bob@example.org")
     page = web.client.get(link(text_of(last_mail(smtp, "bob@example.org")), "confirm")).text
     assert (
@@ -175,7 +182,7 @@ def test_a_later_request_by_anyone_is_not_confirmed_by_the_first_link(
     row = store(site).get("fay@example.org")
     assert row is not None and row.status == "pending"
     page = web.client.get(second).text  # the newest link says what it would confirm
-    assert "greet you as Spam King" in page and "Topics: Beta." in page
+    assert "greet you as <bdi>Spam King</bdi>" in page and "Topics: Beta." in page
 
 
 def test_the_page_never_says_whether_an_address_is_known(
