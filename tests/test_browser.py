@@ -140,6 +140,34 @@ def test_a_form_another_sites_page_posts_is_refused_and_this_sites_is_taken(
 
 
 @needs_chromium
+def test_a_published_page_keeps_its_styles_and_runs_no_script(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """feeds/ and emails/ hold what templates and content made: a script slipped into one
+    (a site's own template, a file copied there) must not run on the subscriber's side."""
+    monkeypatch.setenv("BULLETIN_SECRET", SECRET)
+    with SmtpServer() as smtp:
+        site.write_config(
+            digest={"from": "Test News <news@news.example.org>", "address": "1 Main Street"},
+            smtp={"host": "127.0.0.1", "port": smtp.port},
+        )
+        site.item("a.md", title="Alpha story", categories=["Alpha"], date="2026-11-17")
+        assert CliRunner().invoke(main, ["build", "--site", str(site.root)]).exit_code == 0
+        (site.root / "feeds" / "slipped.html").write_text(
+            "<!DOCTYPE html><html><head><style>h1 { color: rgb(1, 2, 3) }</style></head><body>"
+            '<h1 style="margin-left: 7px">Slipped</h1><script>document.title = "ran"</script></body></html>'
+        )
+        Ledger.open(site.root / ".bulletin" / "ledger.sqlite", create=True).close()
+        with WebServer(site.root, SECRET) as web, browser_page() as page:
+            page.goto(f"{web.url}feeds/slipped.html")
+            assert page.title() == ""  # the script did not run
+            assert page.eval_on_selector("h1", "h => getComputedStyle(h).color") == "rgb(1, 2, 3)"
+            assert page.eval_on_selector("h1", "h => getComputedStyle(h).marginLeft") == "7px"
+            page.goto(f"{web.url}feeds/")  # the published index, as built, styled as before
+            assert page.eval_on_selector("body", "b => getComputedStyle(b).fontSize") == "15px"
+
+
+@needs_chromium
 @pytest.mark.parametrize("width", [375, 1200])
 def test_long_unbroken_words_wrap_instead_of_widening_pages_and_the_digest(
     site: SiteMaker, width: int

@@ -79,7 +79,7 @@ def test_an_edit_changes_the_open_page_by_itself(preview: tuple[SiteMaker, str, 
         assert "The first title" in page.inner_text("body")
         path = site.root / "content" / "a.md"
         path.write_text(path.read_text().replace("The first title", "An edited title"))
-        page.wait_for_function("document.body.innerText.includes('An edited title')", timeout=15_000)
+        page.wait_for_function("() => document.body.innerText.includes('An edited title')", timeout=15_000)
 
         (site.root / "bulletin.toml").write_text("base_url = [broken\n")
         page.wait_for_selector("#bulletin-errors", timeout=15_000)

@@ -567,12 +567,14 @@ def test_a_forms_result_is_at_web_url_under_a_root_path(site: SiteMaker, smtp: S
         page = web.client.get("/subscribe").text  # the proxy took the prefix off
         data = {"form": form_token(page), "email": "ann@example.org", "website": ""}
         answer = web.client.post("/subscribe", data=data)
-        # A digest's inline styles are its own (no page CSP); /healthz answers any host.
+        # A digest's inline styles are its own (the published pages' CSP, not the pages'
+        # default-src 'self'); /healthz answers any host.
         digest = web.client.get("/emails/2026-W47/digest.html")
         health = web.client.get("/healthz", headers={"host": "10.0.0.5"})
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == f"http://127.0.0.1{root}/subscribe/sent"
-    assert digest.status_code == 200 and "content-security-policy" not in digest.headers
+    assert digest.status_code == 200
+    assert "style-src 'self' 'unsafe-inline'" in digest.headers["content-security-policy"]
     assert health.status_code == 200
 
 
@@ -715,6 +717,26 @@ def test_published_files_have_feed_types_and_conditional_get(site: SiteMaker, we
     assert "last-modified" in rss.headers and "x-frame-options" not in rss.headers
     assert web.client.get("/feeds/.rss.xml.abcd1234.tmp").status_code == 404
     assert web.client.get("/feeds/../bulletin.toml").status_code == 404
+
+
+def test_published_pages_run_no_script_and_stay_out_of_frames(site: SiteMaker, web: WebServer) -> None:
+    from click.testing import CliRunner
+
+    from bulletin.cli import main
+
+    assert CliRunner().invoke(main, ["build", "--site", str(site.root)]).exit_code == 0
+    week = next(path.name for path in (site.root / "emails").iterdir() if path.is_dir())
+    for path in ("/feeds/", "/feeds/topic/alpha/", f"/emails/{week}/digest.html", "/emails/", "/feeds/nope"):
+        page = web.client.get(path)
+        assert page.headers["content-type"].startswith("text/html"), path
+        policy = page.headers["content-security-policy"]
+        assert policy.startswith("default-src 'none'; img-src https: http: data:;"), path
+        assert "script-src" not in policy and "frame-ancestors 'none'" in policy
+        assert (
+            page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+        )
+    rss = web.client.get("/feeds/rss.xml")  # a feed is no page: nosniff alone
+    assert rss.headers["x-content-type-options"] == "nosniff" and "content-security-policy" not in rss.headers
 
 
 def test_healthz(site: SiteMaker, web: WebServer) -> None:

@@ -282,7 +282,7 @@ def _application(web: WebSite, preview: Preview | None = None) -> Starlette:
             405, "Not allowed", ["This page does not take that kind of request."]
         ),
     )
-    return Guard(app, lambda: web.web.url)  # type: ignore[return-value]
+    return Guard(app, lambda: web.web.url, preview=preview is not None)  # type: ignore[return-value]
 
 
 # -- pages -----------------------------------------------------------------------------------

@@ -32,6 +32,14 @@ PAGE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 FILE_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
+# And the published folders' HTML: static pages with inline styles and items' images from
+# anywhere, never a script, a frame or a form of their own. Styles from 'self' too: a 404
+# there is one of the pages above, with its stylesheet.
+FILE_PAGE_POLICY = (
+    b"default-src 'none'; img-src https: http: data:; style-src 'self' 'unsafe-inline'; "
+    b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PREVIEW_SCRIPTS = b"; script-src 'self'; connect-src 'self'"  # serve --watch: reload.js and its polling
 
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -50,12 +58,19 @@ class Guard:
     to the public URL; request bodies over 16 kB refused (413).
 
     `public_url` gives web.url: redirects are built from it, never from the Host header,
-    which the client chooses.
+    which the client chooses. `preview` (serve --watch): the published pages run the
+    script that reloads them.
     """
 
-    def __init__(self, app: App, public_url: Callable[[], str]) -> None:
+    def __init__(self, app: App, public_url: Callable[[], str], preview: bool = False) -> None:
         self.app = app
         self.public_url = public_url
+        policy = FILE_PAGE_POLICY + PREVIEW_SCRIPTS if preview else FILE_PAGE_POLICY
+        self.file_page_headers = [
+            *FILE_HEADERS,
+            (b"content-security-policy", policy),
+            (b"x-frame-options", b"DENY"),
+        ]
         self.checked = TrustedHostMiddleware(
             app, allowed_hosts=allowed_hosts(public_url()), www_redirect=False
         )
@@ -66,12 +81,12 @@ class Guard:
             return
         root = str(scope.get("root_path", ""))  # read now: routing changes it for mounted folders
         path = _below(str(scope["path"]), root)  # uvicorn --root-path puts the root in front
-        extra = FILE_HEADERS if path.startswith(PUBLISHED) else PAGE_HEADERS
         app = self.app if path == UNCHECKED else self.checked
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), *extra]
+                given = message.get("headers", [])
+                headers = [*given, *self._security_headers(path, given)]
                 if 300 <= message["status"] < 400:
                     headers = [
                         (name, self._public(value, root) if name.lower() == b"location" else value)
@@ -110,6 +125,15 @@ class Guard:
             return await receive()
 
         await app(scope, replay, send_with_headers)
+
+    def _security_headers(self, path: str, given: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The headers an answer gets besides its own (`given`): a page's, or a published
+        file's, and a published HTML page's."""
+        if not path.startswith(PUBLISHED):
+            return PAGE_HEADERS
+        types = [value for name, value in given if name.lower() == b"content-type"]
+        html = any(value.lower().startswith(b"text/html") for value in types)
+        return self.file_page_headers if html else FILE_HEADERS
 
     def _public(self, location: bytes, root: str) -> bytes:
         """A redirect's target on the public URL: its path (below the server's root path) and
