@@ -66,8 +66,8 @@ def test_only_the_tokens_own_encoding_verifies() -> None:
         assert verify_unsubscribe_token(changed, SECRET, LIST) is None, changed
     manage = make_purpose_token("manage", "ann@example.org", SECRET, LIST)
     assert verify_purpose_token("manage", "!!" + manage, SECRET, LIST) is None
-    form = make_form_token("subscribe", SECRET)
-    assert verify_form_token(form.replace(".", "==.", 1), "subscribe", SECRET, 60) is None
+    form = make_form_token("subscribe", SECRET, LIST)
+    assert verify_form_token(form.replace(".", "==.", 1), "subscribe", SECRET, LIST, 60) is None
     # base64's + and / for base64url's - and _, as a link may be rewritten, are the same token.
     for address, urlsafe, standard in (("b???@example.org", "_", "/"), ("a?>b@example.org", "-", "+")):
         odd = make_token(address, SECRET, LIST)

@@ -445,7 +445,7 @@ def test_forged_expired_and_cross_purpose_tokens_are_refused(
     if method == "get":
         response = web.client.get(path)
     else:
-        page_token = make_form_token(route, SECRET)
+        page_token = make_form_token(route, SECRET, LIST_ID)
         response = web.client.post(path, data={"form": page_token, "action": "leave"})
     assert response.status_code == 400 and "This link does not work" in response.text
     assert ledger_rows(site) == before
@@ -539,9 +539,24 @@ def test_a_form_sent_again_by_reload_links_back_to_its_page(
     again = web.client.post(path, data=data)
     assert again.status_code == 400 and "This form was sent already" in again.text
     assert f'href="{path}"' in again.text and "Open the page again" in again.text
-    old = make_form_token("manage", SECRET, now=time.time() - 3 * 3600)
+    old = make_form_token("manage", SECRET, LIST_ID, now=time.time() - 3 * 3600)
     stale = web.client.post(path, data={**data, "form": old})
     assert "This form can no longer be sent" in stale.text and f'href="{path}"' in stale.text
+
+
+def test_a_form_from_another_list_sharing_the_secret_is_refused(
+    site: SiteMaker, smtp: SmtpServer, web: WebServer, tmp_path: Path
+) -> None:
+    """Two sites served with one BULLETIN_SECRET took each other's form tokens."""
+    other = web_site(SiteMaker(tmp_path / "other"), smtp.port)
+    other.write_config(title="Other News")  # another list id: other-news.news.example.org
+    with WebServer(other.root, SECRET) as elsewhere:
+        token = form_token(elsewhere.client.get("/subscribe").text)
+    refused = web.client.post("/subscribe", data={"form": token, "email": "ann@example.org"})
+    assert refused.status_code == 400 and "This form can no longer be sent" in refused.text
+    taken = web.client.post("/subscribe", data={"form": make_form_token("subscribe", SECRET, LIST_ID),
+                                                "email": "ann@example.org"})  # fmt: skip
+    assert taken.status_code == 303
 
 
 def test_requests_are_limited_per_client(site: SiteMaker, smtp: SmtpServer) -> None:
@@ -827,7 +842,7 @@ def test_an_old_confirm_link_never_undoes_an_unsubscribe(
     page = web.client.get(path)  # says so at once, with no Confirm button that cannot work
     assert page.status_code == 400 and "This confirmation link is not valid" in page.text
     assert "<form" not in page.text
-    again = web.client.post(path, data={"form": make_form_token("confirm", SECRET)})
+    again = web.client.post(path, data={"form": make_form_token("confirm", SECRET, LIST_ID)})
     assert again.status_code == 400
     assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 

@@ -145,17 +145,19 @@ def _decode(token: str) -> str | None:
     return payload if payload and "\r" not in payload else None
 
 
-def make_form_token(form: str, secret: str, now: float | None = None) -> str:
-    """A one-time form token: the form's name, when it was issued and a nonce, signed."""
+def make_form_token(form: str, secret: str, list_id: str, now: float | None = None) -> str:
+    """A one-time form token: the form's name, when it was issued and a nonce, signed for
+    list `list_id` (two sites that share a secret take none of each other's)."""
     issued = int(time.time() if now is None else now)
     payload = f"{form}\n{issued}\n{secrets.token_urlsafe(12)}"
-    return f"{_b64url(payload.encode())}.{_purpose_signature(payload, secret, 'form', '')}"
+    return f"{_b64url(payload.encode())}.{_purpose_signature(payload, secret, 'form', list_id)}"
 
 
 def verify_form_token(
-    token: str, form: str, secret: str, max_age: float, now: float | None = None
+    token: str, form: str, secret: str, list_id: str, max_age: float, now: float | None = None
 ) -> str | None:
-    """The nonce of a valid form token for `form` no older than `max_age` seconds, else None.
+    """The nonce of a valid form token of list `list_id` for `form`, no older than `max_age`
+    seconds, else None.
 
     The caller records the nonce so that a form cannot be sent twice.
     """
@@ -163,7 +165,8 @@ def verify_form_token(
     if payload is None or payload.count("\n") != 2:
         return None
     signature = token.split(".")[1]
-    if not hmac.compare_digest(signature.encode(), _purpose_signature(payload, secret, "form", "").encode()):
+    expected = _purpose_signature(payload, secret, "form", list_id)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
         return None
     name, issued, nonce = payload.split("\n")
     clock = time.time() if now is None else now

@@ -139,7 +139,7 @@ class WebSite:
                 ["Please open the page again and send the form from there."],
                 link=again,
             )
-        nonce = verify_form_token(token, name, self.secret, FORM_MAX_AGE)
+        nonce = verify_form_token(token, name, self.secret, self.list_id(), FORM_MAX_AGE)
         if nonce is None:
             return self.pages.message(
                 400,
@@ -311,7 +311,7 @@ def stylesheet(web: WebSite, request: Request, _: Posted | None) -> Response:
 def _form_token(web: WebSite, name: str) -> str:
     from ..tokens import make_form_token
 
-    return make_form_token(name, web.secret)
+    return make_form_token(name, web.secret, web.list_id())
 
 
 # -- subscribe → confirm ---------------------------------------------------------------------
