@@ -8,7 +8,7 @@ import difflib
 
 from ..report import Problem
 from ..text import one_line
-from .fields import Fields, Found, first
+from .fields import Fields, Found
 
 # The top-level fields bulletin reads (README, "A site"), as authors spell them.
 READ = (
@@ -124,9 +124,6 @@ def lint(fields: Fields, relpath: str) -> list[Problem]:
                 f"next line href: '{link.strip()[:80]}' (indented)",
             )
         )
-    topics = first(fields, "categories", "openProjectCustomFields.medigyTopics", "topics")
-    if topics is not None and isinstance(topics.value, str) and "," in topics.value:
-        found.extend(_comma_topics(topics, relpath))
     return found
 
 
@@ -148,7 +145,7 @@ def _prose_key(spelled: str) -> str:
     )
 
 
-def _comma_topics(topics: Found, relpath: str) -> list[Problem]:
+def comma_topics(topics: Found, relpath: str) -> list[Problem]:
     """A warning for topics written as one text with commas (`categories: A, B`), which is
     one topic named 'A, B'; a list entry with a comma is such a name on purpose."""
     names = [name.strip() for name in one_line(topics.value).split(",") if name.strip()]

@@ -20,7 +20,7 @@ from . import bodies
 from .blockyaml import read_block_yaml
 from .fields import Fields, Found, date_of, first, flag, kind, lookup, text, texts
 from .items import Image, Item
-from .lint import lint, no_source
+from .lint import comma_topics, lint, no_source
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # An item is in each of its topics' feeds and pages, each listing all its topics: the work
@@ -158,10 +158,11 @@ def closing_line(text: str, start: int) -> tuple[int, int] | None:
 # The characters _CONTROL and text.strip_forbidden look for, as UTF-8 bytes.
 _C0_BYTES = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
 _C1 = re.compile(rb"\xc2[\x80-\x84\x86-\x9f]")
-# U+FFFD-U+FFFF, U+FDD0-U+FDEF, and U+nFFFE and U+nFFFF in the other planes.
-_NONCHARACTER = re.compile(
-    rb"\xef(?:\xbf[\xbd-\xbf]|\xb7[\x90-\xaf])|[\xf0-\xf4][\x8f\x9f\xaf\xbf]\xbf[\xbe\xbf]"
-)
+# U+FFFD-U+FFFF and U+FDD0-U+FDEF; U+nFFFE and U+nFFFF in the other planes. Two patterns,
+# each searched only when its bytes occur: one pattern of both has no first byte for the
+# search to skip to, and tried at every byte it made the whole parse 15% slower.
+_NONCHARACTER = re.compile(rb"\xef(?:\xbf[\xbd-\xbf]|\xb7[\x90-\xaf])")
+_ASTRAL_NONCHARACTER = re.compile(rb"[\xf0-\xf4][\x8f\x9f\xaf\xbf]\xbf[\xbe\xbf]")
 
 
 def surely_clean(raw: bytes) -> bool:
@@ -172,8 +173,11 @@ def surely_clean(raw: bytes) -> bool:
         return False
     if b"\xc2" in raw and _C1.search(raw):
         return False
-    maybe = b"\xef" in raw or b"\xbf\xbe" in raw or b"\xbf\xbf" in raw
-    return not (maybe and _NONCHARACTER.search(raw))
+    if b"\xef" in raw and _NONCHARACTER.search(raw):
+        return False
+    # One byte is searched at memory speed, two bytes at a tenth of it: \xbf first.
+    astral = b"\xbf" in raw and (b"\xbf\xbe" in raw or b"\xbf\xbf" in raw)
+    return not (astral and _ASTRAL_NONCHARACTER.search(raw))
 
 
 def _without_controls(front: str, relpath: str, problems: list[Problem]) -> str:
@@ -466,7 +470,7 @@ def _visible_topics(
 ) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     """The item's topics, less (with a warning) names of only invisible characters, which
     would make a topic, a page and a feed with no visible name."""
-    topics, topic_urls = _topics(fields)
+    topics, topic_urls = _topics(fields, relpath, problems)
     blank = [name for name in topics if all(_invisible(c) for c in name)]
     if blank:
         codes = ", ".join(sorted({f"U+{ord(c):04X}" for name in blank for c in name if not c.isspace()}))
@@ -484,9 +488,14 @@ def _topics_warning(fields: Fields, relpath: str, says: str) -> Problem:
     return Problem(relpath, found.line if found else None, "warning", f"{name} {says}")
 
 
-def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+def _topics(
+    fields: Fields, relpath: str, problems: list[Problem]
+) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     fix = "write topic names as text"
     found = lookup(fields, "categories")
+    topics = found or first(fields, "openProjectCustomFields.medigyTopics", "topics")
+    if topics is not None and isinstance(topics.value, str) and "," in topics.value:
+        problems.extend(comma_topics(topics, relpath))
     if found is not None:
         names = texts(found, fix)
         urls_found = lookup(fields, "categoryUrl")
@@ -499,8 +508,7 @@ def _topics(fields: Fields) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
             for i, name in enumerate(names)
         ]
     else:
-        found = first(fields, "openProjectCustomFields.medigyTopics", "topics")
-        pairs = [(name, None) for name in texts(found, fix)] if found else []
+        pairs = [(name, None) for name in texts(topics, fix)] if topics else []
     pairs = [(text_of(name) if name else None, url) for name, url in pairs]  # feed titles
     kept = [(name, url) for name, url in pairs if name]
     return tuple(n for n, _ in kept), tuple(u for _, u in kept)
