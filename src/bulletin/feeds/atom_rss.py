@@ -45,7 +45,7 @@ def _text_that_looks_like_markup(element: Any) -> None:
     """Text holding a tag ("Why </div> soup", an escaped tag a title quotes) goes as
     type="html", escaped: the same text for every reader, where a text construct with tags
     in it is one that validators (and some readers) take for HTML. "(<25 beds)" stays text."""
-    if element.get("type") is None and _TAG_START.search(element.text or ""):
+    if element is not None and element.get("type") is None and _TAG_START.search(element.text or ""):
         element.text = html.escape(element.text, quote=False)
         element.set("type", "html")
 
@@ -68,9 +68,10 @@ class _BulletinEntry(BaseEntryExtension):
         image = entry.item.image
         if image is not None and image.mime_type:
             xml_elem("link", element, rel="enclosure", type=image.mime_type, length="0", href=image.url)
-        for name in ("title", "summary"):  # feedgen writes them in Atom's namespace or none
-            for found in element.findall(f"{{{ATOM_NS}}}{name}") + element.findall(name):
-                _text_that_looks_like_markup(found)
+        item = entry.item
+        for name, text in (("title", item.title), ("summary", item.summary or item.title)):
+            if _TAG_START.search(text):  # rarely: found without searching the element
+                _text_that_looks_like_markup(element.find(name))
         self._media(element)
         return element
 
