@@ -283,7 +283,8 @@ def _item_from(
     )
     later = None
     if updated > published and updated_field is not None:
-        later = (updated_field.name, updated_field.line, text(updated_field))
+        # as written, for the message: a date, read as one already (most items have it: no one_line)
+        later = (updated_field.name, updated_field.line, str(updated_field.value))
     return item, updated < published, later
 
 
