@@ -3,6 +3,9 @@ and the subscribers kept in the ledger."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -572,14 +575,59 @@ def test_an_export_imported_elsewhere_keeps_who_left(site: SiteMaker, tmp_path: 
             "bob@example.org": "unsubscribed", "cat@example.org": "bounced", "dan@example.org": "complained",
         }  # fmt: skip
         store = Subscriptions(ledger)
+        # Those who left keep their rows too: status and list count them as the old ledger did.
         assert [(row.email, row.status, row.topics) for row in store.rows()] == [
-            ("ann@example.org", "active", frozenset({"alpha"}))
+            ("ann@example.org", "active", frozenset({"alpha"})),
+            ("bob@example.org", "unsubscribed", None),
+            ("cat@example.org", "bounced", None),
+            ("dan@example.org", "complained", None),
         ]
+    status = _cli(site, "status").stdout
+    assert "Subscribers: 4\n" in status and re.search(r"\n  unsubscribed +1\n  bounced +1\n", status)
     typo = tmp_path / "typo.csv"
     typo.write_text("email,status\nfay@example.org,activ\n", encoding="utf-8")
     refused = _cli(site, "subscribers", "import", str(typo))
     assert refused.exit_code == 1
     assert f"{typo}:2: error: status 'activ' is not one of pending, active, unsubscribed" in refused.stderr
+
+
+def test_an_export_imported_elsewhere_keeps_how_and_when_each_consented(
+    site: SiteMaker, tmp_path: Path
+) -> None:
+    """The export writes each row's source, dates and consent record; the import dropped
+    them all, so a list moved to a new machine lost the proof of who agreed to what."""
+    from bulletin.ledger import Ledger
+
+    _topics_site(site)
+    for address in ("ann@example.org", "bob@example.org"):
+        assert _cli(site, "subscribers", "add", address, "--new-ledger").exit_code == 0
+    with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
+        ledger.db.execute(
+            "UPDATE subscribers SET source = 'web', created = '2026-03-01T09:00:00+00:00',"
+            " confirmed = '2026-03-01T09:05:00+00:00', consent_at = '2026-03-01T09:05:00+00:00',"
+            " consent_url = 'https://news.example.org/subscribe', consent_text = 'Send me the digest',"
+            " consent_ip = '203.0.113.7'"
+        )
+        ledger.db.commit()
+    assert _cli(site, "subscribers", "remove", "bob@example.org").exit_code == 0
+    before = _cli(site, "subscribers", "export").stdout
+    (tmp_path / "list.csv").write_text(before, encoding="utf-8")
+    shutil.rmtree(site.root / ".bulletin")  # the new machine
+    imported = _cli(site, "subscribers", "import", str(tmp_path / "list.csv"), "--new-ledger")
+    assert imported.exit_code == 0, imported.output
+    after = _cli(site, "subscribers", "export").stdout
+
+    def kept(export: str) -> list[list[str]]:  # every column but `changed`, which the move sets
+        rows = list(csv.reader(io.StringIO(export)))
+        changed = rows[0].index("changed")
+        return [row[:changed] + row[changed + 1 :] for row in rows]
+
+    assert kept(after) == kept(before)
+    assert "203.0.113.7" in after and "Send me the digest" in after
+    odd = tmp_path / "odd.csv"
+    odd.write_text("email,created,consent_at\ncy@example.org,yesterday,\n", encoding="utf-8")
+    warned = _cli(site, "subscribers", "import", str(odd))
+    assert f"{odd}:2: warning: created 'yesterday' is not a date-time; left out" in warned.stderr
 
 
 def test_control_characters_in_names_never_reach_the_terminal(site: SiteMaker) -> None:

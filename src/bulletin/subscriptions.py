@@ -7,7 +7,7 @@ suppression list, which `send` honours whatever the subscriber's source.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +34,10 @@ class Consent:
     url: str
     text: str
     ip: str | None
+
+
+# The columns of an export that `restore` takes back: how and when a row joined and consented.
+RESTORED = ("source", "created", "confirmed", "consent_at", "consent_url", "consent_text", "consent_ip")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,17 @@ class Subscriptions:
             (address, address),
         )
         return any(str(reason) in NEVER_MAILED for (reason,) in found)
+
+    def left(self, address: str) -> bool:
+        """Whether `address` is mailed no more: it unsubscribed, bounced or complained, as a
+        subscriber or in the suppression list (where a CSV subscriber's leaving is kept)."""
+        address = normalise_address(address)
+        found = self.db.execute(
+            "SELECT status FROM subscribers WHERE address = ?"
+            " UNION ALL SELECT reason FROM suppressed WHERE address = ?",
+            (address, address),
+        )
+        return any(str(reason) in SUPPRESSED for (reason,) in found)
 
     def counts(self) -> dict[str, int]:
         """Subscribers per status."""
@@ -290,6 +305,34 @@ class Subscriptions:
             if status != "active":
                 self._log(address, at, "active", source)
             return "active"
+
+    def restore(self, email: str, name: str, status: str, record: Mapping[str, str], at: datetime) -> None:
+        """What an export says of a row (`record`: its source, created, confirmed and consent
+        columns) where this ledger holds nothing of its own: a row that joined on the web
+        keeps when and how it consented. An address that left gets its row back, with its
+        status, so that `status` and `subscribers list` count it as the other ledger did."""
+        address = normalise_address(email)
+        given = {key: record.get(key) or None for key in RESTORED}
+        with self._transaction():
+            if status in SUPPRESSED and self._status(address) is None:
+                self.db.execute(
+                    "INSERT INTO subscribers (address, email, name, topics, status, source, created, changed)"
+                    " VALUES (?, ?, ?, NULL, ?, 'import', ?, ?)",
+                    (address, email.strip(), name, status, at.isoformat(), at.isoformat()),
+                )
+            self.db.execute(
+                "UPDATE subscribers SET"
+                " source = CASE WHEN source = 'import' THEN COALESCE(:source, source) ELSE source END,"
+                " created = MIN(created, COALESCE(:created, created)),"
+                " confirmed = CASE WHEN :confirmed IS NULL THEN confirmed"
+                "   ELSE MIN(COALESCE(confirmed, :confirmed), :confirmed) END,"
+                " consent_url = CASE WHEN consent_at IS NULL THEN :consent_url ELSE consent_url END,"
+                " consent_text = CASE WHEN consent_at IS NULL THEN :consent_text ELSE consent_text END,"
+                " consent_ip = CASE WHEN consent_at IS NULL THEN :consent_ip ELSE consent_ip END,"
+                " consent_at = COALESCE(consent_at, :consent_at)"
+                " WHERE address = :address",
+                {**given, "address": address},
+            )
 
     # -- the web side's guards ---------------------------------------------------------------
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -23,7 +23,7 @@ from ..errors import Interrupted, UsageError
 from ..ledger import Ledger
 from ..report import Report
 from ..slugs import did_you_mean
-from ..subscriptions import STATUSES, SUPPRESSED, Row, Subscriptions, clean_name
+from ..subscriptions import RESTORED, STATUSES, SUPPRESSED, Row, Subscriptions, clean_name
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -46,6 +46,7 @@ class Subscriber:
     topics: frozenset[str] | None
     line: int
     status: str = "active"  # a list exported elsewhere says who left, bounced or never confirmed
+    record: Mapping[str, str] = field(default_factory=dict)  # an export's history of the row (RESTORED)
 
 
 def read_subscribers(path: Path, topics: Mapping[str, str], report: Report) -> list[Subscriber]:
@@ -68,7 +69,9 @@ def read_subscribers(path: Path, topics: Mapping[str, str], report: Report) -> l
     if "email" not in columns:
         raise UsageError(f"{shown}:1: error: no 'email' column; the first row must be email,name,topics")
     where: dict[str, int] = {
-        name: columns.index(name) for name in ("email", "name", "topics", "status") if name in columns
+        name: columns.index(name)
+        for name in ("email", "name", "topics", "status", *RESTORED)
+        if name in columns
     }
     seen: dict[str, int] = {}
     subscribers = []
@@ -104,8 +107,28 @@ def read_subscribers(path: Path, topics: Mapping[str, str], report: Report) -> l
                 continue
         seen[key] = line
         name = clean_name(cell("name"))
-        subscribers.append(Subscriber(recipient_address(address), name, chosen, line, status))
+        record = _record(cell, shown, line, report)
+        subscribers.append(Subscriber(recipient_address(address), name, chosen, line, status, record))
     return subscribers
+
+
+def _record(cell: Callable[[str], str], shown: str, line: int, report: Report) -> dict[str, str]:
+    """An export's history of a row: its source, and its dates and consent where they are
+    instants (a date that is not one is left out, with a warning)."""
+    record = {name: cell(name) for name in RESTORED if cell(name)}
+    for name in ("created", "confirmed", "consent_at"):
+        if name in record and not _instant(record[name]):
+            report.warning(shown, line, f"{name} '{visible(record.pop(name))}' is not a date-time; left out")
+    if "consent_at" not in record:  # a consent record is kept whole or not at all
+        record = {k: v for k, v in record.items() if not k.startswith("consent_")}
+    return record
+
+
+def _instant(value: str) -> bool:
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _separator(text: str) -> str:
@@ -194,10 +217,12 @@ def import_subscribers(subscribers: list[Subscriber], ledger: Ledger, now: datet
             if subscriber.status == "pending":
                 status = "pending (not imported: never confirmed)"
             elif subscriber.status in SUPPRESSED:
+                store.restore(subscriber.email, subscriber.name, subscriber.status, subscriber.record, now)
                 store.leave(subscriber.email, now, subscriber.status, "import")
                 status = subscriber.status
             else:
                 status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
+                store.restore(subscriber.email, subscriber.name, status, subscriber.record, now)
             counts[status] = counts.get(status, 0) + 1
     except KeyboardInterrupt:  # each row is its own transaction: the count is exact
         done = sum(counts.values())
