@@ -301,6 +301,18 @@ def test_one_click_unsubscribe_is_a_bare_post_answered_200(site: SiteMaker, web:
     assert store(site).get("ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
     with Ledger.open(site.root / ".bulletin" / "ledger.sqlite") as ledger:
         assert ledger.suppression("ann@example.org") == "unsubscribed"
+    # The link opened afterwards says so, where it offered "one click" again; and so for a
+    # CSV subscriber, whom only the suppression list knows.
+    again = web.client.get(f"/unsubscribe/{token}")
+    assert "Not subscribed" in again.text and "One click" not in again.text
+    csv_only = make_token("csv-only@example.org", SECRET, LIST_ID)
+    assert "One click and you get no more digests." in web.client.get(f"/unsubscribe/{csv_only}").text
+    web.client.post(
+        f"/unsubscribe/{csv_only}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert "Not subscribed" in web.client.get(f"/unsubscribe/{csv_only}").text
 
 
 def test_the_unsubscribe_link_may_carry_its_token_as_a_query(site: SiteMaker, web: WebServer) -> None:

@@ -612,6 +612,8 @@ def unsubscribe_page(web: WebSite, request: Request, _: Posted | None) -> Respon
         return _bad_link(web, "unsubscribe")
     row = web.store.get(address)
     active = row is not None and row.status == "active"
+    if not active and web.store.left(address):  # the link's owner left already (a one-click)
+        return _not_subscribed(web)
     # The form posts to the token as bulletin writes it: a link rewritten on the way (a
     # `/` for a `_`) still verifies, but would make a path that no route takes.
     return web.pages.button(
