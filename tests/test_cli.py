@@ -343,6 +343,25 @@ def test_topics_table(site: SiteMaker) -> None:
     )
 
 
+def test_commands_that_read_items_in_passing_count_their_warnings_in_one_line(site: SiteMaker) -> None:
+    """topics, status and the subscribers commands printed every item's warnings on every
+    call; they say how many there are, and check lists them."""
+    good_site(site)
+    site.raw("nolink.md", "---\ntitle: No link\ndate: '2026-11-20'\ncategories: [Alpha]\n---\nBody.\n")
+    site.raw("Story.MD", "---\ntitle: Upper\ndate: '2026-11-20'\n---\nBody.\n")
+    topics = run(site, "topics")
+    assert topics.exit_code == 0
+    assert topics.stderr == "content/: 2 warnings about items; bulletin check lists them\n"
+    assert "quiet" not in run(site, "topics", "-q").stderr and run(site, "topics", "-q").stderr == ""
+    check = run(site, "check")
+    assert "content/nolink.md: warning: has no source link" in check.stderr
+    assert "content/Story.MD: warning: not read" in check.stderr
+    site.raw("broken.md", "---\ntitle: [unclosed\n---\nBody.\n")  # an error is still given whole
+    broken = run(site, "topics")
+    assert "content/broken.md:2: error: " in broken.stderr
+    assert broken.stderr.endswith("content/: 2 warnings about items; bulletin check lists them\n")
+
+
 def test_weeks_beyond_the_calendar_are_a_usage_error(site: SiteMaker) -> None:
     good_site(site)
     site.write_config(

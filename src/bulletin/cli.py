@@ -154,6 +154,7 @@ class Run:
         self.now = self._now()
         self.progress = BarProgress(enabled=not options.quiet and _terminal(sys.stderr))
         self.unread = False  # stdout's reader has gone
+        self.items_in_passing = False  # see diagnose
 
     def _now(self) -> datetime:
         if self.options.now is None:
@@ -189,10 +190,18 @@ class Run:
             _to_devnull(sys.stdout)
 
     def diagnose(self) -> None:
-        """Print the report's problems to stderr: errors always, warnings unless -q."""
+        """Print the report's problems to stderr: errors always, warnings unless -q. A command
+        that reads the items only in passing (`topics`, `status`, `subscribers …`) counts
+        their warnings in one line, where `check` and the builds give each."""
+        content = f"{self.config.content_dir.name}/"
+        passing = 0
         for problem in self.report.sorted():
-            if problem.level == "error" or not self.options.quiet:
+            if problem.level != "error" and self.items_in_passing and problem.path.startswith(content):
+                passing += 1
+            elif problem.level == "error" or not self.options.quiet:
                 _echo_err(str(problem))
+        if passing and not self.options.quiet:
+            _echo_err(f"{content}: {_counted(passing, 'warning')} about items; bulletin check lists them")
         if self.options.verbose:
             for note in self.report.notes:
                 _echo_err(printable(f"note: {note}"))
@@ -227,6 +236,7 @@ def _running(ctx: click.Context) -> Iterator[Run]:
     run: Run | None = None
     try:
         run = Run(options)
+        run.items_in_passing = _top_command(ctx) in _ITEMS_IN_PASSING
         yield run
     except ConfigError as exc:
         if run is not None:
@@ -247,6 +257,17 @@ def _running(ctx: click.Context) -> Iterator[Run]:
     if run is not None:
         run.diagnose()
         ctx.exit(run.exit_code())
+
+
+# Commands that read the items only to know the topics: they count item warnings in one line.
+_ITEMS_IN_PASSING = frozenset(("topics", "status", "subscribers", "unsubscribe", "bounces"))
+
+
+def _top_command(ctx: click.Context) -> str | None:
+    """The name of the command under `bulletin` that runs (`subscribers` for `subscribers list`)."""
+    while ctx.parent is not None and ctx.parent.parent is not None:
+        ctx = ctx.parent
+    return ctx.info_name if ctx.parent is not None else None
 
 
 def _located(message: str) -> str:
