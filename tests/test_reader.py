@@ -1388,6 +1388,24 @@ def test_topics_written_as_one_text_with_commas_are_a_warning(site: SiteMaker) -
     assert messages(parsed) == []
 
 
+def test_a_misspelled_field_inside_link_or_featured_image_is_named(site: SiteMaker) -> None:
+    """`featuredImage: herf:` gave no image and `link: - href:` no link, without a word
+    (or only "has no source link"): the field that was meant is named."""
+    text = (
+        "---\ntitle: T\ndate: '2026-11-18'\nhref: https://src.example/\n"
+        "featuredImage:\n  herf: pic.jpg\n  Alt: A picture\n  workPackage: 7\n---\nx\n"
+    )
+    assert messages(parse(site, text)) == [
+        "content/news/a.md:6: warning: 'featuredImage.herf' is not a field bulletin reads; "
+        "did you mean 'featuredImage.href'?"
+    ]
+    listed = "---\ntitle: T\ndate: '2026-11-18'\nlink:\n  - href: https://src.example/\n---\nx\n"
+    assert "content/news/a.md:4: warning: link is a list (its fields start with '- '), so bulletin reads " \
+        "none of them; remove the '- '" in messages(parse(site, listed))  # fmt: skip
+    fine = "---\ntitle: T\ndate: '2026-11-18'\nlink:\n  href: https://src.example/\n  hrefs: x\n---\nx\n"
+    assert messages(parse(site, fine)) == []  # href is there: a field near it is another field
+
+
 def test_a_draft_is_not_told_it_has_no_source_link(site: SiteMaker) -> None:
     """It is held back, so nothing links anywhere yet; its other mistakes are still named."""
     for draft in ({"draft": True}, {"status": "Draft"}):

@@ -113,6 +113,8 @@ def lint(fields: Fields, relpath: str) -> list[Problem]:
                     f"'{spelled}' is not a field bulletin reads; did you mean '{_READ[close[0]]}'?",
                 )
             )
+    for parent, read in _NESTED.items():
+        found.extend(_nested(fields, parent, read, relpath))
     link = fields.get("link")
     if isinstance(link, str):
         found.append(
@@ -125,6 +127,38 @@ def lint(fields: Fields, relpath: str) -> list[Problem]:
             )
         )
     return found
+
+
+# The fields bulletin reads inside a mapping, by the mapping's name (lower case) as authors
+# spell them: a key close to one of these, where that one is missing, is likely a typo.
+_NESTED = {
+    "link": ("href", "brand"),
+    "featuredimage": ("href", "alt", "size", "format", "valid"),
+}
+
+
+def _nested(fields: Fields, parent: str, read: tuple[str, ...], relpath: str) -> list[Problem]:
+    """Warnings for `featuredImage: herf: …` (a field bulletin reads, misspelled: no image)
+    and for `link:` written as a list (`- href: …`: no link)."""
+    value = fields.get(parent)
+    name = fields.names.get(parent, parent)
+    if isinstance(value, list) and any(isinstance(entry, dict) for entry in value):
+        says = (
+            f"{name} is a list (its fields start with '- '), so bulletin reads none of them; remove the '- '"
+        )
+        return [Problem(relpath, fields.lines.get(parent), "warning", says)]
+    if not isinstance(value, Fields):
+        return []
+    problems = []
+    missing = [key for key in read if key not in value]
+    for key, spelled in value.names.items():
+        if key in read:
+            continue
+        close = difflib.get_close_matches(key, missing, n=1, cutoff=0.75)
+        if close:
+            says = f"'{name}.{spelled}' is not a field bulletin reads; did you mean '{name}.{close[0]}'?"
+            problems.append(Problem(relpath, value.lines.get(key), "warning", says))
+    return problems
 
 
 # A key of this many words is a sentence: the body's, read as a field because the front
