@@ -668,8 +668,9 @@ class _Send:
         self.streak.append((subscriber, error))
         if len(self.streak) >= MAX_FAILURES_IN_A_ROW:
             self.summary.abort(
-                f"stopped after {self.summary.failed} failed deliveries, the last 20 in a row; "
-                "check the relay, then run the same command again (it resumes)"
+                f"stopped after {MAX_FAILURES_IN_A_ROW} failed deliveries in a row (the summary "
+                "counts those under way then too); check the relay, then run the same command "
+                "again (it resumes)"
             )
             self.relay_blamed = (
                 f"the run stopped after {MAX_FAILURES_IN_A_ROW} failures in a row, "
