@@ -33,16 +33,21 @@ def _link(message: EmailMessage, route: str) -> str:
     return found.group(1)
 
 
+def _mail_and_web(site: SiteMaker, smtp_port: int, port: int) -> None:
+    """The site's mail keys, its relay on `smtp_port` and its web side on `port`."""
+    site.write_config(
+        digest={"from": "Test News <news@news.example.org>", "address": "1 Main Street"},
+        smtp={"host": "127.0.0.1", "port": smtp_port},
+        web={"url": f"http://127.0.0.1:{port}/"},
+    )
+
+
 @needs_chromium
 def test_subscribe_confirm_manage_send_unsubscribe(site: SiteMaker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BULLETIN_SECRET", SECRET)
     port = free_port()
     with SmtpServer() as smtp:
-        site.write_config(
-            digest={"from": "Test News <news@news.example.org>", "address": "1 Main Street"},
-            smtp={"host": "127.0.0.1", "port": smtp.port},
-            web={"url": f"http://127.0.0.1:{port}/"},
-        )
+        _mail_and_web(site, smtp.port, port)
         site.item(
             "a.md", title="Alpha story", categories=["Alpha"], date="2026-11-17", href="https://src.example/a"
         )
@@ -112,11 +117,7 @@ def test_a_form_another_sites_page_posts_is_refused_and_this_sites_is_taken(
     monkeypatch.setenv("BULLETIN_SECRET", SECRET)
     port = free_port()
     with SmtpServer() as smtp:
-        site.write_config(
-            digest={"from": "Test News <news@news.example.org>", "address": "1 Main Street"},
-            smtp={"host": "127.0.0.1", "port": smtp.port},
-            web={"url": f"http://127.0.0.1:{port}/"},
-        )
+        _mail_and_web(site, smtp.port, port)
         site.item("a.md", title="Alpha story", categories=["Alpha"], date="2026-11-17")
         Ledger.open(site.root / ".bulletin" / "ledger.sqlite", create=True).close()
         with WebServer(site.root, SECRET, port=port) as web, browser_page() as page:

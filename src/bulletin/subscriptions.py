@@ -98,24 +98,22 @@ class Subscriptions:
     def never_mailed(self, address: str) -> bool:
         """Whether `address` bounced or complained, as a subscriber or in the suppression list
         (a CSV subscriber has no row): it gets no mail at all."""
-        address = normalise_address(address)
-        found = self.db.execute(
-            "SELECT status FROM subscribers WHERE address = ?"
-            " UNION ALL SELECT reason FROM suppressed WHERE address = ?",
-            (address, address),
-        )
-        return any(str(reason) in NEVER_MAILED for (reason,) in found)
+        return any(reason in NEVER_MAILED for reason in self._stops(address))
 
     def left(self, address: str) -> bool:
         """Whether `address` is mailed no more: it unsubscribed, bounced or complained, as a
         subscriber or in the suppression list (where a CSV subscriber's leaving is kept)."""
+        return any(reason in SUPPRESSED for reason in self._stops(address))
+
+    def _stops(self, address: str) -> list[str]:
+        """The address's status as a subscriber and its reason in the suppression list."""
         address = normalise_address(address)
         found = self.db.execute(
             "SELECT status FROM subscribers WHERE address = ?"
             " UNION ALL SELECT reason FROM suppressed WHERE address = ?",
             (address, address),
         )
-        return any(str(reason) in SUPPRESSED for (reason,) in found)
+        return [str(reason) for (reason,) in found]
 
     def counts(self) -> dict[str, int]:
         """Subscribers per status."""
