@@ -95,10 +95,8 @@ def read_subscribers(path: Path, topics: Mapping[str, str], report: Report) -> l
                 shown, line, f"{address} is already on line {seen[key]}; the first row wins: delete this one"
             )
             continue
-        status = cell("status").lower() or "active"
-        if status not in STATUSES:
-            says = f"status '{cell('status')}' is not one of {', '.join(STATUSES)}"
-            report.error(shown, line, f"{says}; write one of them, or leave it empty for active")
+        status = _status(cell("status"), shown, line, report)
+        if status is None:
             continue
         chosen = None  # of no use to anyone not mailed
         if status == "active":
@@ -106,10 +104,21 @@ def read_subscribers(path: Path, topics: Mapping[str, str], report: Report) -> l
             if not usable:
                 continue
         seen[key] = line
-        name = clean_name(cell("name"))
         record = _record(cell, shown, line, report)
-        subscribers.append(Subscriber(recipient_address(address), name, chosen, line, status, record))
+        subscribers.append(
+            Subscriber(recipient_address(address), clean_name(cell("name")), chosen, line, status, record)
+        )
     return subscribers
+
+
+def _status(written: str, shown: str, line: int, report: Report) -> str | None:
+    """A row's status column (empty: active); None, reported, when it is no status."""
+    status = written.lower() or "active"
+    if status not in STATUSES:
+        says = f"status '{written}' is not one of {', '.join(STATUSES)}"
+        report.error(shown, line, f"{says}; write one of them, or leave it empty for active")
+        return None
+    return status
 
 
 def _record(cell: Callable[[str], str], shown: str, line: int, report: Report) -> dict[str, str]:
