@@ -578,9 +578,9 @@ def test_an_export_imported_elsewhere_keeps_who_left(site: SiteMaker, tmp_path: 
         # Those who left keep their rows too: status and list count them as the old ledger did.
         assert [(row.email, row.status, row.topics) for row in store.rows()] == [
             ("ann@example.org", "active", frozenset({"alpha"})),
-            ("bob@example.org", "unsubscribed", None),
-            ("cat@example.org", "bounced", None),
-            ("dan@example.org", "complained", None),
+            ("bob@example.org", "unsubscribed", frozenset({"alpha"})),
+            ("cat@example.org", "bounced", frozenset({"alpha"})),
+            ("dan@example.org", "complained", frozenset({"alpha"})),
         ]
     status = _cli(site, "status").stdout
     assert "Subscribers: 4\n" in status and re.search(r"\n  unsubscribed +1\n  bounced +1\n", status)
@@ -625,9 +625,29 @@ def test_an_export_imported_elsewhere_keeps_how_and_when_each_consented(
     assert kept(after) == kept(before)
     assert "203.0.113.7" in after and "Send me the digest" in after
     odd = tmp_path / "odd.csv"
-    odd.write_text("email,created,consent_at\ncy@example.org,yesterday,\n", encoding="utf-8")
+    odd.write_text(
+        "email,created,consent_at\ncy@example.org,yesterday,\nda@example.org,,0001-01-01T00:00:00+14:00\n",
+        encoding="utf-8",
+    )
     warned = _cli(site, "subscribers", "import", str(odd))
-    assert f"{odd}:2: warning: created 'yesterday' is not a date-time; left out" in warned.stderr
+    assert (
+        f"{odd}:2: warning: created 'yesterday' is not a date-time with its offset; left out" in warned.stderr
+    )
+    assert f"{odd}:3: warning: consent_at '0001-01-01T00:00:00+14:00' is not a date-time" in warned.stderr
+    assert _cli(site, "subscribers", "show", "da@example.org").exit_code == 0
+    # Instants compare as instants: 23:00 at +05:00 is 18:00 UTC, before the row's own dates.
+    early = tmp_path / "early.csv"
+    early.write_text(
+        "email,created,confirmed\ncy@example.org,2026-11-24T23:00:00+05:00,2026-11-24T23:05:00+05:00\n",
+        encoding="utf-8",
+    )
+    assert _cli(site, "subscribers", "import", str(early)).exit_code == 0
+    row = next(
+        r
+        for r in csv.DictReader(io.StringIO(_cli(site, "subscribers", "export").stdout))
+        if r["email"] == "cy@example.org"
+    )
+    assert (row["created"], row["confirmed"]) == ("2026-11-24T18:00:00+00:00", "2026-11-24T18:05:00+00:00")
 
 
 def test_control_characters_in_names_never_reach_the_terminal(site: SiteMaker) -> None:

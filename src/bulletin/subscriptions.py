@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from .addresses import mailbox_key, normalise_address
 from .ledger import Ledger
@@ -38,6 +39,21 @@ class Consent:
 
 # The columns of an export that `restore` takes back: how and when a row joined and consented.
 RESTORED = ("source", "created", "confirmed", "consent_at", "consent_url", "consent_text", "consent_ip")
+
+
+class Restored(Protocol):
+    """A row of an export, as `restore` reads it (mail.subscribers.Subscriber is one)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def topics(self) -> frozenset[str] | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def record(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,20 +320,21 @@ class Subscriptions:
                 self._log(address, at, "active", source)
             return "active"
 
-    def restore(self, email: str, name: str, status: str, record: Mapping[str, str], at: datetime) -> None:
+    def restore(self, row: Restored, at: datetime) -> None:
         """What an export says of a row (`record`: its source, created, confirmed and consent
         columns) where this ledger holds nothing of its own: a row that joined on the web
         keeps when and how it consented. An address that left gets its row back, with its
         status, so that `status` and `subscribers list` count it as the other ledger did."""
-        address = normalise_address(email)
-        given = {key: record.get(key) or None for key in RESTORED}
+        address = normalise_address(row.email)
+        given = {key: row.record.get(key) or None for key in RESTORED}
         with self._transaction():
-            if status in SUPPRESSED and self._status(address) is None:
+            if row.status in SUPPRESSED and self._status(address) is None:
                 self.db.execute(
                     "INSERT INTO subscribers (address, email, name, topics, status, source, created, changed)"
-                    " VALUES (?, ?, ?, NULL, ?, 'import', ?, ?)",
-                    (address, email.strip(), name, status, at.isoformat(), at.isoformat()),
-                )
+                    " VALUES (?, ?, ?, ?, ?, 'import', ?, ?)",
+                    (address, row.email.strip(), row.name, join_topics(row.topics), row.status,
+                     at.isoformat(), at.isoformat()),
+                )  # fmt: skip
             self.db.execute(
                 "UPDATE subscribers SET"
                 " source = CASE WHEN source = 'import' THEN COALESCE(:source, source) ELSE source END,"

@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -98,17 +98,26 @@ def read_subscribers(path: Path, topics: Mapping[str, str], report: Report) -> l
         status = _status(cell("status"), shown, line, report)
         if status is None:
             continue
-        chosen = None  # of no use to anyone not mailed
-        if status == "active":
-            usable, chosen = _topics(cell("topics"), topics, shown, line, report)
-            if not usable:
-                continue
+        usable, chosen = _chosen(status, cell("topics"), topics, shown, line, report)
+        if not usable:
+            continue
         seen[key] = line
         record = _record(cell, shown, line, report)
         subscribers.append(
             Subscriber(recipient_address(address), clean_name(cell("name")), chosen, line, status, record)
         )
     return subscribers
+
+
+def _chosen(
+    status: str, value: str, topics: Mapping[str, str], shown: str, line: int, report: Report
+) -> tuple[bool, frozenset[str] | None]:
+    """A row's topics: checked for one to mail; as the export wrote them for one that left
+    (of no use to anyone not mailed, but part of their record)."""
+    if status == "active":
+        return _topics(value, topics, shown, line, report)
+    kept = frozenset(slug.strip() for slug in value.replace(",", ";").split(";") if slug.strip())
+    return True, kept or None
 
 
 def _status(written: str, shown: str, line: int, report: Report) -> str | None:
@@ -126,18 +135,26 @@ def _record(cell: Callable[[str], str], shown: str, line: int, report: Report) -
     instants (a date that is not one is left out, with a warning)."""
     record = {name: cell(name) for name in RESTORED if cell(name)}
     for name in ("created", "confirmed", "consent_at"):
-        if name in record and not _instant(record[name]):
-            report.warning(shown, line, f"{name} '{visible(record.pop(name))}' is not a date-time; left out")
+        if name in record:
+            instant = _instant(record[name])
+            if instant is None:
+                says = f"{name} '{visible(record.pop(name))}' is not a date-time with its offset; left out"
+                report.warning(shown, line, says)
+            else:
+                record[name] = instant
     if "consent_at" not in record:  # a consent record is kept whole or not at all
         record = {k: v for k, v in record.items() if not k.startswith("consent_")}
     return record
 
 
-def _instant(value: str) -> bool:
+def _instant(value: str) -> str | None:
+    """An ISO 8601 date-time with its offset, as the ledger writes one (in UTC), so that
+    instants compare as text; None for anything else, a year past the calendar's ends too."""
     try:
-        return datetime.fromisoformat(value).tzinfo is not None
-    except ValueError:
-        return False
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC).isoformat() if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def _separator(text: str) -> str:
@@ -226,12 +243,12 @@ def import_subscribers(subscribers: list[Subscriber], ledger: Ledger, now: datet
             if subscriber.status == "pending":
                 status = "pending (not imported: never confirmed)"
             elif subscriber.status in SUPPRESSED:
-                store.restore(subscriber.email, subscriber.name, subscriber.status, subscriber.record, now)
+                store.restore(subscriber, now)
                 store.leave(subscriber.email, now, subscriber.status, "import")
                 status = subscriber.status
             else:
                 status = store.add(subscriber.email, subscriber.name, subscriber.topics, now, "import")
-                store.restore(subscriber.email, subscriber.name, status, subscriber.record, now)
+                store.restore(subscriber, now)
             counts[status] = counts.get(status, 0) + 1
     except KeyboardInterrupt:  # each row is its own transaction: the count is exact
         done = sum(counts.values())
