@@ -1388,6 +1388,15 @@ def test_topics_written_as_one_text_with_commas_are_a_warning(site: SiteMaker) -
     assert messages(parsed) == []
 
 
+def test_block_tags_in_a_text_field_part_its_words() -> None:
+    """`AT&amp;T <p>one<p>two` was read as "AT&T onetwo": nh3 drops a tag without a space."""
+    from bulletin.text import text_of
+
+    assert text_of("AT&amp;T <p>one<p>two") == "AT&T one two"
+    assert text_of("<ul><li>a<li>b</ul>") == "a b"
+    assert text_of("Line<br>break, <b>bold</b>ly") == "Line break, boldly"
+
+
 def test_a_misspelled_field_inside_link_or_featured_image_is_named(site: SiteMaker) -> None:
     """`featuredImage: herf:` gave no image and `link: - href:` no link, without a word
     (or only "has no source link"): the field that was meant is named."""

@@ -12,7 +12,7 @@ from . import __version__
 from .files import why_not_written, write_atomic
 from .report import Report
 
-_FORMAT = 16  # bumped whenever what is cached changes meaning (or what a parse gives)
+_FORMAT = 17  # bumped whenever what is cached changes meaning (or what a parse gives)
 
 
 # CRC-32, not a cryptographic hash: the damage to catch is accidental (a bad sector, a

@@ -100,6 +100,14 @@ _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 # Void elements that stand in running text: a tag of one is markup on its own. (<meta> or
 # <input>, on the other hand, is far likelier named in a title than used in one.)
 _VOID_IN_TEXT = frozenset(("br", "wbr", "img", "hr"))
+# Elements that start a line or a block of their own: their tags part the words around them.
+_BLOCKS = frozenset(
+    (
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+        "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
+        "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+    )
+)  # fmt: skip
 # Elements whose end tag HTML lets one leave out (`<li>one<li>two`): in a value that holds
 # markup, an open one is markup too.
 _END_OPTIONAL = frozenset(
@@ -129,7 +137,10 @@ def text_of(value: str) -> str:
     at = 0
     for n, piece in enumerate(pieces):
         kept.append(value[at : piece.start()])
-        kept.append(piece[0] if n in markup else "&lt;" + piece[0][1:])
+        if n not in markup:
+            kept.append("&lt;" + piece[0][1:])
+        else:  # a block's tag parts words as the block did (`<p>one<p>two`: "one two")
+            kept.append(piece[0] + (" " if (piece[3] or "").lower() in _BLOCKS else ""))
         at = piece.end()
     kept.append(value[at:])
     return plain_text("".join(kept))
