@@ -665,6 +665,12 @@ def test_atom_text_holding_a_tag_is_declared_html_and_escaped(site: SiteMaker) -
         in atom
     )
     assert "<title>Rural hospitals (&lt;25 beds) lag</title>" in atom
+    site.write_config(description="<i>Curated</i> <svg onload=alert(6)> news")  # the feed's own
+    folder, _ = build(site)
+    assert (
+        '<subtitle type="html">Curated &amp;lt;svg onload=alert(6)&amp;gt; news</subtitle>'
+        in (folder / "atom.xml").read_text()
+    )
     entries = {e.id.rsplit(":", 1)[1]: e for e in feedparser.parse(folder / "atom.xml").entries}
     assert entries["a"].title_detail.type == "text/html"
     assert entries["a"].title == "Breaking &lt;img src=x onerror=alert(1)&gt;"  # shows as the text

@@ -36,6 +36,11 @@ class _BulletinFeed(BaseExtension):
     def extend_ns(self) -> dict[str, str]:
         return {"media": MEDIA_NS}
 
+    def extend_atom(self, element: Any) -> Any:
+        for name in ("title", "subtitle"):  # the site's, from bulletin.toml; a topic's name
+            _text_that_looks_like_markup(element.find(name))
+        return element
+
 
 # A '<' that starts what a reader could take for a tag, a comment or a declaration.
 _TAG_START = re.compile(r"<[A-Za-z/!?]")
