@@ -758,6 +758,12 @@ def test_an_update_dated_after_the_build_leaves_the_feeds_dated_as_published(sit
     assert json.loads((config.feeds_dir / "feed.json").read_bytes())["items"][0]["date_modified"] == (
         "2026-11-20T00:00:00+00:00"
     )
+    # From that day on the update is the item's: the feeds are written again and carry it
+    # (the render fingerprints did not see the clamp, and kept the old files).
+    later = datetime(2099, 6, 1, tzinfo=UTC)
+    assert write_feeds(read_site(config, Report(), later)).changed
+    atom = etree.parse(str(config.feeds_dir / "topic/alpha/atom.xml")).getroot()
+    assert atom.findtext(f"{ATOM}updated") == "2099-01-01T00:00:00+00:00"
 
 
 def test_a_title_that_names_an_element_is_published_whole(site: SiteMaker) -> None:

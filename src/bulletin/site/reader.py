@@ -271,7 +271,9 @@ def _not_updated_yet(item: Item, later: tuple[str, int | None, str], report: Rep
         f"{name} '{value}' is after this build's time; until then feeds give the item's date as its "
         "last update: correct it",
     )
-    return item._replace(updated=item.published)
+    # Its fingerprint says so too: the feeds, pages and digests that show the item are written
+    # again on the day the update comes due, when the fingerprint is the file's alone again.
+    return item._replace(updated=item.published, fingerprint=f"{item.fingerprint} until {value}")
 
 
 def _keep_newest(by_id: dict[str, Item], item: Item, report: Report) -> None:
