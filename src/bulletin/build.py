@@ -11,7 +11,7 @@ from .dates import local_day
 from .errors import RefusedError
 from .feeds.writer import write_feeds
 from .output import Written
-from .report import Progress, Report
+from .report import Progress, Report, counted
 from .site.reader import Site, read_site
 from .site.walk import Walked
 from .urls import Urls
@@ -63,7 +63,7 @@ def refuse_if_strict(report: Report, strict: bool) -> None:
     """Under --strict, any error or warning stops the run before anything is written."""
     if strict and report.problems:
         count = len(report.problems)
-        found = f"{count:,} problem{'' if count == 1 else 's'} found"
+        found = f"{counted(count, 'problem')} found"
         raise RefusedError(f"--strict: {found}; nothing was written")
 
 

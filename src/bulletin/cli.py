@@ -33,7 +33,7 @@ from .errors import (
     stop_on_sigterm,
     terminated,
 )
-from .report import Report, printable
+from .report import Report, counted, printable
 
 if TYPE_CHECKING:  # the reader and the writers load when a command needs them
     from .build import Built
@@ -201,7 +201,7 @@ class Run:
             elif problem.level == "error" or not self.options.quiet:
                 _echo_err(str(problem))
         if passing and not self.options.quiet:
-            _echo_err(f"{content}: {_counted(passing, 'warning')} about items; bulletin check lists them")
+            _echo_err(f"{content}: {counted(passing, 'warning')} about items; bulletin check lists them")
         if self.options.verbose:
             for note in self.report.notes:
                 _echo_err(printable(f"note: {note}"))
@@ -342,22 +342,17 @@ def _summary(site: Site) -> str:
     collection = site.collection
     held = []
     if collection.drafts:
-        held.append(_counted(collection.drafts, "draft"))
+        held.append(counted(collection.drafts, "draft"))
     if collection.scheduled:
-        held.append(_counted(len(collection.scheduled), "scheduled item"))
+        held.append(counted(len(collection.scheduled), "scheduled item"))
     extra = f" ({', '.join(held)} held back)" if held else ""
-    items, topics = _counted(len(site.items), "item"), _counted(len(site.topics.by_key), "topic")
-    return f"{items} in {topics} from {_counted(collection.files, 'file')}{extra}"
+    items, topics = counted(len(site.items), "item"), counted(len(site.topics.by_key), "topic")
+    return f"{items} in {topics} from {counted(collection.files, 'file')}{extra}"
 
 
 def _problems(report: Report) -> str:
     """`1 error, 2 warnings`."""
-    return f"{_counted(len(report.errors), 'error')}, {_counted(len(report.warnings), 'warning')}"
-
-
-def _counted(count: int, noun: str) -> str:
-    """`1 item`, `2 items`."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    return f"{counted(len(report.errors), 'error')}, {counted(len(report.warnings), 'warning')}"
 
 
 def _written(label: str, written: Written, again: bool = False) -> str:
@@ -471,10 +466,10 @@ def _window(run: Run, week: str | None, since: str | None, until: str | None) ->
 def _only(site: Site, topics: str | None) -> list[str] | None:
     if topics is None:
         return None
-    from .mail.subscribers import topic_names, unknown_topics
+    from .mail.subscribers import unknown_topics
 
     slugs = [s.strip() for s in topics.replace(";", ",").split(",") if s.strip()]  # as in a CSV
-    known = topic_names(site)
+    known = site.topics.names()
     unknown = [s for s in slugs if s not in known]
     if unknown or not slugs:
         raise UsageError(unknown_topics("--topics", unknown, known))
@@ -514,8 +509,8 @@ def digest(
             run.say(f"digest {window.label}: no items in this window; nothing written")
             return
         items, sections = (
-            _counted(result.digest.count, "item"),
-            _counted(len(result.digest.sections), "section"),
+            counted(result.digest.count, "item"),
+            counted(len(result.digest.sections), "section"),
         )
         run.say(
             f"digest {window.label}: {items} in {sections}; {_written('emails/' + result.folder, written)}"
@@ -599,10 +594,10 @@ def send(
         password = os.environ.get("BULLETIN_SMTP_PASSWORD")
         summary = send_digest(site, options, run.report, secret, password, run.progress)
         if dry_run:
-            last = f"emptied first ({_counted(summary.emptied, 'message')} of the last dry run)"
+            last = f"emptied first ({counted(summary.emptied, 'message')} of the last dry run)"
             run.say(f"outbox: .bulletin/outbox/ {last if summary.emptied else '(empty before this run)'}")
             rows = [
-                (a, c, _counted(n, "item"), f"{size / 1000:.1f} kB") for a, c, n, size in summary.recipients
+                (a, c, counted(n, "item"), f"{size / 1000:.1f} kB") for a, c, n, size in summary.recipients
             ]
             widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
             for address, chosen, items, size in rows:  # in columns, the numbers to the right
@@ -734,9 +729,9 @@ def _expire_pending(run: Run, ledger: Any) -> None:
 def subscribers_import(ctx: click.Context, file: Path, new_ledger: bool) -> None:
     """Add a CSV's subscribers as active (addresses that left or bounced stay so)."""
     with _running(ctx) as run:
-        from .mail.subscribers import import_subscribers, read_subscribers, topic_names
+        from .mail.subscribers import import_subscribers, read_subscribers
 
-        rows = read_subscribers(file, topic_names(run.read()), run.report)  # before the ledger opens
+        rows = read_subscribers(file, run.read().topics.names(), run.report)  # before the ledger opens
         with _ledger(run, new_ledger) as ledger:
             counts = import_subscribers(rows, ledger, run.now)
         details = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nobody"
@@ -802,11 +797,11 @@ def subscribers_add(
 ) -> None:
     """Add one subscriber as active (you vouch for their consent)."""
     with _running(ctx) as run:
-        from .mail.subscribers import check_address, parse_topics, topic_names
+        from .mail.subscribers import check_address, parse_topics
         from .subscriptions import Subscriptions, clean_name
 
         email = check_address(address)
-        chosen = parse_topics(topics, topic_names(run.read()))
+        chosen = parse_topics(topics, run.read().topics.names())
         with _ledger(run, new_ledger) as ledger:
             store = Subscriptions(ledger)
             before = store.get(email)

@@ -34,6 +34,11 @@ class Problem:
         return printable(f"{where}: {self.level}: {self.message}")
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 item`, `2 items`, `1,204 files`: a count and its noun, in the singular for one."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 @dataclass
 class Report:
     """Problems and counts gathered by one run; errors mean something was skipped."""

@@ -152,7 +152,7 @@ def plan_digest(
 def warn_unknown_topics(site: Site, report: Report) -> None:
     """digest.topics names slugs whose sections come first; one that is no topic's slug (a
     typo, a topic renamed) would be ignored without a word."""
-    slugs = {slug: topic.name for slug, topic in site.topics.by_slug().items()}
+    slugs = site.topics.names()
     for slug in site.config.digest.topics:
         if slug not in slugs:
             meant = did_you_mean([slug], slugs)

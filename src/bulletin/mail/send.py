@@ -40,7 +40,7 @@ from ..tokens import make_purpose_token, make_token, verp_tag
 from ..urls import loopback
 from .mailer import DeliveryError, MailerPool, Pacing, RelayError, SmtpMailer, Stopped
 from .outbox import Outbox, write_preview
-from .subscribers import Subscriber, read_subscribers, topic_names
+from .subscribers import Subscriber, read_subscribers
 
 STALE_AFTER = timedelta(days=7)
 MAX_FAILURES_IN_A_ROW = 20
@@ -528,7 +528,7 @@ class _Send:
 
     def _subscribers(self) -> list[Subscriber]:
         if self.options.subscribers is not None:
-            rows = read_subscribers(self.options.subscribers, topic_names(self.site), self.report)
+            rows = read_subscribers(self.options.subscribers, self.site.topics.names(), self.report)
             # An export's status column: only the active rows consented and are still in.
             return [row for row in rows if row.status == "active"]
         if self.ledger is None:  # a dry run before any ledger exists

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from _csv import Reader
 
     from ..config import Config
-    from ..site.reader import Site
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"): the
 # export writes such a cell after a single quote, as OWASP advises, and reading drops it again.
@@ -116,8 +115,13 @@ def _chosen(
     (of no use to anyone not mailed, but part of their record)."""
     if status == "active":
         return _topics(value, topics, shown, line, report)
-    kept = frozenset(slug.strip() for slug in value.replace(",", ";").split(";") if slug.strip())
-    return True, kept or None
+    return True, frozenset(_slugs(value)) or None
+
+
+def _slugs(value: str) -> list[str]:
+    """A topics cell's slugs. Slugs hold neither ';' nor ',': a file whose columns are
+    separated by ';' may separate them by ','."""
+    return [slug.strip() for slug in value.replace(",", ";").split(";") if slug.strip()]
 
 
 def _status(written: str, shown: str, line: int, report: Report) -> str | None:
@@ -191,9 +195,8 @@ def _rows(reader: Reader, shown: str) -> Iterator[list[str]]:
 def _topics(
     value: str, known: Mapping[str, str], shown: str, line: int, report: Report
 ) -> tuple[bool, frozenset[str] | None]:
-    """Whether the row is usable, and its slugs (None: all topics). Slugs hold neither ';'
-    nor ',': a file whose columns are separated by ';' may separate them by ','."""
-    slugs = [slug.strip() for slug in value.replace(",", ";").split(";") if slug.strip()]
+    """Whether the row is usable, and its slugs (None: all topics)."""
+    slugs = _slugs(value)
     if not slugs or slugs == ["*"]:
         return True, None
     unknown = [slug for slug in slugs if slug not in known]
@@ -336,7 +339,7 @@ def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], re
 
     known: dict[str, str]
     try:  # its own report: the items' problems are the build's to tell
-        known = topic_names(read_site(config, Report(), now))
+        known = read_site(config, Report(), now).topics.names()
     except NoContentError:
         recorded = config.out if (config.out / SLUGS_FILE).exists() else config.site
         known = {slug: slug for slug in (load_published(recorded, Report()) or {}).values()}
@@ -355,8 +358,3 @@ def rows_for_topic(config: Config, now: datetime, slug: str, rows: list[Row], re
         report.warning("bulletin", None, says)
         return kept
     raise UsageError(unknown_topics("--topic", [slug], known))
-
-
-def topic_names(site: Site) -> dict[str, str]:
-    """The site's topics, slug → name: what a slug that is none of them may have meant."""
-    return {slug: topic.name for slug, topic in site.topics.by_slug().items()}

@@ -66,6 +66,10 @@ class Topics:
             self._slugs.update((topic.slug, topic) for topic in self.by_key.values())
         return self._slugs
 
+    def names(self) -> dict[str, str]:
+        """slug → name: what a slug that is none of them may have meant (slugs.did_you_mean)."""
+        return {slug: topic.name for slug, topic in self.by_slug().items()}
+
     def sorted(self) -> list[Topic]:
         """By name, case-insensitively; ties by slug."""
         return sorted(self.by_key.values(), key=lambda t: (t.name.casefold(), t.slug))

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..build import build_site
 from ..config import CONFIG_NAME, Config, parse_site_config, read_config
 from ..errors import BulletinError, ConfigError
-from ..report import Report
+from ..report import Report, counted
 
 # Injected into every page of the preview; reloads it after a rebuild, shows a failed one's errors.
 RELOAD_SCRIPT = (resources.files("bulletin") / "web" / "reload.js").read_text(encoding="utf-8")
@@ -67,10 +67,10 @@ class Preview:
         else:
             problems = [str(p) for p in report.sorted()]
             self._done(problems, config)
-            counts = [_counted(len(built.site.items), "item")]
-            counts.append(_counted(len(built.feeds.changed), "feed file"))
+            counts = [counted(len(built.site.items), "item")]
+            counts.append(counted(len(built.feeds.changed), "feed file"))
             if built.digests is not None:
-                counts.append(_counted(len(built.digests_written.changed), "digest file"))
+                counts.append(counted(len(built.digests_written.changed), "digest file"))
             took = f"{time.monotonic() - started:.2f} s"
             self.say(f"rebuilt: {', '.join(counts)} changed ({took})")
 
@@ -106,8 +106,3 @@ class Preview:
         thread = threading.Thread(target=loop, name="bulletin-watch", daemon=True)
         thread.start()
         return thread
-
-
-def _counted(count: int, noun: str) -> str:
-    """`1 item`, `2 items`."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
