@@ -230,10 +230,11 @@ class _Checker:
         """Text that feeds carry as text: markup in it is read as HTML and reduced to its text
         (`Health <b>news</b>` → `Health news`), as in the items' titles."""
         value: str = self.text(key, default)
-        if key in self.table and value and not text_of(value).strip():
+        words = text_of(value)
+        if key in self.table and value and not words.strip():
             self._fail(key, f"{_shown(value)} holds markup and no text; write it as plain text")
             return default
-        return text_of(value)
+        return words
 
     def number(self, key: str, default: int, low: int, high: int | None = None) -> int:
         fix = f"write a whole number from {low}" + (f" to {high}" if high else " up")
