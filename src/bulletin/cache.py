@@ -42,7 +42,8 @@ class Cache:
     Anything unreadable, damaged (each file carries a checksum), from another version or
     for another configuration is ignored, so deleting the folder, upgrading bulletin or
     editing bulletin.toml is always safe. The dict is split into `shards` files by key, so
-    one changed entry rewrites one small file.
+    one changed entry rewrites one small file, and each file is loaded when first asked for
+    (a rebuild after one edit reads one of them).
     """
 
     def __init__(
@@ -55,8 +56,20 @@ class Cache:
             folder / (f"{name}.pickle" if shards == 1 else f"{name}-{n:02d}.pickle") for n in range(shards)
         ]
         self.key = (_FORMAT, __version__, key)
-        self.shards: list[dict[Any, Any]] = [self._load(path) for path in self.paths]
+        self._loaded: list[dict[Any, Any] | None] = [None] * shards
         self.dirty: set[int] = set()
+
+    def shard(self, number: int) -> dict[Any, Any]:
+        """Shard `number`'s entries, loaded on first use."""
+        loaded = self._loaded[number]
+        if loaded is None:
+            loaded = self._loaded[number] = self._load(self.paths[number])
+        return loaded
+
+    @property
+    def shards(self) -> list[dict[Any, Any]]:
+        """Every shard, each loaded if it was not yet."""
+        return [self.shard(number) for number in range(len(self.paths))]
 
     def _load(self, path: Path) -> dict[Any, Any]:
         try:
@@ -90,7 +103,7 @@ class Cache:
         return zlib.crc32(str(key).encode()) % len(self.paths)
 
     def get(self, key: Any) -> Any:
-        return self.shards[self._shard(key)].get(key)
+        return self.shard(self._shard(key)).get(key)
 
     def merged(self) -> dict[Any, Any]:
         """Every shard's entries in one dict, to look many up (a copy: put() does not change it)."""
@@ -101,7 +114,7 @@ class Cache:
 
     def put(self, key: Any, value: Any) -> None:
         number = self._shard(key)
-        shard = self.shards[number]
+        shard = self.shard(number)
         if shard.get(key) != value:
             shard[key] = value
             self.dirty.add(number)
@@ -122,7 +135,7 @@ class Cache:
         """Write the shards that changed; one that cannot be written is a note (-v), never an error."""
         failed: tuple[Path, OSError] | None = None
         for number in sorted(self.dirty):
-            data = seal(pickle.dumps((self.key, self.shards[number]), pickle.HIGHEST_PROTOCOL))
+            data = seal(pickle.dumps((self.key, self.shard(number)), pickle.HIGHEST_PROTOCOL))
             # A cache that cannot be written only costs time on the next run; it needs no
             # fsync either: a torn file fails to load and is rebuilt.
             try:
