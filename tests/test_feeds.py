@@ -980,13 +980,13 @@ def test_a_topic_page_entry_is_kept_only_for_the_pages_still_to_come(site: SiteM
         site.item(f"i{n}.md", title=f"Item {n}", categories=topics, date=f"2026-11-1{n}")
     built = read_site(site.config(), Report(), NOW)
     rendered: list[str] = []
-    real = pages._page_entry
+    real = pages.page_entry
 
-    def counting(site_: object, item: object, template: object) -> object:
+    def counting(config: object, item: object, names: object, template: object) -> object:
         rendered.append(item.title)  # type: ignore[attr-defined]
-        return real(site_, item, template)  # type: ignore[arg-type]
+        return real(config, item, names, template)  # type: ignore[arg-type]
 
-    pages._page_entry = counting  # type: ignore[assignment]
+    pages.page_entry = counting  # type: ignore[assignment]
     try:
         known: dict[str, tuple[pages.PageEntry, int]] = {}
         sizes = []
@@ -996,7 +996,7 @@ def test_a_topic_page_entry_is_kept_only_for_the_pages_still_to_come(site: SiteM
             assert all(item.title in html for item in items)
             sizes.append(len(known))
     finally:
-        pages._page_entry = real  # type: ignore[assignment]
+        pages.page_entry = real  # type: ignore[assignment]
     assert sorted(rendered) == [f"Item {n}" for n in range(6)]  # once each
     assert sizes[-1] == 0  # nothing kept past its last page
     assert max(sizes) <= 4  # the two one-topic items were never kept

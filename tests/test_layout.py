@@ -21,7 +21,7 @@ LAYERS = [
     {"feeds"},
     {"digests"},
     {"mail"},
-    {"build", "init", "unchanged"},
+    {"build", "init", "unchanged", "patch"},
     {"web"},
     {"cli", "__main__"},
 ]

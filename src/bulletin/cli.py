@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__, unchanged
+from . import __version__, patch, unchanged
 from .config import Config, load_config
 from .dates import parse_date
 from .errors import (
@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the reader and the writers load when a command needs them
     from .mail.unsubscribe import Left
     from .output import Written
     from .site.reader import Site
+    from .site.walk import Walked
     from .subscriptions import Row
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -415,6 +416,8 @@ def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: boo
         run.say(again)
         return
     unchanged.forget(run.config, command)
+    if command == "feeds" and _patched(run, walked):
+        return
     from .build import build_site
 
     built = build_site(
@@ -435,6 +438,20 @@ def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: boo
         outputs = built.feeds.outputs + built.digests_written.outputs
         summary = "\n".join(_built_lines(built, digests, True))
         unchanged.remember(run.config, command, context, summary, outputs, built.site.collection.stamps)
+        if command == "feeds":
+            patch.remember(run.config, built, lines[0])
+
+
+def _patched(run: Run, walked: Walked | None) -> bool:
+    """After a few edits in place, splice them into the feeds and pages (see patch.py); False
+    when the full build must run."""
+    patched = patch.apply(run.config, run.now, walked)
+    if patched is None:
+        patch.forget(run.config)  # the full build makes a new one
+        return False
+    run.say(patched.summary)
+    unchanged.remember(run.config, "feeds", "", patched.again, patched.outputs, patched.read)
+    return True
 
 
 def _built_lines(built: Built, digests: bool, again: bool = False) -> list[str]:

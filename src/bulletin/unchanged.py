@@ -49,9 +49,9 @@ def replay(config: Config, command: str, context: str) -> tuple[str | None, Walk
     the walk of content/ it made to tell, if it got that far, for the run to read from."""
     try:
         saved = json.loads(_record(config, command).read_text(encoding="utf-8"))
-        if saved["key"] != _key(config, command, context):
+        if saved["key"] != key(config, command, context):
             return None, None
-        if saved["watched"] != _stats(_watched(config, saved["outputs"])):
+        if saved["watched"] != stats(_watched(config, saved["outputs"])):
             return None, None
         files, summary = saved["files"], str(saved["summary"])
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
@@ -86,17 +86,19 @@ def remember(
             return
         files = read.hexdigest()
         record = {
-            "key": _key(config, command, context),
+            "key": key(config, command, context),
             "files": files,
             "outputs": names,
-            "watched": _stats(_watched(config, names)),
+            "watched": stats(_watched(config, names)),
             "summary": summary,
         }
         config.cache_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(_record(config, command), json.dumps(record).encode())
 
 
-def _key(config: Config, command: str, context: str) -> str:
+def key(config: Config, command: str, context: str) -> str:
+    """What every output of `command` depends on besides the items: bulletin's version, the
+    configuration, the templates, and `context` (build: the week)."""
     from .templates import templates_fingerprint
 
     parts = (__version__, command, context, config.fingerprint, templates_fingerprint(config))
@@ -113,20 +115,25 @@ def _watched(config: Config, outputs: list[str]) -> list[str]:
     """The outputs, their folders (an added or removed digest shows there), the published
     slugs and the ledger (frozen editions, for the digests). Strings, not Paths: a site has
     hundreds of outputs, and joining Paths took a third of this check."""
-    out, state, site = os.fspath(config.out), os.fspath(config.state_dir), os.fspath(config.site)
+    out, state = os.fspath(config.out), os.fspath(config.state_dir)
     join = os.path.join
     return [
         *(join(out, name) for name in outputs),
         join(out, "feeds"),
         join(out, "emails"),
-        join(site, SLUGS_FILE),
-        join(out, SLUGS_FILE),
+        *slug_files(config),
         join(state, "ledger.sqlite"),
         join(state, "ledger.sqlite-wal"),
     ]
 
 
-def _stats(paths: list[str]) -> list[list[int] | None]:
+def slug_files(config: Config) -> list[str]:
+    """Where the published slugs are kept: the topics' slugs follow them."""
+    return [os.path.join(config.site, SLUGS_FILE), os.path.join(config.out, SLUGS_FILE)]
+
+
+def stats(paths: list[str]) -> list[list[int] | None]:
+    """Each path's size, mtime, ctime and inode; None where it cannot be stat'ed."""
     found: list[list[int] | None] = []
     for path in paths:
         try:

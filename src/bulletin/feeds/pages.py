@@ -10,6 +10,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from .. import __version__
+from ..config import Config
 from ..dates import local_day, rfc822
 from ..site.items import Item
 from ..site.reader import Site
@@ -79,7 +80,8 @@ def _kept_entry(
 ) -> PageEntry:
     kept = known.get(item.id)
     if kept is None:
-        entry, later = _page_entry(site, item, template), len(site.topics.of(item)) - 1
+        names = [t.name for t in site.topics.of(item)]
+        entry, later = page_entry(site.config, item, names, template), len(names) - 1
     else:
         entry, later = kept[0], kept[1] - 1
     if later > 0:
@@ -144,17 +146,18 @@ class PageEntry:
     html: Markup = field(default_factory=Markup)
 
 
-def _page_entry(site: Site, item: Item, template: Template) -> PageEntry:
+def page_entry(config: Config, item: Item, topics: list[str], template: Template) -> PageEntry:
+    """The item as a topic page shows it; `topics`: its topics' names."""
     entry = PageEntry(
         title=item.title,
-        url=Urls(site.config).item(item)[0],
+        url=Urls(config).item(item)[0],
         source_name=item.source_name,
         summary=item.summary,
-        published=local_day(item.published, site.config.timezone),
-        topics=[t.name for t in site.topics.of(item)],
+        published=local_day(item.published, config.timezone),
+        topics=topics,
         image=_thumbnail(item),
     )
-    entry.html = Markup(template.render(site=site.config, version=__version__, entry=entry))
+    entry.html = Markup(template.render(site=config, version=__version__, entry=entry))
     return entry
 
 

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from .. import __version__
+from ..config import Config
 from ..output import Outputs, Written
 from ..report import Progress
 from ..site.bodies import cap
@@ -164,12 +165,7 @@ def _entries(site: Site) -> Callable[[Feed], list[Entry]]:
 
     def content_of(item: Item) -> str:
         if item.id not in bodies:
-            try:
-                body = read_content(item, config)
-            except OSError:
-                body = Body("", False)  # removed since it was read; the next build drops the item
-            limit = config.feed_content_kb * 1024
-            bodies[item.id] = cap(body.html, limit, item.link, item.source_name, body.cut)
+            bodies[item.id] = entry_content(item, config)
         return bodies[item.id]
 
     def entries_of(feed: Feed) -> list[Entry]:
@@ -179,6 +175,15 @@ def _entries(site: Site) -> Callable[[Feed], list[Entry]]:
         ]
 
     return entries_of
+
+
+def entry_content(item: Item, config: Config) -> str:
+    """The item's body as feeds carry it: read again, sanitised, capped."""
+    try:
+        body = read_content(item, config)
+    except OSError:
+        body = Body("", False)  # removed since it was read; the next build drops the item
+    return cap(body.html, config.feed_content_kb * 1024, item.link, item.source_name, body.cut)
 
 
 def _fingerprint(site: Site, feed: Feed, memo: _Memo) -> str:
