@@ -1093,3 +1093,21 @@ def test_a_reader_that_stops_reading_stops_the_output_not_the_work(site: SiteMak
     )
     assert done.returncode == 0, done.stdout
     assert "Alpha" in (site.root / "feeds" / "rss.xml").read_text()
+
+
+def test_the_process_ends_at_once_with_its_output_and_exit_code_whole(site: SiteMaker) -> None:
+    """`bulletin` ends without Python's teardown (cli.run): what it printed, to a pipe and
+    to a file, arrives whole, and the exit code is the command's."""
+    for n in range(300):
+        site.item(f"i{n}.md", title=f"Item {n}", categories=[f"Topic {n}"])
+    listed = run_within(site, 120, "topics")
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert len(listed.stdout.splitlines()) == 301 and listed.stdout.endswith("\n")
+    with (site.root.parent / "out.txt").open("w") as out:
+        command = [sys.executable, "-m", "bulletin", "topics", "--site", str(site.root), *NOW]
+        assert subprocess.run(command, stdout=out, timeout=120).returncode == 0
+    assert (site.root.parent / "out.txt").read_text() == listed.stdout
+    (site.root / "bulletin.toml").write_text("title = \n")  # a broken configuration: exit code 2
+    broken = run_within(site, 120, "feeds")
+    assert broken.returncode == 2
+    assert broken.stderr.startswith("bulletin.toml:1: error:"), broken.stderr

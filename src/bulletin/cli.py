@@ -339,6 +339,36 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(Options)
 
 
+def run() -> None:
+    """The `bulletin` command and `python -m bulletin`: main(), then the process ends at once.
+
+    Python's own exit frees every object one by one: after a build, every item it read
+    (20 ms at 10,000 items, an eighth of a rebuild after one edit). Once the command has
+    returned, and no other thread runs, the exit handlers run, the output is flushed, and
+    the process ends without that. Every file bulletin writes is complete, closed and
+    renamed into place before its command returns; a database is committed and closed."""
+    try:
+        main()
+        code: str | int | None = None
+    except SystemExit as exc:
+        code = exc.code
+    if threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()  # what Python's exit runs first (a process pool's, logging's)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # as sys.exit("message") prints it
+        code = 1
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started with the stream closed (`2>&-`)
+                stream.flush()
+    except OSError:  # a closed pipe: Python's exit says so, as it would have
+        sys.exit(code)
+    os._exit(code or 0)
+
+
 def _summary(site: Site) -> str:
     collection = site.collection
     held = []
