@@ -80,10 +80,12 @@ def outputs(root: Path) -> dict[str, bytes]:
     }
 
 
-def full_build(site: SiteMaker, tmp_path: Path) -> dict[str, bytes]:
-    """What a build from scratch writes for the site as it is now."""
-    cold = tmp_path / "cold"
-    shutil.rmtree(cold, ignore_errors=True)
+def full_build(site: SiteMaker, tmp_path: Path, cold: Path | None = None) -> dict[str, bytes]:
+    """What a build from scratch writes for the site as it is now (in `cold`, which may
+    hold the site's templates already)."""
+    if cold is None:
+        cold = tmp_path / "cold"
+        shutil.rmtree(cold, ignore_errors=True)
     shutil.copytree(site.root / "content", cold / "content")
     shutil.copy(site.root / "bulletin.toml", cold)
     run(cold)
@@ -281,3 +283,35 @@ def test_files_changed_just_before_the_plan_are_read_again(
         patched.setattr(bulletin.site.reader, "_parse_one", recording)
         run(site)
     assert sorted(parsed) == [f"content/i{n:03d}.md" for n in range(10)]
+
+
+def test_a_site_topic_page_that_shows_more_of_an_entry_is_built_in_full(
+    site: SiteMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site's own topic.html.j2 may show an entry's fields outside its rendered entry (a
+    list of titles): the splice would leave them as they were."""
+    many(site)
+    (site.root / "templates").mkdir()
+    shipped = Path(bulletin.build.__file__).with_name("templates") / "topic.html.j2"
+    own = shipped.read_text().replace(
+        '<ul class="list">', '<p>{% for e in entries %}{{ e.title }};{% endfor %}</p>\n<ul class="list">'
+    )
+    (site.root / "templates" / "topic.html.j2").write_text(own)
+    (site.root / "templates" / "_entry.html.j2").write_text(
+        (shipped.with_name("_entry.html.j2")).read_text()
+    )  # an entry of the site's own is spliced as bulletin's is
+    run(site)
+    edit(site, 0, title="Item 0, corrected")
+    with counting_full_builds(monkeypatch) as full:
+        run(site)
+    assert full == [1]
+    cold = full_build_with_templates(site, tmp_path)
+    assert outputs(site.root) == cold
+    assert b"Item 0, corrected;" in outputs(site.root)["feeds/topic/gartner-healthcare/index.html"]
+
+
+def full_build_with_templates(site: SiteMaker, tmp_path: Path) -> dict[str, bytes]:
+    cold = tmp_path / "cold"
+    shutil.rmtree(cold, ignore_errors=True)
+    shutil.copytree(site.root / "templates", cold / "templates")
+    return full_build(site, tmp_path, cold)

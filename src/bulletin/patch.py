@@ -422,6 +422,11 @@ def _splice_json(config: Config, plan: Plan, splices: _Splices, name: str, ident
     return True
 
 
+# The templates of a topic page around its entries: bulletin's own show each entry only as
+# _entry.html.j2 renders it, which is what is spliced; a site's own may show more of it.
+_PAGE_TEMPLATES = ("topic.html.j2", "_feeds_base.html.j2", "_look.css.j2")
+
+
 def _splice_pages(
     config: Config,
     plan: Plan,
@@ -433,13 +438,19 @@ def _splice_pages(
 ) -> bool:
     """Put the item's new entry in place of the old on each of `pages` (topic folder, number)."""
     from .feeds.model import Feed
-    from .feeds.pages import page_entry, page_path
+    from .feeds.pages import page_fields, page_path
+
+    if page_fields(config, old, names) == page_fields(config, new, names):
+        return True  # the page shows nothing that changed (a body, an author)
+    if any((config.templates_dir / name).exists() for name in _PAGE_TEMPLATES):
+        return False  # a site's own page may show an entry's fields outside the entry
+    from .feeds.pages import page_entry
     from .templates import environment
 
     template = environment(config).get_template("_entry.html.j2")
     before = page_entry(config, old, names, template).html.encode()
     after = page_entry(config, new, names, template).html.encode()
-    if before == after:
+    if before == after:  # the template shows none of what changed
         return True
     for folder, number in pages:
         name = page_path(Feed("", "", folder, ()), number)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from jinja2 import Template
 from markupsafe import Markup
 
 from .. import __version__
@@ -18,6 +18,9 @@ from ..site.topics import Topic
 from ..templates import environment
 from ..urls import Urls
 from .model import Feed
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 
 def topic_of(site: Site, feed: Feed) -> Topic:
@@ -148,7 +151,14 @@ class PageEntry:
 
 def page_entry(config: Config, item: Item, topics: list[str], template: Template) -> PageEntry:
     """The item as a topic page shows it; `topics`: its topics' names."""
-    entry = PageEntry(
+    entry = page_fields(config, item, topics)
+    entry.html = Markup(template.render(site=config, version=__version__, entry=entry))
+    return entry
+
+
+def page_fields(config: Config, item: Item, topics: list[str]) -> PageEntry:
+    """What a topic page's template is given of the item (all it can show), not rendered."""
+    return PageEntry(
         title=item.title,
         url=Urls(config).item(item)[0],
         source_name=item.source_name,
@@ -157,8 +167,6 @@ def page_entry(config: Config, item: Item, topics: list[str], template: Template
         topics=topics,
         image=_thumbnail(item),
     )
-    entry.html = Markup(template.render(site=config, version=__version__, entry=entry))
-    return entry
 
 
 def _thumbnail(item: Item) -> Thumbnail | None:
