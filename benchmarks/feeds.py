@@ -12,7 +12,8 @@ beside this script) unless --corpus names an existing one, then measures:
 - floor: reading every file and parsing its front matter alone with yaml.CSafeLoader;
 - cold:  `bulletin feeds` with no cache and no output;
 - warm:  the same again, nothing changed;
-- one:   the newest item's title edited;
+- one:   the newest item's title edited (spliced in place: see src/bulletin/patch.py);
+- added: a new item, the newest (the full build, with the parse and render caches);
 and the peak resident memory of each run. Targets: cold <= 1.3x floor, warm <= 10% of
 cold, one <= 15% of cold, peak <= 200 MB; against Hugo, cold <= 0.5x, warm <= 0.03x,
 one <= 0.05x; 100,000 items <= 10.5x the time of 10,000, peak <= 400 MB. With two sizes,
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,8 +171,22 @@ def measure(args: argparse.Namespace, items: int, tmp: Path) -> dict[str, float]
         f"one:   {one[0]:6.2f} s  {one[0] / cold[0]:5.1%} of cold{against_hugo(one[0])} (newest edited)  "
         f"peak {one[1]:5.0f} MB   [{one[2]}]"
     )
+    # An edit that moves an item (here a new one, the newest) is not spliced: the full build.
+    added = []
+    for n in range(args.repeat):
+        text = newest.read_text(encoding="utf-8")
+        copy = re.sub(r"(?m)^id: .*$", f"id: added-{n}", text, count=1)
+        copy = re.sub(r"(?m)^date: .*$", f"date: '2026-11-2{n}'", copy, count=1)
+        copy = re.sub(r"(?m)^lastMod: .*$", f"lastMod: '2026-11-2{n}T12:00:00Z'", copy, count=1)
+        newest.with_name(f"added-{n}.md").write_text(copy, encoding="utf-8")
+        added.append(run(site, args.jobs))
+    new = min(added)
+    print(
+        f"added: {new[0]:6.2f} s  {new[0] / cold[0]:5.1%} of cold{against_hugo(new[0])} (a new item)  "
+        f"peak {new[1]:5.0f} MB   [{new[2]}]"
+    )
     shutil.rmtree(site)
-    return {"cold": cold[0], "peak": max(c[1] for c in colds + ones + [warm])}
+    return {"cold": cold[0], "peak": max(c[1] for c in colds + ones + added + [warm])}
 
 
 def main() -> None:
