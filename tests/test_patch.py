@@ -135,6 +135,8 @@ IN_FULL: dict[str, Edit] = {
     "new file": lambda s: s.item("new.md", **fields(200) | {"date": "2026-11-25"}),
     "file removed": lambda s: (s.root / "content" / "i016.md").unlink(),
     "lastMod": lambda s: edit(s, 17, lastMod="2026-11-20"),
+    # The same instant: the feeds' own dates are the newest item's, written with its offset.
+    "date's offset": lambda s: edit(s, 0, date="2026-11-24T01:00:00+01:00"),
     "problem": lambda s: edit(s, 18, href="not a link"),
     "feed edited by hand": lambda s: (
         (s.root / "feeds" / "rss.xml").write_bytes((s.root / "feeds" / "rss.xml").read_bytes() + b"\n"),

@@ -278,9 +278,18 @@ def _in_place(old: Item | None, parsed: Any, now: datetime) -> bool:
     if parsed.later is not None and new.updated > now:  # held back: warned about
         return False
     same = (old.id, old.path, old.published, old.updated, old.topics, old.topic_urls, old.draft)
-    return same == (new.id, new.path, new.published, new.updated, new.topics, new.topic_urls, new.draft) and (
-        new.draft or new.published <= now
+    return (
+        same == (new.id, new.path, new.published, new.updated, new.topics, new.topic_urls, new.draft)
+        and _offsets(old) == _offsets(new)
+        and (new.draft or new.published <= now)
     )
+
+
+def _offsets(item: Item) -> tuple[str, str]:
+    """The item's dates as feeds write them. Two dates at one instant are equal, but a
+    feed's own date (RSS lastBuildDate, Atom updated, the OPML dateModified) is its newest
+    item's, written with that item's UTC offset, which a splice does not rewrite."""
+    return item.published.isoformat(), item.updated.isoformat()
 
 
 def _topics(plan: Plan) -> Topics:
