@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import bulletin.build
+import bulletin.patch
 from bulletin.cli import main
 
 from .conftest import SiteMaker
@@ -317,3 +318,29 @@ def full_build_with_templates(site: SiteMaker, tmp_path: Path) -> dict[str, byte
     shutil.rmtree(cold, ignore_errors=True)
     shutil.copytree(site.root / "templates", cold / "templates")
     return full_build(site, tmp_path, cold)
+
+
+def test_a_splice_stopped_while_writing_leaves_no_plan(
+    site: SiteMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed while it writes leaves a temporary file beside the file it was writing,
+    and every output as it was: the next run must not splice (and keep it) but build in full,
+    which removes it."""
+    many(site)
+    run(site)
+    edit(site, 0, title="Item 0, corrected")
+
+    def killed(config: object, splices: object) -> list[str]:
+        left = site.root / "feeds" / ".rss.xml.k1lled_9.tmp"
+        left.write_bytes(b'<?xml version="1.0"')
+        os.utime(left, (1_700_000_000, 1_700_000_000))
+        raise KeyboardInterrupt  # kill -9 ends it here; this is as near as a test gets
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bulletin.patch, "_write", killed)
+        stopped = CliRunner().invoke(main, ["feeds", "--site", str(site.root), "--now", NOW])
+    assert stopped.exit_code != 0
+    with counting_full_builds(monkeypatch) as full:
+        run(site)
+    assert full == [1]
+    assert outputs(site.root) == full_build(site, tmp_path)

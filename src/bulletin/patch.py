@@ -188,6 +188,7 @@ def apply(config: Config, now: datetime, walked: Walked | None) -> Patched | Non
     splices = _splices(config, plan, edits)
     if splices is None:
         return None
+    forget(config)  # a run stopped while writing leaves no plan: the full build follows, and clears up
     try:
         written = _write(config, splices)
     except OSError:  # the full build says which file and why
