@@ -76,11 +76,26 @@ def _chunks(tasks: list[_Render]) -> list[range]:
     return chunks
 
 
+def _stamps(paths: Sequence[Path]) -> tuple[tuple[int, int, int, int] | None, ...]:
+    """Each file's size, mtime, ctime and inode (None: missing), as a render left it."""
+    found: list[tuple[int, int, int, int] | None] = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            found.append(None)
+            continue
+        found.append((stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
+    return tuple(found)
+
+
 class Outputs:
     """One run's writer of rendered files: fingerprint → render → write if changed → count.
 
-    A file set is rendered only when the fingerprint of everything it depends on changed
-    (or a file is missing), and each file is written only when its bytes did. The render
+    A file set is rendered only when the fingerprint of everything it depends on changed,
+    or a file is not as the render that the fingerprint records left it (missing, edited,
+    replaced: a run that could not save the fingerprints may have written it since), and
+    each file is written only when its bytes did. The render
     fingerprints are one cache, loaded once per run. Before the first file goes into a
     folder (feeds/, emails/), the temporary files that killed runs left there, and in the
     cache, are removed.
@@ -110,7 +125,7 @@ class Outputs:
         if paths:
             self._clear(self.site / paths[0].relative_to(self.site).parts[0])
         written.outputs.extend(path.relative_to(self.site).as_posix() for path in paths)
-        if self.renders.get(key) == fingerprint and all(path.exists() for path in paths):
+        if self.renders.get(key) == (fingerprint, _stamps(paths)):
             written.unchanged += len(paths)
             return False
         task = _Render(key, fingerprint, tuple(paths), render, written, group)
@@ -182,7 +197,7 @@ class Outputs:
                 task.written.changed.append(path.relative_to(self.site).as_posix())
             else:
                 task.written.unchanged += 1
-        self.renders.put(task.key, task.fingerprint)
+        self.renders.put(task.key, (task.fingerprint, _stamps(task.paths)))
 
     def _write(self, path: Path, data: bytes) -> bool:
         """Write one file; a file system error stops the run with a message naming the file."""
