@@ -1111,3 +1111,12 @@ def test_the_process_ends_at_once_with_its_output_and_exit_code_whole(site: Site
     broken = run_within(site, 120, "feeds")
     assert broken.returncode == 2
     assert broken.stderr.startswith("bulletin.toml:1: error:"), broken.stderr
+
+
+def test_a_profiler_still_gets_to_write_its_report(tmp_path: Path) -> None:
+    """The quick exit steps aside for a profiler (and a tracer: coverage, a debugger)."""
+    report = tmp_path / "bulletin.prof"
+    command = [sys.executable, "-m", "cProfile", "-o", str(report), "-m", "bulletin", "--version"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("bulletin, version")
+    assert report.stat().st_size > 0
