@@ -116,9 +116,10 @@ def remember(config: Config, built: Built, head: str) -> None:
         newest=[item.id for item in site.items[: config.feed_items]],
         by_topic={topic: [item.id for item in items] for topic, items in site.by_topic.items()},
         outputs=_stats(config.out, built.feeds.outputs),
-        latest=max((max(i.published, i.updated) for i in site.items), default=built.site.now).isoformat(),
+        # An item is updated at or after it is published (the reader sees to it).
+        latest=max((item.updated for item in site.items), default=site.now).isoformat(),
         slugs=_slugs(config),
-        racy=_racy(stamps.numbers),
+        racy=_racy(stamps.numbers) if stamps.newest_ns >= time.time_ns() - unchanged.RACY_NS else [],
     )
     with contextlib.suppress(OSError):  # no plan: the next edit runs the full build
         config.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -142,9 +143,10 @@ def _racy(numbers: bytes) -> list[int]:
 
 def _stats(root: Path, names: list[str]) -> dict[str, list[int]]:
     found = {}
+    folder = os.fspath(root) + os.sep  # strings: joining Paths took most of the time
     for name in names:
         with contextlib.suppress(OSError):
-            stat = os.stat(root / name)
+            stat = os.stat(folder + name)
             found[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
     return found
 
