@@ -218,3 +218,15 @@ def test_the_stamps_hash_changes_with_any_path_or_number_and_takes_any_inode() -
     assert walk.Stamps(files, huge).hexdigest() != walk.Stamps(files, other_huge).hexdigest()
     assert walk.Stamps(files, huge).hexdigest() != base.hexdigest()
     assert walk.Stamps([], []).newest_ns == 0
+
+
+@pytest.mark.parametrize("command", ["feeds", "build"])
+def test_a_run_at_an_earlier_time_runs_in_full(site: SiteMaker, command: str) -> None:
+    """At a --now before an item's date, the item is scheduled, not published: nothing
+    changed in the files, but the run must not say what the last one said."""
+    two_items(site)
+    assert run(site, command).exit_code == 0
+    earlier = run(site, command, now="2026-11-18T12:00")  # Beta (the 19th) is not out yet
+    assert earlier.exit_code == 0, earlier.output
+    assert "1 scheduled item held back" in earlier.stdout
+    assert "Beta" not in (site.root / "feeds" / "rss.xml").read_text()

@@ -442,7 +442,7 @@ def build(ctx: click.Context, strict: bool) -> None:
 def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: bool, digests: bool) -> None:
     """Build, or, when nothing changed since a run that reported nothing, say what it said
     (see unchanged.py); after a run that reports nothing, keep what it depended on."""
-    again, walked = unchanged.replay(run.config, command, context)
+    again, walked = unchanged.replay(run.config, command, context, run.now)
     if again is not None:
         run.say(again)
         return
@@ -468,7 +468,8 @@ def _build_unless_unchanged(run: Run, command: str, context: str, *, strict: boo
     if not run.report.problems and not run.report.notes:
         outputs = built.feeds.outputs + built.digests_written.outputs
         summary = "\n".join(_built_lines(built, digests, True))
-        unchanged.remember(run.config, command, context, summary, outputs, built.site.collection.stamps)
+        stamps, latest = built.site.collection.stamps, built.site.latest()
+        unchanged.remember(run.config, command, context, summary, outputs, stamps, latest)
         if command == "feeds":
             patch.remember(run.config, built, lines[0])
 
@@ -481,7 +482,7 @@ def _patched(run: Run, walked: Walked | None) -> bool:
         patch.forget(run.config)  # the full build makes a new one
         return False
     run.say(patched.summary)
-    unchanged.remember(run.config, "feeds", "", patched.again, patched.outputs, patched.read)
+    unchanged.remember(run.config, "feeds", "", patched.again, patched.outputs, patched.read, patched.latest)
     return True
 
 

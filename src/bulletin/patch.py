@@ -116,8 +116,7 @@ def remember(config: Config, built: Built, head: str) -> None:
         newest=[item.id for item in site.items[: config.feed_items]],
         by_topic={topic: [item.id for item in items] for topic, items in site.by_topic.items()},
         outputs=_stats(config.out, built.feeds.outputs),
-        # An item is updated at or after it is published (the reader sees to it).
-        latest=max((item.updated for item in site.items), default=site.now).isoformat(),
+        latest=site.latest().isoformat(),
         slugs=_slugs(config),
         racy=_racy(stamps.numbers) if stamps.newest_ns >= time.time_ns() - unchanged.RACY_NS else [],
     )
@@ -159,6 +158,7 @@ class Patched:
     again: str  # the summary as the next run, with nothing changed, says it
     outputs: list[str]
     read: Stamps
+    latest: datetime  # see Plan.latest
 
 
 @dataclass
@@ -207,6 +207,7 @@ def apply(config: Config, now: datetime, walked: Walked | None) -> Patched | Non
         again=f"{plan.head}\nfeeds: 0 written, {total} unchanged",
         outputs=list(plan.outputs),
         read=stamps,
+        latest=datetime.fromisoformat(plan.latest),
     )
 
 

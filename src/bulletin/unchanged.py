@@ -19,6 +19,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,12 +45,13 @@ def forget(config: Config, command: str) -> None:
         _record(config, command).unlink(missing_ok=True)
 
 
-def replay(config: Config, command: str, context: str) -> tuple[str | None, Walked | None]:
+def replay(config: Config, command: str, context: str, now: datetime) -> tuple[str | None, Walked | None]:
     """The last run's summary when nothing it depended on changed since, else None; and
-    the walk of content/ it made to tell, if it got that far, for the run to read from."""
+    the walk of content/ it made to tell, if it got that far, for the run to read from.
+    A run at a time before an item's date (--now) would hold that item back: it runs."""
     try:
         saved = json.loads(_record(config, command).read_text(encoding="utf-8"))
-        if saved["key"] != key(config, command, context):
+        if saved["key"] != key(config, command, context) or now < datetime.fromisoformat(saved["latest"]):
             return None, None
         if saved["watched"] != stats(_watched(config, saved["outputs"])):
             return None, None
@@ -71,11 +73,13 @@ def remember(
     summary: str,
     outputs: Iterable[str],
     read: Stamps,
+    latest: datetime,
 ) -> None:
     """Keep what this run depended on (call it only after a run that reported nothing).
 
     `read`: the item files' stamps as the run read them (not as they are now: a file edited
-    while the run wrote must be read again by the next run).
+    while the run wrote must be read again by the next run); `latest`: the latest date of
+    an item it published.
     """
     from .files import write_atomic
 
@@ -91,6 +95,7 @@ def remember(
             "outputs": names,
             "watched": stats(_watched(config, names)),
             "summary": summary,
+            "latest": latest.isoformat(),
         }
         config.cache_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(_record(config, command), json.dumps(record).encode())

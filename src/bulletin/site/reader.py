@@ -97,6 +97,11 @@ class Site:
     def items(self) -> tuple[Item, ...]:
         return self.collection.items
 
+    def latest(self) -> datetime:
+        """The latest date of a published item (an item is updated at or after it is
+        published): a run at an earlier time would hold that item back."""
+        return max((item.updated for item in self.items), default=self.now)
+
     @property
     def by_topic(self) -> dict[str, list[Item]]:
         """Each topic's items by key, newest first (gathered once, for every feed and page)."""
