@@ -344,3 +344,32 @@ def test_a_splice_stopped_while_writing_leaves_no_plan(
         run(site)
     assert full == [1]
     assert outputs(site.root) == full_build(site, tmp_path)
+
+
+def test_verbose_says_what_was_spliced_or_why_the_full_build_ran(site: SiteMaker) -> None:
+    many(site)
+    run(site)
+
+    def verbose() -> Result:
+        args = ["feeds", "-v", "--site", str(site.root), "--now", NOW]
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+
+    edit(site, 0, title="Item 0, corrected")
+    assert verbose().stderr == (
+        "note: feeds: spliced 1 edited item into the feeds and pages that show it; no other item read\n"
+    )
+    edit(site, 12, date="2026-11-24")
+    assert verbose().stderr == (
+        "note: feeds: built in full: content/i012.md: its id, dates, categories or draft state "
+        "changed, or it has a problem\n"
+    )
+    site.item("new.md", **fields(300))
+    assert "built in full: files were added to, removed from or renamed in content/" in verbose().stderr
+    path = site.root / "content" / "i001.md"
+    path.write_bytes(path.read_bytes())  # the same bytes, a new mtime
+    assert (
+        verbose().stderr
+        == "note: feeds: the files that changed hold the bytes they held; nothing else read\n"
+    )
+    edit(site, 0, title="Item 0, again")  # and without -v, nothing on stderr
+    assert run(site).stderr == ""

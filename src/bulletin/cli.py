@@ -478,9 +478,18 @@ def _patched(run: Run, walked: Walked | None) -> bool:
     """After a few edits in place, splice them into the feeds and pages (see patch.py); False
     when the full build must run."""
     patched = patch.apply(run.config, run.now, walked)
-    if patched is None:
+    if isinstance(patched, str):
         patch.forget(run.config)  # the full build makes a new one
+        if patched and run.options.verbose:  # not a note: the next run would build in full too
+            _echo_err(printable(f"note: feeds: built in full: {patched}"))
         return False
+    if run.options.verbose and patched.edits:
+        edited, them = counted(patched.edits, "edited item"), "it" if patched.edits == 1 else "them"
+        _echo_err(
+            f"note: feeds: spliced {edited} into the feeds and pages that show {them}; no other item read"
+        )
+    elif run.options.verbose:  # touched, copied over: the stamps moved, the bytes did not
+        _echo_err("note: feeds: the files that changed hold the bytes they held; nothing else read")
     run.say(patched.summary)
     unchanged.remember(run.config, "feeds", "", patched.again, patched.outputs, patched.read, patched.latest)
     return True

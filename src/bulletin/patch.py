@@ -159,6 +159,7 @@ class Patched:
     outputs: list[str]
     read: Stamps
     latest: datetime  # see Plan.latest
+    edits: int  # items whose entries were spliced
 
 
 @dataclass
@@ -169,32 +170,47 @@ class _Splices:
     keys: list[str] = field(default_factory=list)
 
 
-def apply(config: Config, now: datetime, walked: Walked | None) -> Patched | None:
-    """Splice the edits into what the last run wrote; None when the full build must run."""
+class Declined(Exception):
+    """The full build must run, and why (for -v), or "" where the full build says it."""
+
+
+def apply(config: Config, now: datetime, walked: Walked | None) -> Patched | str:
+    """Splice the edits into what the last run wrote; or why the full build must run."""
     plan = Plan.load(config)
-    if plan is None or plan.key != key(config, "feeds", "") or plan.earlier(now):
-        return None
+    try:
+        if plan is None:
+            raise Declined("")  # the last run reported something, or there was none
+        return _apply(config, now, walked, plan)
+    except Declined as declined:
+        return str(declined)
+
+
+def _apply(config: Config, now: datetime, walked: Walked | None, plan: Plan) -> Patched:
+    if plan.key != key(config, "feeds", ""):
+        raise Declined("bulletin, bulletin.toml or a template changed since the last run")
+    if plan.earlier(now):
+        raise Declined("--now is before the date of an item the last run published")
     from .site.walk import walk_items
 
     walked = walked or walk_items(config.content_dir)
     stamps = walked.hashed()
-    if walked.problems or stamps.paths != plan.paths or stamps.numbers is None:
-        return None
+    if walked.problems or stamps.numbers is None:
+        raise Declined("")  # the full build reports what the walk found
+    if stamps.paths != plan.paths:
+        raise Declined("files were added to, removed from or renamed in content/")
     changed = _changed(plan.numbers, stamps.numbers, plan.racy)
-    if changed is None or not _as_written(config, plan):
-        return None
+    if changed is None:
+        raise Declined(f"more than {MOST_CHANGED} files changed")
+    if not _as_written(config, plan):
+        raise Declined("a file under feeds/, or the published slugs, changed since the last run wrote them")
     cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16)
     edits = _read_edits(config, now, walked, changed, plan, cache)
-    if edits is None:
-        return None
     splices = _splices(config, plan, edits)
-    if splices is None:
-        return None
     forget(config)  # a run stopped while writing leaves no plan: the full build follows, and clears up
     try:
         written = _write(config, splices)
-    except OSError:  # the full build says which file and why
-        return None
+    except OSError:
+        raise Declined("") from None  # the full build says which file and why
     cache.save()
     plan.numbers = stamps.numbers
     plan.outputs.update(_stats(config.out, written))
@@ -208,6 +224,7 @@ def apply(config: Config, now: datetime, walked: Walked | None) -> Patched | Non
         outputs=list(plan.outputs),
         read=stamps,
         latest=datetime.fromisoformat(plan.latest),
+        edits=len(edits),
     )
 
 
@@ -239,8 +256,8 @@ def _changed(old: bytes, new: bytes, racy: list[int]) -> list[int] | None:
 
 def _read_edits(
     config: Config, now: datetime, walked: Walked, changed: list[int], plan: Plan, cache: Cache
-) -> list[tuple[Item, Item]] | None:
-    """Each changed file's item as published and as it is now; None if one moved anything."""
+) -> list[tuple[Item, Item]]:
+    """Each changed file's item as published and as it is now (Declined if one moved)."""
     from .site.reader import _from_row, _parse_one, _to_row
 
     edits = []
@@ -250,14 +267,16 @@ def _read_edits(
         row = cache.get(relpath)
         published = plan.numbers[index * _RECORD : (index + 1) * _RECORD]
         if stamp.size < 0 or row is None or _packed(row[:4]) != published:
-            return None  # the cache does not hold the version published
+            raise Declined(f"{relpath}: the parse cache does not hold the version the last run published")
         old = _from_row(row)
         digest, parsed = _parse_one(relpath, path, row[4], config)
         if parsed is None:  # the same bytes: only the stamp moved
             cache.put(relpath, _to_row(stamp, digest, old))
             continue
         if not _in_place(old.item, parsed, now) or old.problems or old.clamped:
-            return None
+            raise Declined(
+                f"{relpath}: its id, dates, categories or draft state changed, or it has a problem"
+            )
         assert parsed.item is not None and old.item is not None
         edits.append((old.item, parsed.item))
         cache.put(relpath, _to_row(stamp, digest, parsed))
@@ -302,8 +321,8 @@ def _topics(plan: Plan) -> Topics:
     return Topics({k: Topic(k, name, slug, count) for k, name, slug, count in plan.topics})
 
 
-def _splices(config: Config, plan: Plan, edits: list[tuple[Item, Item]]) -> _Splices | None:
-    """The new bytes of every file that shows an edited item; None if one cannot be spliced."""
+def _splices(config: Config, plan: Plan, edits: list[tuple[Item, Item]]) -> _Splices:
+    """The new bytes of every file that shows an edited item (Declined if one cannot be spliced)."""
     from .feeds.pages import PAGE_SIZE
 
     topics = _topics(plan)
@@ -317,15 +336,15 @@ def _splices(config: Config, plan: Plan, edits: list[tuple[Item, Item]]) -> _Spl
         for topic in topics.of(new):
             ids = plan.by_topic.get(topic.key, [])
             if new.id not in ids:
-                return None
+                raise Declined(f"{new.path}: not where the last run published it")
             at = ids.index(new.id)
             if at < plan.feed_items:
                 folders.append(f"topic/{topic.slug}/")
             pages.append((f"topic/{topic.slug}/", at // PAGE_SIZE + 1))
-        if folders and not _splice_feeds(config, plan, new, names, folders, splices):
-            return None
-        if not _splice_pages(config, plan, old, new, names, pages, splices):
-            return None
+        if (folders and not _splice_feeds(config, plan, new, names, folders, splices)) or not _splice_pages(
+            config, plan, old, new, names, pages, splices
+        ):
+            raise Declined(f"{new.path}: its entry is not once where the last run put it")
     return splices
 
 
@@ -455,8 +474,9 @@ def _splice_pages(
 
     if page_fields(config, old, names) == page_fields(config, new, names):
         return True  # the page shows nothing that changed (a body, an author)
-    if any((config.templates_dir / name).exists() for name in _PAGE_TEMPLATES):
-        return False  # a site's own page may show an entry's fields outside the entry
+    own = [name for name in _PAGE_TEMPLATES if (config.templates_dir / name).exists()]
+    if own:  # a site's own page may show an entry's fields outside the entry
+        raise Declined(f"templates/{own[0]} is the site's own, which may show an entry outside it")
     from .feeds.pages import page_entry
     from .templates import environment
 
