@@ -76,16 +76,18 @@ def _chunks(tasks: list[_Render]) -> list[range]:
     return chunks
 
 
-def _stamps(paths: Sequence[Path]) -> tuple[tuple[int, int, int, int] | None, ...]:
-    """Each file's size, mtime, ctime and inode (None: missing), as a render left it."""
-    found: list[tuple[int, int, int, int] | None] = []
+def _stamps(paths: Sequence[Path]) -> tuple[tuple[int, int, int] | None, ...]:
+    """Each file's size, mtime and inode (None: missing), as a render left it. Not its
+    ctime, which a backup that hard-links the site moves on every file (each would be
+    rendered again); an edit moves the mtime, and bulletin's own writes the inode."""
+    found: list[tuple[int, int, int] | None] = []
     for path in paths:
         try:
             stat = path.stat()
         except OSError:
             found.append(None)
             continue
-        found.append((stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
+        found.append((stat.st_size, stat.st_mtime_ns, stat.st_ino))
     return tuple(found)
 
 
