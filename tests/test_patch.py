@@ -373,3 +373,26 @@ def test_verbose_says_what_was_spliced_or_why_the_full_build_ran(site: SiteMaker
     )
     edit(site, 0, title="Item 0, again")  # and without -v, nothing on stderr
     assert run(site).stderr == ""
+
+
+def test_verbose_does_not_say_files_changed_when_they_were_only_recent(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than MOST_CHANGED files changed just before the last run (a checkout, then a
+    build): the next run reads them again and builds in full, though none changed since;
+    -v must not say that more than 32 changed."""
+    many(site, 40)
+    run(site)
+    monkeypatch.setattr("bulletin.unchanged.RACY_NS", 60_000_000_000)
+    for n in range(40):  # touched: the same bytes, a new stamp
+        path = site.root / "content" / f"i{n:03d}.md"
+        path.write_bytes(path.read_bytes())
+    args = ["feeds", "-v", "--site", str(site.root), "--now", NOW]
+    first = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert "built in full: more than 32 files changed" in first.stderr
+    again = CliRunner().invoke(main, args, catch_exceptions=False)  # nothing changed since
+    assert "more than 32 files changed" not in again.stderr
+    assert again.stderr == (
+        "note: feeds: built in full: 0 files changed since the last run, and 40 more changed "
+        "too shortly before it for their stamps to tell a later edit: more than 32 to read again\n"
+    )

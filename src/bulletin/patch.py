@@ -33,6 +33,7 @@ from . import unchanged
 from .cache import Cache, seal, unseal
 from .config import Config
 from .files import write_atomic
+from .report import counted
 from .unchanged import key, slug_files, stats
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ def _apply(config: Config, now: datetime, walked: Walked | None, plan: Plan) -> 
         raise Declined("files were added to, removed from or renamed in content/")
     changed = _changed(plan.numbers, stamps.numbers, plan.racy)
     if changed is None:
-        raise Declined(f"more than {MOST_CHANGED} files changed")
+        raise Declined(_too_many(plan, stamps.numbers))
     if not _as_written(config, plan):
         raise Declined("a file under feeds/, or the published slugs, changed since the last run wrote them")
     cache = Cache(config.cache_dir, "items", config.fingerprint, shards=16)
@@ -233,6 +234,21 @@ def _as_written(config: Config, plan: Plan) -> bool:
     if _slugs(config) != plan.slugs:
         return False
     return _stats(config.out, list(plan.outputs)) == plan.outputs
+
+
+def _too_many(plan: Plan, numbers: bytes) -> str:
+    """Why `_changed` found too many files to read: more than MOST_CHANGED changed, or fewer
+    did, and the files changed just before the last run (which each run reads again) make up
+    the rest: then nothing may have changed since."""
+    seen = _changed(plan.numbers, numbers, [])
+    if seen is None:
+        return f"more than {MOST_CHANGED} files changed"
+    recent = len(set(plan.racy) - set(seen))
+    return (
+        f"{counted(len(seen), 'file')} changed since the last run, and {recent} more changed "
+        "too shortly before it for their stamps to tell a later edit: more than "
+        f"{MOST_CHANGED} to read again"
+    )
 
 
 def _changed(old: bytes, new: bytes, racy: list[int]) -> list[int] | None:
