@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from bulletin.cli import main
@@ -109,3 +111,32 @@ def test_a_file_changed_since_its_render_is_rendered_again(site: SiteMaker) -> N
     result = run(site, "feeds")  # a full build: a new item, in the other topic
     assert result.exit_code == 0, result.output
     assert (page.read_bytes(), rss.read_bytes()) == rendered
+
+
+def test_a_file_changed_after_its_write_is_not_vouched_for(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stamp a fingerprint is kept with is the file's as the write left it, not as the
+    build finds it when it gets the result (with forked workers, a whole chunk later): a
+    file changed in between is rendered again by the next full build."""
+    from bulletin.output import Outputs
+
+    site.item("a.md", id="a", title="Alpha", categories=["Gartner: Healthcare"])
+    site.item("b.md", id="b", title="Beta", categories=["KLAS: Imaging"], date="2026-11-17")
+    page = site.root / "feeds" / "topic" / "gartner-healthcare" / "index.html"
+    real = Outputs._done
+
+    def meddling(self: Outputs, task: Any, results: Any) -> None:
+        if page in task.paths:  # someone writes to it before the build records it
+            page.write_bytes(page.read_bytes().replace(b"Alpha", b"Stale"))
+        real(self, task, results)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Outputs, "_done", meddling)
+        assert run(site, "feeds").exit_code == 0
+    assert b"Stale" in page.read_bytes()
+    site.item("c.md", id="c", title="Gamma", categories=["KLAS: Imaging"], date="2026-11-16")
+    result = run(site, "feeds")  # a full build: a new item, in the other topic
+    assert result.exit_code == 0, result.output
+    assert b"Stale" not in page.read_bytes()
+    assert b"Alpha" in page.read_bytes()

@@ -14,11 +14,14 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, durable: bool = True, stats: list[os.stat_result] | None = None
+) -> None:
     """Replace `path` with `data` so that readers see the old file or the new one, never half.
 
     `durable` flushes the data to disk before the rename, so that a crash cannot leave an
-    empty file behind either.
+    empty file behind either. `stats` gets the new file's stat as written (the rename keeps
+    its size, mtime and inode), whatever happens to `path` after.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -28,6 +31,9 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
+            if stats is not None:
+                handle.flush()
+                stats.append(os.fstat(handle.fileno()))
         os.chmod(temp, 0o666 & ~_UMASK)
         os.replace(temp, path)
     except BaseException:
@@ -81,14 +87,18 @@ def remove_stale_temporaries(folder: Path, before: float) -> int:
     return removed
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` unless it already holds exactly these bytes; True if written."""
+def write_if_changed(path: Path, data: bytes, stats: list[os.stat_result] | None = None) -> bool:
+    """Write `data` to `path` unless it already holds exactly these bytes; True if written.
+    `stats` gets the stat of the file that holds them: taken before it was read, or as written."""
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
+        stat = path.stat()
+        if stat.st_size == len(data) and path.read_bytes() == data:
+            if stats is not None:
+                stats.append(stat)
             return False
     except (FileNotFoundError, NotADirectoryError):
         pass
-    write_atomic(path, data)
+    write_atomic(path, data, stats=stats)
     return True
 
 

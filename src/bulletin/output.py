@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,7 +56,10 @@ _CHUNK = 4  # renders a worker takes at a time: fewer round trips, still an even
 _TASKS: tuple[Outputs, list[_Render]] | None = None
 
 
-def _render_chunk(chunk: range) -> list[list[bool]]:
+Stamp = tuple[int, int, int]  # a file's size, mtime and inode (see _stamps)
+
+
+def _render_chunk(chunk: range) -> list[list[tuple[bool, Stamp]]]:
     exit_if_orphaned()
     assert _TASKS is not None
     outputs, tasks = _TASKS
@@ -76,11 +80,11 @@ def _chunks(tasks: list[_Render]) -> list[range]:
     return chunks
 
 
-def _stamps(paths: Sequence[Path]) -> tuple[tuple[int, int, int] | None, ...]:
+def _stamps(paths: Sequence[Path]) -> tuple[Stamp | None, ...]:
     """Each file's size, mtime and inode (None: missing), as a render left it. Not its
     ctime, which a backup that hard-links the site moves on every file (each would be
     rendered again); an edit moves the mtime, and bulletin's own writes the inode."""
-    found: list[tuple[int, int, int] | None] = []
+    found: list[Stamp | None] = []
     for path in paths:
         try:
             stat = path.stat()
@@ -172,11 +176,13 @@ class Outputs:
             progress.advance()
         progress.finish()
 
-    def _render(self, task: _Render) -> list[bool]:
-        """Render one file set and write it: for each file, whether its bytes changed."""
+    def _render(self, task: _Render) -> list[tuple[bool, Stamp]]:
+        """Render one file set and write it: for each file, whether its bytes changed, and its
+        stamp as the write left it (taken here, in the worker, not when the build gets the
+        result: a file changed in between must not be vouched for)."""
         return [self._write(path, data) for path, data in zip(task.paths, task.render(), strict=True)]
 
-    def _in_processes(self, tasks: list[_Render], jobs: int) -> Iterator[list[bool]]:
+    def _in_processes(self, tasks: list[_Render], jobs: int) -> Iterator[list[tuple[bool, Stamp]]]:
         global _TASKS
         _TASKS = (self, tasks)  # forked workers find them here; only indices travel
         # What the build holds stays put: the workers' collections would otherwise touch,
@@ -193,18 +199,20 @@ class Outputs:
             if not frozen_before:
                 gc.unfreeze()
 
-    def _done(self, task: _Render, changed: list[bool]) -> None:
-        for path, was_changed in zip(task.paths, changed, strict=True):
+    def _done(self, task: _Render, results: list[tuple[bool, Stamp]]) -> None:
+        for path, (was_changed, _) in zip(task.paths, results, strict=True):
             if was_changed:
                 task.written.changed.append(path.relative_to(self.site).as_posix())
             else:
                 task.written.unchanged += 1
-        self.renders.put(task.key, (task.fingerprint, _stamps(task.paths)))
+        self.renders.put(task.key, (task.fingerprint, tuple(stamp for _, stamp in results)))
 
-    def _write(self, path: Path, data: bytes) -> bool:
+    def _write(self, path: Path, data: bytes) -> tuple[bool, Stamp]:
         """Write one file; a file system error stops the run with a message naming the file."""
+        stats: list[os.stat_result] = []
         try:
-            return write_if_changed(path, data)
+            changed = write_if_changed(path, data, stats)
+            return changed, (stats[0].st_size, stats[0].st_mtime_ns, stats[0].st_ino)
         except OSError as exc:
             where = path.relative_to(self.site).as_posix()
             why = f"{why_not_written(path, self.site, exc)}, then run the same command again"
