@@ -140,3 +140,43 @@ def test_a_file_changed_after_its_write_is_not_vouched_for(
     assert result.exit_code == 0, result.output
     assert b"Stale" not in page.read_bytes()
     assert b"Alpha" in page.read_bytes()
+
+
+def test_a_file_copied_or_checked_out_with_the_same_bytes_is_not_rendered_again(
+    site: SiteMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cp -a, rsync, a checkout or a restore give the outputs new stamps and the same bytes:
+    the next full build reads them, and renders only what changed."""
+    import shutil
+
+    from bulletin.output import Outputs
+
+    site.item("a.md", id="a", title="Alpha", categories=["Gartner: Healthcare"])
+    site.item("b.md", id="b", title="Beta", categories=["KLAS: Imaging"], date="2026-11-17")
+    assert run(site, "feeds").exit_code == 0
+    for path in sorted((site.root / "feeds").rglob("*")):
+        if path.is_file():  # a new inode, the same mtime and bytes: cp -a
+            shutil.copy2(path, path.with_name(path.name + ".copy"))
+            path.with_name(path.name + ".copy").replace(path)
+    rendered: list[str] = []
+    real = Outputs._render
+
+    def recording(self: Outputs, task: Any) -> Any:
+        rendered.append(task.key)
+        return real(self, task)
+
+    site.item("c.md", id="c", title="Gamma", categories=["KLAS: Imaging"], date="2026-11-16")
+    with monkeypatch.context() as patched:
+        patched.setattr(Outputs, "_render", recording)
+        result = run(site, "feeds")  # a full build: a new item, in the other topic
+    assert result.exit_code == 0, result.output
+    assert not [key for key in rendered if "gartner-healthcare" in key], rendered
+    assert any("klas-imaging" in key for key in rendered)
+    rendered.clear()
+    with monkeypatch.context() as patched:  # the stamps found were kept: nothing is read again
+        patched.setattr(Outputs, "_render", recording)
+        patched.setattr("bulletin.output._digests", lambda paths: pytest.fail("read again"))
+        (site.root / ".bulletin" / "cache" / "unchanged-feeds.json").unlink(missing_ok=True)
+        (site.root / ".bulletin" / "cache" / "plan-feeds.marshal").unlink(missing_ok=True)
+        assert run(site, "feeds").exit_code == 0
+    assert rendered == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -57,9 +58,22 @@ _TASKS: tuple[Outputs, list[_Render]] | None = None
 
 
 Stamp = tuple[int, int, int]  # a file's size, mtime and inode (see _stamps)
+Result = tuple[bool, Stamp, bytes]  # a file written or not, its stamp and its bytes' digest
 
 
-def _render_chunk(chunk: range) -> list[list[tuple[bool, Stamp]]]:
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _digests(paths: Sequence[Path]) -> tuple[bytes, ...] | None:
+    """Each file's digest; None when one cannot be read."""
+    try:
+        return tuple(_digest(path.read_bytes()) for path in paths)
+    except OSError:
+        return None
+
+
+def _render_chunk(chunk: range) -> list[list[Result]]:
     exit_if_orphaned()
     assert _TASKS is not None
     outputs, tasks = _TASKS
@@ -100,7 +114,8 @@ class Outputs:
 
     A file set is rendered only when the fingerprint of everything it depends on changed,
     or a file is not as the render that the fingerprint records left it (missing, edited,
-    replaced: a run that could not save the fingerprints may have written it since), and
+    replaced: a run that could not save the fingerprints may have written it since; a file
+    only copied or checked out, with another stamp but the same bytes, still is), and
     each file is written only when its bytes did. The render
     fingerprints are one cache, loaded once per run. Before the first file goes into a
     folder (feeds/, emails/), the temporary files that killed runs left there, and in the
@@ -131,7 +146,7 @@ class Outputs:
         if paths:
             self._clear(self.site / paths[0].relative_to(self.site).parts[0])
         written.outputs.extend(path.relative_to(self.site).as_posix() for path in paths)
-        if self.renders.get(key) == (fingerprint, _stamps(paths)):
+        if self._as_rendered(key, fingerprint, paths):
             written.unchanged += len(paths)
             return False
         task = _Render(key, fingerprint, tuple(paths), render, written, group)
@@ -139,6 +154,21 @@ class Outputs:
             self._deferred.append(task)
         else:
             self._done(task, self._render(task))
+        return True
+
+    def _as_rendered(self, key: str, fingerprint: str, paths: Sequence[Path]) -> bool:
+        """Does `key` still have `fingerprint`, with its files as its render left them? A file
+        with another stamp (copied with cp -a or rsync, checked out, restored) that holds the
+        same bytes still is: its stamp is kept, and it is not rendered again."""
+        saved = self.renders.get(key)
+        if not isinstance(saved, tuple) or len(saved) != 3 or saved[0] != fingerprint:
+            return False
+        found = _stamps(paths)  # before the files are read: a later change moves them
+        if saved[1] == found:
+            return True
+        if None in found or _digests(paths) != saved[2]:
+            return False
+        self.renders.put(key, (fingerprint, found, saved[2]))
         return True
 
     @contextmanager
@@ -176,13 +206,13 @@ class Outputs:
             progress.advance()
         progress.finish()
 
-    def _render(self, task: _Render) -> list[tuple[bool, Stamp]]:
+    def _render(self, task: _Render) -> list[Result]:
         """Render one file set and write it: for each file, whether its bytes changed, and its
         stamp as the write left it (taken here, in the worker, not when the build gets the
-        result: a file changed in between must not be vouched for)."""
+        result: a file changed in between must not be vouched for), and its bytes' digest."""
         return [self._write(path, data) for path, data in zip(task.paths, task.render(), strict=True)]
 
-    def _in_processes(self, tasks: list[_Render], jobs: int) -> Iterator[list[tuple[bool, Stamp]]]:
+    def _in_processes(self, tasks: list[_Render], jobs: int) -> Iterator[list[Result]]:
         global _TASKS
         _TASKS = (self, tasks)  # forked workers find them here; only indices travel
         # What the build holds stays put: the workers' collections would otherwise touch,
@@ -199,20 +229,21 @@ class Outputs:
             if not frozen_before:
                 gc.unfreeze()
 
-    def _done(self, task: _Render, results: list[tuple[bool, Stamp]]) -> None:
-        for path, (was_changed, _) in zip(task.paths, results, strict=True):
+    def _done(self, task: _Render, results: list[Result]) -> None:
+        for path, (was_changed, _, _) in zip(task.paths, results, strict=True):
             if was_changed:
                 task.written.changed.append(path.relative_to(self.site).as_posix())
             else:
                 task.written.unchanged += 1
-        self.renders.put(task.key, (task.fingerprint, tuple(stamp for _, stamp in results)))
+        stamps = tuple(stamp for _, stamp, _ in results)
+        self.renders.put(task.key, (task.fingerprint, stamps, tuple(digest for _, _, digest in results)))
 
-    def _write(self, path: Path, data: bytes) -> tuple[bool, Stamp]:
+    def _write(self, path: Path, data: bytes) -> Result:
         """Write one file; a file system error stops the run with a message naming the file."""
         stats: list[os.stat_result] = []
         try:
             changed = write_if_changed(path, data, stats)
-            return changed, (stats[0].st_size, stats[0].st_mtime_ns, stats[0].st_ino)
+            return changed, (stats[0].st_size, stats[0].st_mtime_ns, stats[0].st_ino), _digest(data)
         except OSError as exc:
             where = path.relative_to(self.site).as_posix()
             why = f"{why_not_written(path, self.site, exc)}, then run the same command again"
