@@ -369,7 +369,14 @@ def test_verbose_says_what_was_spliced_or_why_the_full_build_ran(site: SiteMaker
     path.write_bytes(path.read_bytes())  # the same bytes, a new mtime
     assert (
         verbose().stderr
-        == "note: feeds: the files that changed hold the bytes they held; nothing else read\n"
+        == "note: feeds: nothing the feeds show changed (the same bytes, or a draft); nothing else read\n"
+    )
+    edit(site, 20, draft=True)  # made a draft: the full build
+    assert "built in full" in verbose().stderr
+    edit(site, 20, draft=True, body="<p>A draft's new body.</p>")  # a draft edited: nothing shown
+    assert (
+        verbose().stderr
+        == "note: feeds: nothing the feeds show changed (the same bytes, or a draft); nothing else read\n"
     )
     edit(site, 0, title="Item 0, again")  # and without -v, nothing on stderr
     assert run(site).stderr == ""

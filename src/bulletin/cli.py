@@ -488,8 +488,10 @@ def _patched(run: Run, walked: Walked | None) -> bool:
         _echo_err(
             f"note: feeds: spliced {edited} into the feeds and pages that show {them}; no other item read"
         )
-    elif run.options.verbose:  # touched, copied over: the stamps moved, the bytes did not
-        _echo_err("note: feeds: the files that changed hold the bytes they held; nothing else read")
+    elif run.options.verbose:  # the same bytes (touched, copied over), or a draft
+        _echo_err(
+            "note: feeds: nothing the feeds show changed (the same bytes, or a draft); nothing else read"
+        )
     run.say(patched.summary)
     unchanged.remember(run.config, "feeds", "", patched.again, patched.outputs, patched.read, patched.latest)
     return True

@@ -225,7 +225,7 @@ def _apply(config: Config, now: datetime, walked: Walked | None, plan: Plan) -> 
         outputs=list(plan.outputs),
         read=stamps,
         latest=datetime.fromisoformat(plan.latest),
-        edits=len(edits),
+        edits=sum(1 for _, new in edits if not new.draft),  # a draft is in no feed or page
     )
 
 
