@@ -152,6 +152,7 @@ IN_FULL: dict[str, Edit] = {
         edit(s, 0, title="Item 0, corrected"),
     ),
     "configuration": lambda s: (s.write_config(title="Other News"), edit(s, 0, title="Item 0, corrected")),
+    "more than 32 files": lambda s: [edit(s, n, title=f"Item {n}, corrected") for n in range(33)],
 }
 
 

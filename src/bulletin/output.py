@@ -63,7 +63,7 @@ Result = tuple[bool, Stamp, int]  # a file written or not, its stamp and its byt
 
 # CRC-32, as the caches use: the difference to catch is an edit or a write the fingerprints
 # missed, not an attack (whoever can write feeds/ can write anything there), and it is taken
-# of every file a cold build writes, where BLAKE2b cost 30 ms of CPU at 10,000 items.
+# of every file a cold build writes: 52 MB at 10,000 items, 8 ms of CPU against BLAKE2b's 37.
 def _digest(data: bytes) -> int:
     return zlib.crc32(data)
 

@@ -24,7 +24,7 @@ import marshal
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,7 +119,7 @@ def remember(config: Config, built: Built, head: str) -> None:
         outputs=_stats(config.out, built.feeds.outputs),
         latest=site.latest().isoformat(),
         slugs=_slugs(config),
-        racy=_racy(stamps.numbers) if stamps.newest_ns >= time.time_ns() - unchanged.RACY_NS else [],
+        racy=_racy(stamps),
     )
     with contextlib.suppress(OSError):  # no plan: the next edit runs the full build
         config.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -130,25 +130,24 @@ def _slugs(config: Config) -> list[list[int] | None]:
     return stats(slug_files(config))
 
 
-def _racy(numbers: bytes) -> list[int]:
+def _racy(stamps: Stamps) -> list[int]:
     """The files whose stamps cannot tell a later edit yet (see unchanged.RACY_NS): each
     run parses them again, and compares their bytes."""
     from array import array
 
     cut = time.time_ns() - unchanged.RACY_NS
-    values = array("q", numbers)
+    if stamps.numbers is None or stamps.newest_ns < cut:  # none: no need to look at each
+        return []
+    values = array("q", stamps.numbers)
     changes = zip(values[1::4], values[2::4], strict=True)
     return [index for index, (mtime, ctime) in enumerate(changes) if mtime >= cut or ctime >= cut]
 
 
 def _stats(root: Path, names: list[str]) -> dict[str, list[int]]:
-    found = {}
+    """unchanged.stats of the files `names` under `root`, by name; the missing left out."""
     folder = os.fspath(root) + os.sep  # strings: joining Paths took most of the time
-    for name in names:
-        with contextlib.suppress(OSError):
-            stat = os.stat(folder + name)
-            found[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
-    return found
+    found = stats([folder + name for name in names])
+    return {name: stat for name, stat in zip(names, found, strict=True) if stat is not None}
 
 
 @dataclass
@@ -163,12 +162,8 @@ class Patched:
     edits: int  # items whose entries were spliced
 
 
-@dataclass
-class _Splices:
-    """The files to write: their new bytes by name under the site, and their render keys."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    keys: list[str] = field(default_factory=list)
+# The files to write: their new bytes, by name under the site.
+_Splices = dict[str, bytes]
 
 
 class Declined(Exception):
@@ -215,7 +210,7 @@ def _apply(config: Config, now: datetime, walked: Walked | None, plan: Plan) -> 
     cache.save()
     plan.numbers = stamps.numbers
     plan.outputs.update(_stats(config.out, written))
-    plan.racy = _racy(stamps.numbers)
+    plan.racy = _racy(stamps)
     with contextlib.suppress(OSError):
         write_atomic(_path(config), plan.dump(), durable=False)
     total = len(plan.outputs)
@@ -342,7 +337,7 @@ def _splices(config: Config, plan: Plan, edits: list[tuple[Item, Item]]) -> _Spl
     from .feeds.pages import PAGE_SIZE
 
     topics = _topics(plan)
-    splices = _Splices()
+    splices: _Splices = {}
     for old, new in edits:
         if new.draft:
             continue
@@ -365,14 +360,13 @@ def _splices(config: Config, plan: Plan, edits: list[tuple[Item, Item]]) -> _Spl
 
 
 def _current(config: Config, plan: Plan, splices: _Splices, name: str) -> bytes | None:
-    """The file as the last run wrote it (or as this run spliced it so far); None if it
-    changed since."""
-    if name in splices.files:
-        return splices.files[name]
+    """The file as the last run wrote it (_as_written has checked that it is), or as this run
+    spliced it so far; None if the last run did not write it."""
+    if name in splices:
+        return splices[name]
+    if name not in plan.outputs:
+        return None
     try:
-        stat = os.stat(config.out / name)
-        if plan.outputs.get(name) != [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]:
-            return None
         return (config.out / name).read_bytes()
     except OSError:
         return None
@@ -438,7 +432,7 @@ def _splice_block(config: Config, plan: Plan, splices: _Splices, name: str, iden
     span = _block(text, (opening, closing), text.index(ident))
     if span is None:
         return False
-    _set(splices, relpath, name, text[: span[0]] + new + text[span[1] :])
+    splices[relpath] = text[: span[0]] + new + text[span[1] :]
     return True
 
 
@@ -466,7 +460,7 @@ def _splice_json(config: Config, plan: Plan, splices: _Splices, name: str, ident
         _, end = json.JSONDecoder().raw_decode(text, at)
     except ValueError:
         return False
-    _set(splices, relpath, name, (text[:at] + new + text[end:]).encode())
+    splices[relpath] = (text[:at] + new + text[end:]).encode()
     return True
 
 
@@ -507,25 +501,17 @@ def _splice_pages(
         text = _current(config, plan, splices, relpath)
         if text is None or text.count(before) != 1:
             return False
-        _set(splices, relpath, name, text.replace(before, after))
+        splices[relpath] = text.replace(before, after)
     return True
-
-
-def _set(splices: _Splices, relpath: str, key: str, data: bytes) -> None:
-    splices.files[relpath] = data
-    if key not in splices.keys:
-        splices.keys.append(key)
 
 
 def _write(config: Config, splices: _Splices) -> list[str]:
     """Write the spliced files; first drop their render fingerprints, so that a full build
     renders them again however this run ends. Returns the files whose bytes changed."""
     renders = Cache(config.cache_dir, "renders", config.fingerprint)
-    for name in splices.keys:
-        renders.put(name, None)
+    for relpath in splices:  # a render's key is its file's name under feeds/
+        renders.put(relpath.removeprefix(_relpath(config, "")), None)
     renders.save()
     from .files import write_if_changed
 
-    return [
-        relpath for relpath, data in splices.files.items() if write_if_changed(config.out / relpath, data)
-    ]
+    return [relpath for relpath, data in splices.items() if write_if_changed(config.out / relpath, data)]

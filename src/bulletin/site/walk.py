@@ -47,7 +47,7 @@ class Stamps:
     def __init__(self, files: list[tuple[str, str]], stamps: list[Stamp]) -> None:
         # The paths joined, then every stamp's numbers as one array: a third of the time of
         # formatting each file's line, on the path of a rebuild with nothing to do. Both are
-        # kept, to tell which files changed (patch.py): 9 MB at 100,000 files.
+        # kept, to tell which files changed (patch.py): 0.85 MB at 10,000 files.
         self.paths = "\0".join([relpath for relpath, _ in files]).encode()
         self._hash = hashlib.sha256(self.paths)
         self.numbers: bytes | None  # four per file; None if one does not fit in 64 bits
