@@ -483,15 +483,11 @@ def _patched(run: Run, walked: Walked | None) -> bool:
         if patched and run.options.verbose:  # not a note: the next run would build in full too
             _echo_err(printable(f"note: feeds: built in full: {patched}"))
         return False
-    if run.options.verbose and patched.edits:
+    if run.options.verbose:
         edited, them = counted(patched.edits, "edited item"), "it" if patched.edits == 1 else "them"
-        _echo_err(
-            f"note: feeds: spliced {edited} into the feeds and pages that show {them}; no other item read"
-        )
-    elif run.options.verbose:  # the same bytes (touched, copied over), or a draft
-        _echo_err(
-            "note: feeds: nothing the feeds show changed (the same bytes, or a draft); nothing else read"
-        )
+        spliced = f"spliced {edited} into the feeds and pages that show {them}; no other item read"
+        unseen = "nothing the feeds show changed (the same bytes, or a draft); nothing else read"
+        _echo_err(f"note: feeds: {spliced if patched.edits else unseen}")
     run.say(patched.summary)
     unchanged.remember(run.config, "feeds", "", patched.again, patched.outputs, patched.read, patched.latest)
     return True
